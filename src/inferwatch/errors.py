@@ -1,0 +1,102 @@
+"""The inferwatch error tree, rooted in built-in types so callers can catch what they expect.
+
+::
+
+    InferwatchError                       base of everything we raise on purpose
+    ├── ConfigError(ValueError)           a configuration value is missing or invalid
+    ├── SchemaError(ValueError)           a schema cannot be inferred, loaded or applied
+    ├── ValidationError(ValueError)       a request or a batch does not match the schema
+    ├── ModelError(RuntimeError)          a model cannot be loaded or failed to predict
+    │   └── ModelNotFoundError(LookupError)
+    ├── StoreError(RuntimeError)          the store cannot be reached or refused a write
+    └── InputFileError(ValueError)        a data file cannot be read (format, columns, encoding)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ConfigError",
+    "FieldError",
+    "InferwatchError",
+    "InputFileError",
+    "ModelError",
+    "ModelNotFoundError",
+    "SchemaError",
+    "StoreError",
+    "ValidationError",
+]
+
+
+class InferwatchError(Exception):
+    """Base class of every error inferwatch raises on purpose."""
+
+
+class ConfigError(InferwatchError, ValueError):
+    """A configuration value is missing or invalid; the message names the key path."""
+
+
+class SchemaError(InferwatchError, ValueError):
+    """A schema cannot be inferred, loaded or applied."""
+
+
+class InputFileError(InferwatchError, ValueError):
+    """A data file cannot be read: unknown format, missing columns or bad encoding."""
+
+
+class ModelError(InferwatchError, RuntimeError):
+    """A model cannot be loaded or failed while predicting."""
+
+
+class ModelNotFoundError(ModelError, LookupError):
+    """No model is registered under the requested name."""
+
+
+class StoreError(InferwatchError, RuntimeError):
+    """The store cannot be reached or refused a write."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field of one instance.
+
+    ``reason`` is a short stable code (it becomes a bounded metric label):
+    ``missing_feature``, ``unknown_feature``, ``wrong_type``, ``non_finite``,
+    ``null_not_allowed``.  ``kind`` is the feature kind (``numeric`` ...) or ``none``.
+    """
+
+    reason: str
+    field: str
+    message: str
+    instance: int | None = None
+    kind: str = "none"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "reason": self.reason,
+            "field": self.field,
+            "instance": self.instance,
+            "kind": self.kind,
+            "message": self.message,
+        }
+
+
+@dataclass(eq=False)
+class ValidationError(InferwatchError, ValueError):
+    """A request or a batch does not match the schema.
+
+    ``code`` is the stable machine code of the whole failure (the JSON error's
+    ``code`` and the metric's ``reason``); ``errors`` lists the offending fields.
+    """
+
+    code: str
+    message: str
+    errors: Sequence[FieldError] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.message)
+
+    def __str__(self) -> str:
+        return self.message

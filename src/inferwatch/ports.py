@@ -1,0 +1,107 @@
+"""The Protocols the engine needs; the adapters implement them.
+
+The engine (``monitor``, later ``evaluate`` and ``alerting``) talks only to these,
+so tests can hand it an in-memory store and a fresh metrics registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from inferwatch.observation import Label, Observation, PredictionRecord
+
+__all__ = ["MetricsHook", "ModelAdapter", "Prediction", "PredictionSink", "Store"]
+
+
+@runtime_checkable
+class PredictionSink(Protocol):
+    """Where the background writer sends batches of prediction rows."""
+
+    def write_predictions(self, records: Sequence[PredictionRecord]) -> int:
+        """Insert the rows in one transaction; return how many were written."""
+        ...
+
+
+@runtime_checkable
+class Store(PredictionSink, Protocol):
+    """The persistent store (SQLite or PostgreSQL, or in memory for tests)."""
+
+    def upgrade(self) -> None:
+        """Create or migrate the schema to the newest version."""
+        ...
+
+    def ping(self) -> bool:
+        """True when the store answers a trivial query."""
+        ...
+
+    def register_model(
+        self, name: str, version: str, *, flavor: str, uri: str | None = None
+    ) -> None:
+        """Record a model version (idempotent)."""
+        ...
+
+    def register_reference(
+        self,
+        model: str,
+        version: str,
+        *,
+        uri: str | None,
+        n_rows: int,
+        schema: Mapping[str, Any],
+    ) -> None:
+        """Record the reference dataset a model version is compared with."""
+        ...
+
+    def write_labels(self, labels: Sequence[Label]) -> int:
+        """Insert late ground-truth labels; return how many were written."""
+        ...
+
+    def count_predictions(self, model: str | None = None, version: str | None = None) -> int:
+        """Number of stored predictions, optionally for one model (and version)."""
+        ...
+
+    def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
+        """One stored prediction by id, or None."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class MetricsHook(Protocol):
+    """Live metrics updated for every logged batch (the Prometheus catalogue implements it)."""
+
+    def observe(self, observation: Observation) -> None: ...
+
+    def log_queue(self, *, depth: int, written: int, dropped: int, failed: int) -> None:
+        """Report the prediction-log writer's progress (deltas for counts, depth absolute)."""
+        ...
+
+
+class Prediction(Protocol):
+    """What a model adapter returns for one instance."""
+
+    @property
+    def value(self) -> Any: ...
+
+    @property
+    def probabilities(self) -> Mapping[str, float] | None: ...
+
+    @property
+    def score(self) -> float | None: ...
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """A loaded model behind a uniform call: a batch of instances in, predictions out."""
+
+    flavor: str
+
+    @property
+    def classes(self) -> Sequence[str] | None:
+        """Class labels (as strings) for a classifier, else None."""
+        ...
+
+    def predict(self, instances: Sequence[Mapping[str, Any]]) -> Sequence[Prediction]: ...

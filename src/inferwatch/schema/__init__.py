@@ -1,0 +1,20 @@
+"""Feature schemas: inferred from a reference, edited in YAML, compiled into validation."""
+
+from __future__ import annotations
+
+from inferwatch.schema._infer import InferenceRules, infer_feature, infer_schema
+from inferwatch.schema._model import FEATURE_KINDS, TASKS, Feature, Schema, Target
+from inferwatch.schema._validate import InstanceValidator, instance_json_schema
+
+__all__ = [
+    "FEATURE_KINDS",
+    "TASKS",
+    "Feature",
+    "InferenceRules",
+    "InstanceValidator",
+    "Schema",
+    "Target",
+    "infer_feature",
+    "infer_schema",
+    "instance_json_schema",
+]
