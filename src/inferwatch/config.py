@@ -1,0 +1,301 @@
+"""Typed settings: defaults < ``inferwatch.yaml`` < ``INFERWATCH_*`` environment < CLI flags.
+
+pydantic-settings does the layering (``settings_customise_sources`` holds the order in
+one place); this module adds what a user needs around it: relative paths in the YAML
+resolve against the file's folder, API keys are hashed as soon as they are read, and a
+bad value fails with the dotted path of the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import ipaddress
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from inferwatch.errors import ConfigError
+
+__all__ = [
+    "ROLES",
+    "ApiKey",
+    "AuthSettings",
+    "LoggingSettings",
+    "ModelSettings",
+    "Role",
+    "ServerSettings",
+    "Settings",
+    "StoreSettings",
+    "format_errors",
+    "is_loopback",
+    "load_settings",
+    "mask_url",
+]
+
+Role = Literal["predict", "feedback", "read", "admin"]
+ROLES: tuple[Role, ...] = ("predict", "feedback", "read", "admin")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+_yaml_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("yaml", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServerSettings(_Section):
+    """The HTTP server."""
+
+    host: str = Field(
+        "127.0.0.1", description="Address to bind; anything but loopback needs API keys."
+    )
+    port: int = Field(8000, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    max_batch_size: int = Field(1000, ge=1, description="Most instances in one predict request.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    allow_extra_features: bool = Field(
+        False, description="Accept and drop features that are not in the schema."
+    )
+    docs: bool = Field(True, description="Publish the OpenAPI document and /docs.")
+
+
+class StoreSettings(_Section):
+    """Where predictions, labels and later evaluations are kept."""
+
+    url: str = Field(
+        "sqlite:///inferwatch.db",
+        description="SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://USER:PASS@HOST/DB.",
+    )
+    auto_migrate: bool = Field(True, description="Apply migrations at start.")
+    queue_size: int = Field(10_000, ge=1, description="Rows the prediction log may buffer.")
+    batch_size: int = Field(500, ge=1, description="Rows per batched insert.")
+    flush_interval_seconds: float = Field(
+        0.5, gt=0, description="Longest a row waits in the buffer before it is written."
+    )
+    enqueue_timeout_seconds: float = Field(
+        5.0, ge=0, description="How long a full buffer blocks a request before rows are dropped."
+    )
+
+
+class ModelSettings(_Section):
+    """One served model version."""
+
+    name: str = Field(description="Name in the URL: /v1/models/{name}/predict.")
+    version: str = Field("1", min_length=1, max_length=100)
+    path: Path = Field(description="Model file (scikit-learn: a joblib or pickle file).")
+    flavor: Literal["sklearn"] = Field("sklearn", description="Model adapter.")
+    schema_path: Path | None = Field(
+        None, alias="schema", description="Schema YAML; inferred from the reference if absent."
+    )
+    reference: Path | None = Field(None, description="Reference dataset (CSV, Parquet, JSONL).")
+    target: str | None = Field(None, description="Target column in the reference.")
+    prediction: str | None = Field(None, description="Prediction column in the reference.")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not MODEL_NAME.match(value):
+            raise ValueError(
+                "must start with a letter or digit and hold only letters, digits, '.', '_', '-'"
+                " (at most 100 characters)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _schema_source(self) -> ModelSettings:
+        if self.schema_path is None and self.reference is None:
+            raise ValueError("give 'schema' (a schema YAML) or 'reference' (a dataset to infer it)")
+        return self
+
+
+class ApiKey(_Section):
+    """An API key and its roles.  The key is hashed (SHA-256) as soon as it is read."""
+
+    name: str = Field(min_length=1, max_length=100)
+    key: SecretStr | None = Field(None, description="The key itself; hashed at load.")
+    key_sha256: str | None = Field(None, description="Or its SHA-256 hex digest.")
+    roles: list[Role] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _hash(self) -> ApiKey:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of 'key' and 'key_sha256'")
+        if self.key is not None:
+            secret = self.key.get_secret_value()
+            if len(secret) < 16:
+                raise ValueError("an API key needs at least 16 characters")
+            digest = hashlib.sha256(secret.encode()).hexdigest()
+            object.__setattr__(self, "key_sha256", digest)
+            object.__setattr__(self, "key", None)
+        elif not re.fullmatch(r"[0-9a-f]{64}", self.key_sha256 or ""):
+            raise ValueError("'key_sha256' must be 64 lowercase hex characters")
+        return self
+
+
+class AuthSettings(_Section):
+    """API keys and which routes stay open without one."""
+
+    keys: list[ApiKey] = Field(default_factory=list)
+    open_metrics: bool = Field(True, description="/metrics answers without a key.")
+    open_health: bool = Field(True, description="/healthz and /readyz answer without a key.")
+    open_docs: bool = Field(True, description="/docs and /openapi.json answer without a key.")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(BaseSettings):
+    """Everything inferwatch reads at start."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    models: list[ModelSettings] = Field(default_factory=list)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    model_config = SettingsConfigDict(
+        env_prefix="INFERWATCH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, value: list[ModelSettings]) -> list[ModelSettings]:
+        seen: set[str] = set()
+        for m in value:
+            if m.name in seen:
+                raise ValueError(f"model {m.name!r} is listed twice")
+            seen.add(m.name)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The one place the precedence lives: CLI (init) > environment > YAML > defaults.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _yaml_file.get()
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    def model(self, name: str) -> ModelSettings:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data with secrets and passwords masked."""
+        data = self.model_dump(mode="json", by_alias=True)
+        data["store"]["url"] = mask_url(self.store.url)
+        for key in data["auth"]["keys"]:
+            key["key"] = None
+            key["key_sha256"] = "********"
+        return data
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def format_errors(exc: pydantic.ValidationError, source: str | None = None) -> str:
+    """One line per problem: ``server.port: Input should be ... (got 'abc')``."""
+    lines = []
+    for err in exc.errors():
+        loc = _loc(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        got_text = "" if isinstance(got, Mapping | list) or got is None else f" (got {got!r})"
+        if err["type"] == "missing":
+            got_text = ""
+        lines.append(f"{loc}: {msg}{got_text}")
+    head = f"invalid configuration in {source}" if source else "invalid configuration"
+    return head + ":\n  " + "\n  ".join(lines)
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    for m in settings.models:
+        for attr in ("path", "schema_path", "reference"):
+            value = getattr(m, attr)
+            if value is not None and not value.is_absolute():
+                setattr(m, attr, (base / value).resolve())
+    url = settings.store.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url.removeprefix("sqlite:///")
+        if rel and rel != ":memory:" and not rel.startswith("/"):
+            settings.store.url = f"sqlite:///{(base / rel).resolve()}"
+    return settings
+
+
+def load_settings(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Read settings from ``path`` (YAML), the environment and ``overrides`` (CLI flags).
+
+    Relative paths in the YAML (models, references, a SQLite file) are taken from the
+    YAML file's folder; without a file, from the working directory.
+    Raises :class:`ConfigError` naming each bad key.
+    """
+    yaml_path = Path(path) if path is not None else None
+    if yaml_path is not None and not yaml_path.is_file():
+        raise ConfigError(f"configuration file {yaml_path} does not exist")
+    token = _yaml_file.set(yaml_path)
+    try:
+        settings = Settings(**dict(overrides or {}))
+    except pydantic.ValidationError as exc:
+        raise ConfigError(format_errors(exc, str(yaml_path) if yaml_path else None)) from None
+    except Exception as exc:  # yaml.YAMLError, SettingsError on a bad INFERWATCH_ value
+        where = f" in {yaml_path}" if yaml_path else ""
+        raise ConfigError(f"cannot read the configuration{where}: {exc}") from None
+    finally:
+        _yaml_file.reset(token)
+    base = yaml_path.parent.resolve() if yaml_path else Path.cwd()
+    return _resolve_paths(settings, base)
+
+
+def mask_url(url: str) -> str:
+    """A database URL with its password replaced by ``***``."""
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

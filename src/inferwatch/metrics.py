@@ -1,0 +1,213 @@
+"""The Prometheus metric catalogue: every ``inferwatch_*`` metric is defined here, once.
+
+The registry is passed in (a fresh ``CollectorRegistry`` per app and per test, as
+prometheus_client's own tests do).  Label values are bounded: ``model`` is a configured
+model name or ``unknown``, ``predicted_class`` one of the model's classes (first
+:data:`MAX_CLASSES`) or ``other``, ``status`` an HTTP status code, ``reason``/``kind``
+fixed vocabularies.  Per-model children are resolved once (:meth:`Metrics.for_model`)
+so the request path never calls ``labels()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from inferwatch._version import __version__
+from inferwatch.observation import Observation
+
+__all__ = [
+    "CONFIDENCE_BUCKETS",
+    "LATENCY_BUCKETS",
+    "MAX_CLASSES",
+    "REJECT_REASONS",
+    "UNKNOWN_MODEL",
+    "Metrics",
+    "ModelMetrics",
+]
+
+MAX_CLASSES = 50
+UNKNOWN_MODEL = "unknown"
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+REJECT_REASONS = (
+    "malformed_json",
+    "invalid_body",
+    "body_too_large",
+    "empty_batch",
+    "batch_too_large",
+    "missing_feature",
+    "unknown_feature",
+    "wrong_type",
+    "non_finite",
+    "null_not_allowed",
+    "unknown_model",
+    "unauthorized",
+    "forbidden",
+)
+
+
+@dataclass
+class ModelMetrics:
+    """Children of every per-model metric, resolved once for one model version."""
+
+    owner: Metrics
+    model: str
+    version: str
+    classes: tuple[str, ...] = ()
+    _class_counters: dict[str, Counter] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        m, o = (self.model, self.version), self.owner
+        self.duration = o.request_duration.labels(*m)
+        self.inference = o.inference_duration.labels(*m)
+        self.instances = o.request_instances.labels(*m)
+        self.confidence = o.confidence.labels(*m)
+        self._status: dict[int, Counter] = {}
+        known = self.classes[:MAX_CLASSES]
+        self._class_counters = {c: o.predictions.labels(*m, c) for c in known}
+        self._other = o.predictions.labels(*m, "other")
+        o.model_info.labels(*m).set(1)
+
+    def request(self, status: int, seconds: float) -> None:
+        counter = self._status.get(status)
+        if counter is None:
+            counter = self._status[status] = self.owner.requests.labels(
+                self.model, self.version, str(status)
+            )
+        counter.inc()
+        self.duration.observe(seconds)
+
+    def observe(self, observation: Observation) -> None:
+        """Count predicted classes and observe confidences of one batch."""
+        self.instances.observe(len(observation.records))
+        counters, other = self._class_counters, self._other
+        for rec in observation.records:
+            if counters:
+                counters.get(str(rec.output), other).inc()
+            if rec.score is not None:
+                self.confidence.observe(rec.score)
+
+
+class Metrics:
+    """All of inferwatch's live metrics on one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        mv = ["model", "version"]
+        Info("inferwatch_build", "inferwatch build information.", registry=r).info(
+            {"version": __version__}
+        )
+        self.model_info = Gauge(
+            "inferwatch_model_info", "Model versions loaded and serving (always 1).", mv, registry=r
+        )
+        self.requests = Counter(
+            "inferwatch_requests",
+            "Prediction requests answered, by model, version and HTTP status code.",
+            [*mv, "status"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "inferwatch_request_duration_seconds",
+            "Time to answer a prediction request, validation and model included.",
+            mv,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference_duration = Histogram(
+            "inferwatch_model_inference_duration_seconds",
+            "Time spent inside the model's predict call, per request.",
+            mv,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.request_instances = Histogram(
+            "inferwatch_request_instances",
+            "Instances per prediction request.",
+            mv,
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "inferwatch_predictions",
+            "Predictions made, by predicted class (classifiers; 'other' past the class cap).",
+            [*mv, "predicted_class"],
+            registry=r,
+        )
+        self.confidence = Histogram(
+            "inferwatch_prediction_confidence",
+            "Confidence of each prediction (the top class probability for classifiers).",
+            mv,
+            buckets=CONFIDENCE_BUCKETS,
+            registry=r,
+        )
+        self.rejected = Counter(
+            "inferwatch_requests_rejected",
+            "Requests refused before prediction, by model and reason.",
+            ["model", "reason"],
+            registry=r,
+        )
+        self.validation_errors = Counter(
+            "inferwatch_validation_errors",
+            "Invalid fields in rejected requests, by model, reason and feature kind.",
+            ["model", "reason", "kind"],
+            registry=r,
+        )
+        self.log_queue_depth = Gauge(
+            "inferwatch_prediction_log_queue_rows",
+            "Prediction rows waiting to be written to the store.",
+            registry=r,
+        )
+        self.log_rows = Counter(
+            "inferwatch_prediction_log_rows",
+            "Prediction rows handled by the log writer, by outcome (written, dropped, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self._log_outcomes = {o: self.log_rows.labels(o) for o in ("written", "dropped", "failed")}
+        if process:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+        self._models: dict[tuple[str, str], ModelMetrics] = {}
+
+    def for_model(
+        self, model: str, version: str, classes: Sequence[str] | None = None
+    ) -> ModelMetrics:
+        """The resolved children for one model version (created on first use)."""
+        key = (model, version)
+        found = self._models.get(key)
+        if found is None:
+            found = self._models[key] = ModelMetrics(self, model, version, tuple(classes or ()))
+        return found
+
+    def reject(self, model: str, reason: str, fields: Sequence[tuple[str, str]] = ()) -> None:
+        """Count a refused request and its bad fields as (reason, kind) pairs."""
+        reason = reason if reason in REJECT_REASONS else "invalid_body"
+        self.rejected.labels(model, reason).inc()
+        for field_reason, kind in fields:
+            field_reason = field_reason if field_reason in REJECT_REASONS else "invalid_body"
+            self.validation_errors.labels(model, field_reason, kind).inc()
+
+    # -- MetricsHook -------------------------------------------------------------------
+    def observe(self, observation: Observation) -> None:
+        self.for_model(observation.model, observation.version).observe(observation)
+
+    def log_queue(self, *, depth: int, written: int, dropped: int, failed: int) -> None:
+        self.log_queue_depth.set(depth)
+        for outcome, n in (("written", written), ("dropped", dropped), ("failed", failed)):
+            if n:
+                self._log_outcomes[outcome].inc(n)
