@@ -31,6 +31,10 @@ class Store(PredictionSink, Protocol):
         """Create or migrate the schema to the newest version."""
         ...
 
+    def current_revision(self) -> str | None:
+        """The migration the database is at (None when it has none yet)."""
+        ...
+
     def ping(self) -> bool:
         """True when the store answers a trivial query."""
         ...
