@@ -8,11 +8,11 @@ from inferwatch.schema._validate import InstanceValidator, instance_json_schema
 
 __all__ = [
     "FEATURE_KINDS",
-    "TASKS",
     "Feature",
     "InferenceRules",
     "InstanceValidator",
     "Schema",
+    "TASKS",
     "Target",
     "infer_feature",
     "infer_schema",

@@ -1,0 +1,177 @@
+"""The Monitor: metrics on log, batched write-behind, backpressure, flush and close."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from inferwatch.errors import StoreError
+from inferwatch.metrics import Metrics
+from inferwatch.monitor import Monitor
+from inferwatch.observation import PredictionRecord
+from inferwatch.store import MemoryStore
+
+
+class RecordingSink:
+    """A sink that records batch sizes and can be made to fail or stall."""
+
+    def __init__(self, fail_times: int = 0, gate: threading.Event | None = None) -> None:
+        self.rows: list[PredictionRecord] = []
+        self.batches: list[int] = []
+        self.fail_times = fail_times
+        self.gate = gate
+
+    def write_predictions(self, records: Sequence[PredictionRecord]) -> int:
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise StoreError("store down")
+        self.batches.append(len(records))
+        self.rows.extend(records)
+        return len(records)
+
+
+def test_log_returns_ids_and_rows_land_after_flush() -> None:
+    store = MemoryStore()
+    mon = Monitor(store, flush_interval=0.05)
+    ids = mon.log("m", "1", [{"x": 1}, {"x": 2}], ["a", "b"], scores=[0.9, 0.6])
+    assert len(ids) == 2
+    assert len(set(ids)) == 2
+    assert mon.flush(5)
+    assert store.count_predictions("m", "1") == 2
+    got = store.get_prediction(ids[1])
+    assert got is not None
+    assert got.inputs == {"x": 2}
+    assert got.output == "b"
+    assert got.score == 0.6
+    assert mon.close()
+
+
+def test_given_ids_and_timestamps_are_kept() -> None:
+    store = MemoryStore()
+    ts = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with Monitor(store) as mon:
+        mon.log("m", "1", [{"x": 1}], [0.5], ids=["abc"], timestamps=[ts], trace_id="t1")
+    rec = store.get_prediction("abc")
+    assert rec is not None
+    assert rec.timestamp == ts
+    assert rec.trace_id == "t1"
+
+
+def test_length_mismatch_is_an_error() -> None:
+    mon = Monitor(MemoryStore())
+    with pytest.raises(ValueError, match="outputs has 1 items but inputs has 2"):
+        mon.log("m", "1", [{"x": 1}, {"x": 2}], ["a"])
+    mon.close()
+
+
+def test_writes_are_batched() -> None:
+    sink = RecordingSink()
+    mon = Monitor(sink, batch_size=100, flush_interval=10.0)
+    for _ in range(10):
+        mon.log("m", "1", [{"x": i} for i in range(50)], list(range(50)))
+    assert mon.close(10)
+    assert len(sink.rows) == 500
+    assert max(sink.batches) <= 100
+    assert len(sink.batches) <= 10  # 500 rows in batches, not one insert per row
+
+
+def test_close_drains_everything_and_rejects_later_logs() -> None:
+    sink = RecordingSink()
+    mon = Monitor(sink, batch_size=1000, flush_interval=60.0)
+    for i in range(37):
+        mon.log("m", "1", [{"x": i}], [i])
+    assert mon.close(10)
+    assert len(sink.rows) == 37
+    with pytest.raises(RuntimeError, match="closed"):
+        mon.log("m", "1", [{"x": 1}], [1])
+
+
+def test_store_errors_are_retried_then_written() -> None:
+    sink = RecordingSink(fail_times=2)
+    mon = Monitor(sink, flush_interval=0.01, retry_seconds=10)
+    mon.log("m", "1", [{"x": 1}], [1])
+    assert mon.flush(10)
+    assert len(sink.rows) == 1
+    assert mon.stats.failed == 0
+    mon.close()
+
+
+def test_a_store_down_for_good_counts_failed_rows() -> None:
+    sink = RecordingSink(fail_times=10**6)
+    registry = CollectorRegistry()
+    mon = Monitor(sink, metrics=Metrics(registry, process=False), retry_seconds=0.2)
+    mon.log("m", "1", [{"x": 1}, {"x": 2}], [1, 2])
+    assert mon.flush(10)
+    assert mon.stats.failed == 2
+    assert (
+        registry.get_sample_value("inferwatch_prediction_log_rows_total", {"outcome": "failed"})
+        == 2
+    )
+    assert not mon.close()
+
+
+def test_full_buffer_blocks_then_drops_and_counts() -> None:
+    gate = threading.Event()
+    sink = RecordingSink(gate=gate)
+    registry = CollectorRegistry()
+    mon = Monitor(
+        sink,
+        metrics=Metrics(registry, process=False),
+        queue_size=10,
+        batch_size=10,
+        enqueue_timeout=0.2,
+        flush_interval=0.01,
+    )
+    mon.log("m", "1", [{"x": i} for i in range(10)], list(range(10)))
+    time.sleep(0.1)  # the writer takes the first 10 and stalls on the gate
+    mon.log("m", "1", [{"x": i} for i in range(10)], list(range(10)))  # fills the buffer
+    t0 = time.monotonic()
+    mon.log("m", "1", [{"x": i} for i in range(5)], list(range(5)))  # no room: waits, drops
+    assert time.monotonic() - t0 >= 0.15
+    assert mon.stats.dropped == 5
+    assert (
+        registry.get_sample_value("inferwatch_prediction_log_rows_total", {"outcome": "dropped"})
+        == 5
+    )
+    gate.set()
+    mon.close(10)
+    assert len(sink.rows) == 20
+
+
+def test_metrics_hook_sees_every_batch() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, process=False)
+    metrics.for_model("m", "1", ["a", "b"])
+    mon = Monitor(MemoryStore(), metrics=metrics)
+    mon.log("m", "1", [{"x": 1}] * 3, ["a", "b", "a"], scores=[0.9, 0.8, 0.7])
+    mon.close()
+    labels = {"model": "m", "version": "1", "predicted_class": "a"}
+    assert registry.get_sample_value("inferwatch_predictions_total", labels) == 2
+    assert (
+        registry.get_sample_value("inferwatch_prediction_log_rows_total", {"outcome": "written"})
+        == 3
+    )
+
+
+def test_concurrent_loggers_lose_nothing() -> None:
+    store = MemoryStore()
+    mon = Monitor(store, batch_size=64, flush_interval=0.01)
+
+    def worker(k: int) -> None:
+        for i in range(200):
+            mon.log("m", "1", [{"k": k, "i": i}], [i])
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert mon.close(30)
+    assert store.count_predictions() == 800
