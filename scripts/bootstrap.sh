@@ -34,6 +34,7 @@ case "${1:-}" in
     missing=()
     have_pg || missing+=(postgresql)
     command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
     if [ ${#missing[@]} -gt 0 ]; then
       echo "installing Debian packages: ${missing[*]}"
       apt_install "${missing[@]}"
