@@ -85,6 +85,11 @@ def infer_feature(
     if kind_char in "OUST":
         present = [v for v in arr.tolist() if not _is_missing(v)]
         nullable = len(present) < n
+        if not present:
+            raise SchemaError(
+                f"column {name!r} has no values (all {n} missing); "
+                "exclude it or declare its kind in the schema"
+            )
         kind = _object_kind(present)
         if kind is None:
             raise SchemaError(

@@ -115,6 +115,11 @@ class Target:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> Target:
+        if not isinstance(data, Mapping):
+            raise SchemaError(f"{where}: must be a mapping with 'name' and 'task'")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise SchemaError(f"{where}: unknown key(s) {', '.join(unknown)}")
         if "name" not in data or "task" not in data:
             raise SchemaError(f"{where}: needs 'name' and 'task'")
         classes = data.get("classes")

@@ -148,7 +148,7 @@ class InstanceValidator:
             )
             return None
         row: dict[str, Any] = {}
-        n_before = len(errors)
+        n_known = 0  # keys of inst that are features: any other key is an unknown feature
         for name, feat, check in self._checks:
             if name not in inst:
                 if feat.nullable:
@@ -164,6 +164,7 @@ class InstanceValidator:
                     )
                 )
                 continue
+            n_known += 1
             value = inst[name]
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 if feat.nullable:
@@ -194,7 +195,7 @@ class InstanceValidator:
                 )
                 continue
             row[name] = value
-        if len(inst) > len(row) + (len(errors) - n_before):
+        if len(inst) > n_known:
             extra = [k for k in inst if k not in self._names]
             if extra and not self.allow_extra:
                 for key in extra:
