@@ -1,0 +1,58 @@
+"""The persistent store: SQLAlchemy Core tables, their Alembic migrations, and two Stores.
+
+``SQLStore`` keeps everything in SQLite (a file, the embedded default) or PostgreSQL
+(fleet mode); ``MemoryStore`` keeps it in a dict for tests.  Both implement
+:class:`inferwatch.ports.Store`.  ``open_store(url)`` picks one from a URL.
+"""
+
+from __future__ import annotations
+
+from inferwatch.ports import Store
+from inferwatch.store._memory import MemoryStore
+from inferwatch.store._sql import SQLStore, head_revision
+from inferwatch.store._tables import (
+    labels_table,
+    metadata,
+    models_table,
+    predictions_table,
+    references_table,
+)
+
+__all__ = [
+    "MemoryStore",
+    "SQLStore",
+    "head_revision",
+    "labels_table",
+    "metadata",
+    "models_table",
+    "open_store",
+    "predictions_table",
+    "references_table",
+    "upgrade",
+]
+
+MEMORY_URL = "memory://"
+
+
+def open_store(url: str) -> Store:
+    """The store for ``url``: ``memory://`` gives a ``MemoryStore``, anything else a ``SQLStore``.
+
+    Raises ``StoreError`` for a URL no store understands.  Nothing connects yet.
+    """
+    if url == MEMORY_URL:
+        return MemoryStore()
+    return SQLStore(url)
+
+
+def upgrade(url: str) -> None:
+    """Create or migrate the schema of the database at ``url`` to the newest revision."""
+    store = open_store(url)
+    try:
+        store.upgrade()
+    finally:
+        store.close()
+
+
+for _obj in (MemoryStore, SQLStore, head_revision, open_store, upgrade):
+    _obj.__module__ = __name__  # reprs and docs show inferwatch.store.X
+del _obj

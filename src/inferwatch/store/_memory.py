@@ -1,0 +1,176 @@
+"""``MemoryStore``: the Store in a dict, for engine and server tests (as httpx's MockTransport).
+
+It keeps what a database would give back, not the objects it was handed: JSON
+values go through the same encoder as ``SQLStore`` (numpy becomes plain numbers,
+NaN becomes None, tuples become lists) and timestamps come back in UTC.  Writes are
+all or nothing, like a transaction.  Set ``available = False`` to make it behave
+like a database that is down: writes raise ``StoreError`` and ``ping()`` is False.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from inferwatch.errors import StoreError
+from inferwatch.observation import Label, PredictionRecord
+from inferwatch.store._sql import head_revision
+from inferwatch.store._tables import json_roundtrip, utc
+
+__all__ = ["MemoryStore"]
+
+
+def _stored(record: PredictionRecord) -> PredictionRecord:
+    return replace(
+        record,
+        timestamp=utc(record.timestamp),
+        inputs=json_roundtrip(record.inputs),
+        output=json_roundtrip(record.output),
+        probabilities=json_roundtrip(record.probabilities),
+        score=None if record.score is None else float(record.score),
+        latency_seconds=None if record.latency_seconds is None else float(record.latency_seconds),
+    )
+
+
+class MemoryStore:
+    """A thread-safe, in-memory :class:`~inferwatch.ports.Store`; nothing survives the process."""
+
+    def __init__(self, *, available: bool = True) -> None:
+        self.available = available
+        self._lock = threading.Lock()
+        self._predictions: dict[str, PredictionRecord] = {}
+        self._labels: list[Label] = []
+        self._models: dict[tuple[str, str], dict[str, Any]] = {}
+        self._references: dict[tuple[str, str], dict[str, Any]] = {}
+        self._revision: str | None = None
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(predictions={len(self._predictions)}, available={self.available})"
+
+    def _check(self, action: str) -> None:
+        if not self.available:
+            raise StoreError(f"{action} failed: the store is unavailable")
+
+    # -- schema -------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        self._check("migrating the store")
+        self._revision = head_revision()
+
+    def current_revision(self) -> str | None:
+        return self._revision
+
+    def head_revision(self) -> str:
+        return head_revision()
+
+    def ping(self) -> bool:
+        return self.available
+
+    def close(self) -> None:
+        pass
+
+    # -- writes -------------------------------------------------------------------
+
+    def write_predictions(self, records: Sequence[PredictionRecord]) -> int:
+        self._check(f"writing {len(records)} predictions")
+        try:
+            rows = [_stored(record) for record in records]
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"writing {len(records)} predictions failed: {exc}") from exc
+        with self._lock:
+            ids = [row.id for row in rows]
+            if len(set(ids)) != len(ids) or not self._predictions.keys().isdisjoint(ids):
+                raise StoreError(f"writing {len(rows)} predictions failed: duplicate prediction id")
+            self._predictions.update((row.id, row) for row in rows)
+        return len(rows)
+
+    def write_labels(self, labels: Sequence[Label]) -> int:
+        self._check(f"writing {len(labels)} labels")
+        try:
+            rows = [
+                Label(label.prediction_id, json_roundtrip(label.value), utc(label.timestamp))
+                for label in labels
+            ]
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"writing {len(labels)} labels failed: {exc}") from exc
+        with self._lock:
+            self._labels.extend(rows)
+        return len(rows)
+
+    def register_model(
+        self, name: str, version: str, *, flavor: str, uri: str | None = None
+    ) -> None:
+        self._check(f"registering model {name}:{version}")
+        with self._lock:
+            row = self._models.setdefault(
+                (name, version),
+                {"name": name, "version": version, "created_at": datetime.now(UTC)},
+            )
+            row.update(flavor=flavor, uri=uri)
+
+    def register_reference(
+        self,
+        model: str,
+        version: str,
+        *,
+        uri: str | None,
+        n_rows: int,
+        schema: Mapping[str, Any],
+    ) -> None:
+        self._check(f"registering the reference of {model}:{version}")
+        row = {
+            "model": model,
+            "version": version,
+            "uri": uri,
+            "n_rows": int(n_rows),
+            "schema": json_roundtrip(schema),
+            "created_at": datetime.now(UTC),
+        }
+        with self._lock:
+            self._references[(model, version)] = row
+
+    # -- reads --------------------------------------------------------------------
+
+    def _select(self, model: str | None, version: str | None) -> list[PredictionRecord]:
+        self._check("reading predictions")
+        with self._lock:
+            rows = list(self._predictions.values())
+        return [
+            row
+            for row in rows
+            if (model is None or row.model == model) and (version is None or row.version == version)
+        ]
+
+    def count_predictions(self, model: str | None = None, version: str | None = None) -> int:
+        return len(self._select(model, version))
+
+    def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
+        self._check("reading a prediction")
+        with self._lock:
+            return self._predictions.get(prediction_id)
+
+    def iter_predictions(
+        self, model: str | None = None, version: str | None = None, limit: int | None = None
+    ) -> Iterator[PredictionRecord]:
+        rows = sorted(self._select(model, version), key=lambda row: (row.timestamp, row.id))
+        return iter(rows if limit is None else rows[:limit])
+
+    def get_labels(self, prediction_id: str) -> list[Label]:
+        self._check("reading labels")
+        with self._lock:
+            found = [label for label in self._labels if label.prediction_id == prediction_id]
+        return sorted(found, key=lambda label: label.timestamp)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        self._check("listing models")
+        with self._lock:
+            return [dict(self._models[key]) for key in sorted(self._models)]
+
+    def get_reference(self, model: str, version: str) -> dict[str, Any] | None:
+        self._check("reading a reference")
+        with self._lock:
+            row = self._references.get((model, version))
+        return None if row is None else dict(row)

@@ -1,0 +1,406 @@
+"""``SQLStore``: the persistent store on SQLite (embedded default) or PostgreSQL (fleet).
+
+SQLAlchemy Core rather than the ORM: the hot path is the background writer's
+batch of predictions, which Core sends as one ``executemany`` insert (PostgreSQL
+gets multi-row ``VALUES`` pages) without building objects or an identity map.
+
+Every method opens a short transaction from the engine's pool, so one store can be
+shared by the writer thread and the request threads.  SQLAlchemy and driver errors
+leave as :class:`~inferwatch.errors.StoreError` with the original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.dialects import postgresql, sqlite
+
+from inferwatch.errors import StoreError
+from inferwatch.observation import Label, PredictionRecord
+from inferwatch.store._tables import (
+    VERSION_TABLE,
+    json_dumps,
+    labels_table,
+    models_table,
+    predictions_table,
+    references_table,
+)
+
+__all__ = ["SQLStore", "head_revision"]
+
+_MIGRATIONS = Path(__file__).resolve().with_name("migrations")
+_POSTGRES_HINT = "use a postgresql+psycopg:// URL and pip install 'inferwatch[postgres]'"
+_URL_HINT = "expected sqlite:///path/to/inferwatch.db or postgresql+psycopg://user@host/dbname"
+# pg_advisory_xact_lock key: replicas starting together migrate one at a time
+_MIGRATION_LOCK = 0x1F_E2_A7_C4
+_PAGE = 1000
+# Alembic keeps the running migration in module globals: one migration per process at a time
+_ALEMBIC_LOCK = threading.Lock()
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration shipped with this version of inferwatch."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships a migration
+        raise StoreError(f"no migrations found in {_MIGRATIONS}")
+    return head
+
+
+def _store_error(action: str, exc: BaseException) -> StoreError:
+    orig = getattr(exc, "orig", None) or exc
+    detail = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return StoreError(f"{action} failed: {type(orig).__name__}: {detail}")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=5000")  # first, so the others wait on a lock
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _parse_url(url: str) -> sa.URL:
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"cannot parse the store URL; {_URL_HINT}") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; the extra installs psycopg 3
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        return parsed
+    if parsed.get_backend_name() in ("postgresql", "postgres"):
+        raise StoreError(f"unsupported PostgreSQL driver {parsed.drivername!r}; {_POSTGRES_HINT}")
+    raise StoreError(f"unsupported store URL scheme {parsed.drivername!r}; {_URL_HINT}")
+
+
+def _engine_options(url: sa.URL, extra: Mapping[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {"json_serializer": json_dumps}
+    connect_args: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        connect_args["check_same_thread"] = False
+        if url.database in (None, "", ":memory:"):
+            options["poolclass"] = sa.StaticPool  # one shared connection, or no database
+    else:
+        options["pool_pre_ping"] = True
+        connect_args["connect_timeout"] = 5
+    options.update(extra)
+    options["connect_args"] = {**connect_args, **dict(extra.get("connect_args", {}))}
+    return options
+
+
+def _create_engine(url: sa.URL, extra: Mapping[str, Any]) -> sa.Engine:
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        try:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory of {url.database}: {exc}") from exc
+    try:
+        engine = sa.create_engine(url, **_engine_options(url, extra))
+    except ImportError as exc:
+        raise StoreError(f"the PostgreSQL driver is not installed; {_POSTGRES_HINT}") from exc
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"cannot open the store: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _prediction_row(record: PredictionRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "model": record.model,
+        "version": record.version,
+        "ts": record.timestamp,
+        "inputs": record.inputs,
+        "output": record.output,
+        "probabilities": record.probabilities,
+        "score": None if record.score is None else float(record.score),
+        "latency_seconds": None
+        if record.latency_seconds is None
+        else float(record.latency_seconds),
+        "trace_id": record.trace_id,
+    }
+
+
+def _record(row: sa.Row[Any]) -> PredictionRecord:
+    return PredictionRecord(
+        id=row.id,
+        model=row.model,
+        version=row.version,
+        timestamp=row.ts,
+        inputs=row.inputs,
+        output=row.output,
+        score=row.score,
+        latency_seconds=row.latency_seconds,
+        trace_id=row.trace_id,
+        probabilities=row.probabilities,
+    )
+
+
+def _for_model(stmt: sa.Select[Any], model: str | None, version: str | None) -> sa.Select[Any]:
+    if model is not None:
+        stmt = stmt.where(predictions_table.c.model == model)
+    if version is not None:
+        stmt = stmt.where(predictions_table.c.version == version)
+    return stmt
+
+
+class SQLStore:
+    """The :class:`~inferwatch.ports.Store` on SQLite or PostgreSQL.
+
+    ``url`` is ``sqlite:///path/to/inferwatch.db`` (the parent directory is created),
+    ``sqlite://`` (in memory, one shared connection: quick single-threaded tests only)
+    or ``postgresql+psycopg://user:password@host:5432/dbname``.  ``engine_kwargs``
+    are passed to :func:`sqlalchemy.create_engine` over the defaults.  Nothing
+    connects until the first call; call :meth:`upgrade` before the first write.
+    """
+
+    def __init__(self, url: str, *, engine_kwargs: Mapping[str, Any] | None = None) -> None:
+        self._url = _parse_url(url)
+        self._engine = _create_engine(self._url, engine_kwargs or {})
+
+    @classmethod
+    def from_url(cls, url: str, *, engine_kwargs: Mapping[str, Any] | None = None) -> SQLStore:
+        return cls(url, engine_kwargs=engine_kwargs)
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self._url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine (thread-safe; its pool is shared by every call)."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    @contextmanager
+    def _begin(self, action: str) -> Iterator[sa.Connection]:
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        # TypeError/ValueError: a value JSON cannot hold, raised by the driver's JSON
+        # adapter on PostgreSQL (SQLAlchemy wraps the same error on SQLite)
+        except (sa.exc.SQLAlchemyError, TypeError, ValueError) as exc:
+            raise _store_error(action, exc) from exc
+
+    # -- schema -------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Migrate the schema to :func:`head_revision` (a no-op when it is there already).
+
+        The whole migration is one transaction that first takes a lock, so stores that
+        start together (threads, workers, replicas) migrate one after the other.
+        """
+        config = _alembic_config()
+        try:
+            with _ALEMBIC_LOCK, self._begin("migrating the store") as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+                else:  # SQLite: take the write lock now (pysqlite would begin lazily)
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except CommandError as exc:  # e.g. the database is newer than this inferwatch
+            raise StoreError(f"migrating the store failed: {exc}") from exc
+
+    def current_revision(self) -> str | None:
+        """The migration the database is at, or None before the first :meth:`upgrade`."""
+        with self._begin("reading the schema revision") as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            return context.get_current_revision()
+
+    def head_revision(self) -> str:
+        """The newest migration this version of inferwatch ships."""
+        return head_revision()
+
+    def ping(self) -> bool:
+        """True when the database answers ``SELECT 1``; never raises."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close the pooled connections (the store can still be used; it reconnects)."""
+        self._engine.dispose()
+
+    # -- writes -------------------------------------------------------------------
+
+    def write_predictions(self, records: Sequence[PredictionRecord]) -> int:
+        """Insert the rows in one transaction and one batched insert; all or nothing."""
+        rows = [_prediction_row(record) for record in records]
+        if not rows:
+            return 0
+        with self._begin(f"writing {len(rows)} predictions") as conn:
+            conn.execute(predictions_table.insert(), rows)
+        return len(rows)
+
+    def write_labels(self, labels: Sequence[Label]) -> int:
+        """Insert late ground-truth labels in one transaction; return how many."""
+        rows = [
+            {"prediction_id": label.prediction_id, "value": label.value, "ts": label.timestamp}
+            for label in labels
+        ]
+        if not rows:
+            return 0
+        with self._begin(f"writing {len(rows)} labels") as conn:
+            conn.execute(labels_table.insert(), rows)
+        return len(rows)
+
+    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def register_model(
+        self, name: str, version: str, *, flavor: str, uri: str | None = None
+    ) -> None:
+        """Record a model version; registering it again updates its flavor and URI."""
+        stmt = self._insert(models_table).values(name=name, version=version, flavor=flavor, uri=uri)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name", "version"],
+            set_={"flavor": stmt.excluded["flavor"], "uri": stmt.excluded["uri"]},
+        )
+        with self._begin(f"registering model {name}:{version}") as conn:
+            conn.execute(stmt)
+
+    def register_reference(
+        self,
+        model: str,
+        version: str,
+        *,
+        uri: str | None,
+        n_rows: int,
+        schema: Mapping[str, Any],
+    ) -> None:
+        """Record the reference dataset of a model version, replacing an earlier one."""
+        stmt = self._insert(references_table).values(
+            model=model, version=version, uri=uri, n_rows=n_rows, schema=schema
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["model", "version"],
+            set_={
+                column: stmt.excluded[column]
+                for column in ("uri", "n_rows", "schema", "created_at")
+            },
+        )
+        with self._begin(f"registering the reference of {model}:{version}") as conn:
+            conn.execute(stmt)
+
+    # -- reads --------------------------------------------------------------------
+
+    def count_predictions(self, model: str | None = None, version: str | None = None) -> int:
+        """Number of stored predictions, optionally for one model (and version)."""
+        stmt = _for_model(sa.select(sa.func.count()).select_from(predictions_table), model, version)
+        with self._begin("counting predictions") as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
+        """One stored prediction by id, or None."""
+        stmt = sa.select(predictions_table).where(predictions_table.c.id == prediction_id)
+        with self._begin("reading a prediction") as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _record(row)
+
+    def iter_predictions(
+        self, model: str | None = None, version: str | None = None, limit: int | None = None
+    ) -> Iterator[PredictionRecord]:
+        """Stored predictions ordered by time (then id), read in pages of 1,000.
+
+        Each page is its own short query (keyset pagination on ``(ts, id)``), so a
+        consumer that stops early holds no connection.
+        """
+        table = predictions_table
+        base = _for_model(sa.select(table), model, version).order_by(table.c.ts, table.c.id)
+        remaining = limit
+        after: tuple[datetime, str] | None = None
+        while remaining is None or remaining > 0:
+            size = _PAGE if remaining is None else min(_PAGE, remaining)
+            stmt = base.limit(size)
+            if after is not None:
+                ts, last_id = after
+                stmt = stmt.where(
+                    sa.or_(table.c.ts > ts, sa.and_(table.c.ts == ts, table.c.id > last_id))
+                )
+            with self._begin("reading predictions") as conn:
+                rows = conn.execute(stmt).all()
+            yield from (_record(row) for row in rows)
+            if len(rows) < size:
+                return
+            if remaining is not None:
+                remaining -= len(rows)
+            after = (rows[-1].ts, rows[-1].id)
+
+    def get_labels(self, prediction_id: str) -> list[Label]:
+        """The labels recorded for one prediction, oldest first."""
+        stmt = (
+            sa.select(labels_table)
+            .where(labels_table.c.prediction_id == prediction_id)
+            .order_by(labels_table.c.ts, labels_table.c.id)
+        )
+        with self._begin("reading labels") as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            Label(prediction_id=row.prediction_id, value=row.value, timestamp=row.ts)
+            for row in rows
+        ]
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Registered model versions as dicts (name, version, flavor, uri, created_at)."""
+        table = models_table
+        stmt = sa.select(
+            table.c.name, table.c.version, table.c.flavor, table.c.uri, table.c.created_at
+        ).order_by(table.c.name, table.c.version)
+        with self._begin("listing models") as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def get_reference(self, model: str, version: str) -> dict[str, Any] | None:
+        """The reference of a model version (model, version, uri, n_rows, schema,
+        created_at), or None."""
+        table = references_table
+        stmt = sa.select(
+            table.c.model,
+            table.c.version,
+            table.c.uri,
+            table.c.n_rows,
+            table.c.schema,
+            table.c.created_at,
+        ).where(table.c.model == model, table.c.version == version)
+        with self._begin("reading a reference") as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else dict(row._mapping)

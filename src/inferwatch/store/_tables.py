@@ -1,0 +1,180 @@
+"""The store's schema as SQLAlchemy Core tables, and how values are encoded into it.
+
+One schema serves SQLite and PostgreSQL: JSON columns become ``JSONB`` on
+PostgreSQL, timestamps are stored in UTC and always read back timezone-aware
+(SQLite keeps no offset, so :class:`UTCDateTime` re-attaches it).
+
+These objects describe the *newest* schema; the Alembic migrations in
+``inferwatch/store/migrations/versions`` create it, and
+``tests/store/test_migrations.py`` checks that the two agree.  Change both together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = [
+    "VERSION_TABLE",
+    "UTCDateTime",
+    "json_dumps",
+    "json_roundtrip",
+    "labels_table",
+    "metadata",
+    "models_table",
+    "predictions_table",
+    "references_table",
+    "utc",
+]
+
+#: Alembic's version table.  Not the default ``alembic_version``, so that inferwatch can
+#: share a PostgreSQL database with an application that runs its own Alembic migrations.
+VERSION_TABLE = "inferwatch_alembic_version"
+
+#: Deterministic constraint and index names, so later migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime; a naive value is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """``TIMESTAMP WITH TIME ZONE`` that writes UTC and always reads an aware UTC datetime."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else utc(value)
+
+
+def _jsonable(obj: Any) -> Any:
+    """``json`` fallback for the few non-JSON types that reach the store (numpy above all).
+
+    Called only for objects ``json`` cannot encode itself, so plain rows pay nothing.
+    """
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, Decimal):
+        return float(obj)
+    if isinstance(obj, set | frozenset):
+        return list(obj)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", errors="replace")
+    raise TypeError(f"cannot store a value of type {type(obj).__name__} as JSON")
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinities replaced by None (JSON, and so JSONB, has no NaN)."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(value) for value in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    return obj
+
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable
+)
+
+
+def json_dumps(obj: Any) -> str:
+    """Encode one JSON column value; numpy values become plain numbers, NaN becomes null."""
+    try:
+        return _ENCODER.encode(obj)
+    except ValueError:  # a non-finite float: rare, so the common path stays one call
+        return _ENCODER.encode(_finite(obj))
+
+
+def json_roundtrip(obj: Any) -> Any:
+    """What a JSON column gives back for ``obj`` (the in-memory store stores this)."""
+    return None if obj is None else json.loads(json_dumps(obj))
+
+
+# none_as_null: Python None in a nullable column is SQL NULL, not the JSON literal null.
+JSONType = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+models_table = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("flavor", sa.String(50), nullable=False),
+    sa.Column("uri", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.UniqueConstraint("name", "version"),
+)
+
+references_table = sa.Table(
+    "references",  # a reserved word: SQLAlchemy and Alembic quote it on every dialect
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("uri", sa.Text, nullable=True),
+    sa.Column("n_rows", sa.BigInteger, nullable=False),
+    sa.Column("schema", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.UniqueConstraint("model", "version"),
+)
+
+predictions_table = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("ts", UTCDateTime, nullable=False),
+    sa.Column("inputs", JSONType, nullable=False),
+    sa.Column("output", JSONType, nullable=True),
+    sa.Column("probabilities", JSONType, nullable=True),
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("latency_seconds", sa.Float, nullable=True),
+    sa.Column("trace_id", sa.String(64), nullable=True),
+    sa.Index(None, "model", "version", "ts"),
+)
+
+labels_table = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # not a foreign key: a label may arrive before its prediction row is flushed
+    sa.Column("prediction_id", sa.String(36), nullable=False, index=True),
+    sa.Column("value", JSONType, nullable=True),
+    sa.Column("ts", UTCDateTime, nullable=False),
+)
