@@ -165,9 +165,6 @@ def db_upgrade(
 
 def main() -> None:
     """Console-script entry point: run the app, turning our errors into clean exits."""
-    # Register the commands that live in their own modules.
-    from inferwatch.cli import _demo, _serve  # noqa: F401
-
     try:
         app()
     except InferwatchError as exc:
