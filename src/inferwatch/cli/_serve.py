@@ -18,6 +18,7 @@ def _overrides(
     reference: Path | None,
     schema: Path | None,
     target: str | None,
+    prediction: str | None,
     name: str | None,
     host: str | None,
     port: int | None,
@@ -34,9 +35,11 @@ def _overrides(
             entry["schema"] = str(schema.resolve())
         if target is not None:
             entry["target"] = target
+        if prediction is not None:
+            entry["prediction"] = prediction
         out["models"] = [entry]
-    elif reference or schema or target or name:
-        fail("--reference, --schema, --target and --name go with --model")
+    elif reference or schema or target or prediction or name:
+        fail("--reference, --schema, --target, --prediction and --name go with --model")
     server = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if server:
         out["server"] = server
@@ -56,6 +59,9 @@ def serve(
     ] = None,
     schema: Annotated[Path | None, typer.Option(help="Quick start: a schema YAML.")] = None,
     target: Annotated[str | None, typer.Option(help="Target column in the reference.")] = None,
+    prediction: Annotated[
+        str | None, typer.Option(help="Prediction column in the reference (not a feature).")
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="Model name in URLs (default: the file's stem).")
     ] = None,
@@ -75,7 +81,7 @@ def serve(
     from inferwatch.config import load_settings, mask_url
     from inferwatch.server import build_app, check_bind
 
-    overrides = _overrides(model, reference, schema, target, name, host, port, store)
+    overrides = _overrides(model, reference, schema, target, prediction, name, host, port, store)
     settings = load_settings(None if model is not None else default_config(config), overrides)
     if not settings.models:
         fail(

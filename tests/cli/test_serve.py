@@ -1,0 +1,172 @@
+"""``inferwatch serve`` as a user runs it: a real process, real HTTP, SIGTERM under load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from inferwatch.demo import make_customers, prepare_workdir, to_instances
+from inferwatch.store import SQLStore
+from tests.cli.conftest import Run
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERWATCH_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "inferwatch", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"server exited early ({proc.returncode}):\n{out}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not become ready")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("served")
+    prepare_workdir(path, port=0, n_reference=1000)
+    return path
+
+
+def test_sigterm_under_load_keeps_every_answered_prediction(workdir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    db = tmp_path / "sigterm.db"
+    proc = start(
+        [
+            "serve",
+            "-c",
+            str(workdir / "inferwatch.yaml"),
+            "--port",
+            str(port),
+            "--store",
+            f"sqlite:///{db}",
+        ],
+        cwd=tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        answered: list[str] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def load(seed: int) -> None:
+            rng = np.random.default_rng(seed)
+            with httpx.Client(base_url=base, timeout=10) as client:
+                for _ in range(5000):  # bounded; stops much earlier
+                    if stop.is_set():
+                        return
+                    body = {"instances": to_instances(make_customers(int(rng.integers(1, 5)), rng))}
+                    try:
+                        resp = client.post("/v1/models/churn/predict", json=body)
+                    except httpx.HTTPError:
+                        return  # the server is going away
+                    if resp.status_code == 200:
+                        with lock:
+                            answered.extend(p["id"] for p in resp.json()["predictions"])
+
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        stop.set()
+        for t in threads:
+            t.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    output = proc.stdout.read() if proc.stdout else ""
+    assert rc == 0, output
+    assert len(answered) > 20, "the load did not get going"
+    store = SQLStore(f"sqlite:///{db}")
+    try:
+        assert store.count_predictions("churn") == len(answered)
+        missing = [i for i in answered if store.get_prediction(i) is None]
+        assert missing == []
+    finally:
+        store.close()
+
+
+def test_zero_config_quick_start(workdir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    proc = start(
+        [
+            "serve",
+            "--model", str(workdir / "model.joblib"),
+            "--reference", str(workdir / "reference.parquet"),
+            "--target", "churned",
+            "--prediction", "prediction",
+            "--name", "quick",
+            "--port", str(port),
+        ],
+        cwd=tmp_path,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        rng = np.random.default_rng(1)
+        instances = to_instances(make_customers(3, rng))
+        resp = httpx.post(f"{base}/v1/models/quick/predict", json={"instances": instances})
+        assert resp.status_code == 200, resp.text
+        assert len(resp.json()["predictions"]) == 3
+        models = httpx.get(f"{base}/v1/models").json()["models"]
+        assert [m["name"] for m in models] == ["quick"]
+        assert "prediction" not in models[0]["features"]
+        assert "churned" not in models[0]["features"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0
+    assert (tmp_path / "inferwatch.db").is_file()  # the zero-config store is in the working dir
+    store = SQLStore(f"sqlite:///{tmp_path / 'inferwatch.db'}")
+    assert store.count_predictions("quick") == 3
+    store.close()
+
+
+def test_refuses_a_public_bind_without_keys(run_cli: Run, workdir: Path) -> None:
+    out = run_cli("serve", "-c", str(workdir / "inferwatch.yaml"), "--host", "0.0.0.0")
+    assert out.returncode == 2
+    assert "auth.keys" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_serve_without_a_model_is_a_clear_error(run_cli: Run) -> None:
+    out = run_cli("serve")
+    assert out.returncode == 2
+    assert "no model to serve" in out.stderr
