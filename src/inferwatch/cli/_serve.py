@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -101,6 +102,10 @@ def serve(
         f"metrics {base}/metrics · docs {base}/docs · store {mask_url(settings.store.url)}",
         highlight=False,
     )
+    # uvicorn shuts down gracefully on SIGTERM (in-flight requests finish, the lifespan drains
+    # the prediction log), then re-raises the signal; a no-op handler makes that clean
+    # shutdown exit 0, as gunicorn does, instead of dying by the signal.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         application,
         host=settings.server.host,

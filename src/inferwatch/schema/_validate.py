@@ -33,9 +33,9 @@ def _numeric(value: Any) -> str | None:
 
 
 def _categorical(value: Any) -> str | None:
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-        return None
-    return "wrong_type"
+    # Categories are strings (integer codes are numeric features): an int sent for a
+    # string category would reach the model's encoder and fail there, as a 500.
+    return None if isinstance(value, str) else "wrong_type"
 
 
 def _boolean(value: Any) -> str | None:
@@ -71,7 +71,7 @@ def _embedding(dimension: int | None) -> Check:
 
 _EXPECTED = {
     "numeric": "a finite number",
-    "categorical": "a string (or an integer code)",
+    "categorical": "a string",
     "boolean": "true or false",
     "text": "a string",
     "datetime": "an ISO-8601 string or a number of seconds since the epoch",

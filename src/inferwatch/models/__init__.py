@@ -1,0 +1,25 @@
+"""Model adapters: load a model file and predict through the uniform ModelAdapter protocol.
+
+Framework-specific adapters load on first use: ``import inferwatch.models`` does not
+import scikit-learn, pandas or any optional backend.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from inferwatch.models._base import ModelPrediction, to_python
+from inferwatch.models._loader import FLAVORS, load_model
+
+if TYPE_CHECKING:
+    from inferwatch.models._sklearn import SklearnAdapter
+
+__all__ = ["FLAVORS", "ModelPrediction", "SklearnAdapter", "load_model", "to_python"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SklearnAdapter":
+        from inferwatch.models._sklearn import SklearnAdapter
+
+        return SklearnAdapter
+    raise AttributeError(f"module 'inferwatch.models' has no attribute {name!r}")

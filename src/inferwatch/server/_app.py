@@ -1,0 +1,107 @@
+"""The app factory: ``create_app(settings, models=, monitor=, store=, metrics=)``.
+
+Everything the app uses is handed in (no module-level app, no I/O at import); the
+lifespan starts the prediction log's writer and, at shutdown, drains it into the store
+before closing the store, so every prediction answered 200 is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from inferwatch._version import __version__
+from inferwatch.config import Settings
+from inferwatch.metrics import Metrics
+from inferwatch.monitor import Monitor
+from inferwatch.ports import Store
+from inferwatch.server._auth import Guard, guarded_route_class
+from inferwatch.server._errors import install_error_handlers
+from inferwatch.server._predict import add_predict_route
+from inferwatch.server._request_id import RequestIdMiddleware
+from inferwatch.server._routes import (
+    add_docs_routes,
+    add_health_routes,
+    add_metrics_route,
+    add_model_routes,
+)
+from inferwatch.server._served import ServedModel
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("inferwatch.server")
+
+
+class _Readiness:
+    accepting = False
+
+
+def create_app(
+    settings: Settings,
+    *,
+    models: Sequence[ServedModel],
+    monitor: Monitor,
+    store: Store,
+    metrics: Metrics,
+) -> FastAPI:
+    """The inferwatch HTTP app serving ``models``.
+
+    ``monitor`` should write to ``store`` and report to ``metrics`` (as ``build_app``
+    arranges).  The app owns them from here: its shutdown closes the monitor (writing
+    every logged prediction) and then the store.
+    """
+    served = {m.name: m for m in models}
+    if len(served) != len(models):
+        raise ValueError("two served models have the same name")
+    if monitor.metrics is None:
+        log.warning("the monitor has no metrics hook: predictions will not be counted")
+    readiness = _Readiness()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.auth.enabled:
+            log.warning("access control is off (no API keys configured); serving on loopback only")
+        monitor.start()
+        readiness.accepting = True
+        try:
+            yield
+        finally:
+            readiness.accepting = False
+            if not await run_in_threadpool(monitor.close):
+                log.error("the prediction log was not fully written at shutdown: %s", monitor.stats)
+            store.close()
+
+    app = FastAPI(
+        title="inferwatch",
+        version=__version__,
+        description="Monitored model serving: predictions, model metadata, metrics, health.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    guard = Guard(settings.auth, metrics, {n: m.metrics for n, m in served.items()})
+    route_class = guarded_route_class(guard)
+    app.router.route_class = route_class
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    add_predict_route(
+        app,
+        served,
+        monitor=monitor,
+        metrics=metrics,
+        max_body_bytes=settings.server.max_body_bytes,
+    )
+    add_model_routes(app, served)
+    add_metrics_route(app, metrics.registry)
+    add_health_routes(app, store, lambda: readiness.accepting)
+    if settings.server.docs:
+        add_docs_routes(app)
+    unguarded = [r for r in app.routes if not isinstance(r, route_class)]
+    if unguarded:
+        raise RuntimeError(f"routes without a declared role: {unguarded}")
+    return app

@@ -1,0 +1,65 @@
+"""A model as the server holds it: adapter, schema, compiled validator and metric children."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from inferwatch.metrics import Metrics, ModelMetrics
+from inferwatch.ports import ModelAdapter
+from inferwatch.schema import InstanceValidator, Schema
+
+__all__ = ["ServedModel"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """One served model version; built once at start, read on every request.
+
+    Use :meth:`build` rather than the constructor: it compiles the validator and
+    resolves the metric children (with the model's classes) exactly once.
+    """
+
+    name: str
+    version: str
+    adapter: ModelAdapter
+    schema: Schema
+    validator: InstanceValidator
+    metrics: ModelMetrics
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        version: str,
+        adapter: ModelAdapter,
+        schema: Schema,
+        metrics: Metrics,
+        *,
+        max_batch: int = 1000,
+        allow_extra: bool = False,
+    ) -> ServedModel:
+        validator = InstanceValidator(schema, max_batch=max_batch, allow_extra=allow_extra)
+        children = metrics.for_model(name, version, adapter.classes)
+        return cls(name, version, adapter, schema, validator, children)
+
+    @property
+    def task(self) -> str | None:
+        """The schema's task, else classification for a model with classes."""
+        if self.schema.task is not None:
+            return self.schema.task
+        return "classification" if self.adapter.classes else None
+
+    def describe(self) -> dict[str, Any]:
+        """The summary ``GET /v1/models`` lists."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "flavor": self.adapter.flavor,
+            "task": self.task,
+            "features": list(self.schema.names),
+        }
+        classes = self.adapter.classes
+        if classes is not None:
+            out["classes"] = list(classes)
+        return out

@@ -1,0 +1,241 @@
+"""Every bad input gets the right 4xx in one JSON shape, is counted, stores nothing, and the
+server keeps serving; unexpected errors are a generic 500 with no stack trace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.server.conftest import AppFactory, Served, TestClient
+
+GOOD = {"age": 41, "income": 52_000.5, "plan": "basic"}
+
+
+def body(*rows: dict[str, Any], **extra: Any) -> bytes:
+    return json.dumps({"instances": list(rows), **extra}).encode()
+
+
+def raw(text: str) -> bytes:
+    """A body with a raw JSON token (NaN, Infinity ...) in ``income``."""
+    return b'{"instances": [{"age": 41, "income": ' + text.encode() + b', "plan": "basic"}]}'
+
+
+@dataclass(frozen=True)
+class Bad:
+    id: str
+    content: bytes
+    status: int
+    code: str
+    field: str | None = None
+    model: str = "churn"
+
+
+CASES = [
+    Bad("malformed_json", b'{"instances": [{"age": 41,', 400, "malformed_json"),
+    Bad("not_utf8", b'{"instances": [{"plan": "\xff\xfe"}]}', 400, "malformed_json"),
+    Bad("empty_body", b"", 400, "malformed_json"),
+    Bad("missing_feature", body({"age": 41, "plan": "basic"}), 422, "missing_feature", "income"),
+    Bad("wrong_type", body({**GOOD, "age": "forty-one"}), 422, "wrong_type", "age"),
+    Bad("bool_for_number", body({**GOOD, "income": True}), 422, "wrong_type", "income"),
+    Bad("unknown_feature", body({**GOOD, "colour": "teal"}), 422, "unknown_feature", "colour"),
+    Bad("nan_token", raw("NaN"), 422, "non_finite", "income"),
+    Bad("infinity_token", raw("Infinity"), 422, "non_finite", "income"),
+    Bad("minus_infinity_token", raw("-Infinity"), 422, "non_finite", "income"),
+    Bad("overflow_1e999", raw("1e999"), 422, "non_finite", "income"),
+    Bad("null", raw("null"), 422, "null_not_allowed", "income"),
+    Bad("instance_not_object", body(1), 422, "wrong_type", "instances[0]"),  # type: ignore[arg-type]
+    Bad("empty_batch", body(), 400, "empty_batch", "instances"),
+    Bad("batch_too_large", body(*[GOOD] * 6), 413, "batch_too_large", "instances"),
+    Bad("body_too_large", body({**GOOD, "plan": "x" * 2000}), 413, "body_too_large"),
+    Bad("unknown_model", body(GOOD), 404, "unknown_model", model="nope"),
+    Bad("body_not_object", b"[1, 2]", 400, "invalid_body", "(body)"),
+    Bad("body_is_string", b'"instances"', 400, "invalid_body", "(body)"),
+    Bad("no_instances", b'{"inputs": []}', 400, "invalid_body", "instances"),
+    Bad("instances_not_list", b'{"instances": {"age": 41}}', 400, "invalid_body", "instances"),
+    Bad("unknown_top_level_key", body(GOOD, extra=1), 400, "invalid_body", "extra"),
+    Bad("parameters_not_object", body(GOOD, parameters=[1]), 400, "invalid_body", "parameters"),
+]
+
+LIMITS = {"max_batch_size": 5, "max_body_bytes": 1024}
+
+
+@pytest.fixture
+def limited(make_app: AppFactory) -> Served:
+    return make_app(server=LIMITS)
+
+
+@pytest.fixture
+def lclient(limited: Served) -> Iterator[TestClient]:
+    with TestClient(limited.app) as c:
+        yield c
+
+
+def assert_error_shape(payload: Any, code: str) -> dict[str, Any]:
+    assert set(payload) == {"error"}
+    err = payload["error"]
+    assert set(err) == {"code", "message", "details"}
+    assert err["code"] == code
+    assert isinstance(err["message"], str) and err["message"]
+    assert isinstance(err["details"], list)
+    for d in err["details"]:
+        assert set(d) == {"reason", "field", "instance", "kind", "message"}
+    return err  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_refused_counted_and_not_stored(
+    case: Bad, limited: Served, lclient: TestClient
+) -> None:
+    label = case.model if case.model in limited.models else "unknown"
+    before = limited.sample("inferwatch_requests_rejected_total", model=label, reason=case.code)
+
+    r = lclient.post(
+        f"/v1/models/{case.model}/predict",
+        content=case.content,
+        headers={"content-type": "application/json"},
+    )
+
+    assert r.status_code == case.status, r.text
+    err = assert_error_shape(r.json(), case.code)
+    assert "Traceback" not in r.text
+    assert r.headers["x-request-id"]
+    if case.field is not None:
+        assert case.field in [d["field"] for d in err["details"]]
+    after = limited.sample("inferwatch_requests_rejected_total", model=label, reason=case.code)
+    assert after == before + 1
+    if label != "unknown":
+        status = str(case.status)
+        assert limited.sample("inferwatch_requests_total", model=label, status=status) == 1
+    assert limited.monitor.flush(5)
+    assert limited.store.count_predictions() == 0
+
+
+def test_field_errors_name_every_field_and_instance(lclient: TestClient, limited: Served) -> None:
+    rows = [GOOD, {"age": "x", "plan": 3.5}, {**GOOD, "extra": 1}]
+    r = lclient.post("/v1/models/churn/predict", content=body(*rows))
+
+    assert r.status_code == 422
+    details = {(d["instance"], d["field"], d["reason"]) for d in r.json()["error"]["details"]}
+    assert details == {
+        (1, "age", "wrong_type"),
+        (1, "income", "missing_feature"),
+        (1, "plan", "wrong_type"),
+        (2, "extra", "unknown_feature"),
+    }
+    text = limited.metrics_text()
+    from tests.server.conftest import sample
+
+    errors = "inferwatch_validation_errors_total"
+    assert sample(text, errors, model="churn", reason="wrong_type", kind="numeric") == 1
+    assert sample(text, errors, model="churn", reason="wrong_type", kind="categorical") == 1
+    assert sample(text, errors, model="churn", reason="missing_feature") == 1
+    assert sample(text, errors, model="churn", reason="unknown_feature") == 1
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash(client: TestClient) -> None:
+    for content in (b"[" * 200_000, b'{"instances": ' + b"[" * 200_000):
+        r = client.post("/v1/models/churn/predict", content=content)
+        assert r.status_code == 400
+        assert r.json()["error"]["code"] == "malformed_json"
+
+
+def test_chunked_body_over_the_limit_is_refused(lclient: TestClient, limited: Served) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"instances": [{"age": 41, "income": 1.0, "plan": "'
+        for _ in range(40):
+            yield b"x" * 100
+        yield b'"}]}'
+
+    r = lclient.post("/v1/models/churn/predict", content=chunks())
+
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "body_too_large"
+
+
+def test_after_every_bad_input_a_good_request_still_succeeds(
+    lclient: TestClient, limited: Served
+) -> None:
+    for case in CASES:
+        r = lclient.post(f"/v1/models/{case.model}/predict", content=case.content)
+        assert r.status_code == case.status
+
+    ok = lclient.post("/v1/models/churn/predict", content=body(GOOD))
+
+    assert ok.status_code == 200
+    assert limited.monitor.flush(5)
+    assert limited.store.count_predictions() == 1
+    assert limited.sample("inferwatch_requests_rejected_total") == len(CASES)
+
+
+def test_unknown_route_and_method_answer_in_our_shape(client: TestClient) -> None:
+    missing = client.get("/v2/nothing")
+    assert missing.status_code == 404
+    assert_error_shape(missing.json(), "not_found")
+    wrong_method = client.get("/v1/models/churn/predict")
+    assert wrong_method.status_code == 405
+    assert_error_shape(wrong_method.json(), "method_not_allowed")
+    assert "POST" in wrong_method.headers["allow"]
+
+
+class ExplodingAdapter:
+    flavor = "test"
+
+    @property
+    def classes(self) -> None:
+        raise RuntimeError("internal detail that must not leak")
+
+    def predict(self, instances: Any) -> list[Any]:
+        return []
+
+
+def test_unexpected_error_is_a_generic_500_and_is_logged(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    served = make_app()
+    # break the listing after start-up: describe() reads the adapter's classes
+    exploding = ExplodingAdapter()
+    with TestClient(served.app, raise_server_exceptions=False) as client:
+        object.__setattr__(served.models["spend"], "adapter", exploding)
+        with caplog.at_level(logging.ERROR, logger="inferwatch.server"):
+            r = client.get("/v1/models")
+
+        assert r.status_code == 500
+        assert_error_shape(r.json(), "internal_error")
+        assert "internal detail" not in r.text
+        assert "Traceback" not in r.text
+        assert r.headers["x-request-id"]
+        assert "internal detail that must not leak" in caplog.text
+        assert client.get("/healthz").status_code == 200
+
+
+def test_a_failure_after_the_model_is_a_counted_500(served: Served) -> None:
+    with TestClient(served.app, raise_server_exceptions=False) as client:
+        served.monitor.close()  # the log refuses rows: an error no route expects
+        r = client.post("/v1/models/churn/predict", content=body(GOOD))
+
+        assert r.status_code == 500
+        assert_error_shape(r.json(), "internal_error")
+        assert served.sample("inferwatch_requests_total", model="churn", status="500") == 1
+
+
+def test_request_validation_errors_use_our_shape(served: Served) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    handler = served.app.exception_handlers[RequestValidationError]
+    exc = RequestValidationError(
+        [{"type": "int_parsing", "loc": ("query", "n"), "msg": "not an int", "input": "x"}]
+    )
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    response: Response = asyncio.run(handler(request, exc))  # type: ignore[arg-type]
+
+    assert response.status_code == 422
+    err = assert_error_shape(json.loads(bytes(response.body)), "invalid_request")
+    assert err["details"][0]["field"] == "query.n"
