@@ -106,7 +106,10 @@ def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
         ("features: {name: a}\n", "'features' must be a list"),
         ("features:\n  - {name: a, kind: numeric, colour: red}\n", r"features\[0\]: unknown key"),
         ("features:\n  - {name: a, kind: numeric, min: 3, max: 1}\n", "min 3.0 is above max 1.0"),
-        ("features:\n  - {name: a, kind: categorical, categories: 5}\n", r"features\[0\]: "),
+        (
+            "features:\n  - {name: a, kind: categorical, categories: 5}\n",
+            r"features\[0\]\.categories: must be a list",
+        ),
         ("features:\n  - {name: a, kind: text}\ntarget: [y]\n", "target: must be a mapping"),
         ("features:\n  - {name: a, kind: number}\n", "kind must be one of numeric"),
     ],

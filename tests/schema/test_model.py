@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -157,3 +158,19 @@ def test_lookup_by_name() -> None:
     assert schema.task == "regression"
     with pytest.raises(KeyError, match="no feature named 'z'"):
         schema["z"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"name": "x", "kind": "numeric", "nullable": "false"},
+            "features[0].nullable: must be true",
+        ),
+        ({"name": "x", "kind": "numeric", "integer": 1}, "features[0].integer: must be true"),
+        ({"name": "x", "kind": "categorical", "categories": "abc"}, "categories: must be a list"),
+    ],
+)
+def test_hand_edited_values_are_checked_not_coerced(entry: dict[str, object], message: str) -> None:
+    with pytest.raises(SchemaError, match=re.escape(message)):
+        Schema.from_dict({"features": [entry]})

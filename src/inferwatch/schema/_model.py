@@ -75,12 +75,14 @@ class Feature:
         if "name" not in data or "kind" not in data:
             raise SchemaError(f"{where}: a feature needs 'name' and 'kind'")
         cats = data.get("categories")
+        if cats is not None and not isinstance(cats, list | tuple):
+            raise SchemaError(f"{where}.categories: must be a list, got {type(cats).__name__}")
         try:
             return cls(
                 name=str(data["name"]),
                 kind=cast(FeatureKind, data["kind"]),
-                nullable=bool(data.get("nullable", False)),
-                integer=bool(data.get("integer", False)),
+                nullable=_flag(data, "nullable", where),
+                integer=_flag(data, "integer", where),
                 min=_opt_float(data.get("min")),
                 max=_opt_float(data.get("max")),
                 categories=None if cats is None else tuple(str(c) for c in cats),
@@ -215,6 +217,14 @@ class Schema:
 
 def _bad(i: int) -> Feature:
     raise SchemaError(f"features[{i}]: must be a mapping with 'name' and 'kind'")
+
+
+def _flag(data: Mapping[str, Any], key: str, where: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        # a quoted "false" in hand-edited YAML would otherwise read as True
+        raise SchemaError(f"{where}.{key}: must be true or false, got {value!r}")
+    return value
 
 
 def _opt_float(value: Any) -> float | None:
