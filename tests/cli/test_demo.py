@@ -79,6 +79,7 @@ def test_demo_runs_and_its_counts_match_the_store(tmp_path: Path) -> None:
                 curl_results.append((line, res.returncode, res.stdout))
         time.sleep(4)
         scrapes.append(scrape(base))
+        exposition = httpx.get(f"{base}/metrics", timeout=5).content
         stdout, stderr = proc.communicate(timeout=DURATION + 90)
     finally:
         if proc.poll() is None:
@@ -118,3 +119,14 @@ def test_demo_runs_and_its_counts_match_the_store(tmp_path: Path) -> None:
     assert len(curl_results) >= 6
     for line, rc, code in curl_results:
         assert rc == 0 and code == "200", f"{line!r} -> rc {rc}, HTTP {code}"
+    # promtool accepts the live exposition, request metrics and rejections included
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("promtool not installed under CI; make system-deps installs it")
+        return
+    assert b"inferwatch_requests_rejected_total" in exposition
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=exposition, capture_output=True, timeout=30
+    )
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
