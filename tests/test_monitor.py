@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -175,3 +176,25 @@ def test_concurrent_loggers_lose_nothing() -> None:
         t.join(30)
     assert mon.close(30)
     assert store.count_predictions() == 800
+
+
+def test_from_settings_migrates_the_store_and_writes(tmp_path: Path) -> None:
+    from inferwatch.config import load_settings
+    from inferwatch.store import SQLStore
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    registry = CollectorRegistry()
+    mon = Monitor.from_settings(
+        load_settings(None, {"store": {"url": url, "batch_size": 7}}), registry=registry
+    )
+    assert mon.batch_size == 7
+    mon.log("m", "1", [{"x": 1}], ["a"])
+    assert mon.close()
+    store = SQLStore(url)
+    assert store.current_revision() == store.head_revision()
+    assert store.count_predictions("m") == 1
+    store.close()
+    assert (
+        registry.get_sample_value("inferwatch_prediction_log_rows_total", {"outcome": "written"})
+        == 1
+    )
