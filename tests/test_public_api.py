@@ -9,6 +9,8 @@ import pytest
 FACADES = [
     "inferwatch",
     "inferwatch.schema",
+    "inferwatch.stats",
+    "inferwatch.quality",
     "inferwatch.io",
     "inferwatch.store",
     "inferwatch.models",

@@ -9,7 +9,12 @@
     ├── ModelError(RuntimeError)          a model cannot be loaded or failed to predict
     │   └── ModelNotFoundError(LookupError)
     ├── StoreError(RuntimeError)          the store cannot be reached or refused a write
-    └── InputFileError(ValueError)        a data file cannot be read (format, columns, encoding)
+    ├── InputFileError(ValueError)        a data file cannot be read (format, columns, encoding)
+    └── stats.DriftInputError(ValueError) a drift test got unusable input
+        └── stats.EmptySampleError        an empty reference or current sample
+
+    stats.UnknownTestError(KeyError)      no drift test by that name (lists the known ones)
+    stats.NoDefaultTestError(LookupError) no default test for a kind
 """
 
 from __future__ import annotations

@@ -1,0 +1,28 @@
+"""Data quality: missing, out-of-range, unseen categories, outliers, constants, duplicates."""
+
+from __future__ import annotations
+
+from inferwatch.quality._checks import (
+    MAX_UNSEEN_REPORTED,
+    CategoricalReference,
+    NumericReference,
+    categorical_quality,
+    numeric_quality,
+    split_numeric,
+)
+from inferwatch.quality._dataset import dataset_quality, duplicate_rows
+from inferwatch.quality._model import DatasetQuality, FeatureQuality, QualityThresholds
+
+__all__ = [
+    "CategoricalReference",
+    "DatasetQuality",
+    "FeatureQuality",
+    "MAX_UNSEEN_REPORTED",
+    "NumericReference",
+    "QualityThresholds",
+    "categorical_quality",
+    "dataset_quality",
+    "duplicate_rows",
+    "numeric_quality",
+    "split_numeric",
+]
