@@ -11,6 +11,8 @@ FACADES = [
     "inferwatch.schema",
     "inferwatch.stats",
     "inferwatch.quality",
+    "inferwatch.evaluate",
+    "inferwatch.report",
     "inferwatch.io",
     "inferwatch.store",
     "inferwatch.models",

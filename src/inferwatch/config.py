@@ -31,6 +31,7 @@ __all__ = [
     "ROLES",
     "ApiKey",
     "AuthSettings",
+    "DriftSettings",
     "LoggingSettings",
     "ModelSettings",
     "Role",
@@ -159,6 +160,35 @@ class AuthSettings(_Section):
         return bool(self.keys)
 
 
+class DriftSettings(_Section):
+    """How batch reports and checks judge drift (``inferwatch report`` / ``check``)."""
+
+    drift_share: float = Field(
+        0.5, gt=0, le=1, description="Dataset drift when at least this share of features drift."
+    )
+    tests: dict[str, str] = Field(
+        default_factory=dict, description="Per-feature test, overriding the default rule."
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Per-feature threshold for its test."
+    )
+    correction: Literal["bonferroni", "benjamini_hochberg"] | None = Field(
+        None, description="Multiple-testing correction of p-values across features."
+    )
+
+    @field_validator("tests")
+    @classmethod
+    def _known_tests(cls, value: dict[str, str]) -> dict[str, str]:
+        from inferwatch.stats import REGISTRY
+
+        for feature, name in value.items():
+            if name not in REGISTRY:
+                raise ValueError(
+                    f"{feature}: no drift test named {name!r}; available: {', '.join(REGISTRY)}"
+                )
+        return value
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -170,6 +200,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     models: list[ModelSettings] = Field(default_factory=list)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     model_config = SettingsConfigDict(

@@ -10,8 +10,9 @@ so the request path never calls ``labels()``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,12 +23,14 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from inferwatch._version import __version__
 from inferwatch.observation import Observation
 
 __all__ = [
     "CONFIDENCE_BUCKETS",
+    "DriftCollector",
     "LATENCY_BUCKETS",
     "MAX_CLASSES",
     "REJECT_REASONS",
@@ -211,3 +214,70 @@ class Metrics:
         for outcome, n in (("written", written), ("dropped", dropped), ("failed", failed)):
             if n:
                 self._log_outcomes[outcome].inc(n)
+
+
+class DriftCollector:
+    """Drift and data-quality gauges computed from one report when Prometheus collects.
+
+    Takes the report's JSON form (``DriftReport.to_dict()``), so batch checks (pushed to a
+    Pushgateway) and, later, live window evaluations expose the same names.  ``feature``
+    label values come from the schema, a bounded set.
+    """
+
+    def __init__(self, report: Mapping[str, Any], *, model: str, version: str) -> None:
+        self.report = report
+        self.model = model
+        self.version = version
+
+    def describe(self) -> list[Metric]:
+        return []  # computed at collect time; nothing to register ahead
+
+    def collect(self) -> Iterator[Metric]:
+        mv = [self.model, self.version]
+        score = GaugeMetricFamily(
+            "inferwatch_drift_score",
+            "Drift statistic of a feature against the reference, by test.",
+            labels=["model", "version", "feature", "test"],
+        )
+        p_value = GaugeMetricFamily(
+            "inferwatch_drift_p_value",
+            "p-value of a feature's drift test (p-value tests only).",
+            labels=["model", "version", "feature", "test"],
+        )
+        detected = GaugeMetricFamily(
+            "inferwatch_drift_detected",
+            "1 when the feature's drift test flags drift, else 0.",
+            labels=["model", "version", "feature"],
+        )
+        missing = GaugeMetricFamily(
+            "inferwatch_feature_missing_share",
+            "Share of missing values of a feature in the current data.",
+            labels=["model", "version", "feature"],
+        )
+        columns = list(self.report.get("features", []))
+        for extra in ("prediction_drift", "target_drift"):
+            if self.report.get(extra):
+                columns.append(self.report[extra])
+        for f in columns:
+            name = str(f["name"])
+            if f.get("test") and f.get("statistic") is not None:
+                score.add_metric([*mv, name, f["test"]], float(f["statistic"]))
+                detected.add_metric([*mv, name], 1.0 if f.get("drift_detected") else 0.0)
+                if f.get("p_value") is not None:
+                    p_value.add_metric([*mv, name, f["test"]], float(f["p_value"]))
+            quality = f.get("quality") or {}
+            if quality.get("missing_share") is not None:
+                missing.add_metric([*mv, name], float(quality["missing_share"]))
+        share = GaugeMetricFamily(
+            "inferwatch_dataset_drift_share",
+            "Share of features whose drift test flags drift.",
+            labels=["model", "version"],
+        )
+        share.add_metric(mv, float(self.report.get("drift_share") or 0.0))
+        dataset = GaugeMetricFamily(
+            "inferwatch_dataset_drift",
+            "1 when the share of drifted features reaches the threshold, else 0.",
+            labels=["model", "version"],
+        )
+        dataset.add_metric(mv, 1.0 if self.report.get("dataset_drift") else 0.0)
+        yield from (score, p_value, detected, missing, share, dataset)

@@ -300,6 +300,17 @@ def _to_numpy(column: pa.ChunkedArray) -> npt.NDArray[Any]:
 # --- public API ------------------------------------------------------------------------------
 
 
+def read_arrow(
+    path: PathLike,
+    columns: Sequence[str] | None = None,
+    *,
+    limit: int | None = None,
+    flatten: str | Sequence[str] = (),
+) -> dict[str, pa.ChunkedArray]:
+    """Like :func:`read_columns`, but the columns stay Arrow arrays (for Arrow compute)."""
+    return _read_arrow(path, columns, limit, flatten)[1]
+
+
 def read_columns(
     path: PathLike,
     columns: Sequence[str] | None = None,
@@ -388,3 +399,57 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"cannot write a {type(value).__name__} to JSON")
+
+
+class ColumnSource:
+    """Columns of one file, read one at a time where the format allows it (Parquet).
+
+    The batch report converts and sorts each column and drops its Arrow form before the
+    next is read, so peak memory holds one raw column, not the whole table.  CSV and JSONL
+    have no column access: their table is read once and handed out column by column.
+    """
+
+    def __init__(self, path: PathLike, *, flatten: str | Sequence[str] = ()) -> None:
+        self.path = Path(path)
+        self.flatten = (flatten,) if isinstance(flatten, str) else tuple(flatten)
+        fmt = _format_of(self.path)
+        if not self.path.is_file():
+            raise InputFileError(
+                f"{self.path}: no such file"
+                if not self.path.exists()
+                else f"{self.path}: not a file"
+            )
+        self._table: dict[str, pa.ChunkedArray] | None = None
+        self._parquet = fmt == "parquet" and not self.flatten
+        if self._parquet:
+            import pyarrow.parquet as pq
+
+            try:
+                self._schema = pq.read_schema(self.path)
+                self._rows = int(pq.ParquetFile(self.path).metadata.num_rows)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputFileError(f"{self.path}: cannot read it as PARQUET: {exc}") from None
+            self.names: tuple[str, ...] = tuple(
+                n for n in self._schema.names if not _PANDAS_INDEX.fullmatch(n)
+            )
+        else:
+            self._table = _read_arrow(self.path, None, None, self.flatten)[1]
+            self.names = tuple(self._table)
+            self._rows = len(next(iter(self._table.values()))) if self._table else 0
+
+    @property
+    def n_rows(self) -> int:
+        return self._rows
+
+    def read(self, name: str) -> pa.ChunkedArray:
+        """One column (raises :class:`InputFileError` naming the available ones)."""
+        if name not in self.names:
+            raise _missing_columns(self.path, [name], list(self.names))
+        if self._table is not None:
+            return self._table[name]
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(self.path, columns=[name]).column(0)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputFileError(f"{self.path}: cannot read column {name!r}: {exc}") from None

@@ -10,7 +10,7 @@ from inferwatch.quality._checks import (
     numeric_quality,
     split_numeric,
 )
-from inferwatch.quality._dataset import dataset_quality, duplicate_rows
+from inferwatch.quality._dataset import RowHasher, dataset_quality, duplicate_rows
 from inferwatch.quality._model import DatasetQuality, FeatureQuality, QualityThresholds
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "MAX_UNSEEN_REPORTED",
     "NumericReference",
     "QualityThresholds",
+    "RowHasher",
     "categorical_quality",
     "dataset_quality",
     "duplicate_rows",

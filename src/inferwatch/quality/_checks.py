@@ -36,7 +36,7 @@ def split_numeric(
     arr = np.asarray(values, dtype=np.float64)
     nan = np.isnan(arr)
     inf = np.isinf(arr)
-    finite = np.sort(arr[~(nan | inf)], kind="stable")
+    finite = np.sort(arr[~(nan | inf)])
     return finite, int(nan.sum()), int(inf.sum())
 
 
@@ -74,7 +74,13 @@ class NumericReference:
 
     @classmethod
     def fit(cls, values: npt.ArrayLike) -> NumericReference:
-        s, missing, non_finite = split_numeric(values)
+        return cls.from_sorted(*split_numeric(values))
+
+    @classmethod
+    def from_sorted(
+        cls, s: npt.NDArray[np.float64], missing: int, non_finite: int
+    ) -> NumericReference:
+        """From :func:`split_numeric`'s output, when the caller already has it."""
         n = len(s) + missing + non_finite
         return cls(
             n=n,

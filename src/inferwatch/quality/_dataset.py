@@ -10,6 +10,7 @@ practice.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,35 +18,70 @@ import numpy.typing as npt
 
 from inferwatch.quality._model import DatasetQuality, FeatureQuality, QualityThresholds
 
-__all__ = ["dataset_quality", "duplicate_rows"]
-
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+__all__ = ["RowHasher", "dataset_quality", "duplicate_rows"]
 
 
 def _as_bits(column: npt.NDArray[np.generic]) -> npt.NDArray[np.uint64]:
     arr = np.asarray(column)
     if arr.dtype.kind == "f":
         canon = np.where(np.isnan(arr), np.nan, arr.astype(np.float64) + 0.0)  # one NaN, -0 → 0
-        return canon.view(np.uint64)
+        return canon.view(np.uint64)  # a fresh array: safe to mix in place
     if arr.dtype.kind in "iub":
-        return arr.astype(np.int64).view(np.uint64)
+        return arr.astype(np.int64).view(np.uint64)  # astype copies: safe to mix in place
     raise TypeError(f"duplicate_rows needs numeric arrays or integer codes, got {arr.dtype}")
+
+
+def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finaliser: a strong 64-bit mix, elementwise (in place on ``x``)."""
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+class RowHasher:
+    """Builds 64-bit row keys one column at a time, in any order, from any thread.
+
+    A row's key is the sum (mod 2^64) of one strong hash per column, salted with the
+    column's position, so columns can be fed as they are read (and freed) by parallel
+    workers; distinct rows collide only by chance (probability ~ n^2 / 2^65).
+    """
+
+    def __init__(self) -> None:
+        self._key: npt.NDArray[np.uint64] | None = None
+        self._lock = threading.Lock()
+
+    def update(self, column: npt.NDArray[np.generic], position: int = 0) -> RowHasher:
+        """Add one column; ``position`` tells columns apart (its index in the schema)."""
+        with np.errstate(over="ignore"):
+            salt = np.uint64((position + 1) * 0x9E3779B97F4A7C15 % 2**64)
+            h = _splitmix(_as_bits(column) ^ salt)
+        with self._lock:
+            if self._key is None:
+                self._key = np.zeros(len(h), dtype=np.uint64)
+            if len(h) != len(self._key):
+                raise ValueError("all columns need the same length")
+            with np.errstate(over="ignore"):
+                self._key += h
+        return self
+
+    def duplicates(self) -> int:
+        """Rows that repeat an earlier row (n rows - n distinct rows)."""
+        if self._key is None or len(self._key) == 0:
+            return 0
+        s = np.sort(self._key)  # a sort and a neighbour compare beat np.unique's hash table
+        return int(len(s) - 1 - np.count_nonzero(s[1:] != s[:-1]))
 
 
 def duplicate_rows(columns: Sequence[npt.NDArray[np.generic]]) -> int:
     """Rows that repeat an earlier row (n rows - n distinct rows)."""
-    if not columns:
-        return 0
-    n = len(columns[0])
-    key = np.zeros(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for col in columns:
-            if len(col) != n:
-                raise ValueError("all columns need the same length")
-            x = _as_bits(col) ^ (key >> np.uint64(29))
-            x = x * _MIX
-            key = (key * np.uint64(31)) ^ x ^ (x >> np.uint64(32))
-    return n - len(np.unique(key))
+    hasher = RowHasher()
+    for i, col in enumerate(columns):
+        hasher.update(col, i)
+    return hasher.duplicates()
 
 
 def dataset_quality(

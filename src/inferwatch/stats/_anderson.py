@@ -1,4 +1,4 @@
-"""Anderson-Darling k-sample test (two samples), as ``scipy.stats.anderson_ksamp``.
+"""Anderson-Darling k-sample test (two samples), as ``_scipy_stats().anderson_ksamp``.
 
 Statistic: Scholz and Stephens' standardised ``A2 = (A2kN - (k - 1)) / sigma`` with the
 midrank variant for ties (``variant="midrank"``), which weighs the tails more than KS
@@ -30,13 +30,19 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import scipy.stats
-
 from inferwatch._typing import FloatArray
 from inferwatch.stats._base import DriftResult, DriftTest, make_result
 from inferwatch.stats._samples import cdf_rms, finite_sorted, pooled_cdf, sample_details
 
 __all__ = ["ANDERSON_DARLING", "anderson_darling"]
+
+
+def _scipy_stats() -> Any:
+    """scipy.stats, imported on first use: its 0.6 s import is paid only by tests that need it."""
+    import scipy.stats
+
+    return scipy.stats
+
 
 _NAME = "anderson_darling"
 _P_MIN, _P_MAX = 0.001, 0.25  # scipy's interpolation table
@@ -61,7 +67,7 @@ def anderson_darling(
     with warnings.catch_warnings():
         # the bound is reported in details["p_value_bound"] below
         warnings.filterwarnings("ignore", "p-value (capped|floored)", UserWarning)
-        res = scipy.stats.anderson_ksamp([ref.values, cur.values], variant="midrank")
+        res = _scipy_stats().anderson_ksamp([ref.values, cur.values], variant="midrank")
     p = float(res.pvalue)
     details["p_value_bound"] = "capped" if p >= _P_MAX else "floored" if p <= _P_MIN else None
     effect = cdf_rms(pooled_cdf(ref.values, cur.values))

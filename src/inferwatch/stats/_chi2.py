@@ -5,10 +5,10 @@ The table's rows are the reference and current counts over the aligned entries
 out (they carry no information and would make an expected count zero). Statistic
 ``sum (O - E)^2 / E`` with ``E`` from the row and column totals, ``k - 1`` degrees of
 freedom, no Yates correction (so that on a 2 x 2 table it equals the Z-test's ``z^2``);
-as ``scipy.stats.chi2_contingency(table, correction=False)``. Drift when
+as ``_scipy_stats().chi2_contingency(table, correction=False)``. Drift when
 ``p < threshold`` (default 0.05).
 
-Why the contingency table rather than ``scipy.stats.chisquare(current, expected =
+Why the contingency table rather than ``_scipy_stats().chisquare(current, expected =
 reference shares * n_current)`` (Evidently's goodness-of-fit form): the goodness-of-fit
 form treats the reference shares as exact, so with a small reference it flags sampling
 noise as drift (60 reference and 5,000 current rows drawn from one distribution: it
@@ -25,14 +25,22 @@ two entries are non-empty (then the statistic is 0 and the p-value 1).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from inferwatch.stats._base import Counts, DriftResult, DriftTest, make_result
 from inferwatch.stats._samples import vectors_from_counts
 
 __all__ = ["CHI_SQUARE", "chi_square"]
+
+
+def _scipy_stats() -> Any:
+    """scipy.stats, imported on first use: its 0.6 s import is paid only by tests that need it."""
+    import scipy.stats
+
+    return scipy.stats
+
 
 _NAME = "chi_square"
 
@@ -45,7 +53,7 @@ def chi_square(reference: Counts, current: Counts, threshold: float = 0.05) -> D
     if table.shape[1] < 2:
         stat, p, dof = 0.0, 1.0, 0
     else:
-        res = scipy.stats.chi2_contingency(table, correction=False)
+        res = _scipy_stats().chi2_contingency(table, correction=False)
         stat, p, dof = float(res.statistic), float(res.pvalue), int(res.dof)
     n = int(table.sum())
     cramers_v = math.sqrt(stat / n) if dof > 0 else 0.0

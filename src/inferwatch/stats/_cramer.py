@@ -5,7 +5,7 @@ Statistic (Anderson 1962): ``T = n m / N^2 * sum_z (F_ref(z) - F_cur(z))^2`` ove
 ``p < threshold`` (default 0.05). Finite values only: NaN is dropped and counted as
 ``missing_*``, +/-inf as ``non_finite_*``; each sample needs at least two values.
 
-Without ties this is ``scipy.stats.cramervonmises_2samp(ref, cur, method="auto")``,
+Without ties this is ``_scipy_stats().cramervonmises_2samp(ref, cur, method="auto")``,
 statistic and p-value: the exact p-value when both samples have at most 20 values
 (delegated to scipy), otherwise the normalised statistic
 ``tn = 1/6 + (T - E[T]) / sqrt(45 Var[T])`` against the limiting Cramér-von Mises
@@ -28,14 +28,26 @@ import math
 from typing import Any
 
 import numpy as np
-import scipy.stats
-from scipy.special import gammaln, kv
 
 from inferwatch._typing import FloatArray
 from inferwatch.stats._base import DriftResult, DriftTest, EmptySampleError, make_result
 from inferwatch.stats._samples import cdf_rms, finite_sorted, pooled_cdf, sample_details
 
 __all__ = ["CRAMER_VON_MISES", "cramer_von_mises", "limiting_cdf"]
+
+
+def _scipy_stats() -> Any:
+    """scipy.stats, imported on first use: its 0.6 s import is paid only by tests that need it."""
+    import scipy.stats
+
+    return scipy.stats
+
+
+def _special() -> Any:
+    import scipy.special
+
+    return scipy.special
+
 
 _NAME = "cramer_von_mises"
 _MAX_EXACT_N = 20  # scipy's "auto": exact p-value up to this size
@@ -47,8 +59,9 @@ def limiting_cdf(x: float) -> float:
     while True:
         y = 4 * k + 1
         q = y * y / (16 * x)
-        u = math.exp(gammaln(k + 0.5) - gammaln(k + 1)) / (math.pi**1.5 * math.sqrt(x))
-        term = float(u * math.sqrt(y) * math.exp(-q) * kv(0.25, q))
+        sp = _special()
+        u = math.exp(sp.gammaln(k + 0.5) - sp.gammaln(k + 1)) / (math.pi**1.5 * math.sqrt(x))
+        term = float(u * math.sqrt(y) * math.exp(-q) * _special().kv(0.25, q))
         total += term
         if abs(term) < 1e-7:
             return total
@@ -78,7 +91,7 @@ def cramer_von_mises(
     t = n1 * n2 / (n1 + n2) ** 2 * float(np.dot(cdf.ties, cdf.diff**2))
     ties = cdf.has_ties
     if max(n1, n2) <= _MAX_EXACT_N and not ties:
-        res = scipy.stats.cramervonmises_2samp(ref.values, cur.values, method="exact")
+        res = _scipy_stats().cramervonmises_2samp(ref.values, cur.values, method="exact")
         t, p, method = float(res.statistic), float(res.pvalue), "exact"
     else:
         p, method = _asymptotic_p(t, n1, n2), "asymptotic"

@@ -25,7 +25,6 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from scipy.special import rel_entr
 
 from inferwatch._binned import Binned
 from inferwatch._typing import FloatArray
@@ -38,7 +37,21 @@ from inferwatch.stats._samples import (
     vectors_from_values,
 )
 
-__all__ = [
+
+def rel_entr(x: FloatArray, y: FloatArray) -> FloatArray:
+    """Elementwise ``x * log(x / y)`` with ``0 log 0 = 0`` (``scipy.special.rel_entr``).
+
+    Written with numpy so the default tests do not pay scipy.special's import (0.2 s) on
+    every ``inferwatch report``; ``y`` is never 0 where ``x`` > 0 here (smoothed or a
+    mixture).
+    """
+    out = np.zeros_like(x, dtype=np.float64)
+    pos = x > 0
+    out[pos] = x[pos] * np.log(x[pos] / y[pos])
+    return out
+
+
+__all = [
     "HELLINGER",
     "JENSEN_SHANNON",
     "KL_DIVERGENCE",

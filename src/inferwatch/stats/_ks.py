@@ -5,7 +5,7 @@ shift in either direction counts (a one-sided test, like the one-sided Mann-Whit
 some tools ship, misses half of the shifts). Drift when ``p < threshold`` (default
 0.05). The effect size is ``D`` itself: in [0, 1] and not growing with the sample size.
 
-Exact mode (raw arrays) matches ``scipy.stats.ks_2samp(ref, cur, method="auto")``:
+Exact mode (raw arrays) matches ``_scipy_stats().ks_2samp(ref, cur, method="auto")``:
 
 * NaN is dropped and counted as ``missing_*``, +/-inf dropped and counted as
   ``non_finite_*`` (a missingness shift is the binned statistics' job);
@@ -35,7 +35,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from inferwatch._binned import Binned
 from inferwatch._typing import FloatArray
@@ -49,6 +48,14 @@ from inferwatch.stats._samples import (
 
 __all__ = ["KS", "ks_binned", "ks_test"]
 
+
+def _scipy_stats() -> Any:
+    """scipy.stats, imported on first use: its 0.6 s import is paid only by tests that need it."""
+    import scipy.stats
+
+    return scipy.stats
+
+
 _NAME = "ks"
 _MAX_EXACT_N = 10_000  # scipy's MAX_AUTO_N: "auto" is exact up to this size
 _FORMULA = "D = max |F_ref - F_cur|"
@@ -56,14 +63,14 @@ _FORMULA = "D = max |F_ref - F_cur|"
 
 def _asymptotic_p(d: float, n1: int, n2: int) -> float:
     en = n1 * n2 / (n1 + n2)
-    return float(np.clip(scipy.stats.kstwo.sf(d, max(1.0, float(np.round(en)))), 0.0, 1.0))
+    return float(np.clip(_scipy_stats().kstwo.sf(d, max(1.0, float(np.round(en)))), 0.0, 1.0))
 
 
 def _scipy_exact(reference: FloatArray, current: FloatArray) -> tuple[float, float, str]:
     """scipy's exact p-value; where scipy's own exact computation fails, its fallback."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = scipy.stats.ks_2samp(reference, current, method="exact")
+        res = _scipy_stats().ks_2samp(reference, current, method="exact")
     method = "exact"
     for w in caught:
         # e.g. n = m = 5: rounding puts the exact probability a hair above 1, and scipy

@@ -37,7 +37,6 @@ from inferwatch._typing import FloatArray
 from inferwatch.stats._base import DriftResult, DriftTest, EmptySampleError, make_result
 from inferwatch.stats._samples import (
     finite_sorted,
-    pooled_cdf,
     sample_details,
     vectors_from_binned,
 )
@@ -57,12 +56,32 @@ def normalise(distance: float, reference_std: float, pooled_std: float) -> tuple
     return 0.0, 0.0, "none (both samples are the same constant)"
 
 
+def sorted_w1(a: FloatArray, b: FloatArray) -> float:
+    """Wasserstein-1 distance of two *sorted* samples, in linear time and without a sort.
+
+    ``W1 = integral_0^1 |Qa(u) - Qb(u)| du`` with the empirical quantile functions, which
+    are constant between the breakpoints ``i/n`` and ``j/m``.  Both breakpoint sets are
+    arithmetic sequences, so their merged order is computed, not sorted: on the common
+    denominator ``n*m``, ``i*m`` has ``ceil(i*m/n) - 1`` of the ``j*n`` before it.  Equal
+    to ``scipy.stats.wasserstein_distance`` (the same integral over the CDFs) to rounding.
+    """
+    n, m = len(a), len(b)
+    i = np.arange(1, n + 1, dtype=np.int64)
+    j = np.arange(1, m + 1, dtype=np.int64)
+    u = np.empty(n + m, dtype=np.int64)
+    u[(i - 1) + (i * m - 1) // n] = i * m  # each i*m after the j*n strictly below it
+    u[(j - 1) + (j * n) // m] = j * n  # each j*n after the i*m at or below it
+    widths = np.diff(u, prepend=0).astype(np.float64)
+    qa = a[(u + m - 1) // m - 1]
+    qb = b[(u + n - 1) // n - 1]
+    return float(np.dot(widths, np.abs(qa - qb)) / (float(n) * float(m)))
+
+
 def wasserstein(reference: FloatArray, current: FloatArray, threshold: float = 0.1) -> DriftResult:
     """``wasserstein_distance(ref, cur) / np.std(ref)`` on the finite values."""
     ref = finite_sorted(reference, "reference")
     cur = finite_sorted(current, "current")
-    cdf = pooled_cdf(ref.values, cur.values)
-    distance = float(np.dot(np.abs(cdf.diff[:-1]), cdf.deltas))
+    distance = sorted_w1(ref.values, cur.values)
     ref_std = float(np.std(ref.values))
     pooled_std = 0.0 if ref_std > 0 else float(np.std(np.concatenate((ref.values, cur.values))))
     stat, scale, source = normalise(distance, ref_std, pooled_std)

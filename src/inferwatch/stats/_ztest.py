@@ -25,8 +25,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import scipy.stats
-
 from inferwatch.stats._base import (
     Counts,
     DriftInputError,
@@ -37,6 +35,14 @@ from inferwatch.stats._base import (
 )
 
 __all__ = ["Z_TEST", "z_test"]
+
+
+def _scipy_stats() -> Any:
+    """scipy.stats, imported on first use: its 0.6 s import is paid only by tests that need it."""
+    import scipy.stats
+
+    return scipy.stats
+
 
 _NAME = "z_test"
 
@@ -61,7 +67,7 @@ def z_test(reference: Counts, current: Counts, threshold: float = 0.05) -> Drift
     pooled = (x1 + x2) / (n1 + n2)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     z = (p_cur - p_ref) / se if se > 0 else 0.0
-    p = float(2 * scipy.stats.norm.sf(abs(z)))
+    p = float(2 * _scipy_stats().norm.sf(abs(z)))
     h = 2 * math.asin(math.sqrt(p_cur)) - 2 * math.asin(math.sqrt(p_ref))
     seen = set(reference.categories)
     details: dict[str, Any] = {

@@ -1,0 +1,281 @@
+"""``inferwatch report`` and ``inferwatch check``: batch drift and data quality from files.
+
+``check`` exits 0 (no drift, quality fine), 1 (drift or a quality failure) or 2 (bad
+input), for cron and CI; ``--push-gateway`` pushes the scores as Prometheus gauges.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from inferwatch.cli._app import app, default_config, err_console, fail
+
+if TYPE_CHECKING:
+    from inferwatch.evaluate import DriftOptions, DriftReport
+
+__all__ = ["check", "report"]
+
+PROGRESS_MIN_ROWS = 200_000  # show a progress bar when the data is at least this large
+
+Reference = Annotated[
+    Path, typer.Option("--reference", "-r", help="Reference data: CSV, Parquet or JSONL.")
+]
+Current = Annotated[Path, typer.Option("--current", help="Current data: CSV, Parquet or JSONL.")]
+SchemaOpt = Annotated[
+    Path | None, typer.Option("--schema", help="Schema YAML (default: inferred from reference).")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="inferwatch.yaml with a 'drift' section.")
+]
+TargetOpt = Annotated[str | None, typer.Option(help="Target column (not a feature).")]
+PredictionOpt = Annotated[str | None, typer.Option(help="Prediction column (not a feature).")]
+TestOpt = Annotated[
+    list[str] | None,
+    typer.Option("--test", help="FEATURE=TEST: the drift test for a feature (repeatable)."),
+]
+ThresholdOpt = Annotated[
+    list[str] | None,
+    typer.Option("--threshold", help="FEATURE=VALUE: the threshold for a feature (repeatable)."),
+]
+ShareOpt = Annotated[
+    float | None, typer.Option(help="Dataset drift when this share of features drift (0.5).")
+]
+CorrectionOpt = Annotated[
+    str | None, typer.Option(help="bonferroni or benjamini_hochberg (p-value tests).")
+]
+FlattenOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="Nested column whose fields are features (a prediction log: inputs)."),
+]
+
+
+def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            fail(f"{what} must look like FEATURE=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _options(
+    config: Path | None,
+    tests: list[str] | None,
+    thresholds: list[str] | None,
+    drift_share: float | None,
+    correction: str | None,
+) -> DriftOptions:
+    from inferwatch.config import load_settings
+    from inferwatch.evaluate import DriftOptions
+
+    drift: dict[str, Any] = {}
+    if tests:
+        drift["tests"] = _pairs(tests, "--test")
+    if thresholds:
+        raw = _pairs(thresholds, "--threshold")
+        try:
+            drift["thresholds"] = {k: float(v) for k, v in raw.items()}
+        except ValueError:
+            fail(f"--threshold values must be numbers, got {raw}")
+    if drift_share is not None:
+        drift["drift_share"] = drift_share
+    if correction is not None:
+        drift["correction"] = correction
+    settings = load_settings(default_config(config), {"drift": drift} if drift else None)
+    d = settings.drift
+    return DriftOptions(
+        drift_share=d.drift_share,
+        tests=dict(d.tests),
+        thresholds=dict(d.thresholds),
+        correction=d.correction,
+    )
+
+
+def _run(
+    reference: Path,
+    current: Path,
+    schema_path: Path | None,
+    target: str | None,
+    prediction: str | None,
+    flatten: list[str] | None,
+    options: DriftOptions,
+    quiet: bool,
+) -> tuple[DriftReport, dict[str, Any]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from inferwatch.io import load_schema
+    from inferwatch.report import LoadedData, build_report, report_dict
+
+    started = time.perf_counter()
+    schema = load_schema(schema_path) if schema_path is not None else None
+    progress = Progress(
+        TextColumn("[bold]drift[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task: list[Any] = []
+
+    def on_loaded(data: LoadedData) -> None:
+        big = max(data.n_reference, data.n_current) >= PROGRESS_MIN_ROWS
+        if big and not quiet:
+            progress.start()
+            n = len(data.schema.features) + (data.schema.prediction is not None)
+            task.append(progress.add_task(f"{data.n_current:,} rows", total=n))
+
+    def on_column(_: str) -> None:
+        if task:
+            progress.advance(task[0])
+
+    try:
+        result = build_report(
+            reference,
+            current,
+            schema=schema,
+            target=target,
+            prediction=prediction,
+            flatten=tuple(flatten or ()),
+            options=options,
+            on_loaded=on_loaded,
+            progress=on_column,
+        )
+    finally:
+        progress.stop()
+    return result, report_dict(result, reference=reference, current=current, started=started)
+
+
+def _write(data: dict[str, Any], output: Path) -> None:
+    suffix = output.suffix.lower()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".json":
+        output.write_text(json.dumps(data, indent=2) + "\n")
+    elif suffix in (".html", ".htm"):
+        from inferwatch.report import render_html
+
+        output.write_text(render_html(data))
+    else:
+        fail(f"--output must end in .json or .html, got {output.name!r}")
+
+
+def _summary(result: DriftReport) -> None:
+    from rich.table import Table
+
+    table = Table(title=None, show_edge=False, pad_edge=False)
+    for col in ("feature", "kind", "test", "statistic", "p-value", "threshold", "drift", "quality"):
+        table.add_column(col)
+    rows = list(result.features)
+    rows += [r for r in (result.prediction_drift, result.target_drift) if r is not None]
+    for f in rows:
+        r = f.result
+        problems = ", ".join(f.quality.problems) if f.quality else ""
+        if r is None:
+            table.add_row(f.name, f.kind, "-", "-", "-", "-", "[yellow]n/a[/]", f.error or "")
+            continue
+        table.add_row(
+            f.name + (f" ({f.role})" if f.role != "feature" else ""),
+            f.kind,
+            r.test,
+            f"{r.statistic:.4g}",
+            "-" if r.p_value is None else f"{r.p_value:.3g}",
+            f"{r.threshold:g}",
+            "[red]DRIFT[/]" if r.drift_detected else "[green]ok[/]",
+            problems,
+        )
+    err_console.print(table)
+    verdict = "[red]dataset drift[/]" if result.dataset_drift else "[green]no dataset drift[/]"
+    err_console.print(
+        f"{verdict}: {len(result.drifted)} of {len(result.evaluated)} features drifted "
+        f"(share {result.drift_share:.2f}, threshold {result.drift_share_threshold:g}); "
+        f"data quality {'[red]failed[/]' if result.quality.failed else '[green]ok[/]'}",
+        highlight=False,
+    )
+
+
+@app.command()
+def report(
+    reference: Reference,
+    current: Current,
+    output: Annotated[Path, typer.Option("--output", "-o", help="OUT.json or OUT.html.")],
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    prediction: PredictionOpt = None,
+    test: TestOpt = None,
+    threshold: ThresholdOpt = None,
+    drift_share: ShareOpt = None,
+    correction: CorrectionOpt = None,
+    flatten: FlattenOpt = None,
+) -> None:
+    """Compare current data with the reference: drift per feature and data quality."""
+    if output.suffix.lower() not in (".json", ".html", ".htm"):
+        fail(f"--output must end in .json or .html, got {output.name!r}")
+    options = _options(config, test, threshold, drift_share, correction)
+    result, data = _run(reference, current, schema, target, prediction, flatten, options, False)
+    _write(data, output)
+    err_console.print(
+        f"wrote {output}: {len(result.drifted)} of {len(result.evaluated)} features drifted "
+        f"in {data['meta']['duration_seconds']:.2f}s",
+        highlight=False,
+    )
+
+
+@app.command()
+def check(
+    reference: Reference,
+    current: Current,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    prediction: PredictionOpt = None,
+    test: TestOpt = None,
+    threshold: ThresholdOpt = None,
+    drift_share: ShareOpt = None,
+    correction: CorrectionOpt = None,
+    flatten: FlattenOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write OUT.json or OUT.html.")
+    ] = None,
+    push_gateway: Annotated[
+        str | None, typer.Option(help="Pushgateway URL to push the drift scores to.")
+    ] = None,
+    job: Annotated[str, typer.Option(help="Pushgateway job name.")] = "inferwatch_check",
+    model: Annotated[str, typer.Option(help="'model' label of the pushed metrics.")] = "default",
+    version: Annotated[str, typer.Option(help="'version' label of the pushed metrics.")] = "1",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON to stdout.")] = False,
+) -> None:
+    """Exit 0 when nothing drifted and quality is fine, 1 on drift or a quality failure,
+    2 on bad input (for cron and CI)."""
+    options = _options(config, test, threshold, drift_share, correction)
+    result, data = _run(reference, current, schema, target, prediction, flatten, options, as_json)
+    if output is not None:
+        _write(data, output)
+    if push_gateway:
+        _push(data, push_gateway, job=job, model=model, version=version)
+    if as_json:
+        print(json.dumps(data))
+    else:
+        _summary(result)
+    sys.stdout.flush()
+    raise typer.Exit(1 if result.failed else 0)
+
+
+def _push(data: dict[str, Any], url: str, *, job: str, model: str, version: str) -> None:
+    from prometheus_client import CollectorRegistry, push_to_gateway
+
+    from inferwatch.metrics import DriftCollector
+
+    registry = CollectorRegistry()
+    registry.register(DriftCollector(data, model=model, version=version))
+    try:
+        push_to_gateway(url, job=job, registry=registry, grouping_key={"model": model}, timeout=10)
+    except OSError as exc:
+        fail(f"cannot push to the Pushgateway at {url}: {exc}")
+    err_console.print(f"pushed drift scores to {url} (job {job})", highlight=False)

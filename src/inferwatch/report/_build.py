@@ -1,0 +1,79 @@
+"""``build_report``: files in, a :class:`DriftReport` and its JSON form out (the shared path
+of ``inferwatch report`` and ``inferwatch check``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from inferwatch._version import __version__
+from inferwatch.evaluate import DriftOptions, DriftReport, evaluate_batch
+from inferwatch.quality import dataset_quality
+from inferwatch.report._load import LoadedData, load_pair
+from inferwatch.schema import Schema
+
+__all__ = ["build_report", "report_dict"]
+
+
+def build_report(
+    reference: Path,
+    current: Path,
+    *,
+    schema: Schema | None = None,
+    target: str | None = None,
+    prediction: str | None = None,
+    flatten: Sequence[str] = (),
+    options: DriftOptions = DriftOptions(),
+    on_loaded: Callable[[LoadedData], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DriftReport:
+    """Read both files and evaluate every column (``progress`` is called per column)."""
+    data = load_pair(
+        reference, current, schema=schema, target=target, prediction=prediction, flatten=flatten
+    )
+    if on_loaded is not None:
+        on_loaded(data)
+    report = evaluate_batch(
+        data.schema,
+        data.reference,
+        data.current,
+        n_reference=data.n_reference,
+        n_current=data.n_current,
+        options=options,
+        extra_columns=data.extra_columns,
+        progress=progress,
+    )
+    # the current columns fed the duplicate hash and the freshness as they were read;
+    # columns without a drift test (text, datetime) are read now for the same purpose
+    data.current.touch_unevaluated()
+    q = report.quality
+    quality = dataset_quality(
+        q.n_rows,
+        q.features,
+        duplicates=data.current.hasher.duplicates() if data.current.hasher else 0,
+        missing_columns=q.missing_columns,
+        extra_columns=q.extra_columns,
+        newest_timestamp=data.current.newest,
+        now=time.time(),
+        thresholds=options.quality,
+    )
+    return replace(report, quality=quality)
+
+
+def report_dict(
+    report: DriftReport, *, reference: Path, current: Path, started: float
+) -> dict[str, Any]:
+    """The JSON contract plus a ``meta`` block (inputs, version, timing)."""
+    out = report.to_dict()
+    out["meta"] = {
+        "reference": str(reference),
+        "current": str(current),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inferwatch_version": __version__,
+        "duration_seconds": round(time.perf_counter() - started, 3),
+    }
+    return out

@@ -1,0 +1,336 @@
+"""Read a reference and a current file into the engine's column inputs, fast.
+
+pyarrow does the heavy lifting: only the schema's columns are read, category counts
+come from ``pyarrow.compute.value_counts`` (C++, about 25x faster than ``np.unique`` on
+a million Python strings), numbers are cast to float64 once, and duplicate-row keys use
+dictionary codes.  When no schema file is given, the schema is inferred from the
+reference's Arrow types with the same rules as :func:`inferwatch.schema.infer_schema`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from inferwatch.errors import InputFileError, SchemaError
+from inferwatch.evaluate import CategoricalColumn, ColumnInput, SortedColumn
+from inferwatch.io import ColumnSource
+from inferwatch.quality import RowHasher, split_numeric
+from inferwatch.schema import Feature, InferenceRules, Schema, Target
+from inferwatch.stats import Counts
+
+__all__ = ["LazyColumns", "LoadedData", "arrow_schema", "load_pair"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedData:
+    """Both sides, ready for :func:`inferwatch.evaluate.evaluate_batch` (read lazily)."""
+
+    schema: Schema
+    reference: LazyColumns
+    current: LazyColumns
+    n_reference: int
+    n_current: int
+    extra_columns: tuple[str, ...]
+
+
+def _buffer(arr: pa.Array, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """A null-free fixed-width Arrow array as numpy, straight from its data buffer.
+
+    ``to_numpy`` would do, but imports pandas (0.2 s) on the way; the report avoids it.
+    """
+    if len(arr) == 0:
+        return np.empty(0, dtype=dtype)
+    data = np.frombuffer(arr.buffers()[1], dtype=dtype, count=arr.offset + len(arr))
+    return data[arr.offset :]
+
+
+def _f64(col: pa.ChunkedArray) -> npt.NDArray[np.float64]:
+    arr = col.cast(pa.float64()).fill_null(float("nan")).combine_chunks()
+    return _buffer(arr, np.float64)
+
+
+def _is_numeric(typ: pa.DataType) -> bool:
+    t = pa.types
+    return bool(t.is_integer(typ) or t.is_floating(typ) or t.is_decimal(typ))
+
+
+def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+
+
+def _arrow_feature(name: str, col: pa.ChunkedArray, rules: InferenceRules) -> Feature | None:
+    col = _plain(col)
+    typ, t = col.type, pa.types
+    nullable = col.null_count > 0
+    if t.is_boolean(typ):
+        return Feature(name, "boolean", nullable=nullable)
+    if _is_numeric(typ):
+        mm = pc.min_max(col)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        return Feature(
+            name, "numeric", nullable=nullable, integer=t.is_integer(typ),
+            min=None if lo is None else float(lo), max=None if hi is None else float(hi),
+        )  # fmt: skip
+    if t.is_timestamp(typ) or t.is_date(typ):
+        return Feature(name, "datetime", nullable=nullable)
+    if t.is_string(typ) or t.is_large_string(typ) or t.is_string_view(typ):
+        present = len(col) - col.null_count
+        distinct = pc.count_distinct(col).as_py()
+        if distinct <= rules.max_categories or distinct <= rules.max_category_ratio * present:
+            cats = sorted(v for v in pc.unique(pc.drop_null(col)).to_pylist())
+            return Feature(name, "categorical", nullable=nullable, categories=tuple(cats))
+        return Feature(name, "text", nullable=nullable)
+    if t.is_null(typ):
+        return None  # an all-empty column: nothing to learn from
+    return None  # lists, structs, binary: not features of a tabular report
+
+
+def arrow_schema(
+    columns: dict[str, pa.ChunkedArray],
+    *,
+    target: str | None = None,
+    prediction: str | None = None,
+    exclude: Sequence[str] = (),
+    rules: InferenceRules = InferenceRules(),
+) -> Schema:
+    """Infer a schema from Arrow columns (types, distinct counts, ranges)."""
+    skip = {target, prediction, *exclude}
+    feats = []
+    for name, col in columns.items():
+        if name in skip:
+            continue
+        f = _arrow_feature(name, col, rules)
+        if f is not None:
+            feats.append(f)
+    if not feats:
+        raise SchemaError("the reference has no usable feature columns")
+
+    def target_of(name: str | None) -> Target | None:
+        if name is None:
+            return None
+        if name not in columns:
+            raise SchemaError(f"column {name!r} is not in the reference")
+        return _target(name, columns[name], rules)
+
+    return Schema(tuple(feats), target_of(target), target_of(prediction))
+
+
+def _target(name: str, col: pa.ChunkedArray, rules: InferenceRules) -> Target:
+    col = _plain(col)
+    if pa.types.is_floating(col.type) and pc.count_distinct(col).as_py() > rules.max_classes:
+        return Target(name, "regression")
+    labels = sorted(str(v) for v in pc.unique(pc.drop_null(col)).to_pylist())
+    return Target(name, "classification", tuple(labels))
+
+
+def _numeric_input(col: pa.ChunkedArray) -> SortedColumn:
+    col = _plain(col)
+    if _is_numeric(col.type) or pa.types.is_boolean(col.type):
+        return SortedColumn.of(_f64(col))
+    if pa.types.is_null(col.type):
+        return SortedColumn(np.empty(0), len(col), 0)
+    # strings where numbers were expected: parse what parses, count the rest as violations
+    import pandas as pd
+
+    raw = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
+    parsed = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    violations = int((~raw.isna() & np.isnan(parsed)).sum())
+    finite, missing, non_finite = split_numeric(parsed)
+    return SortedColumn(finite, missing - violations, non_finite, violations)
+
+
+def _categorical_input(col: pa.ChunkedArray) -> CategoricalColumn:
+    col = _plain(col)
+    if pa.types.is_boolean(col.type):
+        col = pc.if_else(col, "True", "False")  # the labels counts_from_values uses
+    elif pa.types.is_floating(col.type):
+        col = pc.if_else(pc.equal(pc.floor(col), col), col.cast(pa.int64(), safe=False), col)
+        col = col.cast(pa.string())
+    elif not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+        col = col.cast(pa.string())
+    vc = pc.value_counts(col)
+    values = vc.field("values").to_pylist()
+    counts = _buffer(vc.field("counts"), np.int64)
+    keep = [i for i, v in enumerate(values) if v is not None]
+    cats = tuple(str(values[i]) for i in keep)
+    return CategoricalColumn(Counts(cats, np.asarray(counts[keep], dtype=np.int64), col.null_count))
+
+
+def _convert(col: pa.ChunkedArray, kind: str) -> ColumnInput | None:
+    if kind == "numeric":
+        return _numeric_input(col)
+    if kind in ("categorical", "boolean"):
+        return _categorical_input(col)
+    return None  # text, datetime, embedding: no drift input yet
+
+
+def _row_key(col: pa.ChunkedArray) -> npt.NDArray[Any]:
+    """What the duplicate-row hash reads of a column: float bits or dictionary codes."""
+    col = _plain(col)
+    if _is_numeric(col.type) or pa.types.is_boolean(col.type):
+        return _f64(col)
+    if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
+        ints = col.cast(pa.timestamp("us")).cast(pa.int64()).fill_null(-(2**63)).combine_chunks()
+        return _buffer(ints, np.int64)
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = col.cast(pa.string())
+    enc = pc.dictionary_encode(col)
+    codes = pa.chunked_array([c.indices for c in enc.chunks], type=pa.int32())
+    return _buffer(codes.fill_null(-1).combine_chunks(), np.int32).astype(np.int64)
+
+
+def _newest(col: pa.ChunkedArray) -> float | None:
+    col = _plain(col)
+    if not (pa.types.is_timestamp(col.type) or pa.types.is_date(col.type)):
+        return None
+    value = pc.max(col.cast(pa.timestamp("us", tz="UTC"))).as_py()
+    return None if value is None else float(value.timestamp())
+
+
+def _role_kind(spec: Target) -> str:
+    return "categorical" if spec.task == "classification" else "numeric"
+
+
+class LazyColumns(Mapping[str, ColumnInput]):
+    """The engine's inputs for one file, read and converted when the engine asks.
+
+    Nothing is cached: a column's Arrow data and its converted form live only while the
+    worker evaluating it holds them.  For the current file each read also feeds the
+    duplicate-row hash and the newest timestamp, so no second pass is needed.
+    """
+
+    def __init__(
+        self,
+        source: ColumnSource,
+        kinds: Mapping[str, str],
+        *,
+        hasher: RowHasher | None = None,
+        positions: Mapping[str, int] | None = None,
+    ) -> None:
+        self.source = source
+        self.kinds = {n: k for n, k in kinds.items() if n in source.names}
+        self.hasher = hasher
+        self.positions = positions or {}
+        self.newest: float | None = None
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> ColumnInput:
+        if name not in self.kinds:
+            raise KeyError(name)
+        col = self.source.read(name)
+        kind = self.kinds[name]
+        if self.hasher is not None and name in self.positions:
+            self.hasher.update(_row_key(col), self.positions[name])
+        if kind == "datetime":
+            ts = _newest(col)
+            if ts is not None:
+                with self._lock:
+                    self.newest = ts if self.newest is None else max(self.newest, ts)
+        converted = _convert(col, kind)
+        if converted is None:
+            raise KeyError(name)  # no drift input for this kind (text, datetime, embedding)
+        return converted
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.kinds
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.kinds)
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def touch_unevaluated(self) -> None:
+        """Read the columns the engine does not evaluate (for the hash and freshness)."""
+        for name, kind in self.kinds.items():
+            if _convert_kind(kind) is None:
+                with contextlib.suppress(KeyError):
+                    self[name]
+
+
+def _convert_kind(kind: str) -> str | None:
+    return kind if kind in ("numeric", "categorical", "boolean") else None
+
+
+def load_pair(
+    reference: Path,
+    current: Path,
+    *,
+    schema: Schema | None = None,
+    target: str | None = None,
+    prediction: str | None = None,
+    flatten: Sequence[str] = (),
+    rules: InferenceRules = InferenceRules(),
+) -> LoadedData:
+    """Open both files and (without a schema) infer it from the reference's columns.
+
+    The returned mappings read each column when the engine asks for it; see
+    :class:`LazyColumns`.
+    """
+    ref_src = ColumnSource(reference, flatten=flatten)
+    cur_src = ColumnSource(current, flatten=flatten)
+    if ref_src.n_rows == 0:
+        raise InputFileError(f"{reference}: no rows (the reference is empty)")
+    if cur_src.n_rows == 0:
+        raise InputFileError(f"{current}: no rows to compare (the current data is empty)")
+    for name in (target, prediction):
+        if name is not None and name not in ref_src.names:
+            raise SchemaError(f"column {name!r} is not in the reference ({reference})")
+    if schema is None:
+        schema = _infer(ref_src, target, prediction, rules)
+    elif not any(n in ref_src.names for n in schema.names):
+        raise InputFileError(
+            f"{reference}: none of the schema's features are in it "
+            f"(e.g. {schema.names[0]!r}; it has {', '.join(ref_src.names[:10])})"
+        )
+    kinds = _kinds(schema)
+    positions = {name: i for i, name in enumerate(schema.names)}
+    return LoadedData(
+        schema=schema,
+        reference=LazyColumns(ref_src, kinds),
+        current=LazyColumns(cur_src, kinds, hasher=RowHasher(), positions=positions),
+        n_reference=ref_src.n_rows,
+        n_current=cur_src.n_rows,
+        extra_columns=tuple(n for n in cur_src.names if n not in kinds),
+    )
+
+
+def _kinds(schema: Schema) -> dict[str, str]:
+    kinds: dict[str, str] = {f.name: str(f.kind) for f in schema.features}
+    for spec in (schema.prediction, schema.target):
+        if spec is not None:
+            kinds[spec.name] = _role_kind(spec)
+    return kinds
+
+
+def _infer(
+    src: ColumnSource, target: str | None, prediction: str | None, rules: InferenceRules
+) -> Schema:
+    """Infer the schema from the reference, one column read at a time."""
+    features: list[Feature] = []
+    specs: dict[str, Target] = {}
+    for name in src.names:
+        col = src.read(name)
+        if name in (target, prediction):
+            specs[name] = _target(name, col, rules)
+            continue
+        feat = _arrow_feature(name, col, rules)
+        if feat is not None:
+            features.append(feat)
+    if not features:
+        raise SchemaError(f"{src.path}: the reference has no usable feature columns")
+    return Schema(
+        tuple(features),
+        specs.get(target) if target else None,
+        specs.get(prediction) if prediction else None,
+    )
