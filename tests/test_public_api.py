@@ -10,6 +10,7 @@ FACADES = [
     "inferwatch",
     "inferwatch.schema",
     "inferwatch.stats",
+    "inferwatch.profile",
     "inferwatch.quality",
     "inferwatch.evaluate",
     "inferwatch.report",
