@@ -19,6 +19,7 @@ import gzip
 import json
 import math
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -420,13 +421,15 @@ class ColumnSource:
                 else f"{self.path}: not a file"
             )
         self._table: dict[str, pa.ChunkedArray] | None = None
+        self._local = threading.local()
         self._parquet = fmt == "parquet" and not self.flatten
         if self._parquet:
             import pyarrow.parquet as pq
 
             try:
-                self._schema = pq.read_schema(self.path)
-                self._rows = int(pq.ParquetFile(self.path).metadata.num_rows)
+                pf = pq.ParquetFile(self.path)
+                self._schema = pf.schema_arrow
+                self._rows = int(pf.metadata.num_rows)
             except (pa.ArrowException, OSError) as exc:
                 raise InputFileError(f"{self.path}: cannot read it as PARQUET: {exc}") from None
             self.names: tuple[str, ...] = tuple(
@@ -449,7 +452,12 @@ class ColumnSource:
             return self._table[name]
         import pyarrow.parquet as pq
 
+        # One open ParquetFile per thread: ``pq.read_table`` would import pyarrow.dataset
+        # (and pandas with it, 0.3 s) and re-parse the footer for every column.
         try:
-            return pq.read_table(self.path, columns=[name]).column(0)
+            pf = getattr(self._local, "file", None)
+            if pf is None:
+                pf = self._local.file = pq.ParquetFile(self.path)
+            return pf.read(columns=[name], use_threads=False).column(0)
         except (pa.ArrowException, OSError) as exc:
             raise InputFileError(f"{self.path}: cannot read column {name!r}: {exc}") from None

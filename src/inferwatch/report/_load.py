@@ -54,9 +54,24 @@ def _buffer(arr: pa.Array, dtype: type[np.generic]) -> npt.NDArray[Any]:
     return data[arr.offset :]
 
 
+def _with_nulls(arr: pa.Array, dtype: type[np.generic], null: float) -> npt.NDArray[Any]:
+    """Values of a fixed-width array with nulls set to ``null``, via the validity bitmap.
+
+    (``fill_null`` with a Python value would build an Arrow scalar, and pyarrow imports
+    pandas to convert Python objects.)
+    """
+    data = _buffer(arr, dtype)
+    if not arr.null_count:
+        return data
+    bits = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bits, bitorder="little", count=arr.offset + len(arr))[arr.offset :]
+    out = data.copy()
+    out[valid == 0] = null
+    return out
+
+
 def _f64(col: pa.ChunkedArray) -> npt.NDArray[np.float64]:
-    arr = col.cast(pa.float64()).fill_null(float("nan")).combine_chunks()
-    return _buffer(arr, np.float64)
+    return _with_nulls(col.cast(pa.float64()).combine_chunks(), np.float64, np.nan)
 
 
 def _is_numeric(typ: pa.DataType) -> bool:
@@ -151,8 +166,9 @@ def _numeric_input(col: pa.ChunkedArray) -> SortedColumn:
 
 def _categorical_input(col: pa.ChunkedArray) -> CategoricalColumn:
     col = _plain(col)
+    labels = {"true": "True", "false": "False"} if pa.types.is_boolean(col.type) else {}
     if pa.types.is_boolean(col.type):
-        col = pc.if_else(col, "True", "False")  # the labels counts_from_values uses
+        col = col.cast(pa.string())  # "true"/"false", renamed below as counts_from_values does
     elif pa.types.is_floating(col.type):
         col = pc.if_else(pc.equal(pc.floor(col), col), col.cast(pa.int64(), safe=False), col)
         col = col.cast(pa.string())
@@ -162,7 +178,7 @@ def _categorical_input(col: pa.ChunkedArray) -> CategoricalColumn:
     values = vc.field("values").to_pylist()
     counts = _buffer(vc.field("counts"), np.int64)
     keep = [i for i, v in enumerate(values) if v is not None]
-    cats = tuple(str(values[i]) for i in keep)
+    cats = tuple(labels.get(str(values[i]), str(values[i])) for i in keep)
     return CategoricalColumn(Counts(cats, np.asarray(counts[keep], dtype=np.int64), col.null_count))
 
 
@@ -180,13 +196,13 @@ def _row_key(col: pa.ChunkedArray) -> npt.NDArray[Any]:
     if _is_numeric(col.type) or pa.types.is_boolean(col.type):
         return _f64(col)
     if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
-        ints = col.cast(pa.timestamp("us")).cast(pa.int64()).fill_null(-(2**63)).combine_chunks()
-        return _buffer(ints, np.int64)
+        ints = col.cast(pa.timestamp("us")).cast(pa.int64()).combine_chunks()
+        return _with_nulls(ints, np.int64, -(2**63))
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         col = col.cast(pa.string())
     enc = pc.dictionary_encode(col)
     codes = pa.chunked_array([c.indices for c in enc.chunks], type=pa.int32())
-    return _buffer(codes.fill_null(-1).combine_chunks(), np.int32).astype(np.int64)
+    return _with_nulls(codes.combine_chunks(), np.int32, -1).astype(np.int64)
 
 
 def _newest(col: pa.ChunkedArray) -> float | None:
