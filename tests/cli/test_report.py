@@ -190,3 +190,34 @@ def test_check_pushes_to_a_real_pushgateway(
     ]
     assert detected
     assert detected[0].endswith(" 1")
+
+
+def test_report_reads_a_prediction_log_jsonl(run_cli: Run, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+
+    def log(path: Path, shift: float) -> None:
+        with path.open("w") as fh:
+            for i in range(1500):
+                row = {
+                    "id": f"p{i}",
+                    "inputs": {
+                        "age": float(rng.normal(40 + shift, 5)),
+                        "plan": str(rng.choice(["a", "b"])),
+                    },
+                    "output": "yes",
+                }
+                fh.write(json.dumps(row) + "\n")
+
+    log(tmp_path / "ref.jsonl", 0.0)
+    log(tmp_path / "cur.jsonl", 10.0)
+    out = tmp_path / "r.json"
+    res = run_cli(
+        "report", "-r", str(tmp_path / "ref.jsonl"), "--current", str(tmp_path / "cur.jsonl"),
+        "--flatten", "inputs", "-o", str(out),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    d = json.loads(out.read_text())
+    names = {f["name"]: f for f in d["features"]}
+    assert {"age", "plan"} <= set(names)
+    assert names["age"]["drift_detected"]
+    assert not names["plan"]["drift_detected"]
