@@ -116,6 +116,7 @@ def _missing_error(name: str, ref: object, cur: object) -> str:
     return f"column {name!r} is missing from the {' and the '.join(sides)} data"
 
 
+LARGE_ROWS = 500_000
 PLOT_BINS = 30
 PLOT_CATEGORIES = 20
 
@@ -309,7 +310,12 @@ def evaluate_batch(
             progress(job.name)
         return result
 
-    workers = max(1, min(options.workers, len(jobs)))
+    workers = options.workers
+    if workers is None:
+        # Two threads overlap numpy's sorts and Arrow's reads; past LARGE_ROWS rows a side
+        # the second column in flight costs more memory than the overlap saves time.
+        workers = 2 if max(n_reference, n_current) < LARGE_ROWS else 1
+    workers = max(1, min(workers, len(jobs)))
     if workers == 1:
         results = [work(j) for j in jobs]
     else:
