@@ -18,6 +18,8 @@ ADAPTER_MODULES = ("sqlalchemy", "fastapi", "starlette", "prometheus_client", "u
         "inferwatch.errors",
         "inferwatch.ports",
         "inferwatch.monitor",
+        "inferwatch.windows",
+        "inferwatch.evaluate",
         "inferwatch",
     ],
 )

@@ -198,3 +198,70 @@ def test_from_settings_migrates_the_store_and_writes(tmp_path: Path) -> None:
         registry.get_sample_value("inferwatch_prediction_log_rows_total", {"outcome": "written"})
         == 1
     )
+
+
+# -- the window-profile hook -----------------------------------------------------------
+
+
+class RecordingProfiler:
+    """Records which thread fed it which batches; can be told to fail."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, str, int, str]] = []
+        self.fail = fail
+
+    def add(self, model: str, version: str, records: Sequence[PredictionRecord]) -> None:
+        assert all((r.model, r.version) == (model, version) for r in records)
+        self.calls.append((model, version, len(records), threading.current_thread().name))
+        if self.fail:
+            raise RuntimeError("profile bug")
+
+
+def test_the_profiler_gets_whole_batches_in_the_writer_thread() -> None:
+    profiler = RecordingProfiler()
+    mon = Monitor(MemoryStore(), batch_size=500, flush_interval=10.0, profiler=profiler)
+    for i in range(1000):  # one row per request: no profiling on the request path
+        mon.log("m", "1", [{"x": i}], [i])
+        assert profiler.calls == [] or all(c[3] == "inferwatch-log-writer" for c in profiler.calls)
+    assert mon.close(10)
+
+    assert sum(c[2] for c in profiler.calls) == 1000
+    assert len(profiler.calls) <= 3  # batches of up to 500 rows, not 1000 calls
+    assert {c[3] for c in profiler.calls} == {"inferwatch-log-writer"}
+
+
+def test_a_mixed_batch_is_split_by_model_version() -> None:
+    profiler = RecordingProfiler()
+    mon = Monitor(MemoryStore(), batch_size=1000, flush_interval=10.0, profiler=profiler)
+    mon.log("a", "1", [{"x": 1}] * 3, [1] * 3)
+    mon.log("b", "1", [{"x": 1}] * 2, [1] * 2)
+    mon.log("a", "2", [{"x": 1}] * 4, [1] * 4)
+    mon.log("a", "1", [{"x": 1}], [1])
+    assert mon.close(10)
+
+    got = {(m, v): n for m, v, n, _ in profiler.calls}
+    assert got == {("a", "1"): 4, ("b", "1"): 2, ("a", "2"): 4}
+
+
+def test_profiles_are_fed_even_when_the_store_is_down() -> None:
+    profiler = RecordingProfiler()
+    sink = RecordingSink(fail_times=10**6)
+    mon = Monitor(sink, retry_seconds=0.1, flush_interval=0.01, profiler=profiler)
+    mon.log("m", "1", [{"x": 1}, {"x": 2}], [1, 2])
+    assert mon.flush(10)
+    assert mon.stats.failed == 2
+    assert sum(c[2] for c in profiler.calls) == 2
+    mon.close()
+
+
+def test_a_failing_profiler_never_stops_the_prediction_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryStore()
+    mon = Monitor(store, flush_interval=0.01, profiler=RecordingProfiler(fail=True))
+    mon.log("m", "1", [{"x": 1}] * 3, [1] * 3)
+    assert mon.close(10)
+
+    assert store.count_predictions() == 3
+    assert mon.stats.profile_errors == 3
+    assert "profiling 3 rows of m:1 failed" in caplog.text

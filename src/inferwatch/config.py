@@ -161,7 +161,11 @@ class AuthSettings(_Section):
 
 
 class DriftSettings(_Section):
-    """How batch reports and checks judge drift (``inferwatch report`` / ``check``)."""
+    """How drift is judged: batch reports and checks, and the server's live windows.
+
+    The first four keys serve both; the others shape the live windows that the server
+    profiles and evaluates (``inferwatch serve`` with a model ``reference``).
+    """
 
     drift_share: float = Field(
         0.5, gt=0, le=1, description="Dataset drift when at least this share of features drift."
@@ -174,6 +178,37 @@ class DriftSettings(_Section):
     )
     correction: Literal["bonferroni", "benjamini_hochberg"] | None = Field(
         None, description="Multiple-testing correction of p-values across features."
+    )
+    window_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Live windows: length of a window; a prediction falls in the window "
+        "starting at floor(timestamp / window_seconds) * window_seconds (UTC epoch).",
+    )
+    evaluation_interval_seconds: float = Field(
+        60.0, gt=0, description="Live windows: how often the current window is evaluated."
+    )
+    min_window_rows: int = Field(
+        100, ge=1, description="Live windows: a window with fewer rows is not judged."
+    )
+    calibration: Literal["reference", "fixed"] = Field(
+        "reference",
+        description="Live windows: 'reference' judges each feature against a threshold "
+        "calibrated on the reference at the window's size; 'fixed' uses the tests' "
+        "usual thresholds (p < 0.05, distance >= 0.1, ...).",
+    )
+    calibration_quantile: float = Field(
+        0.99,
+        gt=0.5,
+        lt=1,
+        description="Live windows: drift when the statistic exceeds this quantile of its "
+        "no-drift distribution (the per-feature false-alarm rate is 1 - quantile).",
+    )
+    calibration_resamples: int = Field(
+        200,
+        ge=20,
+        le=100_000,
+        description="Live windows: resamples drawn to estimate that distribution.",
     )
 
     @field_validator("tests")

@@ -10,7 +10,8 @@ so the request path never calls ``labels()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "CONFIDENCE_BUCKETS",
     "DriftCollector",
     "LATENCY_BUCKETS",
+    "LiveDriftCollector",
     "MAX_CLASSES",
     "REJECT_REASONS",
     "UNKNOWN_MODEL",
@@ -216,12 +218,93 @@ class Metrics:
                 self._log_outcomes[outcome].inc(n)
 
 
+def _drift_families(
+    reports: Iterable[tuple[str, str, Mapping[str, Any]]], *, live: bool = False
+) -> list[Metric]:
+    """The drift and data-quality gauges of ``(model, version, report_dict)`` triples.
+
+    ``live``: also the window gauges, and no dataset gauges for a report that judged no
+    feature (a window too small to judge has no verdict to show).
+    """
+    fv = ["model", "version", "feature"]
+    score = GaugeMetricFamily(
+        "inferwatch_drift_score",
+        "Drift statistic of a feature against the reference, by test.",
+        labels=[*fv, "test"],
+    )
+    p_value = GaugeMetricFamily(
+        "inferwatch_drift_p_value",
+        "p-value of a feature's drift test (p-value tests only).",
+        labels=[*fv, "test"],
+    )
+    detected = GaugeMetricFamily(
+        "inferwatch_drift_detected",
+        "1 when the feature's drift test flags drift, else 0.",
+        labels=fv,
+    )
+    missing = GaugeMetricFamily(
+        "inferwatch_feature_missing_share",
+        "Share of missing values of a feature in the current data.",
+        labels=fv,
+    )
+    share = GaugeMetricFamily(
+        "inferwatch_dataset_drift_share",
+        "Share of features whose drift test flags drift.",
+        labels=["model", "version"],
+    )
+    dataset = GaugeMetricFamily(
+        "inferwatch_dataset_drift",
+        "1 when the share of drifted features reaches the threshold, else 0.",
+        labels=["model", "version"],
+    )
+    out: list[Metric] = [score, p_value, detected, missing, share, dataset]
+    if live:
+        rows = GaugeMetricFamily(
+            "inferwatch_drift_window_rows",
+            "Rows in the live window the drift gauges describe.",
+            labels=["model", "version"],
+        )
+        start = GaugeMetricFamily(
+            "inferwatch_drift_window_start_seconds",
+            "Start of the live window the drift gauges describe (Unix time).",
+            labels=["model", "version"],
+        )
+        out += [rows, start]
+    for model, version, report in reports:
+        mv = [model, version]
+        columns = list(report.get("features", []))
+        for extra in ("prediction_drift", "target_drift"):
+            if report.get(extra):
+                columns.append(report[extra])
+        judged = False
+        for f in columns:
+            name = str(f["name"])
+            if f.get("test") and f.get("statistic") is not None:
+                judged = True
+                score.add_metric([*mv, name, f["test"]], float(f["statistic"]))
+                detected.add_metric([*mv, name], 1.0 if f.get("drift_detected") else 0.0)
+                if f.get("p_value") is not None:
+                    p_value.add_metric([*mv, name, f["test"]], float(f["p_value"]))
+            quality = f.get("quality") or {}
+            if quality.get("missing_share") is not None:
+                missing.add_metric([*mv, name], float(quality["missing_share"]))
+        if judged or not live:
+            share.add_metric(mv, float(report.get("drift_share") or 0.0))
+            dataset.add_metric(mv, 1.0 if report.get("dataset_drift") else 0.0)
+        window = report.get("window")
+        if live and isinstance(window, Mapping):
+            rows.add_metric(mv, float(window.get("rows") or 0))
+            if window.get("start") is not None:
+                start.add_metric(mv, float(window["start"]))
+    return out
+
+
 class DriftCollector:
     """Drift and data-quality gauges computed from one report when Prometheus collects.
 
     Takes the report's JSON form (``DriftReport.to_dict()``), so batch checks (pushed to a
-    Pushgateway) and, later, live window evaluations expose the same names.  ``feature``
-    label values come from the schema, a bounded set.
+    Pushgateway) and live window evaluations (:class:`LiveDriftCollector`) expose the same
+    names.  ``feature`` label values come from the schema, a bounded set.
     """
 
     def __init__(self, report: Mapping[str, Any], *, model: str, version: str) -> None:
@@ -233,51 +316,38 @@ class DriftCollector:
         return []  # computed at collect time; nothing to register ahead
 
     def collect(self) -> Iterator[Metric]:
-        mv = [self.model, self.version]
-        score = GaugeMetricFamily(
-            "inferwatch_drift_score",
-            "Drift statistic of a feature against the reference, by test.",
-            labels=["model", "version", "feature", "test"],
-        )
-        p_value = GaugeMetricFamily(
-            "inferwatch_drift_p_value",
-            "p-value of a feature's drift test (p-value tests only).",
-            labels=["model", "version", "feature", "test"],
-        )
-        detected = GaugeMetricFamily(
-            "inferwatch_drift_detected",
-            "1 when the feature's drift test flags drift, else 0.",
-            labels=["model", "version", "feature"],
-        )
-        missing = GaugeMetricFamily(
-            "inferwatch_feature_missing_share",
-            "Share of missing values of a feature in the current data.",
-            labels=["model", "version", "feature"],
-        )
-        columns = list(self.report.get("features", []))
-        for extra in ("prediction_drift", "target_drift"):
-            if self.report.get(extra):
-                columns.append(self.report[extra])
-        for f in columns:
-            name = str(f["name"])
-            if f.get("test") and f.get("statistic") is not None:
-                score.add_metric([*mv, name, f["test"]], float(f["statistic"]))
-                detected.add_metric([*mv, name], 1.0 if f.get("drift_detected") else 0.0)
-                if f.get("p_value") is not None:
-                    p_value.add_metric([*mv, name, f["test"]], float(f["p_value"]))
-            quality = f.get("quality") or {}
-            if quality.get("missing_share") is not None:
-                missing.add_metric([*mv, name], float(quality["missing_share"]))
-        share = GaugeMetricFamily(
-            "inferwatch_dataset_drift_share",
-            "Share of features whose drift test flags drift.",
-            labels=["model", "version"],
-        )
-        share.add_metric(mv, float(self.report.get("drift_share") or 0.0))
-        dataset = GaugeMetricFamily(
-            "inferwatch_dataset_drift",
-            "1 when the share of drifted features reaches the threshold, else 0.",
-            labels=["model", "version"],
-        )
-        dataset.add_metric(mv, 1.0 if self.report.get("dataset_drift") else 0.0)
-        yield from (score, p_value, detected, missing, share, dataset)
+        yield from _drift_families([(self.model, self.version, self.report)])
+
+
+class LiveDriftCollector:
+    """The drift gauges of every model version's newest live evaluation, in one collector.
+
+    Registered once on the app's registry; the evaluation loop hands it each new report
+    (:meth:`publish`) and Prometheus reads them all when it scrapes (STYLE lesson 4: the
+    gauges come from the latest evaluations, nothing sets them one by one).  Besides the
+    :class:`DriftCollector` gauges it yields ``inferwatch_drift_window_rows`` and
+    ``inferwatch_drift_window_start_seconds`` from the report's ``window`` entry.  A
+    report that judged nothing (a window under ``drift.min_window_rows``) yields no drift
+    or dataset gauges.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reports: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    def publish(self, model: str, version: str, report: Mapping[str, Any]) -> None:
+        """Make ``report`` (``DriftReport.to_dict()`` plus ``window``) the one shown."""
+        with self._lock:
+            self._reports[(model, version)] = report
+
+    def reports(self) -> dict[tuple[str, str], Mapping[str, Any]]:
+        """The newest report of each model version."""
+        with self._lock:
+            return dict(self._reports)
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        current = sorted(self.reports().items())
+        yield from _drift_families(((m, v, r) for (m, v), r in current), live=True)

@@ -1,9 +1,12 @@
-"""The observation pipeline: ``Monitor.log`` → live metrics and a bounded write-behind log.
+"""The observation pipeline: ``Monitor.log`` → live metrics, window profiles and a bounded
+write-behind log.
 
 The request path does the cheap part (build records, update metric children, append to
-an in-memory buffer) and returns; one background thread drains the buffer into the
-store in batched inserts.  ``flush`` waits for what was logged so far, ``close`` drains
-everything: a prediction that was answered is in the store after a clean shutdown.
+an in-memory buffer) and returns; one background thread drains the buffer in batches,
+feeds each batch to the window profiles (``profiler``, when given: vectorised over the
+batch, never per request) and then writes it to the store in one batched insert.
+``flush`` waits for what was logged so far, ``close`` drains everything: a prediction
+that was answered is in the store after a clean shutdown.
 
 Written on ``threading`` rather than ``queue.Queue`` because the writer takes rows in
 batches and the buffer is bounded in *rows*, not in calls.
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferwatch.errors import StoreError
 from inferwatch.observation import Observation, PredictionRecord
-from inferwatch.ports import MetricsHook, PredictionSink
+from inferwatch.ports import MetricsHook, PredictionSink, WindowSink
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -53,6 +56,7 @@ class MonitorStats:
     dropped: int
     failed: int
     queued: int
+    profile_errors: int = 0
 
 
 class Monitor:
@@ -68,6 +72,11 @@ class Monitor:
     ``enqueue_timeout`` is how long ``log`` blocks when the buffer holds ``queue_size``
     rows (the store is slower than traffic); rows still without room after that are
     dropped and counted, so a stalled store slows the service down before it loses data.
+
+    ``profiler`` (a :class:`~inferwatch.windows.WindowProfiler` or anything with
+    ``add(model, version, records)``) receives every drained batch, split by model
+    version, before the batch is written; it is fed even when the store is down, since
+    the profiles live in memory.  Its cost is the writer thread's, not the requests'.
     """
 
     def __init__(
@@ -81,9 +90,11 @@ class Monitor:
         enqueue_timeout: float = 5.0,
         retry_seconds: float = 30.0,
         clock: Callable[[], datetime] = _utcnow,
+        profiler: WindowSink | None = None,
     ) -> None:
         self.sink = sink
         self.metrics = metrics
+        self.profiler = profiler
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -93,6 +104,7 @@ class Monitor:
         self._buf: deque[PredictionRecord] = deque()
         self._cond = threading.Condition()
         self._logged = self._written = self._dropped = self._failed = 0
+        self._profile_errors = 0
         self._closing = False
         self._thread: threading.Thread | None = None
 
@@ -218,12 +230,34 @@ class Monitor:
         while True:
             batch = self._take()
             if batch:
+                self._profile(batch)
                 self._write(batch)
             with self._cond:
                 if self._closing and not self._buf:
                     self._cond.notify_all()
                     return
                 self._cond.notify_all()  # wake producers waiting for room and flush() callers
+
+    def _profile(self, batch: list[PredictionRecord]) -> None:
+        """Feed the batch to the window profiles, one call per model version in it."""
+        profiler = self.profiler
+        if profiler is None:
+            return
+        head = batch[0]
+        model, version = head.model, head.version
+        groups: dict[tuple[str, str], list[PredictionRecord]] = {}
+        if all(rec.model == model and rec.version == version for rec in batch):
+            groups[(model, version)] = batch
+        else:
+            for rec in batch:
+                groups.setdefault((rec.model, rec.version), []).append(rec)
+        for (m, v), records in groups.items():
+            try:
+                profiler.add(m, v, records)
+            except Exception:  # a profile bug must not stop the prediction log
+                log.exception("profiling %d rows of %s:%s failed", len(records), m, v)
+                with self._cond:
+                    self._profile_errors += len(records)
 
     def _write(self, batch: list[PredictionRecord]) -> None:
         delay, give_up = 0.05, time.monotonic() + self.retry_seconds
@@ -259,7 +293,12 @@ class Monitor:
     def stats(self) -> MonitorStats:
         with self._cond:
             return MonitorStats(
-                self._logged, self._written, self._dropped, self._failed, len(self._buf)
+                self._logged,
+                self._written,
+                self._dropped,
+                self._failed,
+                len(self._buf),
+                self._profile_errors,
             )
 
     def flush(self, timeout: float | None = 30.0) -> bool:

@@ -1,7 +1,8 @@
-"""What the pipeline records about predictions: one immutable batch per call.
+"""What the pipeline records: batches of predictions, late labels, and evaluations.
 
-Pure data (core layer): no I/O, no clock.  The ``Monitor`` builds these and hands
-them to the metrics hook, the window profiles (later) and the prediction log.
+Pure data (core layer): no I/O, no clock.  The ``Monitor`` builds the observations and
+hands them to the metrics hook, the window profiles and the prediction log; the live
+evaluator turns a window into :class:`Evaluation` rows for the store's history.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["Label", "Observation", "PredictionRecord"]
+__all__ = ["Evaluation", "EvaluationStatus", "Label", "Observation", "PredictionRecord"]
+
+EvaluationStatus = Literal["ok", "warning", "critical"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +56,28 @@ class Label:
     prediction_id: str
     value: Any
     timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One judged value of one window (one row of ``evaluations``).
+
+    ``metric`` names what was measured (``drift``, ``missing_share``,
+    ``out_of_range_share``, ``unseen_share``, ``dataset_drift_share``); ``feature`` and
+    ``test`` are None where they do not apply.  ``status`` is ``critical`` when the value
+    crosses its threshold (drift detected, a quality limit passed) and ``ok`` otherwise;
+    ``warning`` is left to alert rules.  Timestamps are aware UTC datetimes.
+    """
+
+    model: str
+    version: str
+    window_start: datetime
+    window_end: datetime
+    evaluated_at: datetime
+    metric: str
+    value: float
+    status: EvaluationStatus
+    feature: str | None = None
+    test: str | None = None
+    threshold: float | None = None
+    details: Mapping[str, Any] | None = None

@@ -1,6 +1,6 @@
 """The Protocols the engine needs; the adapters implement them.
 
-The engine (``monitor``, later ``evaluate`` and ``alerting``) talks only to these,
+The engine (``monitor``, ``windows``, ``evaluate``, later ``alerting``) talks only to these,
 so tests can hand it an in-memory store and a fresh metrics registry.
 """
 
@@ -9,9 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from inferwatch.observation import Label, Observation, PredictionRecord
+from inferwatch.observation import Evaluation, Label, Observation, PredictionRecord
 
-__all__ = ["MetricsHook", "ModelAdapter", "Prediction", "PredictionSink", "Store"]
+__all__ = [
+    "EvaluationSink",
+    "MetricsHook",
+    "ModelAdapter",
+    "Prediction",
+    "PredictionSink",
+    "Store",
+    "WindowSink",
+]
 
 
 @runtime_checkable
@@ -24,7 +32,25 @@ class PredictionSink(Protocol):
 
 
 @runtime_checkable
-class Store(PredictionSink, Protocol):
+class EvaluationSink(Protocol):
+    """Where the live evaluator writes the evaluation rows of each window it judges."""
+
+    def write_evaluations(self, rows: Sequence[Evaluation]) -> int:
+        """Insert the rows in one transaction; return how many were written."""
+        ...
+
+
+@runtime_checkable
+class WindowSink(Protocol):
+    """What the prediction-log writer feeds each drained batch to (the window profiles)."""
+
+    def add(self, model: str, version: str, records: Sequence[PredictionRecord]) -> None:
+        """Fold ``records`` (all of one model version) into their windows' profiles."""
+        ...
+
+
+@runtime_checkable
+class Store(PredictionSink, EvaluationSink, Protocol):
     """The persistent store (SQLite or PostgreSQL, or in memory for tests)."""
 
     def upgrade(self) -> None:
@@ -67,6 +93,12 @@ class Store(PredictionSink, Protocol):
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
         """One stored prediction by id, or None."""
+        ...
+
+    def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:
+        """The rows of the newest evaluation of a model version (one ``evaluated_at``),
+        as dicts with the :class:`~inferwatch.observation.Evaluation` fields and ``id``;
+        empty when it has none."""
         ...
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from inferwatch.quality._checks import (
     categorical_quality,
     numeric_quality,
     split_numeric,
+    with_problems,
 )
 from inferwatch.quality._dataset import RowHasher, dataset_quality, duplicate_rows
 from inferwatch.quality._model import DatasetQuality, FeatureQuality, QualityThresholds
@@ -26,4 +27,5 @@ __all__ = [
     "duplicate_rows",
     "numeric_quality",
     "split_numeric",
+    "with_problems",
 ]

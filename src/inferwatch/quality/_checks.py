@@ -24,6 +24,7 @@ __all__ = [
     "categorical_quality",
     "numeric_quality",
     "split_numeric",
+    "with_problems",
 ]
 
 MAX_UNSEEN_REPORTED = 20  # the most frequent unseen categories listed by name
@@ -234,3 +235,17 @@ def _with_problems(
     if fq.constant and not ref_constant:
         problems.append("constant")
     return replace(fq, problems=tuple(problems)) if problems else fq
+
+
+def with_problems(
+    quality: FeatureQuality,
+    thresholds: QualityThresholds = QualityThresholds(),
+    *,
+    reference_constant: bool = False,
+) -> FeatureQuality:
+    """``quality`` with its ``problems`` taken from ``thresholds``, as the checks above do.
+
+    For results measured elsewhere (the live evaluator reads them from window profiles).
+    """
+    cleared = replace(quality, problems=())
+    return _with_problems(cleared, thresholds, ref_constant=reference_constant)

@@ -1,8 +1,9 @@
-"""The app factory: ``create_app(settings, models=, monitor=, store=, metrics=)``.
+"""The app factory: ``create_app(settings, models=, monitor=, store=, metrics=, evaluator=)``.
 
 Everything the app uses is handed in (no module-level app, no I/O at import); the
-lifespan starts the prediction log's writer and, at shutdown, drains it into the store
-before closing the store, so every prediction answered 200 is stored.
+lifespan starts the prediction log's writer and the live evaluation loop and, at
+shutdown, stops the loop (a bounded join), drains the log into the store and then closes
+the store, so every prediction answered 200 is stored.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -31,9 +33,15 @@ from inferwatch.server._routes import (
 )
 from inferwatch.server._served import ServedModel
 
+if TYPE_CHECKING:
+    from inferwatch.evaluate import EvaluationLoop
+
 __all__ = ["create_app"]
 
 log = logging.getLogger("inferwatch.server")
+
+#: how long shutdown waits for an evaluation in progress (it is a daemon thread after that)
+EVALUATOR_STOP_SECONDS = 10.0
 
 
 class _Readiness:
@@ -47,11 +55,13 @@ def create_app(
     monitor: Monitor,
     store: Store,
     metrics: Metrics,
+    evaluator: EvaluationLoop | None = None,
 ) -> FastAPI:
     """The inferwatch HTTP app serving ``models``.
 
     ``monitor`` should write to ``store`` and report to ``metrics`` (as ``build_app``
-    arranges).  The app owns them from here: its shutdown closes the monitor (writing
+    arranges); ``evaluator``, when given, judges the monitor's live windows.  The app
+    owns them from here: its shutdown stops the evaluator, closes the monitor (writing
     every logged prediction) and then the store.
     """
     served = {m.name: m for m in models}
@@ -66,11 +76,15 @@ def create_app(
         if not settings.auth.enabled:
             log.warning("access control is off (no API keys configured); serving on loopback only")
         monitor.start()
+        if evaluator is not None:
+            evaluator.start()
         readiness.accepting = True
         try:
             yield
         finally:
             readiness.accepting = False
+            if evaluator is not None:
+                await run_in_threadpool(evaluator.stop, EVALUATOR_STOP_SECONDS)
             if not await run_in_threadpool(monitor.close):
                 log.error("the prediction log was not fully written at shutdown: %s", monitor.stats)
             store.close()

@@ -1,43 +1,96 @@
-"""The composition root: ``build_app(settings)`` opens the store, loads models, builds the app."""
+"""The composition root: ``build_app(settings)`` opens the store, loads models, builds the app.
+
+A model with a ``reference`` also gets live drift windows: the reference's bins and
+profile are built once at start, the monitor's writer thread profiles every logged batch
+into its model's window (:class:`~inferwatch.windows.WindowProfiler`), and one
+:class:`~inferwatch.evaluate.EvaluationLoop` (started and stopped by the app's lifespan)
+judges the current windows, stores the evaluations and publishes them to the one
+:class:`~inferwatch.metrics.LiveDriftCollector` on the app's registry.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry
 
-from inferwatch.config import ModelSettings, ServerSettings, Settings
-from inferwatch.metrics import Metrics
+from inferwatch.config import DriftSettings, ModelSettings, ServerSettings, Settings
+from inferwatch.evaluate import DriftOptions, EvaluationLoop, LiveEvaluator, LiveTarget
+from inferwatch.metrics import LiveDriftCollector, Metrics
 from inferwatch.monitor import Monitor
 from inferwatch.server._app import create_app
 from inferwatch.server._served import ServedModel
+from inferwatch.windows import WindowProfiler, WindowRouter
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     from fastapi import FastAPI
 
     from inferwatch.ports import Store
     from inferwatch.schema import Schema
 
-__all__ = ["build_app", "load_served_model"]
+__all__ = ["build_app", "live_target", "load_served_model"]
 
 log = logging.getLogger("inferwatch.server")
 
 
-def _schema_and_rows(m: ModelSettings) -> tuple[Schema, int]:
-    """The model's schema (from its YAML, else inferred) and its reference's row count."""
+Columns = dict[str, "npt.NDArray[Any]"]
+
+
+def _schema_and_reference(m: ModelSettings) -> tuple[Schema, Columns | None]:
+    """The model's schema (from its YAML, else inferred) and its reference's columns."""
     from inferwatch.io import load_schema, read_columns
     from inferwatch.schema import infer_schema
 
-    # read the reference once: to infer the schema and to count its rows
+    # read the reference once: to infer the schema, count its rows and fit its bins
     columns = read_columns(m.reference) if m.reference is not None else None
     if m.schema_path is not None:
         schema = load_schema(m.schema_path)
     else:
         assert columns is not None  # ModelSettings requires a schema or a reference
         schema = infer_schema(columns, target=m.target, prediction=m.prediction)
-    n_rows = len(next(iter(columns.values()))) if columns else 0
-    return schema, n_rows
+    return schema, columns
+
+
+def _n_unique(values: npt.NDArray[Any]) -> int:
+    arr = np.asarray(values, dtype=np.float64)
+    return int(np.unique(arr[np.isfinite(arr)]).size)
+
+
+def live_target(
+    name: str, version: str, schema: Schema, reference: Columns, drift: DriftSettings
+) -> LiveTarget:
+    """Reference bins and profile, a window profiler and a live evaluator for one model."""
+    from inferwatch.profile import ReferenceBins, profile
+
+    bins = ReferenceBins().fit(reference, schema)
+    n_unique = {}
+    for feat in schema.features:
+        if feat.kind == "numeric" and feat.name in reference:
+            try:
+                n_unique[feat.name] = _n_unique(reference[feat.name])
+            except (TypeError, ValueError):  # a column that is not numbers after all
+                continue
+    options = DriftOptions(
+        drift_share=drift.drift_share,
+        tests=dict(drift.tests),
+        thresholds=dict(drift.thresholds),
+        correction=drift.correction,
+    )
+    evaluator = LiveEvaluator(
+        profile(reference, bins),
+        schema,
+        options=options,
+        min_window_rows=drift.min_window_rows,
+        calibration=drift.calibration,
+        calibration_quantile=drift.calibration_quantile,
+        calibration_resamples=drift.calibration_resamples,
+        n_unique=n_unique,
+    )
+    profiler = WindowProfiler(bins, schema, window_seconds=drift.window_seconds)
+    return LiveTarget(name, version, profiler, evaluator)
 
 
 def load_served_model(
@@ -72,9 +125,13 @@ def build_app(settings: Settings) -> FastAPI:
             store.upgrade()
         metrics = Metrics(CollectorRegistry())
         models = []
+        targets: list[LiveTarget] = []
         for m in settings.models:
-            schema, n_rows = _schema_and_rows(m)
+            schema, reference = _schema_and_reference(m)
+            n_rows = len(next(iter(reference.values()))) if reference else 0
             models.append(load_served_model(m, schema, metrics, settings.server))
+            if reference is not None:
+                targets.append(live_target(m.name, m.version, schema, reference, settings.drift))
             store.register_model(m.name, m.version, flavor=m.flavor, uri=str(m.path))
             store.register_reference(
                 m.name,
@@ -88,6 +145,7 @@ def build_app(settings: Settings) -> FastAPI:
         store.close()
         raise
     s = settings.store
+    router = WindowRouter({(t.model, t.version): t.profiler for t in targets})
     monitor = Monitor(
         store,
         metrics=metrics,
@@ -95,5 +153,18 @@ def build_app(settings: Settings) -> FastAPI:
         batch_size=s.batch_size,
         flush_interval=s.flush_interval_seconds,
         enqueue_timeout=s.enqueue_timeout_seconds,
+        profiler=router if targets else None,
     )
-    return create_app(settings, models=models, monitor=monitor, store=store, metrics=metrics)
+    evaluator = None
+    if targets:
+        collector = LiveDriftCollector()
+        metrics.registry.register(collector)  # once: it yields every model's gauges
+        evaluator = EvaluationLoop(
+            targets,
+            interval=settings.drift.evaluation_interval_seconds,
+            sink=store,
+            publish=collector.publish,
+        )
+    return create_app(
+        settings, models=models, monitor=monitor, store=store, metrics=metrics, evaluator=evaluator
+    )

@@ -11,6 +11,7 @@ from inferwatch.ports import Store
 from inferwatch.store._memory import MemoryStore
 from inferwatch.store._sql import SQLStore, head_revision
 from inferwatch.store._tables import (
+    evaluations_table,
     labels_table,
     metadata,
     models_table,
@@ -21,6 +22,7 @@ from inferwatch.store._tables import (
 __all__ = [
     "MemoryStore",
     "SQLStore",
+    "evaluations_table",
     "head_revision",
     "labels_table",
     "metadata",

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from inferwatch.errors import StoreError
-from inferwatch.observation import Label, PredictionRecord
-from inferwatch.store._sql import head_revision
+from inferwatch.observation import Evaluation, Label, PredictionRecord
+from inferwatch.store._sql import EVALUATION_COLUMNS, evaluation_row, head_revision
 from inferwatch.store._tables import json_roundtrip, utc
 
 __all__ = ["MemoryStore"]
@@ -45,6 +45,7 @@ class MemoryStore:
         self._labels: list[Label] = []
         self._models: dict[tuple[str, str], dict[str, Any]] = {}
         self._references: dict[tuple[str, str], dict[str, Any]] = {}
+        self._evaluations: list[dict[str, Any]] = []
         self._revision: str | None = None
 
     def __repr__(self) -> str:
@@ -99,6 +100,22 @@ class MemoryStore:
         with self._lock:
             self._labels.extend(rows)
         return len(rows)
+
+    def write_evaluations(self, rows: Sequence[Evaluation]) -> int:
+        self._check(f"writing {len(rows)} evaluations")
+        try:
+            values = [evaluation_row(row) for row in rows]
+            for value in values:
+                value["details"] = json_roundtrip(value["details"])
+                for key in ("window_start", "window_end", "evaluated_at"):
+                    value[key] = utc(value[key])
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"writing {len(rows)} evaluations failed: {exc}") from exc
+        with self._lock:
+            first = len(self._evaluations) + 1
+            for i, value in enumerate(values):
+                self._evaluations.append({"id": first + i, **value})
+        return len(values)
 
     def register_model(
         self, name: str, version: str, *, flavor: str, uri: str | None = None
@@ -157,6 +174,20 @@ class MemoryStore:
     ) -> Iterator[PredictionRecord]:
         rows = sorted(self._select(model, version), key=lambda row: (row.timestamp, row.id))
         return iter(rows if limit is None else rows[:limit])
+
+    def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:
+        self._check("reading evaluations")
+        with self._lock:
+            mine = [r for r in self._evaluations if r["model"] == model and r["version"] == version]
+        if not mine:
+            return []
+        head = max(mine, key=lambda r: (r["evaluated_at"], r["id"]))
+        newest = (head["evaluated_at"], head["window_start"])
+        return [
+            {key: row[key] for key in EVALUATION_COLUMNS}
+            for row in mine
+            if (row["evaluated_at"], row["window_start"]) == newest
+        ]
 
     def get_labels(self, prediction_id: str) -> list[Label]:
         self._check("reading labels")

@@ -12,6 +12,7 @@ leave as :class:`~inferwatch.errors.StoreError` with the original as ``__cause__
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,9 +29,10 @@ from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inferwatch.errors import StoreError
-from inferwatch.observation import Label, PredictionRecord
+from inferwatch.observation import Evaluation, Label, PredictionRecord
 from inferwatch.store._tables import (
     VERSION_TABLE,
+    evaluations_table,
     json_dumps,
     labels_table,
     models_table,
@@ -38,7 +40,7 @@ from inferwatch.store._tables import (
     references_table,
 )
 
-__all__ = ["SQLStore", "head_revision"]
+__all__ = ["EVALUATION_COLUMNS", "SQLStore", "evaluation_row", "head_revision"]
 
 _MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 _POSTGRES_HINT = "use a postgresql+psycopg:// URL and pip install 'inferwatch[postgres]'"
@@ -143,6 +145,53 @@ def _prediction_row(record: PredictionRecord) -> dict[str, Any]:
         if record.latency_seconds is None
         else float(record.latency_seconds),
         "trace_id": record.trace_id,
+    }
+
+
+#: the keys of a row that ``latest_evaluations`` returns, in this order
+EVALUATION_COLUMNS = (
+    "id",
+    "model",
+    "version",
+    "window_start",
+    "window_end",
+    "evaluated_at",
+    "metric",
+    "feature",
+    "test",
+    "value",
+    "threshold",
+    "status",
+    "details",
+)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def evaluation_row(evaluation: Evaluation) -> dict[str, Any]:
+    """The ``evaluations`` row of one evaluation (without ``id``); NaN and inf become NULL."""
+    if evaluation.status not in ("ok", "warning", "critical"):
+        raise StoreError(
+            f"evaluation status must be ok, warning or critical, not {evaluation.status!r}"
+        )
+    return {
+        "model": evaluation.model,
+        "version": evaluation.version,
+        "window_start": evaluation.window_start,
+        "window_end": evaluation.window_end,
+        "evaluated_at": evaluation.evaluated_at,
+        "metric": evaluation.metric,
+        "feature": evaluation.feature,
+        "test": evaluation.test,
+        "value": _finite_or_none(evaluation.value),
+        "threshold": _finite_or_none(evaluation.threshold),
+        "status": evaluation.status,
+        "details": None if evaluation.details is None else dict(evaluation.details),
     }
 
 
@@ -282,6 +331,15 @@ class SQLStore:
             conn.execute(labels_table.insert(), rows)
         return len(rows)
 
+    def write_evaluations(self, rows: Sequence[Evaluation]) -> int:
+        """Insert evaluation rows in one transaction; return how many."""
+        values = [evaluation_row(row) for row in rows]
+        if not values:
+            return 0
+        with self._begin(f"writing {len(values)} evaluations") as conn:
+            conn.execute(evaluations_table.insert(), values)
+        return len(values)
+
     def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
         if self.dialect == "postgresql":
             return postgresql.insert(table)
@@ -365,6 +423,36 @@ class SQLStore:
             if remaining is not None:
                 remaining -= len(rows)
             after = (rows[-1].ts, rows[-1].id)
+
+    def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:
+        """The rows of a model version's newest evaluation, in the order they were written.
+
+        Newest: the last written row's ``evaluated_at`` and ``window_start`` (a window
+        judged a final time as it closes and the new window, judged in the same round,
+        stay apart); empty when the model version has none.
+        """
+        t = evaluations_table
+        mine = sa.and_(t.c.model == model, t.c.version == version)
+        newest = (
+            sa.select(t.c.evaluated_at, t.c.window_start)
+            .where(mine)
+            .order_by(t.c.evaluated_at.desc(), t.c.id.desc())
+            .limit(1)
+        )
+        with self._begin("reading evaluations") as conn:
+            head = conn.execute(newest).first()
+            if head is None:
+                return []
+            stmt = (
+                sa.select(*(t.c[name] for name in EVALUATION_COLUMNS))
+                .where(
+                    mine,
+                    t.c.evaluated_at == head.evaluated_at,
+                    t.c.window_start == head.window_start,
+                )
+                .order_by(t.c.id)
+            )
+            return [dict(row._mapping) for row in conn.execute(stmt)]
 
     def get_labels(self, prediction_id: str) -> list[Label]:
         """The labels recorded for one prediction, oldest first."""

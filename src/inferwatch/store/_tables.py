@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 __all__ = [
     "VERSION_TABLE",
     "UTCDateTime",
+    "evaluations_table",
     "json_dumps",
     "json_roundtrip",
     "labels_table",
@@ -177,4 +178,24 @@ labels_table = sa.Table(
     sa.Column("prediction_id", sa.String(36), nullable=False, index=True),
     sa.Column("value", JSONType, nullable=True),
     sa.Column("ts", UTCDateTime, nullable=False),
+)
+
+evaluations_table = sa.Table(
+    "evaluations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("window_end", UTCDateTime, nullable=False),
+    sa.Column("evaluated_at", UTCDateTime, nullable=False),
+    # drift, missing_share, out_of_range_share, unseen_share, dataset_drift_share
+    sa.Column("metric", sa.String(100), nullable=False),
+    sa.Column("feature", sa.String(200), nullable=True),
+    sa.Column("test", sa.String(100), nullable=True),
+    sa.Column("value", sa.Float, nullable=True),  # NULL when not finite (NaN, inf)
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),  # ok, warning, critical
+    sa.Column("details", JSONType, nullable=True),
+    sa.Index(None, "model", "version", "evaluated_at"),
 )

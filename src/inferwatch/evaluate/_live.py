@@ -1,0 +1,529 @@
+"""Live drift: judge a window profile against the reference profile, at any window size.
+
+:class:`LiveEvaluator` is the batch engine's counterpart for the server's windows.  It
+never sees raw rows, only two :class:`~inferwatch.profile.FrameProfile` on the same
+reference bins, so every statistic is a ``binned`` or ``counts`` form (``mode="binned"``
+for numbers):
+
+* numeric features: the default rule picks the test from the reference's size and
+  distinct values, as in the batch engine.  KS and Wasserstein read the fine histogram
+  (500 reference-quantile bins: within one bin's share of the exact values, see
+  ``profile/_bins.py``); PSI, Jensen-Shannon, KL and Hellinger read the coarse 10-bin
+  histogram, the same reference-quantile bins their exact forms use on raw arrays.
+  A numeric column with at most 5 distinct reference values is judged as categories,
+  one per reference bin;
+* categorical and boolean features: the ``counts`` forms on the reference's frequencies
+  against the window's, unseen values as categories of their own (those past the
+  profile's cap pooled as ``(other unseen)``), missing as an entry;
+* data quality from the same profiles: missing share against the reference's, unseen
+  share and the most frequent unseen values, out of range (the under/overflow bins),
+  outliers beyond Tukey's fences on the reference quartiles (located inside a bin by
+  linear interpolation), summary statistics.
+
+A window with fewer than ``min_window_rows`` rows is not judged: each feature carries an
+``error`` saying so, and there is no verdict to publish.
+
+Calibrated thresholds (``calibration="reference"``, the default for live windows)
+------------------------------------------------------------------------------------
+A fixed threshold means different things at different window sizes.  A distance with a
+fixed cut-off (Wasserstein >= 0.1, Jensen-Shannon >= 0.1) flags sampling noise as drift
+in small windows; a p-value at 0.05 flags one window in twenty on every feature even
+when nothing moved, whatever the size; and the default rule itself switches from
+p-values to distances at 1,000 reference rows.  So each feature's threshold is
+calibrated on the reference, at the window's size: the statistic's no-drift distribution
+is estimated from ``calibration_resamples`` parametric resamples of the reference, and
+drift is a statistic above its ``calibration_quantile`` quantile (0.99: one false alarm
+per feature in a hundred windows, at any size).  For a p-value test the *statistic* is
+compared (its size, for the signed Z), not the p-value.
+
+One resample is two multinomial draws from the reference's shares (its histogram on the
+same bins, or its category counts): a pseudo-reference of the reference's size and a
+pseudo-window of the window's size, compared with the same test.  No raw data is needed
+and a resample costs one call of the test on two count vectors.  Drawing the reference
+side too is deliberate: the real reference is itself a sample, and when the window is
+as large as the reference or larger its noise dominates; comparing draws with the fixed
+reference histogram would miss that and flag it as drift (the same reason the
+chi-square test here is the two-sample one, see ``stats/_chi2.py``).  The pseudo-window
+also puts ``1 / (n_reference + 1)`` of its mass below and above the reference range (the
+chance that a new value from the reference's distribution falls outside the range of
+``n_reference`` values), because the real reference cannot fall there by construction.
+Unseen categories are not modelled: a category the reference never had is drift.
+
+Calibrations are cached per (feature, test, window size rounded *down* to a power of
+two) and computed at the rounded size, which errs towards no drift (a smaller size has
+a wider no-drift distribution) by at most a factor 2 in size.  Resampling is seeded per
+cache entry (``numpy.random.default_rng((seed, crc32(feature), size))``), so a given
+window always gets the same verdict.  The result's ``threshold`` is then the calibrated
+one, on the statistic's scale; its details keep the test's nominal threshold and verdict
+(``nominal_threshold``, ``nominal_drift_detected``), the calibrated p-value (the share
+of resamples at least as large) and the calibration's parameters.  The effect size is
+the test's own (KS ``D``, Cramér's V, Cohen's h, the distance itself).
+
+A feature with its own threshold in ``options.thresholds`` is judged on it, as set
+(the user's explicit cut-off wins over calibration).  With calibration, a
+multiple-testing ``correction`` is not applied (the verdicts are not p-values); raise
+``calibration_quantile`` for models with many features.
+
+Mind what calibration trades: the false-alarm rate is ``1 - calibration_quantile`` at
+every window size, but sensitivity still grows with the sizes, as for any significance
+test.  With a 5,000-row reference and 200,000-row windows the calibrated Wasserstein
+threshold is about 0.04 reference standard deviations, where the fixed one is 0.1; with a
+1,000-row reference the reference's own noise keeps it near the two-sample KS critical
+value at 1,000 rows whatever the window size.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from inferwatch._binned import Binned
+from inferwatch.evaluate._batch import CATEGORICAL_KINDS, _correct
+from inferwatch.evaluate._model import ColumnDrift, DriftOptions, DriftReport
+from inferwatch.profile import CategoricalProfile, FrameProfile, NumericProfile, coarsen
+from inferwatch.quality import (
+    CategoricalReference,
+    FeatureQuality,
+    categorical_quality,
+    dataset_quality,
+    with_problems,
+)
+from inferwatch.schema import Schema
+from inferwatch.stats import Counts, DriftInputError, DriftResult, DriftTest, default_test, get
+
+__all__ = [
+    "COARSE_TESTS",
+    "OTHER_UNSEEN",
+    "Calibration",
+    "CalibrationMode",
+    "LiveEvaluator",
+]
+
+CalibrationMode = Literal["reference", "fixed"]
+#: tests whose exact forms bin raw values on 10 reference quantiles: read the coarse bins
+COARSE_TESTS: Final = frozenset({"psi", "jensen_shannon", "kl_divergence", "hellinger"})
+#: the category that pools a window's unseen values beyond the profile's tracking cap
+OTHER_UNSEEN: Final = "(other unseen)"
+_IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Calibration:
+    """A feature's no-drift distribution at one window size, and its threshold."""
+
+    threshold: float
+    quantile: float
+    resamples: int
+    n_current: int
+    null: npt.NDArray[np.float64]  # sorted resampled statistics
+
+    def p_value(self, statistic: float) -> float:
+        """Share of resamples at least as large as ``statistic`` (with the +1 correction)."""
+        above = len(self.null) - int(np.searchsorted(self.null, statistic, side="left"))
+        return (above + 1) / (len(self.null) + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": "two-sample multinomial resampling of the reference",
+            "quantile": self.quantile,
+            "resamples": self.resamples,
+            "n_current": self.n_current,
+            "null_median": float(np.median(self.null)),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How one feature is judged: its test and form, and the reference side ready to use."""
+
+    name: str
+    kind: str
+    test: DriftTest | None = None
+    form: Literal["binned", "coarse", "counts"] = "binned"
+    reference: Binned | Counts | None = None
+    error: str | None = None
+
+
+def _bin_labels(edges: npt.NDArray[np.float64]) -> tuple[str, ...]:
+    inner = [f"[{edges[i]:.6g}, {edges[i + 1]:.6g})" for i in range(len(edges) - 1)]
+    return (f"< {edges[0]:.6g}", *inner, f"> {edges[-1]:.6g}")
+
+
+def _bins_as_counts(binned: Binned) -> Counts:
+    """A histogram as categories, one per bin (numeric columns judged as categories)."""
+    return Counts(_bin_labels(binned.edges), binned.counts.astype(np.int64), binned.missing)
+
+
+def _reference_counts(prof: CategoricalProfile) -> Counts:
+    """The reference's categories that occur in it (as the batch engine counts them)."""
+    present = {c: k for c, k in prof.frequencies.items() if k}
+    for value, k in prof.unseen.items():  # a schema with fixed categories: values beyond
+        present[value] = k
+    if prof.other:
+        present[OTHER_UNSEEN] = prof.other
+    return Counts.from_mapping(present, prof.missing)
+
+
+def _window_counts(prof: CategoricalProfile) -> Counts:
+    """The window's reference-category counts, its unseen values, and ``(other unseen)``."""
+    counts = {**prof.frequencies, **prof.unseen}
+    if prof.other:
+        counts[OTHER_UNSEEN] = counts.get(OTHER_UNSEEN, 0) + prof.other
+    return Counts.from_mapping(counts, prof.missing)
+
+
+def _count_below(hist: Binned, lo_value: float, hi_value: float, x: float) -> float:
+    """Finite values below ``x``, reading each bin as uniform (under/overflow bins span
+    ``[min, first edge]`` and ``[last edge, max]``)."""
+    edges = hist.edges
+    lows = np.concatenate(([lo_value], edges))
+    highs = np.concatenate((edges, [hi_value]))
+    widths = highs - lows
+    frac = np.where(
+        widths > 0,
+        np.clip((x - lows) / np.where(widths > 0, widths, 1.0), 0.0, 1.0),
+        (lows < x).astype(np.float64),
+    )
+    return float(np.dot(hist.counts, frac))
+
+
+def _numeric_quality(
+    name: str, kind: str, cur: NumericProfile, ref: NumericProfile, options: DriftOptions
+) -> FeatureQuality:
+    n = cur.count
+    hist = cur.histogram
+    out_of_range = max(0, int(hist.counts[0] + hist.counts[-1]) - cur.non_finite)
+    outliers = 0
+    q1, q3 = (float(v) for v in ref.quantiles([0.25, 0.75]))
+    if cur.n_finite and math.isfinite(q1) and math.isfinite(q3):
+        k = options.quality.iqr_factor * (q3 - q1)
+        lo_fence, hi_fence = q1 - k, q3 + k
+        below = _count_below(hist, cur.min, cur.max, lo_fence)
+        above = cur.n_finite + cur.non_finite - _count_below(hist, cur.min, cur.max, hi_fence)
+        outliers = max(0, round(below + above) - cur.non_finite)
+    quartiles = cur.quantiles([0.25, 0.5, 0.75])
+    has = cur.n_finite > 0
+    summary: dict[str, float | str | None] = {
+        "mean": cur.mean if has else None,
+        "std": cur.std() if has else None,
+        "min": cur.min if has else None,
+        "q25": float(quartiles[0]) if has else None,
+        "median": float(quartiles[1]) if has else None,
+        "q75": float(quartiles[2]) if has else None,
+        "max": cur.max if has else None,
+    }
+    share = (lambda c: c / n) if n else (lambda c: 0.0)
+    fq = FeatureQuality(
+        name=name,
+        kind=kind,
+        n=n,
+        missing=cur.missing,
+        missing_share=share(cur.missing),
+        reference_missing_share=ref.missing / ref.count if ref.count else 0.0,
+        non_finite=cur.non_finite,
+        type_violations=cur.invalid,
+        out_of_range=out_of_range,
+        out_of_range_share=share(out_of_range),
+        outliers=outliers,
+        outlier_share=share(outliers),
+        constant=has and cur.min == cur.max,
+        summary=summary,
+    )
+    ref_constant = ref.n_finite > 0 and ref.min == ref.max
+    return with_problems(fq, options.quality, reference_constant=ref_constant)
+
+
+def _bucket(n: int) -> int:
+    """``n`` rounded down to a power of two."""
+    return 1 << (max(n, 1).bit_length() - 1)
+
+
+class LiveEvaluator:
+    """Judges window profiles against a reference profile (see the module docstring).
+
+    ``reference`` is the reference's profile on the bins the windows use; ``schema``
+    names the features to judge (the bins' schema when None).  ``n_unique`` gives the
+    reference's distinct values per numeric feature for the default rule; without it
+    the number of distinct fine edges is used, exact up to 500 distinct values.
+    Parameters are stored as given; the per-feature plan is built (and the parameters
+    checked) on the first :meth:`evaluate`, and calibrations are cached as windows ask
+    for them.  Not thread-safe: one evaluation thread uses it (the server's loop).
+    """
+
+    def __init__(
+        self,
+        reference: FrameProfile,
+        schema: Schema | None = None,
+        *,
+        options: DriftOptions = DriftOptions(),
+        min_window_rows: int = 100,
+        calibration: CalibrationMode = "reference",
+        calibration_quantile: float = 0.99,
+        calibration_resamples: int = 200,
+        seed: int = 0,
+        n_unique: Mapping[str, int] | None = None,
+    ) -> None:
+        self.reference = reference
+        self.schema = schema
+        self.options = options
+        self.min_window_rows = min_window_rows
+        self.calibration = calibration
+        self.calibration_quantile = calibration_quantile
+        self.calibration_resamples = calibration_resamples
+        self.seed = seed
+        self.n_unique = n_unique
+        self._plans: dict[str, _Plan] | None = None
+        self._calibrations: dict[tuple[str, str, int], Calibration] = {}
+
+    # -- the plan -----------------------------------------------------------------------
+
+    def _check(self) -> None:
+        checks = (
+            (
+                self.calibration in ("reference", "fixed"),
+                "calibration must be 'reference' or 'fixed'",
+            ),
+            (0.5 < self.calibration_quantile < 1, "calibration_quantile must be in (0.5, 1)"),
+            (self.calibration_resamples >= 20, "calibration_resamples must be >= 20"),
+            (self.min_window_rows >= 1, "min_window_rows must be >= 1"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"{message}; got {self!r}")
+
+    def _plan_all(self) -> dict[str, _Plan]:
+        if self._plans is None:
+            self._check()
+            schema = self.schema if self.schema is not None else self.reference.bins.schema_
+            self._plans = {f.name: self._plan(f.name, f.kind) for f in schema.features}
+        return self._plans
+
+    def _plan(self, name: str, kind: str) -> _Plan:
+        if name not in self.reference.columns:
+            return _Plan(name, kind, error=f"feature {name!r} is not profiled")
+        try:
+            if kind in CATEGORICAL_KINDS:
+                ref_counts = _reference_counts(self.reference.categorical(name))
+                n_ref = int(ref_counts.counts.sum())
+                n_unique = int(np.count_nonzero(ref_counts.counts))
+                test_name = self.options.tests.get(name) or default_test(
+                    "categorical", n_ref, n_unique
+                )
+                return self._with_form(name, kind, get(test_name), ref_counts)
+            if kind != "numeric":
+                return _Plan(name, kind, error=f"drift of {kind} columns is not computed yet")
+            prof = self.reference.numeric(name)
+            hist = prof.histogram
+            n_unique = (self.n_unique or {}).get(name, len(hist.edges))
+            test_name = self.options.tests.get(name) or default_test(
+                "numeric", prof.n_finite, n_unique
+            )
+            test = get(test_name)
+            if "numeric" in test.kinds and test.binned is not None:
+                if test_name in COARSE_TESTS:
+                    coarse = coarsen(hist, self.reference.bins.coarse_edges_[name])
+                    return _Plan(name, kind, test, "coarse", coarse)
+                return _Plan(name, kind, test, "binned", hist)
+            return self._with_form(name, kind, test, _bins_as_counts(hist))
+        except (DriftInputError, LookupError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            return _Plan(name, kind, error=str(message))
+
+    def _with_form(self, name: str, kind: str, test: DriftTest, ref: Counts) -> _Plan:
+        if test.counts is None:
+            return _Plan(name, kind, error=f"{test.name} has no counts form; live windows need one")
+        return _Plan(name, kind, test, "counts", ref)
+
+    # -- evaluating ---------------------------------------------------------------------
+
+    def evaluate(self, window: FrameProfile) -> DriftReport:
+        """The drift report of ``window`` (a profile on the reference's bins)."""
+        plans = self._plan_all()
+        options = self.options
+        if window.n_rows < self.min_window_rows:
+            why = (
+                f"window has {window.n_rows} rows; at least {self.min_window_rows} are "
+                "needed to judge drift (drift.min_window_rows)"
+            )
+            features = tuple(ColumnDrift(p.name, p.kind, error=why) for p in plans.values())
+            quality = dataset_quality(window.n_rows, [], thresholds=options.quality)
+            return DriftReport(
+                features=features,
+                n_reference=self.reference.n_rows,
+                n_current=window.n_rows,
+                drift_share_threshold=options.drift_share,
+                quality=quality,
+            )
+        columns = [self._column(plan, window) for plan in plans.values()]
+        correction = None
+        if options.correction is not None and self.calibration == "fixed":
+            columns, correction = _correct(columns, options.correction), options.correction
+        quality = dataset_quality(
+            window.n_rows,
+            [c.quality for c in columns if c.quality is not None],
+            thresholds=options.quality,
+        )
+        return DriftReport(
+            features=tuple(columns),
+            n_reference=self.reference.n_rows,
+            n_current=window.n_rows,
+            drift_share_threshold=options.drift_share,
+            quality=quality,
+            correction=correction,
+        )
+
+    def _column(self, plan: _Plan, window: FrameProfile) -> ColumnDrift:
+        name, kind = plan.name, plan.kind
+        quality = self._quality(name, kind, window)
+        if plan.error is not None or plan.test is None or plan.reference is None:
+            return ColumnDrift(name, kind, error=plan.error, quality=quality)
+        current = self._current(plan, window)
+        threshold = self.options.thresholds.get(name)
+        try:
+            result = plan.test.compare(plan.reference, current, kind=kind, threshold=threshold)
+            if self.calibration == "reference" and threshold is None:
+                result = self._calibrated(plan, result, current)
+        except (DriftInputError, LookupError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            return ColumnDrift(name, kind, error=str(message), quality=quality)
+        return ColumnDrift(name, kind, result, None, quality)
+
+    def _current(self, plan: _Plan, window: FrameProfile) -> Binned | Counts:
+        if plan.kind in CATEGORICAL_KINDS:
+            return _window_counts(window.categorical(plan.name))
+        hist = window.numeric(plan.name).histogram
+        if plan.form == "coarse":
+            return coarsen(hist, self.reference.bins.coarse_edges_[plan.name])
+        if plan.form == "counts":
+            return _bins_as_counts(hist)
+        return hist
+
+    def _quality(self, name: str, kind: str, window: FrameProfile) -> FeatureQuality | None:
+        if name not in window.columns:
+            return None
+        if kind == "numeric":
+            return _numeric_quality(
+                name, kind, window.numeric(name), self.reference.numeric(name), self.options
+            )
+        if kind in CATEGORICAL_KINDS:
+            cur = window.categorical(name)
+            ref = CategoricalReference.fit(_reference_counts(self.reference.categorical(name)))
+            return categorical_quality(
+                name, _window_counts(cur), ref, self.options.quality, kind=kind,
+                type_violations=cur.invalid,
+            )  # fmt: skip
+        return None
+
+    # -- calibration --------------------------------------------------------------------
+
+    def _calibrated(
+        self, plan: _Plan, result: DriftResult, current: Binned | Counts
+    ) -> DriftResult:
+        cal = self.calibrate(plan.name, current.total)
+        statistic = abs(result.statistic)
+        details = {
+            **result.details,
+            "verdict": f"statistic > its {cal.quantile} no-drift quantile (calibrated)",
+            "nominal_threshold": result.threshold,
+            "nominal_drift_detected": result.drift_detected,
+            "calibrated_threshold": cal.threshold,
+            "p_value_calibrated": cal.p_value(statistic),
+            "calibration": cal.to_dict(),
+        }
+        return replace(
+            result,
+            threshold=cal.threshold,
+            drift_detected=bool(statistic > cal.threshold),
+            details=details,
+        )
+
+    def calibrate(self, feature: str, n_current: int) -> Calibration:
+        """The calibrated threshold of ``feature`` for a window of ``n_current`` rows."""
+        plan = self._plan_all()[feature]
+        if plan.test is None or plan.reference is None:
+            raise DriftInputError(plan.error or f"feature {feature!r} is not judged")
+        n = _bucket(n_current)
+        key = (feature, plan.test.name, n)
+        found = self._calibrations.get(key)
+        if found is None:
+            found = self._calibrations[key] = self._resample(plan, n)
+        return found
+
+    def _resample(self, plan: _Plan, n: int) -> Calibration:
+        assert plan.test is not None
+        rng = np.random.default_rng((self.seed, zlib.crc32(plan.name.encode()), n))
+        r = self.calibration_resamples
+        if isinstance(plan.reference, Binned):
+            null = _null_binned(plan.test, plan.reference, n, r, rng)
+        else:
+            assert plan.reference is not None
+            null = _null_counts(plan.test, plan.reference, n, r, rng)
+        stats_ = np.sort(np.abs(null))
+        threshold = float(np.quantile(stats_, self.calibration_quantile))
+        return Calibration(threshold, self.calibration_quantile, r, n, stats_)
+
+    def __repr__(self) -> str:
+        return (
+            f"LiveEvaluator(calibration={self.calibration!r}, "
+            f"calibration_quantile={self.calibration_quantile!r}, "
+            f"calibration_resamples={self.calibration_resamples!r}, "
+            f"min_window_rows={self.min_window_rows!r}, reference_rows={self.reference.n_rows})"
+        )
+
+
+def _null_binned(
+    test: DriftTest, ref: Binned, n: int, r: int, rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
+    """``r`` statistics of a pseudo-reference against a pseudo-window of ``n`` rows, both
+    drawn from the reference's shares (the window's with the out-of-range tails)."""
+    fn = test.binned
+    assert fn is not None
+    full = ref.full().astype(np.float64)  # [missing, under, bins..., over]
+    n_ref = int(full.sum())
+    shares = full / n_ref
+    tails = shares.copy()
+    if ref.edges[-1] > ref.edges[0]:
+        tails[1] += 1.0 / (n_ref + 1)
+        tails[-1] += 1.0 / (n_ref + 1)
+        tails /= tails.sum()
+    refs = rng.multinomial(n_ref, shares, size=r)
+    curs = rng.multinomial(n, tails, size=r)
+    edges = ref.edges
+    null = [
+        fn(_binned(edges, a), _binned(edges, b), 0.5).statistic
+        for a, b in zip(refs, curs, strict=True)
+    ]
+    return np.asarray(null, dtype=np.float64)
+
+
+def _null_counts(
+    test: DriftTest, ref: Counts, n: int, r: int, rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
+    """As :func:`_null_binned` for category counts (missing is an entry; no unseen)."""
+    fn = test.counts
+    assert fn is not None
+    vec = np.append(ref.counts, ref.missing).astype(np.float64)
+    n_ref = int(vec.sum())
+    shares = vec / n_ref
+    refs = rng.multinomial(n_ref, shares, size=r)
+    curs = rng.multinomial(n, shares, size=r)
+    cats = ref.categories
+    null = [
+        fn(_counts(cats, a), _counts(cats, b), 0.5).statistic
+        for a, b in zip(refs, curs, strict=True)
+    ]
+    return np.asarray(null, dtype=np.float64)
+
+
+def _binned(edges: npt.NDArray[np.float64], full: _IntArray) -> Binned:
+    return Binned(edges, full[1:].astype(np.int64), int(full[0]))
+
+
+def _counts(categories: tuple[str, ...], vec: _IntArray) -> Counts:
+    return Counts(categories, vec[:-1].astype(np.int64), int(vec[-1]))

@@ -1,0 +1,269 @@
+"""The live evaluation loop: one thread judges every model version's current window.
+
+Every ``interval`` seconds :class:`EvaluationLoop` asks each target's
+:class:`~inferwatch.windows.WindowProfiler` for a copy of its current window, judges it
+with the target's :class:`~inferwatch.evaluate.LiveEvaluator`, writes the judged values
+as :class:`~inferwatch.observation.Evaluation` rows (the history) and hands the report's
+JSON form to ``publish`` (the server's drift collector, which turns the newest report of
+each model version into gauges when Prometheus scrapes).
+
+When a window closes, it is judged once more with all of its rows (its final word in the
+history).  While the new window is still too small to judge, ``publish`` keeps receiving
+the closed window's final report, so the gauges neither blank out at every window
+boundary nor outlive one more window: a model version that stops receiving traffic
+loses its drift gauges one window later.
+
+A failing store or evaluator is logged and the loop goes on; the thread is a daemon and
+:meth:`EvaluationLoop.stop` joins it within a bounded time.  Engine layer: the store,
+the publisher and the clock are handed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from inferwatch.errors import StoreError
+from inferwatch.evaluate._live import LiveEvaluator
+from inferwatch.evaluate._model import DriftReport
+from inferwatch.observation import Evaluation, EvaluationStatus
+from inferwatch.ports import EvaluationSink
+from inferwatch.profile import FrameProfile
+from inferwatch.quality import QualityThresholds
+from inferwatch.windows import WindowProfiler
+
+__all__ = ["EvaluationLoop", "LiveTarget", "Publisher", "evaluation_rows"]
+
+log = logging.getLogger("inferwatch.evaluate")
+
+Publisher = Callable[[str, str, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveTarget:
+    """One model version under live evaluation: where its windows are, how to judge them."""
+
+    model: str
+    version: str
+    profiler: WindowProfiler
+    evaluator: LiveEvaluator
+
+
+def _status(flag: bool) -> EvaluationStatus:
+    return "critical" if flag else "ok"
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def evaluation_rows(
+    report: DriftReport,
+    *,
+    model: str,
+    version: str,
+    window_start: datetime,
+    window_end: datetime,
+    evaluated_at: datetime,
+    thresholds: QualityThresholds = QualityThresholds(),
+) -> list[Evaluation]:
+    """The judged values of a report as evaluation rows (none when nothing was judged).
+
+    Per judged feature: ``drift`` (the statistic against the threshold used, ``critical``
+    when drift is detected) and its quality, ``missing_share`` (against the reference's
+    share plus the allowed increase) and ``out_of_range_share`` (numbers) or
+    ``unseen_share`` (categories), ``critical`` when the quality threshold (from
+    ``thresholds``, those the report was judged with) is passed; then
+    ``dataset_drift_share`` against ``drift_share``.
+    """
+    if not report.evaluated:
+        return []
+    limits = {
+        "missing": thresholds.max_missing_increase,
+        "out_of_range_share": thresholds.max_out_of_range_share,
+        "unseen_share": thresholds.max_unseen_share,
+    }
+
+    def row(metric: str, value: float, flagged: bool, **fields: Any) -> Evaluation:
+        return Evaluation(
+            model=model,
+            version=version,
+            window_start=window_start,
+            window_end=window_end,
+            evaluated_at=evaluated_at,
+            metric=metric,
+            value=value,
+            status=_status(flagged),
+            **fields,
+        )
+
+    rows: list[Evaluation] = []
+    for col in report.features:
+        r = col.result
+        if r is None:
+            continue
+        details: dict[str, Any] = {
+            "p_value": r.p_value,
+            "effect_size": r.effect_size,
+            "mode": r.mode,
+            "nominal_threshold": r.details.get("nominal_threshold", r.threshold),
+            "p_value_calibrated": r.details.get("p_value_calibrated"),
+        }
+        rows.append(
+            row("drift", r.statistic, r.drift_detected, feature=col.name, test=r.test,
+                threshold=r.threshold, details=details)
+        )  # fmt: skip
+        q = col.quality
+        if q is None:
+            continue
+        rows.append(
+            row("missing_share", q.missing_share, "missing_increase" in q.problems,
+                feature=col.name, threshold=q.reference_missing_share + limits["missing"],
+                details={"missing": q.missing, "n": q.n})
+        )  # fmt: skip
+        extra: dict[str, Any]
+        if col.kind == "numeric":
+            metric, value, problem = "out_of_range_share", q.out_of_range_share, "out_of_range"
+            extra = {"out_of_range": q.out_of_range, "outliers": q.outliers}
+        else:
+            metric, value, problem = "unseen_share", q.unseen_share, "unseen_categories"
+            extra = {"unseen_categories": dict(q.unseen_categories)}
+        rows.append(
+            row(metric, value, problem in q.problems, feature=col.name,
+                threshold=limits[metric], details=extra)
+        )  # fmt: skip
+    rows.append(
+        row("dataset_drift_share", report.drift_share, report.dataset_drift,
+            threshold=report.drift_share_threshold,
+            details={"n_current": report.n_current, "n_reference": report.n_reference,
+                     "drifted_features": list(report.drifted)})
+    )  # fmt: skip
+    return rows
+
+
+class EvaluationLoop:
+    """Judges each target's current window every ``interval`` seconds, in one thread.
+
+    ``sink`` receives the evaluation rows (the store), ``publish(model, version,
+    report_dict)`` the newest report of each model version, with a ``window`` entry
+    (``start``, ``end`` in epoch seconds, ``rows``, ``judged``).
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[LiveTarget],
+        *,
+        interval: float,
+        sink: EvaluationSink | None = None,
+        publish: Publisher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.targets = tuple(targets)
+        self.interval = interval
+        self.sink = sink
+        self.publish = publish
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last: dict[tuple[str, str], tuple[float, Mapping[str, Any] | None]] = {}
+        self.evaluations = 0
+        self.failures = 0
+
+    # -- one round ----------------------------------------------------------------------
+
+    def run_once(self) -> None:
+        """Judge every target's current window now (what the thread does each interval)."""
+        for target in self.targets:
+            try:
+                self._judge(target)
+            except Exception:  # one model's failure must not stop the others, or the loop
+                self.failures += 1
+                log.exception("live evaluation of %s:%s failed", target.model, target.version)
+
+    def _judge(self, target: LiveTarget) -> None:
+        key = (target.model, target.version)
+        start, window = target.profiler.current(*key)
+        width = target.profiler.window_seconds
+        closed_report: Mapping[str, Any] | None = None
+        last = self._last.get(key)
+        if last is not None and last[0] != start:
+            # the window judged last time has closed: judge it once more, in full, and
+            # keep its report to show while the new window is too small to judge
+            closed = target.profiler.window(*key, last[0])
+            if closed is not None:
+                final = self._evaluate(target, last[0], closed)
+                if abs(start - width - last[0]) < width / 2:  # the window just before
+                    closed_report = final
+        elif last is not None:
+            closed_report = last[1]
+        report = self._evaluate(target, start, window)
+        judged = report["window"]["judged"]
+        self._last[key] = (start, closed_report)
+        if self.publish is not None:
+            shown = report if judged or closed_report is None else closed_report
+            self.publish(target.model, target.version, shown)
+
+    def _evaluate(self, target: LiveTarget, start: float, window: FrameProfile) -> dict[str, Any]:
+        report = target.evaluator.evaluate(window)
+        end = start + target.profiler.window_seconds
+        now = _dt(self.clock())
+        rows = evaluation_rows(
+            report, model=target.model, version=target.version,
+            window_start=_dt(start), window_end=_dt(end), evaluated_at=now,
+            thresholds=target.evaluator.options.quality,
+        )  # fmt: skip
+        self.evaluations += 1
+        if rows and self.sink is not None:
+            try:
+                self.sink.write_evaluations(rows)
+            except StoreError as exc:
+                log.warning("could not store %d evaluation rows: %s", len(rows), exc)
+        out = report.to_dict()
+        out["window"] = {
+            "start": start,
+            "end": end,
+            "rows": report.n_current,
+            "judged": bool(rows),
+        }
+        return out
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def start(self) -> EvaluationLoop:
+        """Start the thread (a second call does nothing)."""
+        if self._thread is None and self.targets:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="inferwatch-evaluator", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.run_once()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the thread; False when it is still busy after ``timeout`` seconds."""
+        self._stop.set()
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        if thread.is_alive():
+            log.error("the live evaluator did not stop within %ss", timeout)
+            return False
+        self._thread = None
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __repr__(self) -> str:
+        return f"EvaluationLoop(targets={len(self.targets)}, interval={self.interval})"

@@ -1,0 +1,204 @@
+"""Live windows: one mergeable profile per model, version and time window, fed in batches.
+
+The prediction log's writer thread hands every batch it drains (hundreds of rows, off the
+request path) to :meth:`WindowProfiler.add`, which splits the rows by window, turns their
+``inputs`` into one numpy column per feature and folds them into that window's
+:class:`~inferwatch.profile.FrameProfile`.  The live evaluator reads a copy of a window
+(:meth:`WindowProfiler.current`), so it never holds the lock while it computes.
+
+A prediction falls in the window that starts at ``floor(t / window_seconds) *
+window_seconds`` (``t``: its timestamp in UTC epoch seconds), so windows are aligned on
+the epoch and every replica cuts the same windows.  Memory is bounded: each model version
+keeps its last ``retention`` windows counted back from the clock's current window (3 by
+default: the current one, the one that just closed, one more); rows older than that, or
+more than one window ahead of the clock (a skewed client clock), are counted in
+:attr:`WindowProfiler.dropped` and not profiled, so a stray timestamp can neither grow the
+state nor push the current window out.
+
+Engine layer: numpy and the core only; the clock is handed in.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from inferwatch.observation import PredictionRecord
+from inferwatch.profile import DEFAULT_MAX_UNSEEN, FrameProfile, ReferenceBins
+from inferwatch.schema import Schema
+
+__all__ = ["DEFAULT_RETENTION", "WindowProfiler", "WindowRouter", "window_start"]
+
+DEFAULT_RETENTION = 3
+_OBJECT_KINDS = frozenset({"categorical", "boolean", "text", "datetime"})
+
+
+def window_start(timestamp: float, window_seconds: float) -> float:
+    """Start (epoch seconds) of the window of length ``window_seconds`` holding ``timestamp``."""
+    return math.floor(timestamp / window_seconds) * window_seconds
+
+
+def _numeric(values: list[Any]) -> npt.NDArray[Any]:
+    """float64 with None as NaN; an object array when a value is not a number (the
+    profile counts those as invalid)."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.fromiter(values, dtype=object, count=len(values))
+
+
+def _columns(schema: Schema, records: Sequence[PredictionRecord]) -> dict[str, npt.NDArray[Any]]:
+    """One column per profiled feature; a feature absent from an input is None (missing)."""
+    out: dict[str, npt.NDArray[Any]] = {}
+    n = len(records)
+    for feat in schema:
+        if feat.kind == "embedding":
+            continue
+        name = feat.name
+        values = [rec.inputs.get(name) for rec in records]
+        if feat.kind in _OBJECT_KINDS:
+            out[name] = np.fromiter(values, dtype=object, count=n)
+        else:
+            out[name] = _numeric(values)
+    return out
+
+
+class WindowProfiler:
+    """Window profiles of every model version that shares one set of reference ``bins``.
+
+    Thread-safe: one writer thread calls :meth:`add`, any thread reads copies.
+
+    >>> from datetime import UTC, datetime
+    >>> import numpy as np
+    >>> from inferwatch.profile import ReferenceBins
+    >>> from inferwatch.schema import infer_schema
+    >>> cols = {"x": np.arange(100.0)}
+    >>> schema = infer_schema(cols)
+    >>> bins = ReferenceBins(n_bins=10).fit(cols, schema)
+    >>> windows = WindowProfiler(bins, schema, window_seconds=60, clock=lambda: 125.0)
+    >>> ts = datetime.fromtimestamp(121, UTC)
+    >>> rec = PredictionRecord("a", "m", "1", ts, {"x": 3.0}, None, None, None)
+    >>> windows.add("m", "1", [rec])
+    >>> start, prof = windows.current("m", "1")
+    >>> start, prof.n_rows
+    (120.0, 1)
+    """
+
+    def __init__(
+        self,
+        bins: ReferenceBins,
+        schema: Schema | None = None,
+        *,
+        window_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+        retention: int = DEFAULT_RETENTION,
+        max_unseen: int = DEFAULT_MAX_UNSEEN,
+    ) -> None:
+        if not window_seconds > 0:
+            raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
+        if retention < 1:
+            raise ValueError(f"retention must be >= 1, got {retention!r}")
+        self.bins = bins
+        self.schema = schema if schema is not None else bins.schema_
+        self.window_seconds = float(window_seconds)
+        self.clock = clock
+        self.retention = retention
+        self.max_unseen = max_unseen
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[str, str], dict[float, FrameProfile]] = {}
+        self._dropped = 0
+
+    # -- writing ------------------------------------------------------------------------
+
+    def add(self, model: str, version: str, records: Sequence[PredictionRecord]) -> None:
+        """Profile ``records`` (one model version) into the windows of their timestamps."""
+        if not records:
+            return
+        w = self.window_seconds
+        starts = [window_start(rec.timestamp.timestamp(), w) for rec in records]
+        first = starts[0]
+        if all(s == first for s in starts):
+            groups: dict[float, Sequence[PredictionRecord]] = {first: records}
+        else:
+            split: dict[float, list[PredictionRecord]] = {}
+            for s, rec in zip(starts, records, strict=True):
+                split.setdefault(s, []).append(rec)
+            groups = dict(split)
+        lo, hi = self._bounds()
+        kept = {s: recs for s, recs in groups.items() if lo <= s <= hi}
+        batches = {s: _columns(self.schema, recs) for s, recs in kept.items()}
+        with self._lock:
+            self._dropped += len(records) - sum(len(r) for r in kept.values())
+            windows = self._windows.setdefault((model, version), {})
+            for s, columns in batches.items():
+                prof = windows.get(s)
+                if prof is None:
+                    prof = windows[s] = FrameProfile(self.bins, max_unseen=self.max_unseen)
+                prof.update(columns)
+            for s in [s for s in windows if s < lo]:
+                del windows[s]
+
+    def _bounds(self) -> tuple[float, float]:
+        """The oldest and newest window starts kept, from the clock."""
+        now = window_start(self.clock(), self.window_seconds)
+        return now - (self.retention - 1) * self.window_seconds, now + self.window_seconds
+
+    # -- reading ------------------------------------------------------------------------
+
+    def window(self, model: str, version: str, start: float) -> FrameProfile | None:
+        """A copy of the window starting at ``start``, or None when it holds no rows."""
+        with self._lock:
+            prof = self._windows.get((model, version), {}).get(float(start))
+            return None if prof is None else prof.copy()
+
+    def current(self, model: str, version: str) -> tuple[float, FrameProfile]:
+        """The clock's current window: its start and a copy of its profile (maybe empty)."""
+        start = window_start(self.clock(), self.window_seconds)
+        prof = self.window(model, version, start)
+        return start, prof if prof is not None else self.empty()
+
+    def empty(self) -> FrameProfile:
+        """A profile with no rows on these bins (what a window without traffic holds)."""
+        return FrameProfile(self.bins, max_unseen=self.max_unseen)
+
+    def starts(self, model: str, version: str) -> list[float]:
+        """Starts of the windows held for a model version, oldest first."""
+        with self._lock:
+            return sorted(self._windows.get((model, version), {}))
+
+    @property
+    def dropped(self) -> int:
+        """Rows not profiled: older than the retained windows, or too far ahead of the clock."""
+        with self._lock:
+            return self._dropped
+
+    def __repr__(self) -> str:
+        return (
+            f"WindowProfiler(window_seconds={self.window_seconds}, retention={self.retention}, "
+            f"models={len(self._windows)})"
+        )
+
+
+class WindowRouter:
+    """Sends each model version's rows to its own :class:`WindowProfiler` (models have
+    their own reference bins); rows of a model version without one are ignored."""
+
+    def __init__(self, profilers: Mapping[tuple[str, str], WindowProfiler]) -> None:
+        self.profilers = dict(profilers)
+
+    def add(self, model: str, version: str, records: Sequence[PredictionRecord]) -> None:
+        profiler = self.profilers.get((model, version))
+        if profiler is not None:
+            profiler.add(model, version, records)
+
+    def __getitem__(self, key: tuple[str, str]) -> WindowProfiler:
+        return self.profilers[key]
+
+    def __repr__(self) -> str:
+        return f"WindowRouter({sorted(self.profilers)!r})"
