@@ -115,7 +115,11 @@ def demo(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     summary = traffic.snapshot()
+    latest = store.latest_evaluations(DEMO_MODEL, "1")
     summary.update(
+        drifted_features=sorted(
+            {r["feature"] for r in latest if r["metric"] == "drift" and r["status"] == "critical"}
+        ),
         stored=store.count_predictions(),
         duration_seconds=round(time.monotonic() - started, 1),
         workdir=str(workdir),
@@ -165,6 +169,7 @@ def _print_final(summary: dict[str, Any], as_json: bool) -> None:
     for key in ("requests", "ok_requests", "accepted", "rejected", "errors", "stored"):
         table.add_row(key, str(summary[key]))
     table.add_row("rejected by code", json.dumps(summary["rejected_by_code"]))
+    table.add_row("drifted features (last window)", ", ".join(summary["drifted_features"]) or "-")
     table.add_row(
         "latency p50 / p95", f"{summary['latency_p50_ms']} / {summary['latency_p95_ms']} ms"
     )

@@ -118,6 +118,8 @@ def prepare_workdir(workdir: Path, *, port: int, seed: int = 7, n_reference: int
     config = {
         "server": {"host": "127.0.0.1", "port": port},
         "store": {"url": "sqlite:///inferwatch.db"},
+        # short windows so the demo's drift shows on /metrics within a minute
+        "drift": {"window_seconds": 20, "evaluation_interval_seconds": 5},
         "models": [
             {
                 "name": DEMO_MODEL,
