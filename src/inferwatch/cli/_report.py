@@ -53,6 +53,14 @@ FlattenOpt = Annotated[
     list[str] | None,
     typer.Option(help="Nested column whose fields are features (a prediction log: inputs)."),
 ]
+MultivariateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--multivariate/--no-multivariate",
+        help="Also test the joint distribution: domain classifier and PCA reconstruction "
+        "error on a 20,000-row sample (adds seconds).",
+    ),
+]
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -71,6 +79,7 @@ def _options(
     thresholds: list[str] | None,
     drift_share: float | None,
     correction: str | None,
+    multivariate: bool = False,
 ) -> DriftOptions:
     from inferwatch.config import load_settings
     from inferwatch.evaluate import DriftOptions
@@ -95,6 +104,7 @@ def _options(
         tests=dict(d.tests),
         thresholds=dict(d.thresholds),
         correction=d.correction,
+        multivariate=multivariate,
     )
 
 
@@ -197,6 +207,15 @@ def _summary(result: DriftReport) -> None:
         f"data quality {'[red]failed[/]' if result.quality.failed else '[green]ok[/]'}",
         highlight=False,
     )
+    for m in result.multivariate:
+        skipped = m.details.get("skipped")
+        verdict = "[red]DRIFT[/]" if m.drift_detected else "[green]ok[/]"
+        shown = (
+            f"[yellow]skipped[/] ({skipped})"
+            if skipped
+            else f"{verdict} (statistic {m.statistic:.4g}, threshold {m.threshold:.4g})"
+        )
+        err_console.print(f"multivariate {m.method}: {shown}", highlight=False)
 
 
 @app.command()
@@ -213,11 +232,12 @@ def report(
     drift_share: ShareOpt = None,
     correction: CorrectionOpt = None,
     flatten: FlattenOpt = None,
+    multivariate: MultivariateOpt = False,
 ) -> None:
     """Compare current data with the reference: drift per feature and data quality."""
     if output.suffix.lower() not in (".json", ".html", ".htm"):
         fail(f"--output must end in .json or .html, got {output.name!r}")
-    options = _options(config, test, threshold, drift_share, correction)
+    options = _options(config, test, threshold, drift_share, correction, multivariate)
     result, data = _run(reference, current, schema, target, prediction, flatten, options, False)
     _write(data, output)
     err_console.print(
@@ -240,6 +260,7 @@ def check(
     drift_share: ShareOpt = None,
     correction: CorrectionOpt = None,
     flatten: FlattenOpt = None,
+    multivariate: MultivariateOpt = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write OUT.json or OUT.html.")
     ] = None,
@@ -251,9 +272,9 @@ def check(
     version: Annotated[str, typer.Option(help="'version' label of the pushed metrics.")] = "1",
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON to stdout.")] = False,
 ) -> None:
-    """Exit 0 when nothing drifted and quality is fine, 1 on drift or a quality failure,
-    2 on bad input (for cron and CI)."""
-    options = _options(config, test, threshold, drift_share, correction)
+    """Exit 0 when nothing drifted and quality is fine, 1 on drift (dataset or, with
+    --multivariate, joint) or a quality failure, 2 on bad input (for cron and CI)."""
+    options = _options(config, test, threshold, drift_share, correction, multivariate)
     result, data = _run(reference, current, schema, target, prediction, flatten, options, as_json)
     if output is not None:
         _write(data, output)

@@ -32,7 +32,7 @@ class DriftOptions:
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     multivariate: bool = False
     seed: int = 0
-    workers: int = 2
+    workers: int | None = None  # None: 2 threads below LARGE_ROWS rows a side, else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +128,13 @@ class DriftReport:
 
     @property
     def failed(self) -> bool:
-        """Drift or a quality failure: what makes ``inferwatch check`` exit 1."""
-        return self.dataset_drift or self.quality.failed
+        """What makes ``inferwatch check`` exit 1: dataset drift, a quality failure, or a
+        multivariate method flagging drift (those run only when asked for)."""
+        return (
+            self.dataset_drift
+            or self.quality.failed
+            or any(m.drift_detected for m in self.multivariate)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         q = self.quality.to_dict()

@@ -14,6 +14,7 @@ from inferwatch._version import __version__
 from inferwatch.evaluate import DriftOptions, DriftReport, evaluate_batch
 from inferwatch.quality import dataset_quality
 from inferwatch.report._load import LoadedData, load_pair
+from inferwatch.report._multivariate import multivariate
 from inferwatch.schema import Schema
 
 __all__ = ["build_report", "report_dict"]
@@ -31,7 +32,11 @@ def build_report(
     on_loaded: Callable[[LoadedData], None] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DriftReport:
-    """Read both files and evaluate every column (``progress`` is called per column)."""
+    """Read both files and evaluate every column (``progress`` is called per column).
+
+    With ``options.multivariate`` the joint distribution is compared too (a domain
+    classifier and PCA reconstruction error on a row sample; seconds, not milliseconds).
+    """
     data = load_pair(
         reference, current, schema=schema, target=target, prediction=prediction, flatten=flatten
     )
@@ -61,7 +66,8 @@ def build_report(
         now=time.time(),
         thresholds=options.quality,
     )
-    return replace(report, quality=quality)
+    joint = multivariate(data, seed=options.seed) if options.multivariate else ()
+    return replace(report, quality=quality, multivariate=joint)
 
 
 def report_dict(
