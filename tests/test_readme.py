@@ -29,3 +29,40 @@ def test_python_example_runs(code: str, tmp_path: Path, monkeypatch: pytest.Monk
         store = SQLStore(f"sqlite:///{tmp_path / 'predictions.db'}")
         assert store.count_predictions("churn", "3") == 1
         store.close()
+
+
+def test_every_config_key_is_documented() -> None:
+    from pydantic import BaseModel
+
+    from inferwatch.config import ModelSettings, Settings
+
+    readme = README.read_text()
+    missing = []
+    for section, field in Settings.model_fields.items():
+        model: type[BaseModel] | None
+        if section == "models":
+            model, prefix = ModelSettings, "models[]"
+        else:
+            factory = field.default_factory
+            model = type(factory()) if factory is not None else None  # type: ignore[call-arg]
+            prefix = section
+        assert model is not None
+        for key, f in model.model_fields.items():
+            name = f.alias or key
+            if f"`{prefix}.{name}`" not in readme:
+                missing.append(f"{prefix}.{name}")
+    assert missing == [], f"README's configuration table lacks {missing}"
+
+
+def test_every_metric_in_the_catalogue_is_documented() -> None:
+    import re
+
+    source = (Path(__file__).resolve().parents[1] / "src/inferwatch/metrics.py").read_text()
+    names = set(re.findall(r'"(inferwatch_[a-z_]+)"', source))
+    readme = README.read_text()
+    # Counters are exposed with _total; Info metrics with _info
+    undocumented = [
+        n for n in sorted(names)
+        if n not in readme and f"{n}_total" not in readme and f"{n}_info" not in readme
+    ]  # fmt: skip
+    assert undocumented == []
