@@ -82,3 +82,22 @@ def test_fine_bins_agree_with_exact(rng: np.random.Generator) -> None:
     exact = wasserstein(ref, cur).statistic
     binned = wasserstein_binned(bin_values(ref, edges), bin_values(cur, edges)).statistic
     assert binned == pytest.approx(exact, abs=0.02)
+
+
+@pytest.mark.parametrize("block", [1, 3, 64, 1 << 16])
+@pytest.mark.parametrize(
+    ("n", "m"), [(1, 1), (1, 9), (9, 1), (5, 3), (100, 37), (37, 100), (500, 500)]
+)
+def test_blocked_sorted_w1_matches_scipy(n: int, m: int, block: int) -> None:
+    from inferwatch.stats._wasserstein import sorted_w1
+
+    rng = np.random.default_rng(n * 1000 + m)
+    a = np.sort(rng.normal(size=n))
+    b = np.sort(rng.normal(0.3, 1.2, size=m))
+    ties = np.sort(rng.integers(0, 4, size=n).astype(float))
+    assert sorted_w1(a, b, block) == pytest.approx(
+        scipy.stats.wasserstein_distance(a, b), rel=1e-12
+    )
+    assert sorted_w1(ties, b, block) == pytest.approx(
+        scipy.stats.wasserstein_distance(ties, b), rel=1e-12, abs=1e-15
+    )

@@ -56,25 +56,35 @@ def normalise(distance: float, reference_std: float, pooled_std: float) -> tuple
     return 0.0, 0.0, "none (both samples are the same constant)"
 
 
-def sorted_w1(a: FloatArray, b: FloatArray) -> float:
+W1_BLOCK = 1 << 16  # reference breakpoints per block: bounds the temporaries to a few MB
+
+
+def sorted_w1(a: FloatArray, b: FloatArray, block: int = W1_BLOCK) -> float:
     """Wasserstein-1 distance of two *sorted* samples, in linear time and without a sort.
 
     ``W1 = integral_0^1 |Qa(u) - Qb(u)| du`` with the empirical quantile functions, which
     are constant between the breakpoints ``i/n`` and ``j/m``.  Both breakpoint sets are
     arithmetic sequences, so their merged order is computed, not sorted: on the common
-    denominator ``n*m``, ``i*m`` has ``ceil(i*m/n) - 1`` of the ``j*n`` before it.  Equal
+    denominator ``n*m``, ``i*m`` has ``ceil(i*m/n) - 1`` of the ``j*n`` before it.  The
+    integral is summed over blocks of ``block`` reference breakpoints (each block holds the
+    current breakpoints between its ends), so memory stays at a few MB for any n.  Equal
     to ``scipy.stats.wasserstein_distance`` (the same integral over the CDFs) to rounding.
     """
     n, m = len(a), len(b)
-    i = np.arange(1, n + 1, dtype=np.int64)
-    j = np.arange(1, m + 1, dtype=np.int64)
-    u = np.empty(n + m, dtype=np.int64)
-    u[(i - 1) + (i * m - 1) // n] = i * m  # each i*m after the j*n strictly below it
-    u[(j - 1) + (j * n) // m] = j * n  # each j*n after the i*m at or below it
-    widths = np.diff(u, prepend=0).astype(np.float64)
-    qa = a[(u + m - 1) // m - 1]
-    qb = b[(u + n - 1) // n - 1]
-    return float(np.dot(widths, np.abs(qa - qb)) / (float(n) * float(m)))
+    total = 0.0
+    for i0 in range(0, n, block):
+        i1 = min(i0 + block, n)
+        j_lo, j_hi = (i0 * m) // n, (i1 * m) // n  # the j*n in (i0*m, i1*m]
+        i = np.arange(i0 + 1, i1 + 1, dtype=np.int64)
+        j = np.arange(j_lo + 1, j_hi + 1, dtype=np.int64)
+        u = np.empty(len(i) + len(j), dtype=np.int64)
+        u[(i - i0 - 1) + ((i * m - 1) // n - j_lo)] = i * m  # after the j*n strictly below
+        u[(j - j_lo - 1) + ((j * n) // m - i0)] = j * n  # after the i*m at or below
+        widths = np.diff(u, prepend=i0 * m).astype(np.float64)
+        qa = a[(u + m - 1) // m - 1]
+        qb = b[(u + n - 1) // n - 1]
+        total += float(np.dot(widths, np.abs(qa - qb)))
+    return total / (float(n) * float(m))
 
 
 def wasserstein(reference: FloatArray, current: FloatArray, threshold: float = 0.1) -> DriftResult:
