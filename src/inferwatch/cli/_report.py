@@ -146,6 +146,7 @@ def _arrow_memory_pool() -> None:
 
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
+        pa.jemalloc_set_decay_ms(0)  # give freed pages back at once, not after 10 s
     except (NotImplementedError, AttributeError):  # a pyarrow built without jemalloc
         return
 
