@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from inferwatch.profile._bins import BOOLEAN_CATEGORIES
+from inferwatch.profile._mergeable import Mergeable
 from inferwatch.profile._numeric import check_header, read_int, read_list
 
 __all__ = ["DEFAULT_MAX_UNSEEN", "CategoricalProfile", "CategoricalSummary"]
@@ -80,7 +81,7 @@ class CategoricalSummary:
     top_unseen: tuple[tuple[str, int], ...]
 
 
-class CategoricalProfile:
+class CategoricalProfile(Mergeable):
     """Constant-size, mergeable counts of one categorical or boolean column.
 
     >>> p = CategoricalProfile(("a", "b")).update_many(np.array(["a", "c", None], dtype=object))
@@ -217,15 +218,6 @@ class CategoricalProfile:
         self._invalid += other._invalid
         self._n += other._n
         return self
-
-    def merge(self, other: CategoricalProfile) -> Self:
-        """A new profile: this one with ``other``'s counts added (neither input changes)."""
-        out = self.copy()
-        out += other
-        return out
-
-    def __add__(self, other: CategoricalProfile) -> Self:
-        return self.merge(other)
 
     def copy(self) -> Self:
         out = type(self).__new__(type(self))

@@ -21,6 +21,7 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 
+from inferwatch.profile._mergeable import Mergeable
 from inferwatch.profile._numeric import check_header, read_int
 
 __all__ = ["DatetimeProfile", "DatetimeSummary"]
@@ -61,7 +62,7 @@ class DatetimeSummary:
     max: np.datetime64 | None
 
 
-class DatetimeProfile:
+class DatetimeProfile(Mergeable):
     """Constant-size, mergeable range and freshness of one datetime column."""
 
     __slots__ = ("_invalid", "_max", "_min", "_missing", "_n", "_n_valid")
@@ -132,14 +133,6 @@ class DatetimeProfile:
         self._invalid += other._invalid
         self._n_valid += other._n_valid
         return self
-
-    def merge(self, other: DatetimeProfile) -> Self:
-        out = self.copy()
-        out += other
-        return out
-
-    def __add__(self, other: DatetimeProfile) -> Self:
-        return self.merge(other)
 
     def copy(self) -> Self:
         out = type(self).__new__(type(self))

@@ -31,6 +31,7 @@ from inferwatch.profile._categorical import (
     CategoricalSummary,
 )
 from inferwatch.profile._datetime import DatetimeProfile, DatetimeSummary
+from inferwatch.profile._mergeable import Mergeable
 from inferwatch.profile._numeric import NumericProfile, NumericSummary, check_header, read_int
 from inferwatch.profile._text import TextProfile, TextSummary
 from inferwatch.schema import Feature
@@ -82,7 +83,7 @@ def _kind(prof: ColumnProfile, cls: type[_P], name: str) -> _P:
     return prof
 
 
-class FrameProfile:
+class FrameProfile(Mergeable):
     """Constant-size, mergeable profile of a frame under the schema its bins were fitted on.
 
     Not thread-safe: a profile is updated by one thread at a time (the monitor keeps one
@@ -136,15 +137,6 @@ class FrameProfile:
             _add_into(prof, other._columns[name])
         self._n_rows += other._n_rows
         return self
-
-    def merge(self, other: FrameProfile) -> Self:
-        """A new profile of both inputs' rows (neither input changes)."""
-        out = self.copy()
-        out += other
-        return out
-
-    def __add__(self, other: FrameProfile) -> Self:
-        return self.merge(other)
 
     def copy(self) -> Self:
         out = type(self).__new__(type(self))

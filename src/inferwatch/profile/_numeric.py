@@ -50,6 +50,7 @@ import numpy.typing as npt
 
 from inferwatch._binned import Binned
 from inferwatch._typing import FloatArray
+from inferwatch.profile._mergeable import Mergeable
 
 __all__ = ["NumericProfile", "NumericSummary", "as_float", "check_edges"]
 
@@ -247,7 +248,7 @@ class NumericSummary:
     quantiles: Mapping[float, float]
 
 
-class NumericProfile:
+class NumericProfile(Mergeable):
     """Constant-size, mergeable summary of one numeric column on fixed reference ``edges``.
 
     >>> p = NumericProfile([0.0, 1.0, 2.0]).update_many(np.array([0.5, 1.5, np.nan]))
@@ -406,15 +407,6 @@ class NumericProfile:
             self._min = min(self._min, other._min)
             self._max = max(self._max, other._max)
         return self
-
-    def merge(self, other: NumericProfile) -> Self:
-        """A new profile equal to this one fed both streams (neither input changes)."""
-        out = self.copy()
-        out += other
-        return out
-
-    def __add__(self, other: NumericProfile) -> Self:
-        return self.merge(other)
 
     def copy(self) -> Self:
         out = type(self).__new__(type(self))

@@ -27,6 +27,7 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 
+from inferwatch.profile._mergeable import Mergeable
 from inferwatch.profile._numeric import (
     NumericProfile,
     NumericSummary,
@@ -73,7 +74,7 @@ class TextSummary:
     char_shares: Mapping[str, float]
 
 
-class TextProfile:
+class TextProfile(Mergeable):
     """Constant-size, mergeable length and character-class summary of one text column."""
 
     __slots__ = ("_chars", "_invalid", "_lengths")
@@ -119,14 +120,6 @@ class TextProfile:
         self._chars += other._chars
         self._invalid += other._invalid
         return self
-
-    def merge(self, other: TextProfile) -> Self:
-        out = self.copy()
-        out += other
-        return out
-
-    def __add__(self, other: TextProfile) -> Self:
-        return self.merge(other)
 
     def copy(self) -> Self:
         out = type(self).__new__(type(self))
