@@ -212,3 +212,43 @@ def test_bad_parameters_are_refused(reference: tuple[Schema, ReferenceBins]) -> 
         WindowProfiler(bins, schema, window_seconds=0)
     with pytest.raises(ValueError, match="retention"):
         WindowProfiler(bins, schema, retention=0)
+
+
+def test_model_outputs_are_profiled_under_their_column_names(
+    reference: tuple[Schema, ReferenceBins],
+) -> None:
+    from inferwatch.windows import output_features
+
+    schema, _ = reference
+    outs = output_features(schema, prediction="churned", confidence="confidence")
+    assert [(f.name, f.kind) for f in outs] == [
+        ("churned", "categorical"),
+        ("confidence", "numeric"),
+    ]
+    assert output_features(schema, prediction="plan", confidence=None) == ()  # no shadowing
+    ref = {
+        "age": np.array([20.0, 30.0, 40.0, 50.0]),
+        "churned": np.array(["no", "yes", "no", "no"], dtype=object),
+        "confidence": np.array([0.6, 0.7, 0.8, 0.9]),
+    }
+    sub = Schema((schema["age"], *outs))
+    bins = ReferenceBins(n_bins=10).fit(ref, sub)
+    windows = WindowProfiler(
+        bins, Schema((schema["age"],)), window_seconds=W, clock=Clock(130.0),
+        prediction="churned", confidence="confidence",
+    )  # fmt: skip
+    ts = datetime.fromtimestamp(125, UTC)
+    recs = [
+        PredictionRecord("1", "m", "1", ts, {"age": 25}, "yes", 0.75, None),
+        PredictionRecord("2", "m", "1", ts, {"age": 35}, 1, None, None),  # no score: missing
+        PredictionRecord("3", "m", "1", ts, {"age": 45}, "no", 0.95, None),
+    ]
+    windows.add("m", "1", recs)
+    _, prof = windows.current("m", "1")
+    pred = prof.categorical("churned")
+    assert (pred.frequencies["yes"], pred.frequencies["no"], dict(pred.unseen)) == (1, 1, {"1": 1})
+    conf = prof.numeric("confidence")
+    assert (conf.n_finite, conf.missing) == (2, 1)
+    # without the names, or with names the bins lack, outputs are not profiled
+    plain = WindowProfiler(bins, Schema((schema["age"],)), window_seconds=W, clock=Clock(130.0))
+    assert plain.prediction is None and plain.confidence is None

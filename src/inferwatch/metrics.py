@@ -276,6 +276,7 @@ def _drift_families(
         for extra in ("prediction_drift", "target_drift"):
             if report.get(extra):
                 columns.append(report[extra])
+        columns += _confidence(report.get("prediction_drift"))
         judged = False
         for f in columns:
             name = str(f["name"])
@@ -299,12 +300,25 @@ def _drift_families(
     return out
 
 
+def _confidence(prediction: Any) -> list[Mapping[str, Any]]:
+    """A live report's confidence verdict (in its prediction drift's details, see
+    ``evaluate/_live.py``) as one more column named ``confidence``."""
+    if not isinstance(prediction, Mapping):
+        return []
+    found = (prediction.get("details") or {}).get("confidence")
+    if not isinstance(found, Mapping) or found.get("test") is None:
+        return []
+    return [{**found, "name": "confidence"}]
+
+
 class DriftCollector:
     """Drift and data-quality gauges computed from one report when Prometheus collects.
 
     Takes the report's JSON form (``DriftReport.to_dict()``), so batch checks (pushed to a
     Pushgateway) and live window evaluations (:class:`LiveDriftCollector`) expose the same
-    names.  ``feature`` label values come from the schema, a bounded set.
+    names.  Prediction and target drift are published as features named after their
+    columns; a live report's confidence drift (in ``prediction_drift.details``) as
+    ``feature="confidence"``.  ``feature`` label values come from the schema, a bounded set.
     """
 
     def __init__(self, report: Mapping[str, Any], *, model: str, version: str) -> None:

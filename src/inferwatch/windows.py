@@ -15,6 +15,12 @@ more than one window ahead of the clock (a skewed client clock), are counted in
 :attr:`WindowProfiler.dropped` and not profiled, so a stray timestamp can neither grow the
 state nor push the current window out.
 
+Model outputs are profiled too when the profiler is told their column names (the bins
+must have been fitted with them, see :func:`output_features`): ``prediction`` the
+predicted class of a classifier (``PredictionRecord.output`` as a string, a categorical
+column), ``confidence`` its score (``PredictionRecord.score``, a numeric column).  The
+live evaluator judges them as the report's prediction drift.
+
 Engine layer: numpy and the core only; the clock is handed in.
 """
 
@@ -31,17 +37,59 @@ import numpy.typing as npt
 
 from inferwatch.observation import PredictionRecord
 from inferwatch.profile import DEFAULT_MAX_UNSEEN, FrameProfile, ReferenceBins
-from inferwatch.schema import Schema
+from inferwatch.schema import Feature, Schema
 
-__all__ = ["DEFAULT_RETENTION", "WindowProfiler", "WindowRouter", "window_start"]
+__all__ = [
+    "CONFIDENCE_COLUMN",
+    "DEFAULT_RETENTION",
+    "PREDICTION_COLUMN",
+    "WindowProfiler",
+    "WindowRouter",
+    "output_features",
+    "output_labels",
+    "prediction_column",
+    "window_start",
+]
 
 DEFAULT_RETENTION = 3
+#: the predicted-class column's name when the schema names no prediction column
+PREDICTION_COLUMN = "prediction"
+#: the column of a model's scores (the top class probability for classifiers)
+CONFIDENCE_COLUMN = "confidence"
 _OBJECT_KINDS = frozenset({"categorical", "boolean", "text", "datetime"})
 
 
 def window_start(timestamp: float, window_seconds: float) -> float:
     """Start (epoch seconds) of the window of length ``window_seconds`` holding ``timestamp``."""
     return math.floor(timestamp / window_seconds) * window_seconds
+
+
+def prediction_column(schema: Schema) -> str:
+    """The predicted class's column: the schema's prediction column, else ``prediction``."""
+    return schema.prediction.name if schema.prediction is not None else PREDICTION_COLUMN
+
+
+def output_labels(values: Sequence[Any]) -> npt.NDArray[Any]:
+    """Predicted classes as an object column of strings (None stays missing), the same
+    way for the reference's predictions and the logged ones."""
+    return np.fromiter(
+        (None if v is None else str(v) for v in values), dtype=object, count=len(values)
+    )
+
+
+def output_features(
+    schema: Schema, *, prediction: str | None, confidence: str | None
+) -> tuple[Feature, ...]:
+    """Features to fit the output columns' bins with (append them to the input features):
+    ``prediction`` categorical, ``confidence`` numeric; a name that is already one of the
+    schema's columns (a feature or the target) is left out, so inputs are never shadowed."""
+    taken = set(schema.names) | ({schema.target.name} if schema.target is not None else set())
+    out = []
+    if prediction is not None and prediction not in taken:
+        out.append(Feature(prediction, "categorical", nullable=True))
+    if confidence is not None and confidence not in taken:
+        out.append(Feature(confidence, "numeric", nullable=True))
+    return tuple(out)
 
 
 def _numeric(values: list[Any]) -> npt.NDArray[Any]:
@@ -53,9 +101,19 @@ def _numeric(values: list[Any]) -> npt.NDArray[Any]:
         return np.fromiter(values, dtype=object, count=len(values))
 
 
-def _columns(schema: Schema, records: Sequence[PredictionRecord]) -> dict[str, npt.NDArray[Any]]:
-    """One column per profiled feature; a feature absent from an input is None (missing)."""
+def _columns(
+    schema: Schema,
+    records: Sequence[PredictionRecord],
+    prediction: str | None = None,
+    confidence: str | None = None,
+) -> dict[str, npt.NDArray[Any]]:
+    """One column per profiled feature; a feature absent from an input is None (missing).
+    Plus the predicted class and the score under the given output column names."""
     out: dict[str, npt.NDArray[Any]] = {}
+    if prediction is not None:
+        out[prediction] = output_labels([rec.output for rec in records])
+    if confidence is not None:
+        out[confidence] = _numeric([rec.score for rec in records])
     n = len(records)
     for feat in schema:
         if feat.kind == "embedding":
@@ -99,6 +157,8 @@ class WindowProfiler:
         clock: Callable[[], float] = time.time,
         retention: int = DEFAULT_RETENTION,
         max_unseen: int = DEFAULT_MAX_UNSEEN,
+        prediction: str | None = None,
+        confidence: str | None = None,
     ) -> None:
         if not window_seconds > 0:
             raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
@@ -110,6 +170,10 @@ class WindowProfiler:
         self.clock = clock
         self.retention = retention
         self.max_unseen = max_unseen
+        # output columns are profiled only when the bins have them
+        fitted = {f.name for f in bins.schema_}
+        self.prediction = prediction if prediction in fitted else None
+        self.confidence = confidence if confidence in fitted else None
         self._lock = threading.Lock()
         self._windows: dict[tuple[str, str], dict[float, FrameProfile]] = {}
         self._dropped = 0
@@ -132,7 +196,10 @@ class WindowProfiler:
             groups = dict(split)
         lo, hi = self._bounds()
         kept = {s: recs for s, recs in groups.items() if lo <= s <= hi}
-        batches = {s: _columns(self.schema, recs) for s, recs in kept.items()}
+        batches = {
+            s: _columns(self.schema, recs, self.prediction, self.confidence)
+            for s, recs in kept.items()
+        }
         with self._lock:
             self._dropped += len(records) - sum(len(r) for r in kept.values())
             windows = self._windows.setdefault((model, version), {})

@@ -438,3 +438,70 @@ def test_the_loop_thread_starts_and_stops_within_bounds(
     assert loop.stop(5)
     assert not loop.running
     assert len(seen) >= 3
+
+
+# -- prediction drift --------------------------------------------------------------------
+
+OUT_SCHEMA = Schema(
+    (Feature("x", "numeric"), Feature("churned", "categorical"), Feature("confidence", "numeric"))
+)
+INPUTS = Schema((Feature("x", "numeric"),))
+
+
+def outputs(rng: np.random.Generator, n: int, p_yes: float, conf: float) -> Cols:
+    """An unchanged input, a predicted class (``p_yes`` of "yes") and beta scores."""
+    return {
+        "x": rng.normal(0.0, 1.0, n),
+        "churned": np.where(rng.random(n) < p_yes, "yes", "no").astype(object),
+        "confidence": 0.5 + 0.5 * rng.beta(conf, 2.0, n),
+    }
+
+
+@pytest.mark.parametrize(
+    ("p_yes", "conf", "class_drift", "confidence_drift"),
+    [(0.2, 4.0, False, False), (0.45, 4.0, True, False), (0.2, 1.5, False, True)],
+)
+def test_prediction_drift_judges_the_predicted_class_and_confidence(
+    rng: np.random.Generator, p_yes: float, conf: float, class_drift: bool, confidence_drift: bool
+) -> None:
+    ref = outputs(rng, 3000, 0.2, 4.0)
+    bins = ReferenceBins().fit(ref, OUT_SCHEMA)
+    live = LiveEvaluator(profile(ref, bins), INPUTS, prediction="churned", confidence="confidence")
+    window = profile(outputs(rng, 2000, p_yes, conf), bins)
+    report = live.evaluate(window)
+    assert [f.name for f in report.features] == ["x"]  # features stay the inputs
+    assert report.drift_share == 0.0
+    pred = report.prediction_drift
+    assert pred is not None and pred.result is not None
+    assert (pred.name, pred.role, pred.kind) == ("churned", "prediction", "categorical")
+    assert pred.drift_detected is class_drift
+    confidence = pred.result.details["confidence"]
+    assert confidence["drift_detected"] is confidence_drift
+    assert confidence["details"]["calibrated_threshold"] == confidence["threshold"]
+
+    collector = LiveDriftCollector()
+    collector.publish("m", "1", report.to_dict())
+    registry = CollectorRegistry()
+    registry.register(collector)
+    labels = {"model": "m", "version": "1"}
+    for feature, flagged in (("churned", class_drift), ("confidence", confidence_drift)):
+        got = registry.get_sample_value("inferwatch_drift_detected", {**labels, "feature": feature})
+        assert got == float(flagged)
+
+
+def test_prediction_drift_of_a_small_window_and_of_scores_alone(rng: np.random.Generator) -> None:
+    ref = outputs(rng, 1000, 0.2, 4.0)
+    bins = ReferenceBins().fit(ref, OUT_SCHEMA)
+    live = LiveEvaluator(profile(ref, bins), INPUTS, prediction="churned", confidence="confidence")
+    small = live.evaluate(profile(outputs(rng, 10, 0.2, 4.0), bins)).prediction_drift
+    assert small is not None and small.result is None and "at least 100" in (small.error or "")
+    scores_only = LiveEvaluator(profile(ref, bins), INPUTS, confidence="confidence")
+    pred = scores_only.evaluate(profile(outputs(rng, 500, 0.2, 1.5), bins)).prediction_drift
+    assert pred is not None and (pred.name, pred.role) == ("confidence", "prediction")
+    assert pred.drift_detected
+    assert (
+        LiveEvaluator(profile(ref, bins), INPUTS)
+        .evaluate(profile(outputs(rng, 500, 0.2, 4.0), bins))
+        .prediction_drift
+        is None
+    )

@@ -70,6 +70,19 @@ test.  With a 5,000-row reference and 200,000-row windows the calibrated Wassers
 threshold is about 0.04 reference standard deviations, where the fixed one is 0.1; with a
 1,000-row reference the reference's own noise keeps it near the two-sample KS critical
 value at 1,000 rows whatever the window size.
+
+Prediction drift
+----------------
+When the reference profile has the model's output columns (``prediction``: the predicted
+class, categorical; ``confidence``: the score, numeric; see
+:func:`inferwatch.windows.output_features`), they are judged like features (default
+rule, calibration, user tests and thresholds by name) but kept out of ``features``,
+which stay the model's inputs, and out of the dataset drift share.  The report has one
+``prediction_drift`` slot: it holds the predicted-class verdict, and the confidence
+verdict goes in its result's ``details["confidence"]`` (``DriftResult.to_dict()``); the
+metrics collectors publish that one as ``feature="confidence"``.  A model with scores
+but no predicted class (no class column profiled) gets the confidence verdict itself in
+the slot.
 """
 
 from __future__ import annotations
@@ -268,6 +281,8 @@ class LiveEvaluator:
         calibration_resamples: int = 200,
         seed: int = 0,
         n_unique: Mapping[str, int] | None = None,
+        prediction: str | None = None,
+        confidence: str | None = None,
     ) -> None:
         self.reference = reference
         self.schema = schema
@@ -278,7 +293,10 @@ class LiveEvaluator:
         self.calibration_resamples = calibration_resamples
         self.seed = seed
         self.n_unique = n_unique
+        self.prediction = prediction
+        self.confidence = confidence
         self._plans: dict[str, _Plan] | None = None
+        self._outputs: dict[str, _Plan] = {}
         self._calibrations: dict[tuple[str, str, int], Calibration] = {}
 
     # -- the plan -----------------------------------------------------------------------
@@ -302,6 +320,12 @@ class LiveEvaluator:
             self._check()
             schema = self.schema if self.schema is not None else self.reference.bins.schema_
             self._plans = {f.name: self._plan(f.name, f.kind) for f in schema.features}
+            outputs = ((self.prediction, "categorical"), (self.confidence, "numeric"))
+            self._outputs = {
+                name: self._plan(name, kind)
+                for name, kind in outputs
+                if name is not None and name not in self._plans and name in self.reference.columns
+            }
         return self._plans
 
     def _plan(self, name: str, kind: str) -> _Plan:
@@ -359,6 +383,7 @@ class LiveEvaluator:
                 n_current=window.n_rows,
                 drift_share_threshold=options.drift_share,
                 quality=quality,
+                prediction_drift=self._prediction_drift(window, error=why),
             )
         columns = [self._column(plan, window) for plan in plans.values()]
         correction = None
@@ -376,7 +401,29 @@ class LiveEvaluator:
             drift_share_threshold=options.drift_share,
             quality=quality,
             correction=correction,
+            prediction_drift=self._prediction_drift(window),
         )
+
+    def _prediction_drift(
+        self, window: FrameProfile, error: str | None = None
+    ) -> ColumnDrift | None:
+        """The predicted class's verdict, the confidence's in its details (module docstring)."""
+        found = [
+            replace(
+                ColumnDrift(p.name, p.kind, error=error) if error else self._column(p, window),
+                role="prediction",
+            )
+            for p in self._outputs.values()
+        ]
+        if not found:
+            return None
+        pred = found[0]
+        if len(found) == 1 or pred.result is None:
+            return pred
+        conf = found[1]
+        summary = conf.result.to_dict() if conf.result is not None else {"error": conf.error}
+        details = {**pred.result.details, "confidence": summary}
+        return replace(pred, result=replace(pred.result, details=details))
 
     def _column(self, plan: _Plan, window: FrameProfile) -> ColumnDrift:
         name, kind = plan.name, plan.kind
@@ -445,7 +492,7 @@ class LiveEvaluator:
 
     def calibrate(self, feature: str, n_current: int) -> Calibration:
         """The calibrated threshold of ``feature`` for a window of ``n_current`` rows."""
-        plan = self._plan_all()[feature]
+        plan = self._plan_all().get(feature) or self._outputs[feature]
         if plan.test is None or plan.reference is None:
             raise DriftInputError(plan.error or f"feature {feature!r} is not judged")
         n = _bucket(n_current)
