@@ -16,7 +16,7 @@ the profile's traced size (tracemalloc) after 100k and after 1M rows, and the sh
 dependency of inferwatch) on the same live rows and batches, for the anchor ratio.
 
     .venv/bin/python bench/profile_ingest.py [--rows 1000000] [--repeat 3]
-        [--whylogs-python /tmp/wlvenv/bin/python]
+        [--whylogs-python bench/.venv-whylogs/bin/python]
 """
 
 from __future__ import annotations
