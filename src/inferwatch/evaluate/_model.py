@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from inferwatch._json import plain
 from inferwatch.quality import DatasetQuality, FeatureQuality, QualityThresholds
 from inferwatch.stats import DriftResult
 
@@ -68,7 +69,7 @@ class ColumnDrift:
             "quality": self.quality.to_dict() if self.quality else None,
             "distribution": dict(self.distribution) if self.distribution else None,
         }
-        return dict(_finite(out))
+        return dict(plain(out))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class MultivariateResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(
-            _finite(
+            plain(
                 {
                     "method": self.method,
                     "statistic": self.statistic,
@@ -140,7 +141,7 @@ class DriftReport:
         q = self.quality.to_dict()
         q.pop("features", None)
         return dict(
-            _finite(
+            plain(
                 {
                     "dataset_drift": self.dataset_drift,
                     "drift_share": self.drift_share,
@@ -165,15 +166,3 @@ class DriftReport:
                 }
             )
         )
-
-
-def _finite(value: Any) -> Any:
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

@@ -220,9 +220,7 @@ class CategoricalProfile(Mergeable):
         return self
 
     def copy(self) -> Self:
-        out = type(self).__new__(type(self))
-        for name in CategoricalProfile.__slots__:
-            setattr(out, name, getattr(self, name))
+        out = self._copy_slots()
         out._counts = list(self._counts)
         out._unseen = dict(self._unseen)
         return out

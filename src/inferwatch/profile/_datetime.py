@@ -135,9 +135,7 @@ class DatetimeProfile(Mergeable):
         return self
 
     def copy(self) -> Self:
-        out = type(self).__new__(type(self))
-        for name in DatetimeProfile.__slots__:
-            setattr(out, name, getattr(self, name))
+        out = self._copy_slots()
         return out
 
     @property

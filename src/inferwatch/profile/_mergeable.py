@@ -20,6 +20,14 @@ class Mergeable:
     def __iadd__(self, other: Self) -> Self:
         raise NotImplementedError
 
+    def _copy_slots(self) -> Self:
+        """A new instance sharing every slot's value (callers copy the mutable ones)."""
+        out = type(self).__new__(type(self))
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                setattr(out, name, getattr(self, name))
+        return out
+
     def merge(self, other: Self) -> Self:
         """A new profile of both inputs' rows (neither input changes)."""
         out = self.copy()

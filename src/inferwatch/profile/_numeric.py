@@ -409,9 +409,7 @@ class NumericProfile(Mergeable):
         return self
 
     def copy(self) -> Self:
-        out = type(self).__new__(type(self))
-        for name in NumericProfile.__slots__:
-            setattr(out, name, getattr(self, name))
+        out = self._copy_slots()
         out._counts = self._counts.copy()
         return out
 

@@ -7,10 +7,11 @@ so that reports, ``inferwatch check`` and (later) alert rules key on them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from inferwatch._json import plain
 
 __all__ = ["DatasetQuality", "FeatureQuality", "QualityThresholds"]
 
@@ -34,16 +35,6 @@ class QualityThresholds:
     near_constant_share: float = 0.95
     max_duplicate_share: float = 1.0
     max_staleness_seconds: float | None = None
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +74,7 @@ class FeatureQuality:
         out = asdict(self)
         out["missing_share_change"] = self.missing_share_change
         out["problems"] = list(self.problems)
-        return dict(_clean(out))
+        return dict(plain(out))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +100,7 @@ class DatasetQuality:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(
-            _clean(
+            plain(
                 {
                     "n_rows": self.n_rows,
                     "duplicate_rows": self.duplicate_rows,

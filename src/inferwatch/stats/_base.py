@@ -21,8 +21,7 @@ catch them::
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -30,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from inferwatch._binned import Binned
+from inferwatch._json import plain
 from inferwatch.errors import InferwatchError
 
 __all__ = [
@@ -99,30 +99,14 @@ class DriftResult:
         """Plain JSON types; NaN and infinities become ``None``."""
         return {
             "test": self.test,
-            "statistic": _plain(self.statistic),
-            "p_value": _plain(self.p_value),
-            "threshold": _plain(self.threshold),
+            "statistic": plain(self.statistic),
+            "p_value": plain(self.p_value),
+            "threshold": plain(self.threshold),
             "drift_detected": bool(self.drift_detected),
-            "effect_size": _plain(self.effect_size),
+            "effect_size": plain(self.effect_size),
             "mode": self.mode,
-            "details": _plain(self.details),
+            "details": plain(self.details),
         }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return _plain(value.item())
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Iterable):
-        return [_plain(v) for v in value]
-    return str(value)
 
 
 def make_result(
