@@ -16,7 +16,7 @@ from inferwatch.evaluate._batch import (
 )
 from inferwatch.evaluate._live import Calibration, CalibrationMode, LiveEvaluator
 from inferwatch.evaluate._loop import EvaluationLoop, LiveTarget, evaluation_rows
-from inferwatch.evaluate._model import ColumnDrift, DriftOptions, DriftReport, MultivariateResult
+from inferwatch.evaluate._results import ColumnDrift, DriftOptions, DriftReport, MultivariateResult
 
 __all__ = [
     "Calibration",

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from inferwatch.evaluate._model import ColumnDrift, DriftOptions, DriftReport, MultivariateResult
+from inferwatch.evaluate._results import ColumnDrift, DriftOptions, DriftReport, MultivariateResult
 from inferwatch.quality import (
     CategoricalReference,
     NumericReference,

@@ -87,25 +87,30 @@ the slot.
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from inferwatch._binned import Binned
 from inferwatch.evaluate._batch import CATEGORICAL_KINDS, _correct
-from inferwatch.evaluate._model import ColumnDrift, DriftOptions, DriftReport
-from inferwatch.profile import CategoricalProfile, FrameProfile, NumericProfile, coarsen
+from inferwatch.evaluate._calibration import Calibration, CalibrationMode, bucket, calibrate
+from inferwatch.evaluate._results import ColumnDrift, DriftOptions, DriftReport
+from inferwatch.evaluate._window_quality import (
+    OTHER_UNSEEN,
+    bins_as_counts,
+    numeric_window_quality,
+    reference_counts,
+    window_counts,
+)
+from inferwatch.profile import FrameProfile, coarsen
 from inferwatch.quality import (
     CategoricalReference,
     FeatureQuality,
     categorical_quality,
     dataset_quality,
-    with_problems,
 )
 from inferwatch.schema import Schema
 from inferwatch.stats import Counts, DriftInputError, DriftResult, DriftTest, default_test, get
@@ -118,37 +123,8 @@ __all__ = [
     "LiveEvaluator",
 ]
 
-CalibrationMode = Literal["reference", "fixed"]
 #: tests whose exact forms bin raw values on 10 reference quantiles: read the coarse bins
 COARSE_TESTS: Final = frozenset({"psi", "jensen_shannon", "kl_divergence", "hellinger"})
-#: the category that pools a window's unseen values beyond the profile's tracking cap
-OTHER_UNSEEN: Final = "(other unseen)"
-_IntArray = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Calibration:
-    """A feature's no-drift distribution at one window size, and its threshold."""
-
-    threshold: float
-    quantile: float
-    resamples: int
-    n_current: int
-    null: npt.NDArray[np.float64]  # sorted resampled statistics
-
-    def p_value(self, statistic: float) -> float:
-        """Share of resamples at least as large as ``statistic`` (with the +1 correction)."""
-        above = len(self.null) - int(np.searchsorted(self.null, statistic, side="left"))
-        return (above + 1) / (len(self.null) + 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": "two-sample multinomial resampling of the reference",
-            "quantile": self.quantile,
-            "resamples": self.resamples,
-            "n_current": self.n_current,
-            "null_median": float(np.median(self.null)),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,100 +137,6 @@ class _Plan:
     form: Literal["binned", "coarse", "counts"] = "binned"
     reference: Binned | Counts | None = None
     error: str | None = None
-
-
-def _bin_labels(edges: npt.NDArray[np.float64]) -> tuple[str, ...]:
-    inner = [f"[{edges[i]:.6g}, {edges[i + 1]:.6g})" for i in range(len(edges) - 1)]
-    return (f"< {edges[0]:.6g}", *inner, f"> {edges[-1]:.6g}")
-
-
-def _bins_as_counts(binned: Binned) -> Counts:
-    """A histogram as categories, one per bin (numeric columns judged as categories)."""
-    return Counts(_bin_labels(binned.edges), binned.counts.astype(np.int64), binned.missing)
-
-
-def _reference_counts(prof: CategoricalProfile) -> Counts:
-    """The reference's categories that occur in it (as the batch engine counts them)."""
-    present = {c: k for c, k in prof.frequencies.items() if k}
-    for value, k in prof.unseen.items():  # a schema with fixed categories: values beyond
-        present[value] = k
-    if prof.other:
-        present[OTHER_UNSEEN] = prof.other
-    return Counts.from_mapping(present, prof.missing)
-
-
-def _window_counts(prof: CategoricalProfile) -> Counts:
-    """The window's reference-category counts, its unseen values, and ``(other unseen)``."""
-    counts = {**prof.frequencies, **prof.unseen}
-    if prof.other:
-        counts[OTHER_UNSEEN] = counts.get(OTHER_UNSEEN, 0) + prof.other
-    return Counts.from_mapping(counts, prof.missing)
-
-
-def _count_below(hist: Binned, lo_value: float, hi_value: float, x: float) -> float:
-    """Finite values below ``x``, reading each bin as uniform (under/overflow bins span
-    ``[min, first edge]`` and ``[last edge, max]``)."""
-    edges = hist.edges
-    lows = np.concatenate(([lo_value], edges))
-    highs = np.concatenate((edges, [hi_value]))
-    widths = highs - lows
-    frac = np.where(
-        widths > 0,
-        np.clip((x - lows) / np.where(widths > 0, widths, 1.0), 0.0, 1.0),
-        (lows < x).astype(np.float64),
-    )
-    return float(np.dot(hist.counts, frac))
-
-
-def _numeric_quality(
-    name: str, kind: str, cur: NumericProfile, ref: NumericProfile, options: DriftOptions
-) -> FeatureQuality:
-    n = cur.count
-    hist = cur.histogram
-    out_of_range = max(0, int(hist.counts[0] + hist.counts[-1]) - cur.non_finite)
-    outliers = 0
-    q1, q3 = (float(v) for v in ref.quantiles([0.25, 0.75]))
-    if cur.n_finite and math.isfinite(q1) and math.isfinite(q3):
-        k = options.quality.iqr_factor * (q3 - q1)
-        lo_fence, hi_fence = q1 - k, q3 + k
-        below = _count_below(hist, cur.min, cur.max, lo_fence)
-        above = cur.n_finite + cur.non_finite - _count_below(hist, cur.min, cur.max, hi_fence)
-        outliers = max(0, round(below + above) - cur.non_finite)
-    quartiles = cur.quantiles([0.25, 0.5, 0.75])
-    has = cur.n_finite > 0
-    summary: dict[str, float | str | None] = {
-        "mean": cur.mean if has else None,
-        "std": cur.std() if has else None,
-        "min": cur.min if has else None,
-        "q25": float(quartiles[0]) if has else None,
-        "median": float(quartiles[1]) if has else None,
-        "q75": float(quartiles[2]) if has else None,
-        "max": cur.max if has else None,
-    }
-    share = (lambda c: c / n) if n else (lambda c: 0.0)
-    fq = FeatureQuality(
-        name=name,
-        kind=kind,
-        n=n,
-        missing=cur.missing,
-        missing_share=share(cur.missing),
-        reference_missing_share=ref.missing / ref.count if ref.count else 0.0,
-        non_finite=cur.non_finite,
-        type_violations=cur.invalid,
-        out_of_range=out_of_range,
-        out_of_range_share=share(out_of_range),
-        outliers=outliers,
-        outlier_share=share(outliers),
-        constant=has and cur.min == cur.max,
-        summary=summary,
-    )
-    ref_constant = ref.n_finite > 0 and ref.min == ref.max
-    return with_problems(fq, options.quality, reference_constant=ref_constant)
-
-
-def _bucket(n: int) -> int:
-    """``n`` rounded down to a power of two."""
-    return 1 << (max(n, 1).bit_length() - 1)
 
 
 class LiveEvaluator:
@@ -333,7 +215,7 @@ class LiveEvaluator:
             return _Plan(name, kind, error=f"feature {name!r} is not profiled")
         try:
             if kind in CATEGORICAL_KINDS:
-                ref_counts = _reference_counts(self.reference.categorical(name))
+                ref_counts = reference_counts(self.reference.categorical(name))
                 n_ref = int(ref_counts.counts.sum())
                 n_unique = int(np.count_nonzero(ref_counts.counts))
                 test_name = self.options.tests.get(name) or default_test(
@@ -354,7 +236,7 @@ class LiveEvaluator:
                     coarse = coarsen(hist, self.reference.bins.coarse_edges_[name])
                     return _Plan(name, kind, test, "coarse", coarse)
                 return _Plan(name, kind, test, "binned", hist)
-            return self._with_form(name, kind, test, _bins_as_counts(hist))
+            return self._with_form(name, kind, test, bins_as_counts(hist))
         except (DriftInputError, LookupError) as exc:
             message = exc.args[0] if exc.args else str(exc)
             return _Plan(name, kind, error=str(message))
@@ -443,26 +325,26 @@ class LiveEvaluator:
 
     def _current(self, plan: _Plan, window: FrameProfile) -> Binned | Counts:
         if plan.kind in CATEGORICAL_KINDS:
-            return _window_counts(window.categorical(plan.name))
+            return window_counts(window.categorical(plan.name))
         hist = window.numeric(plan.name).histogram
         if plan.form == "coarse":
             return coarsen(hist, self.reference.bins.coarse_edges_[plan.name])
         if plan.form == "counts":
-            return _bins_as_counts(hist)
+            return bins_as_counts(hist)
         return hist
 
     def _quality(self, name: str, kind: str, window: FrameProfile) -> FeatureQuality | None:
         if name not in window.columns:
             return None
         if kind == "numeric":
-            return _numeric_quality(
+            return numeric_window_quality(
                 name, kind, window.numeric(name), self.reference.numeric(name), self.options
             )
         if kind in CATEGORICAL_KINDS:
             cur = window.categorical(name)
-            ref = CategoricalReference.fit(_reference_counts(self.reference.categorical(name)))
+            ref = CategoricalReference.fit(reference_counts(self.reference.categorical(name)))
             return categorical_quality(
-                name, _window_counts(cur), ref, self.options.quality, kind=kind,
+                name, window_counts(cur), ref, self.options.quality, kind=kind,
                 type_violations=cur.invalid,
             )  # fmt: skip
         return None
@@ -495,7 +377,7 @@ class LiveEvaluator:
         plan = self._plan_all().get(feature) or self._outputs[feature]
         if plan.test is None or plan.reference is None:
             raise DriftInputError(plan.error or f"feature {feature!r} is not judged")
-        n = _bucket(n_current)
+        n = bucket(n_current)
         key = (feature, plan.test.name, n)
         found = self._calibrations.get(key)
         if found is None:
@@ -504,16 +386,16 @@ class LiveEvaluator:
 
     def _resample(self, plan: _Plan, n: int) -> Calibration:
         assert plan.test is not None
+        assert plan.reference is not None
         rng = np.random.default_rng((self.seed, zlib.crc32(plan.name.encode()), n))
-        r = self.calibration_resamples
-        if isinstance(plan.reference, Binned):
-            null = _null_binned(plan.test, plan.reference, n, r, rng)
-        else:
-            assert plan.reference is not None
-            null = _null_counts(plan.test, plan.reference, n, r, rng)
-        stats_ = np.sort(np.abs(null))
-        threshold = float(np.quantile(stats_, self.calibration_quantile))
-        return Calibration(threshold, self.calibration_quantile, r, n, stats_)
+        return calibrate(
+            plan.test,
+            plan.reference,
+            n,
+            resamples=self.calibration_resamples,
+            quantile=self.calibration_quantile,
+            rng=rng,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -522,55 +404,3 @@ class LiveEvaluator:
             f"calibration_resamples={self.calibration_resamples!r}, "
             f"min_window_rows={self.min_window_rows!r}, reference_rows={self.reference.n_rows})"
         )
-
-
-def _null_binned(
-    test: DriftTest, ref: Binned, n: int, r: int, rng: np.random.Generator
-) -> npt.NDArray[np.float64]:
-    """``r`` statistics of a pseudo-reference against a pseudo-window of ``n`` rows, both
-    drawn from the reference's shares (the window's with the out-of-range tails)."""
-    fn = test.binned
-    assert fn is not None
-    full = ref.full().astype(np.float64)  # [missing, under, bins..., over]
-    n_ref = int(full.sum())
-    shares = full / n_ref
-    tails = shares.copy()
-    if ref.edges[-1] > ref.edges[0]:
-        tails[1] += 1.0 / (n_ref + 1)
-        tails[-1] += 1.0 / (n_ref + 1)
-        tails /= tails.sum()
-    refs = rng.multinomial(n_ref, shares, size=r)
-    curs = rng.multinomial(n, tails, size=r)
-    edges = ref.edges
-    null = [
-        fn(_binned(edges, a), _binned(edges, b), 0.5).statistic
-        for a, b in zip(refs, curs, strict=True)
-    ]
-    return np.asarray(null, dtype=np.float64)
-
-
-def _null_counts(
-    test: DriftTest, ref: Counts, n: int, r: int, rng: np.random.Generator
-) -> npt.NDArray[np.float64]:
-    """As :func:`_null_binned` for category counts (missing is an entry; no unseen)."""
-    fn = test.counts
-    assert fn is not None
-    vec = np.append(ref.counts, ref.missing).astype(np.float64)
-    n_ref = int(vec.sum())
-    shares = vec / n_ref
-    refs = rng.multinomial(n_ref, shares, size=r)
-    curs = rng.multinomial(n, shares, size=r)
-    cats = ref.categories
-    null = [
-        fn(_counts(cats, a), _counts(cats, b), 0.5).statistic
-        for a, b in zip(refs, curs, strict=True)
-    ]
-    return np.asarray(null, dtype=np.float64)
-
-
-def _binned(edges: npt.NDArray[np.float64], full: _IntArray) -> Binned:
-    return Binned(edges, full[1:].astype(np.int64), int(full[0]))
-
-
-def _counts(categories: tuple[str, ...], vec: _IntArray) -> Counts:
-    return Counts(categories, vec[:-1].astype(np.int64), int(vec[-1]))

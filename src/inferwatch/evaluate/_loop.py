@@ -30,7 +30,7 @@ from typing import Any
 
 from inferwatch.errors import StoreError
 from inferwatch.evaluate._live import LiveEvaluator
-from inferwatch.evaluate._model import DriftReport
+from inferwatch.evaluate._results import DriftReport
 from inferwatch.observation import Evaluation, EvaluationStatus
 from inferwatch.ports import EvaluationSink
 from inferwatch.profile import FrameProfile

@@ -12,7 +12,7 @@ from inferwatch.quality._checks import (
     with_problems,
 )
 from inferwatch.quality._dataset import RowHasher, dataset_quality, duplicate_rows
-from inferwatch.quality._model import DatasetQuality, FeatureQuality, QualityThresholds
+from inferwatch.quality._results import DatasetQuality, FeatureQuality, QualityThresholds
 
 __all__ = [
     "CategoricalReference",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from inferwatch.quality._model import FeatureQuality, QualityThresholds
+from inferwatch.quality._results import FeatureQuality, QualityThresholds
 from inferwatch.stats import Counts
 
 __all__ = [

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from inferwatch.quality._model import DatasetQuality, FeatureQuality, QualityThresholds
+from inferwatch.quality._results import DatasetQuality, FeatureQuality, QualityThresholds
 
 __all__ = ["RowHasher", "dataset_quality", "duplicate_rows"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from inferwatch.schema._infer import InferenceRules, infer_feature, infer_schema
-from inferwatch.schema._model import FEATURE_KINDS, TASKS, Feature, Schema, Target
+from inferwatch.schema._types import FEATURE_KINDS, TASKS, Feature, Schema, Target
 from inferwatch.schema._validate import InstanceValidator, instance_json_schema
 
 __all__ = [

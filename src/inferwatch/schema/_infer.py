@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from inferwatch._typing import FeatureKind, Task
 from inferwatch.errors import SchemaError
-from inferwatch.schema._model import Feature, Schema, Target
+from inferwatch.schema._types import Feature, Schema, Target
 
 __all__ = ["InferenceRules", "infer_feature", "infer_schema"]
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from inferwatch.errors import FieldError, ValidationError
-from inferwatch.schema._model import Feature, Schema
+from inferwatch.schema._types import Feature, Schema
 
 __all__ = ["InstanceValidator", "instance_json_schema"]
 
