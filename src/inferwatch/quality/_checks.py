@@ -169,7 +169,7 @@ def numeric_quality(
         near_constant=len(s) > 0 and top >= thresholds.near_constant_share,
         summary=summary,
     )
-    return _with_problems(fq, thresholds, ref_constant=ref.constant)
+    return _with_problems(fq, thresholds, ref_constant=ref.constant, numeric=True)
 
 
 def categorical_quality(
@@ -213,12 +213,18 @@ def categorical_quality(
         near_constant=non_missing > 0 and top >= thresholds.near_constant_share,
         summary={"top": cats[top_idx] if non_missing else None, "unseen_total": unseen_total},
     )
-    return _with_problems(fq, thresholds, ref_constant=ref.constant)
+    return _with_problems(fq, thresholds, ref_constant=ref.constant, numeric=False)
 
 
 def _with_problems(
-    fq: FeatureQuality, t: QualityThresholds, *, ref_constant: bool
+    fq: FeatureQuality, t: QualityThresholds, *, ref_constant: bool, numeric: bool
 ) -> FeatureQuality:
+    limits = {"missing_share": fq.reference_missing_share + t.max_missing_increase}
+    if numeric:
+        limits["out_of_range_share"] = t.max_out_of_range_share
+        limits["outlier_share"] = t.max_outlier_share
+    else:
+        limits["unseen_share"] = t.max_unseen_share
     problems = []
     if fq.missing_share_change > t.max_missing_increase:
         problems.append("missing_increase")
@@ -234,7 +240,7 @@ def _with_problems(
         problems.append("unseen_categories")
     if fq.constant and not ref_constant:
         problems.append("constant")
-    return replace(fq, problems=tuple(problems)) if problems else fq
+    return replace(fq, problems=tuple(problems), limits=limits)
 
 
 def with_problems(
@@ -242,10 +248,11 @@ def with_problems(
     thresholds: QualityThresholds = QualityThresholds(),
     *,
     reference_constant: bool = False,
+    numeric: bool = True,
 ) -> FeatureQuality:
     """``quality`` with its ``problems`` taken from ``thresholds``, as the checks above do.
 
     For results measured elsewhere (the live evaluator reads them from window profiles).
     """
     cleared = replace(quality, problems=())
-    return _with_problems(cleared, thresholds, ref_constant=reference_constant)
+    return _with_problems(cleared, thresholds, ref_constant=reference_constant, numeric=numeric)

@@ -61,6 +61,10 @@ class FeatureQuality:
     near_constant: bool = False
     summary: Mapping[str, float | str | None] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    #: the largest share that is not a problem, keyed by the share's field name
+    #: (``missing_share``, ``out_of_range_share``, ``outlier_share``, ``unseen_share``);
+    #: filled by the checks, for reports and the ``/metrics`` gauges
+    limits: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def missing_share_change(self) -> float:
@@ -74,6 +78,7 @@ class FeatureQuality:
         out = asdict(self)
         out["missing_share_change"] = self.missing_share_change
         out["problems"] = list(self.problems)
+        out["limits"] = dict(self.limits)
         return dict(plain(out))
 
 
