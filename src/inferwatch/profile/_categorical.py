@@ -37,13 +37,12 @@ import numpy as np
 import numpy.typing as npt
 
 from inferwatch.profile._bins import BOOLEAN_CATEGORIES
-from inferwatch.profile._mergeable import Mergeable
-from inferwatch.profile._numeric import check_header, read_int, read_list
+from inferwatch.profile._mergeable import CountedProfile
+from inferwatch.profile._serial import FORMAT, check_header, read_int, read_list
 
 __all__ = ["DEFAULT_MAX_UNSEEN", "CategoricalProfile", "CategoricalSummary"]
 
 DEFAULT_MAX_UNSEEN: Final = 1000
-_FORMAT: Final = 1
 
 
 _INVALID: Final = object()  # stands for unhashable values (lists, dicts) in a batch
@@ -81,7 +80,7 @@ class CategoricalSummary:
     top_unseen: tuple[tuple[str, int], ...]
 
 
-class CategoricalProfile(Mergeable):
+class CategoricalProfile(CountedProfile):
     """Constant-size, mergeable counts of one categorical or boolean column.
 
     >>> p = CategoricalProfile(("a", "b")).update_many(np.array(["a", "c", None], dtype=object))
@@ -94,10 +93,7 @@ class CategoricalProfile(Mergeable):
         "_categories",
         "_counts",
         "_index",
-        "_invalid",
         "_max_unseen",
-        "_missing",
-        "_n",
         "_other",
         "_unseen",
     )
@@ -123,9 +119,7 @@ class CategoricalProfile(Mergeable):
         self._counts = [0] * len(cats)
         self._unseen: dict[str, int] = {}
         self._other = 0
-        self._missing = 0
-        self._invalid = 0
-        self._n = 0
+        self._init_counts()
 
     @classmethod
     def for_boolean(cls, *, max_unseen: int = DEFAULT_MAX_UNSEEN) -> Self:
@@ -191,14 +185,6 @@ class CategoricalProfile(Mergeable):
         else:
             self._other += c
 
-    def add_missing(self, n: int) -> Self:
-        """Count ``n`` missing rows (a batch without this column)."""
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        self._n += n
-        self._missing += n
-        return self
-
     # -- merging ------------------------------------------------------------------------
 
     def __iadd__(self, other: CategoricalProfile) -> Self:
@@ -214,9 +200,7 @@ class CategoricalProfile(Mergeable):
         for value, c in other._unseen.items():
             self._add_unseen(value, c)
         self._other += other._other
-        self._missing += other._missing
-        self._invalid += other._invalid
-        self._n += other._n
+        self._add_counts(other)
         return self
 
     def copy(self) -> Self:
@@ -238,19 +222,6 @@ class CategoricalProfile(Mergeable):
     @property
     def max_unseen(self) -> int:
         return self._max_unseen
-
-    @property
-    def count(self) -> int:
-        """Rows seen: missing and invalid included."""
-        return self._n
-
-    @property
-    def missing(self) -> int:
-        return self._missing
-
-    @property
-    def invalid(self) -> int:
-        return self._invalid
 
     @property
     def counts(self) -> npt.NDArray[np.int64]:
@@ -332,7 +303,7 @@ class CategoricalProfile(Mergeable):
 
     def to_dict(self, *, categories: bool = True) -> dict[str, Any]:
         """A JSON-serialisable dict; ``categories=False`` leaves them to the caller."""
-        out: dict[str, Any] = {"kind": "categorical", "format": _FORMAT}
+        out: dict[str, Any] = {"kind": "categorical", "format": FORMAT}
         if categories:
             out["categories"] = list(self._categories)
         out.update(
@@ -369,9 +340,7 @@ class CategoricalProfile(Mergeable):
             raise ValueError("categorical profile: 'unseen' must be [value, count] pairs")
         out._unseen = {str(k): int(v) for k, v in unseen}
         out._other = read_int(data, "other")
-        out._missing = read_int(data, "missing")
-        out._invalid = read_int(data, "invalid")
-        out._n = read_int(data, "count")
+        out._read_counts(data)
         if sum(counts) + out.n_unseen + out._missing + out._invalid != out._n:
             raise ValueError("categorical profile: counts do not add up to 'count'")
         return out

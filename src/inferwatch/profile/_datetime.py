@@ -21,12 +21,11 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 
-from inferwatch.profile._mergeable import Mergeable
-from inferwatch.profile._numeric import check_header, read_int
+from inferwatch.profile._mergeable import CountedProfile
+from inferwatch.profile._serial import FORMAT, check_header, read_int
 
 __all__ = ["DatetimeProfile", "DatetimeSummary"]
 
-_FORMAT: Final = 1
 _NAT: Final = np.iinfo(np.int64).min
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _US: Final = timedelta(microseconds=1)
@@ -62,15 +61,13 @@ class DatetimeSummary:
     max: np.datetime64 | None
 
 
-class DatetimeProfile(Mergeable):
+class DatetimeProfile(CountedProfile):
     """Constant-size, mergeable range and freshness of one datetime column."""
 
-    __slots__ = ("_invalid", "_max", "_min", "_missing", "_n", "_n_valid")
+    __slots__ = ("_max", "_min", "_n_valid")
 
     def __init__(self) -> None:
-        self._n = 0
-        self._missing = 0
-        self._invalid = 0
+        self._init_counts()
         self._n_valid = 0
         self._min = 0
         self._max = 0
@@ -112,14 +109,6 @@ class DatetimeProfile(Mergeable):
             self._n_valid += len(valid)
         return self
 
-    def add_missing(self, n: int) -> Self:
-        """Count ``n`` missing rows (a batch without this column)."""
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        self._n += n
-        self._missing += n
-        return self
-
     def __iadd__(self, other: DatetimeProfile) -> Self:
         if not isinstance(other, DatetimeProfile):
             raise TypeError(f"cannot merge a DatetimeProfile with {type(other).__name__}")
@@ -128,28 +117,13 @@ class DatetimeProfile(Mergeable):
                 self._min, self._max = other._min, other._max
             else:
                 self._min, self._max = min(self._min, other._min), max(self._max, other._max)
-        self._n += other._n
-        self._missing += other._missing
-        self._invalid += other._invalid
+        self._add_counts(other)
         self._n_valid += other._n_valid
         return self
 
     def copy(self) -> Self:
         out = self._copy_slots()
         return out
-
-    @property
-    def count(self) -> int:
-        """Rows seen: missing and invalid included."""
-        return self._n
-
-    @property
-    def missing(self) -> int:
-        return self._missing
-
-    @property
-    def invalid(self) -> int:
-        return self._invalid
 
     @property
     def min(self) -> np.datetime64 | None:
@@ -196,7 +170,7 @@ class DatetimeProfile(Mergeable):
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "datetime",
-            "format": _FORMAT,
+            "format": FORMAT,
             "count": self._n,
             "missing": self._missing,
             "invalid": self._invalid,
@@ -209,9 +183,7 @@ class DatetimeProfile(Mergeable):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         check_header(data, "datetime")
         out = cls()
-        out._n = read_int(data, "count")
-        out._missing = read_int(data, "missing")
-        out._invalid = read_int(data, "invalid")
+        out._read_counts(data)
         out._n_valid = read_int(data, "n_valid")
         if out._missing + out._invalid + out._n_valid != out._n:
             raise ValueError("datetime profile: counts do not add up to 'count'")

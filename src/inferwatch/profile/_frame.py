@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from inferwatch._typing import Columns
 from inferwatch.profile._bins import ReferenceBins
@@ -32,7 +32,8 @@ from inferwatch.profile._categorical import (
 )
 from inferwatch.profile._datetime import DatetimeProfile, DatetimeSummary
 from inferwatch.profile._mergeable import Mergeable
-from inferwatch.profile._numeric import NumericProfile, NumericSummary, check_header, read_int
+from inferwatch.profile._numeric import NumericProfile, NumericSummary
+from inferwatch.profile._serial import FORMAT, check_header, read_int
 from inferwatch.profile._text import TextProfile, TextSummary
 from inferwatch.schema import Feature
 
@@ -40,7 +41,6 @@ __all__ = ["ColumnProfile", "ColumnSummary", "FrameProfile", "profile"]
 
 ColumnProfile = NumericProfile | CategoricalProfile | TextProfile | DatetimeProfile
 ColumnSummary = NumericSummary | CategoricalSummary | TextSummary | DatetimeSummary
-_FORMAT: Final = 1
 _P = TypeVar("_P", NumericProfile, CategoricalProfile, TextProfile, DatetimeProfile)
 
 
@@ -233,7 +233,7 @@ class FrameProfile(Mergeable):
                 columns[name] = prof.to_dict()
         out: dict[str, Any] = {
             "kind": "frame",
-            "format": _FORMAT,
+            "format": FORMAT,
             "fingerprint": self._bins.fingerprint_,
             "n_rows": self._n_rows,
             "max_unseen": self._max_unseen,

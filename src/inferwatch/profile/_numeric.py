@@ -16,7 +16,7 @@ histograms on bins fixed by the reference quantiles because:
   explicit bins; the histogram *is* that :class:`~inferwatch._binned.Binned` vector, and
   the 10-bin PSI vector is a sum of fine bins (:func:`inferwatch.profile.coarsen`);
 * **speed and size**: about ten vectorised numpy calls per column and batch (a grid
-  look-up and a ``bincount``, see :class:`_BinLocator`; no Python loop per value, no
+  look-up and a ``bincount``, see :class:`BinLocator`; no Python loop per value, no
   dependency), against a Python call per value or per batch into the sketch; the state
   is ``K + 2`` int64 plus a few scalars, whatever the number of rows.
 
@@ -41,7 +41,7 @@ LeVeque (1979).  Variance is the population variance (``ddof=0``, as ``np.var``)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Self
 
@@ -50,13 +50,14 @@ import numpy.typing as npt
 
 from inferwatch._binned import Binned
 from inferwatch._typing import FloatArray
-from inferwatch.profile._mergeable import Mergeable
+from inferwatch.profile._locator import BinLocator
+from inferwatch.profile._mergeable import CountedProfile
+from inferwatch.profile._serial import FORMAT, check_header, read_float, read_int, read_list
 
 __all__ = ["NumericProfile", "NumericSummary", "as_float", "check_edges"]
 
 _F64: Final = np.dtype(np.float64)
 _DBL_MAX: Final = float(np.finfo(np.float64).max)
-_FORMAT: Final = 1
 _HUGE: Final = 1e100  # beyond, a batch's sum of squares could overflow float64
 SUMMARY_QUANTILES: Final = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
@@ -131,104 +132,6 @@ def _to_float(value: object) -> float | None:
         return None
 
 
-class _BinLocator:
-    """Counts finite values per slot of ``search`` edges, as ``bin_values`` would, but faster.
-
-    ``np.searchsorted`` costs about 60 ns a value on fresh data (a branchy binary search
-    that mispredicts), which alone would spend the ingestion budget.  So each value is
-    first mapped to a cell of a uniform grid, ``f(x) = clip(floor(x * inv) - g0)`` with
-    ``inv`` a power of two (so ``x * inv`` is exact), cells at most 1/64 of the narrowest
-    bin among the central 98 % of the edges, over the whole reference range when that fits
-    in 65,536 cells and over the central edges otherwise; a table (int16, at most 128 KiB)
-    gives the slot of every cell that no edge cuts.  That is exact, not approximate: ``f`` is
-    monotone, so a value in a cell that holds no edge, or only edges that are the smallest
-    float of the cell (integer edges are), lies above every edge of an earlier cell and
-    below every edge of a later one.  The values in the few cells an edge does cut, and a
-    batch reaching far outside the grid, go through ``np.searchsorted``.  Built once per
-    edges, on the first batch.
-    """
-
-    __slots__ = ("g0", "inside", "inv", "limit", "lut", "n_slots", "search", "sentinel")
-
-    MAX_CELLS: Final = 1 << 16
-    LUT_DTYPE: Final = np.int16
-
-    def __init__(self, search: FloatArray) -> None:
-        self.search = search
-        k = len(search) - 1
-        self.n_slots = k + 2  # under, K bins, over
-        self.sentinel = k + 2
-        trim = k // 100
-        first, last = float(search[trim]), float(search[k - trim])
-        width = float(np.diff(search[trim : k - trim + 1]).min()) / 64.0
-        wanted = min(self.MAX_CELLS - 2, (last - first) / width) / (last - first)  # cells/unit
-        inv = 0.0  # 0: a degenerate grid, every batch is searched
-        if _isfinite(wanted) and wanted > 0:
-            inv = math.ldexp(1.0, max(-1000, min(1000, math.floor(math.log2(wanted)))))
-        self.inv = inv
-        self.limit = math.ldexp(1.0, 61) / inv if inv > 0 else 0.0  # beyond: leaves int64
-        lo_edge, hi_edge = float(search[0]), float(search[-1])
-        if inv > 0 and (hi_edge - lo_edge) * inv < self.MAX_CELLS - 4:
-            first, last = lo_edge, hi_edge  # the whole reference range fits the grid
-        self.g0 = g0 = math.floor(first * inv) - 1 if inv > 0 else 0  # cell 0: below the grid
-        if 0 <= g0 <= (last - first) * inv and last * inv < self.MAX_CELLS - 2:
-            # values >= 0: start the grid at 0 (at most doubling the table) to save two
-            # numpy calls a batch (the floor and the offset)
-            self.g0 = g0 = 0
-        n_cells = math.ceil(last * inv) - g0 + 1 if inv > 0 else 1
-        if not (abs(first) < self.limit and abs(last) < self.limit and n_cells > 0):
-            n_cells, self.limit = 1, 0.0  # a degenerate grid: every batch is searched
-        n_cells = min(n_cells, self.MAX_CELLS)
-        # a batch with g0 <= min * inv and max * inv < g0 + n_cells needs no clipping (the
-        # comparisons of an exact float product with an int are exact in Python)
-        self.inside = (g0, g0 + n_cells) if inv > 0 else (1, 0)
-        cells = self._cells(search, n_cells)
-        below = self._cells(np.nextafter(search, -np.inf), n_cells)
-        aligned = below < cells  # the edge is the smallest float of its cell
-        lut = np.searchsorted(cells, np.arange(n_cells), side="left")
-        lut += np.bincount(cells[aligned], minlength=n_cells)
-        lut[cells[~aligned]] = self.sentinel
-        self.lut = lut.astype(self.LUT_DTYPE)
-
-    def _cells(self, values: FloatArray, n_cells: int) -> npt.NDArray[np.intp]:
-        """``f`` on edges, computed as :meth:`counts` does on values within ``limit``.
-
-        Clipped to ±2**62 before the cast (an edge may lie far outside the grid), which
-        leaves every product within ``limit`` (±2**61) unchanged; the offset is taken in
-        integers, exactly, as in :meth:`counts`.
-        """
-        t = np.floor(values * self.inv)
-        np.clip(t, -(2.0**62), 2.0**62, out=t)
-        cells = t.astype(np.intp) - self.g0
-        return np.clip(cells, 0, n_cells - 1)
-
-    def counts(self, x: FloatArray, lo: float, hi: float) -> npt.NDArray[np.int64]:
-        """Slot counts of finite ``x`` whose minimum and maximum are ``lo`` and ``hi``."""
-        if lo <= -self.limit or hi >= self.limit:
-            return _bincount(_searchsorted(self.search, x, "right"), minlength=self.n_slots)
-        t = x * self.inv
-        cell: npt.NDArray[np.intp]
-        if self.g0:
-            if lo < 0.0:  # floor and the truncation of astype agree on values >= 0
-                np.floor(t, out=t)
-            cell = t.astype(np.intp)
-            cell -= self.g0
-        else:  # the grid starts at 0: below it, floor and truncation both clip to cell 0
-            cell = t.astype(np.intp)
-        inside = self.inside
-        if inside[0] <= lo * self.inv and hi * self.inv < inside[1]:
-            slot = self.lut.take(cell)
-        else:
-            slot = self.lut.take(cell, mode="clip")
-        counts = _bincount(slot, minlength=self.n_slots + 1)
-        if counts[-1]:
-            cut = x[slot == self.sentinel]
-            counts[: self.n_slots] += _bincount(
-                _searchsorted(self.search, cut, "right"), minlength=self.n_slots
-            )
-        return counts[: self.n_slots]
-
-
 @dataclass(frozen=True, slots=True)
 class NumericSummary:
     """A snapshot of a :class:`NumericProfile` (what ``get()`` returns).
@@ -248,7 +151,7 @@ class NumericSummary:
     quantiles: Mapping[float, float]
 
 
-class NumericProfile(Mergeable):
+class NumericProfile(CountedProfile):
     """Constant-size, mergeable summary of one numeric column on fixed reference ``edges``.
 
     >>> p = NumericProfile([0.0, 1.0, 2.0]).update_many(np.array([0.5, 1.5, np.nan]))
@@ -259,14 +162,11 @@ class NumericProfile(Mergeable):
     __slots__ = (
         "_counts",
         "_edges",
-        "_invalid",
         "_locator",
         "_m2",
         "_max",
         "_mean",
         "_min",
-        "_missing",
-        "_n",
         "_n_finite",
         "_neg_inf",
         "_pos_inf",
@@ -281,11 +181,9 @@ class NumericProfile(Mergeable):
         search[-1] = np.nextafter(search[-1], np.inf)
         search.flags.writeable = False
         self._search = search
-        self._locator: _BinLocator | None = None  # built on the first batch, shared by copies
+        self._locator: BinLocator | None = None  # built on the first batch, shared by copies
         self._counts = np.zeros(len(self._edges) + 1, dtype=np.int64)
-        self._n = 0
-        self._missing = 0
-        self._invalid = 0
+        self._init_counts()
         self._neg_inf = 0
         self._pos_inf = 0
         self._n_finite = 0
@@ -336,7 +234,7 @@ class NumericProfile(Mergeable):
             hi = float(_max(finite))
         locator = self._locator
         if locator is None:
-            locator = self._locator = _BinLocator(self._search)
+            locator = self._locator = BinLocator(self._search)
         self._counts += locator.counts(finite, lo, hi)
         if lo > -_HUGE and hi < _HUGE:
             mean_b = float(_sum(finite)) / nb
@@ -354,14 +252,6 @@ class NumericProfile(Mergeable):
             self._max = hi
         return self
 
-    def add_missing(self, n: int) -> Self:
-        """Count ``n`` missing rows (a batch without this column)."""
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        self._n += n
-        self._missing += n
-        return self
-
     def _share_lookup(self, other: NumericProfile) -> None:
         """Use ``other``'s bin look-up table (same edges), building it if needed.
 
@@ -371,7 +261,7 @@ class NumericProfile(Mergeable):
         if not np.array_equal(self._search, other._search):
             raise ValueError("cannot share a bin look-up table across different edges")
         if other._locator is None:
-            other._locator = _BinLocator(other._search)
+            other._locator = BinLocator(other._search)
         self._locator = other._locator
 
     def _add_moments(self, nb: int, mean_b: float, m2_b: float) -> None:
@@ -397,9 +287,7 @@ class NumericProfile(Mergeable):
     def __iadd__(self, other: NumericProfile) -> Self:
         self._check_compatible(other)
         self._counts += other._counts
-        self._n += other._n
-        self._missing += other._missing
-        self._invalid += other._invalid
+        self._add_counts(other)
         self._neg_inf += other._neg_inf
         self._pos_inf += other._pos_inf
         if other._n_finite:
@@ -418,20 +306,6 @@ class NumericProfile(Mergeable):
     @property
     def edges(self) -> FloatArray:
         return self._edges
-
-    @property
-    def count(self) -> int:
-        """Rows seen: missing, invalid and non-finite included."""
-        return self._n
-
-    @property
-    def missing(self) -> int:
-        return self._missing
-
-    @property
-    def invalid(self) -> int:
-        """Values that were not numbers (never binned)."""
-        return self._invalid
 
     @property
     def non_finite(self) -> int:
@@ -611,14 +485,12 @@ class NumericProfile(Mergeable):
 
     def to_dict(self, *, edges: bool = True) -> dict[str, Any]:
         """A JSON-serialisable dict; ``edges=False`` leaves them to the caller (a frame)."""
-        out: dict[str, Any] = {"kind": "numeric", "format": _FORMAT}
+        out: dict[str, Any] = {"kind": "numeric", "format": FORMAT}
         if edges:
             out["edges"] = self._edges.tolist()
         out.update(
             counts=self._counts.tolist(),
-            count=self._n,
-            missing=self._missing,
-            invalid=self._invalid,
+            **self._counts_dict(),
             neg_inf=self._neg_inf,
             pos_inf=self._pos_inf,
             n_finite=self._n_finite,
@@ -642,9 +514,7 @@ class NumericProfile(Mergeable):
         if counts.shape != out._counts.shape or np.any(counts < 0):
             raise ValueError(f"numeric profile: 'counts' needs {len(out._counts)} counts >= 0")
         out._counts[:] = counts
-        out._n = read_int(data, "count")
-        out._missing = read_int(data, "missing")
-        out._invalid = read_int(data, "invalid")
+        out._read_counts(data)
         out._neg_inf = read_int(data, "neg_inf")
         out._pos_inf = read_int(data, "pos_inf")
         out._n_finite = read_int(data, "n_finite")
@@ -658,36 +528,3 @@ class NumericProfile(Mergeable):
             out._min = read_float(data, "min")
             out._max = read_float(data, "max")
         return out
-
-
-# -- shared serialisation helpers (used by every profile in this package) ----------------
-
-
-def check_header(data: Mapping[str, Any], kind: str) -> None:
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{kind} profile: expected a mapping, got {type(data).__name__}")
-    if data.get("kind") != kind:
-        raise ValueError(f"{kind} profile: 'kind' is {data.get('kind')!r}, expected {kind!r}")
-    if data.get("format") != _FORMAT:
-        raise ValueError(f"{kind} profile: format {data.get('format')!r} is not supported")
-
-
-def read_int(data: Mapping[str, Any], key: str) -> int:
-    value = data.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"profile: {key!r} must be an integer >= 0, got {value!r}")
-    return value
-
-
-def read_float(data: Mapping[str, Any], key: str) -> float:
-    value = data.get(key)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ValueError(f"profile: {key!r} must be a number, got {value!r}")
-    return float(value)
-
-
-def read_list(data: Mapping[str, Any], key: str) -> Sequence[Any]:
-    value = data.get(key)
-    if not isinstance(value, list | tuple):
-        raise ValueError(f"profile: {key!r} must be a list, got {type(value).__name__}")
-    return value

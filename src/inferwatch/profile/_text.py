@@ -28,19 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from inferwatch.profile._mergeable import Mergeable
-from inferwatch.profile._numeric import (
-    NumericProfile,
-    NumericSummary,
-    check_header,
-    read_int,
-    read_list,
-)
+from inferwatch.profile._numeric import NumericProfile, NumericSummary
+from inferwatch.profile._serial import FORMAT, check_header, read_int, read_list
 
 __all__ = ["CHAR_CLASSES", "LENGTH_EDGES", "TextProfile", "TextSummary"]
 
 CHAR_CLASSES: Final = ("letters", "digits", "whitespace", "punctuation", "control", "non_ascii")
 LENGTH_EDGES: Final = (0.0, *(float(2**i) for i in range(17)))  # 0, 1, 2, 4, ..., 65536
-_FORMAT: Final = 1
 
 
 def _class_table() -> npt.NDArray[np.intp]:
@@ -198,7 +192,7 @@ class TextProfile(Mergeable):
     def to_dict(self, *, edges: bool = True) -> dict[str, Any]:
         return {
             "kind": "text",
-            "format": _FORMAT,
+            "format": FORMAT,
             "lengths": self._lengths.to_dict(edges=edges),
             "chars": self._chars.tolist(),
             "invalid": self._invalid,
