@@ -66,3 +66,16 @@ def test_every_metric_in_the_catalogue_is_documented() -> None:
         if n not in readme and f"{n}_total" not in readme and f"{n}_info" not in readme
     ]  # fmt: skip
     assert undocumented == []
+
+
+def test_every_package_is_in_the_layout_section() -> None:
+    """A package or public module added under src/inferwatch must get a row in the
+    README's layout table (the table a newcomer reads first)."""
+    src = README.parent / "src" / "inferwatch"
+    text = README.read_text()
+    section = text[text.index("### Layout") :]
+    names = {p.name for p in src.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    names |= {p.stem for p in src.glob("*.py") if not p.name.startswith("_")}
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M))
+    assert sorted(names - rows) == [], "packages missing from the README's layout section"
+    assert sorted(rows - names) == [], "the layout section names packages that do not exist"
