@@ -87,6 +87,8 @@ def _sorted(col: ColumnInput) -> SortedColumn:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
+    """One column to evaluate, with its data (fetched by the worker that evaluates it)."""
+
     name: str
     kind: str
     role: Role
@@ -95,20 +97,27 @@ class _Job:
 
 
 @dataclass(frozen=True, slots=True)
-class _Pending:
-    """A column to evaluate; its data is fetched by the worker that evaluates it, so a
-    lazy mapping (a file reader) holds only the columns in flight."""
+class _Spec:
+    """A column to evaluate, without its data: the pool's queue holds these, so a lazy
+    mapping (a file reader) is read only by the worker that evaluates the column, and at
+    most ``workers`` columns of each side are held at once."""
 
     name: str
     kind: str
     role: Role
 
-    def resolve(
+    def fetch(
         self, reference: Mapping[str, ColumnInput], current: Mapping[str, ColumnInput]
     ) -> _Job:
+        if not _evaluated(self.kind):  # nothing to read: the error needs no data
+            return _Job(self.name, self.kind, self.role, None, None)
         return _Job(
             self.name, self.kind, self.role, reference.get(self.name), current.get(self.name)
         )
+
+
+def _evaluated(kind: str) -> bool:
+    return kind in CATEGORICAL_KINDS or kind == "numeric"
 
 
 def _missing_error(name: str, ref: object, cur: object) -> str:
@@ -234,7 +243,7 @@ def _counts_of(col: SortedColumn) -> Counts:
 
 
 def _run(job: _Job, options: DriftOptions) -> ColumnDrift:
-    if job.kind not in CATEGORICAL_KINDS and job.kind != "numeric":
+    if not _evaluated(job.kind):
         return ColumnDrift(
             job.name, job.kind, role=job.role,
             error=f"drift of {job.kind} columns is not computed yet",
@@ -295,19 +304,17 @@ def evaluate_batch(
     progress: Callable[[str], None] | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` for every schema feature, prediction and target."""
-    jobs = [
-        _Job(f.name, f.kind, "feature", reference.get(f.name), current.get(f.name))
-        for f in schema.features
-    ]
+    specs = [_Spec(f.name, f.kind, "feature") for f in schema.features]
     for role, col in (("prediction", schema.prediction), ("target", schema.target)):
         if col is not None and col.name in reference and col.name in current:
             kind = "categorical" if col.task == "classification" else "numeric"
-            jobs.append(_Job(col.name, kind, role, reference[col.name], current[col.name]))  # type: ignore[arg-type]
+            specs.append(_Spec(col.name, kind, role))  # type: ignore[arg-type]
 
-    def work(job: _Job) -> ColumnDrift:
-        result = _run(job, options)
+    def work(spec: _Spec) -> ColumnDrift:
+        # read, evaluate, drop: the column's data lives only in this call
+        result = _run(spec.fetch(reference, current), options)
         if progress is not None:
-            progress(job.name)
+            progress(spec.name)
         return result
 
     workers = options.workers
@@ -315,12 +322,12 @@ def evaluate_batch(
         # Two threads overlap numpy's sorts and Arrow's reads; past LARGE_ROWS rows a side
         # the second column in flight costs more memory than the overlap saves time.
         workers = 2 if max(n_reference, n_current) < LARGE_ROWS else 1
-    workers = max(1, min(workers, len(jobs)))
+    workers = max(1, min(workers, len(specs)))
     if workers == 1:
-        results = [work(j) for j in jobs]
+        results = [work(j) for j in specs]
     else:
         with ThreadPoolExecutor(workers, thread_name_prefix="inferwatch-drift") as pool:
-            results = list(pool.map(work, jobs))
+            results = list(pool.map(work, specs))
     features = [r for r in results if r.role == "feature"]
     if options.correction is not None:
         features = _correct(features, options.correction)
