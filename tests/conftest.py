@@ -7,6 +7,7 @@ from collections.abc import Generator
 
 import numpy as np
 import pytest
+from pluggy import Result
 from prometheus_client import CollectorRegistry
 
 pytest_plugins = ["tests._postgres"]
@@ -17,7 +18,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, None, None]:
+) -> Generator[None, Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     if IN_CI and report.skipped and item.get_closest_marker("integration") is not None:

@@ -39,4 +39,4 @@ def test_monitor_is_importable_from_the_top() -> None:
 
     assert inferwatch.Monitor is Monitor
     with pytest.raises(AttributeError):
-        _ = inferwatch.NoSuchThing  # type: ignore[attr-defined]
+        _ = inferwatch.NoSuchThing
