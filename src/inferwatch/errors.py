@@ -7,7 +7,6 @@
     ├── SchemaError(ValueError)           a schema cannot be inferred, loaded or applied
     ├── ValidationError(ValueError)       a request or a batch does not match the schema
     ├── ModelError(RuntimeError)          a model cannot be loaded or failed to predict
-    │   └── ModelNotFoundError(LookupError)
     ├── StoreError(RuntimeError)          the store cannot be reached or refused a write
     ├── InputFileError(ValueError)        a data file cannot be read (format, columns, encoding)
     └── stats.DriftInputError(ValueError) a drift test got unusable input
@@ -28,7 +27,6 @@ __all__ = [
     "InferwatchError",
     "InputFileError",
     "ModelError",
-    "ModelNotFoundError",
     "SchemaError",
     "StoreError",
     "ValidationError",
@@ -53,10 +51,6 @@ class InputFileError(InferwatchError, ValueError):
 
 class ModelError(InferwatchError, RuntimeError):
     """A model cannot be loaded or failed while predicting."""
-
-
-class ModelNotFoundError(ModelError, LookupError):
-    """No model is registered under the requested name."""
 
 
 class StoreError(InferwatchError, RuntimeError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from inferwatch.io._readers import (
     ColumnSource,
-    read_arrow,
     read_columns,
     read_frame,
     write_frame,
@@ -15,7 +14,6 @@ __all__ = [
     "ColumnSource",
     "infer_schema_from_file",
     "load_schema",
-    "read_arrow",
     "read_columns",
     "read_frame",
     "save_schema",

@@ -301,17 +301,6 @@ def _to_numpy(column: pa.ChunkedArray) -> npt.NDArray[Any]:
 # --- public API ------------------------------------------------------------------------------
 
 
-def read_arrow(
-    path: PathLike,
-    columns: Sequence[str] | None = None,
-    *,
-    limit: int | None = None,
-    flatten: str | Sequence[str] = (),
-) -> dict[str, pa.ChunkedArray]:
-    """Like :func:`read_columns`, but the columns stay Arrow arrays (for Arrow compute)."""
-    return _read_arrow(path, columns, limit, flatten)[1]
-
-
 def read_columns(
     path: PathLike,
     columns: Sequence[str] | None = None,
