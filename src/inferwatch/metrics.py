@@ -3,9 +3,10 @@
 The registry is passed in (a fresh ``CollectorRegistry`` per app and per test, as
 prometheus_client's own tests do).  Label values are bounded: ``model`` is a configured
 model name or ``unknown``, ``predicted_class`` one of the model's classes (first
-:data:`MAX_CLASSES`) or ``other``, ``status`` an HTTP status code, ``reason``/``kind``
-fixed vocabularies.  Per-model children are resolved once (:meth:`Metrics.for_model`)
-so the request path never calls ``labels()``.
+:data:`MAX_CLASSES`) or ``other``, ``status`` an HTTP status code, ``reason``/``kind``,
+``check`` (:data:`QUALITY_CHECKS`) and ``scale`` fixed vocabularies, ``feature`` and
+``test`` the schema's features and the registered tests.  Per-model children are resolved
+once (:meth:`Metrics.for_model`) so the request path never calls ``labels()``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -257,7 +259,42 @@ def _drift_families(
         "1 when the share of drifted features reaches the threshold, else 0.",
         labels=["model", "version"],
     )
-    out: list[Metric] = [score, p_value, detected, missing, share, dataset]
+    threshold = GaugeMetricFamily(
+        "inferwatch_drift_threshold",
+        "Threshold of a feature's drift verdict: drift when the score passes it "
+        '(scale="statistic") or the p-value falls below it (scale="p_value").',
+        labels=[*fv, "test", "scale"],
+    )
+    nominal = GaugeMetricFamily(
+        "inferwatch_drift_nominal_threshold",
+        "The drift test's own fixed threshold (a batch report's), before any calibration.",
+        labels=[*fv, "test", "scale"],
+    )
+    share_threshold = GaugeMetricFamily(
+        "inferwatch_dataset_drift_share_threshold",
+        "Share of drifted features at which the dataset counts as drifted.",
+        labels=["model", "version"],
+    )
+    q_share = GaugeMetricFamily(
+        "inferwatch_feature_quality_share",
+        "Share of a feature's current values caught by a quality check "
+        "(missing, out_of_range, outlier, unseen).",
+        labels=[*fv, "check"],
+    )
+    q_threshold = GaugeMetricFamily(
+        "inferwatch_feature_quality_threshold",
+        "Share above which a feature's quality check reports a problem.",
+        labels=[*fv, "check"],
+    )
+    q_problem = GaugeMetricFamily(
+        "inferwatch_feature_quality_problem",
+        "1 when a feature's quality check reports a problem, else 0.",
+        labels=[*fv, "check"],
+    )
+    out: list[Metric] = [
+        score, p_value, detected, threshold, nominal, missing, q_share, q_threshold, q_problem,
+        share, share_threshold, dataset,
+    ]  # fmt: skip
     if live:
         rows = GaugeMetricFamily(
             "inferwatch_drift_window_rows",
@@ -286,18 +323,87 @@ def _drift_families(
                 detected.add_metric([*mv, name], 1.0 if f.get("drift_detected") else 0.0)
                 if f.get("p_value") is not None:
                     p_value.add_metric([*mv, name, f["test"]], float(f["p_value"]))
+                for family, (value, scale) in zip(
+                    (threshold, nominal), _thresholds(f), strict=True
+                ):
+                    if value is not None:
+                        family.add_metric([*mv, name, f["test"], scale], value)
             quality = f.get("quality") or {}
             if quality.get("missing_share") is not None:
                 missing.add_metric([*mv, name], float(quality["missing_share"]))
+            for check, value, limit, problem in _quality_checks(quality):
+                q_share.add_metric([*mv, name, check], value)
+                q_problem.add_metric([*mv, name, check], 1.0 if problem else 0.0)
+                if limit is not None:
+                    q_threshold.add_metric([*mv, name, check], limit)
         if judged or not live:
             share.add_metric(mv, float(report.get("drift_share") or 0.0))
             dataset.add_metric(mv, 1.0 if report.get("dataset_drift") else 0.0)
+            if report.get("drift_share_threshold") is not None:
+                share_threshold.add_metric(mv, float(report["drift_share_threshold"]))
         window = report.get("window")
         if live and isinstance(window, Mapping):
             rows.add_metric(mv, float(window.get("rows") or 0))
             if window.get("start") is not None:
                 start.add_metric(mv, float(window["start"]))
     return out
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _thresholds(column: Mapping[str, Any]) -> tuple[tuple[float | None, str], ...]:
+    """``(threshold, scale), (nominal threshold, scale)`` of one judged column.
+
+    A calibrated verdict (``details.calibrated_threshold``, see ``evaluate/_live.py``)
+    compares the statistic with its threshold even for a p-value test, whose nominal
+    threshold stays on the p-value scale; an uncalibrated one uses the test's own.
+    """
+    details = column.get("details") or {}
+    own = "p_value" if column.get("p_value") is not None else "statistic"
+    calibrated = details.get("calibrated_threshold") is not None
+    value = _number(column.get("threshold"))
+    nominal = _number(details["nominal_threshold"]) if calibrated else value
+    return ((value, "statistic" if calibrated else own), (nominal, own))
+
+
+#: quality check → (share key in ``FeatureQuality.to_dict()``, its problem code)
+QUALITY_CHECKS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
+    {
+        "missing": ("missing_share", "missing_increase"),
+        "out_of_range": ("out_of_range_share", "out_of_range"),
+        "outlier": ("outlier_share", "outliers"),
+        "unseen": ("unseen_share", "unseen_categories"),
+    }
+)
+_CATEGORY_KINDS: Final = frozenset({"categorical", "boolean"})
+
+
+def _quality_checks(
+    quality: Mapping[str, Any],
+) -> Iterator[tuple[str, float, float | None, bool]]:
+    """``(check, share, limit, problem)`` of one feature's quality dict.
+
+    Categories are checked for missing and unseen values, everything else for missing,
+    out-of-range and outlying ones.  The limits come from the quality's ``limits``
+    (keyed by share, e.g. ``"missing_share"``); a report without them (written before
+    quality was judged against the reference) gives no limit.
+    """
+    if not quality:
+        return
+    kind = quality.get("kind")
+    checks = ("missing", "unseen") if kind in _CATEGORY_KINDS else (
+        "missing", "out_of_range", "outlier"
+    )  # fmt: skip
+    limits = quality.get("limits") or {}
+    problems = set(quality.get("problems") or ())
+    for check in checks:
+        key, code = QUALITY_CHECKS[check]
+        value = _number(quality.get(key))
+        if value is None:
+            continue
+        yield check, value, _number(limits.get(key)), code in problems
 
 
 def _confidence(prediction: Any) -> list[Mapping[str, Any]]:
@@ -319,6 +425,11 @@ class DriftCollector:
     names.  Prediction and target drift are published as features named after their
     columns; a live report's confidence drift (in ``prediction_drift.details``) as
     ``feature="confidence"``.  ``feature`` label values come from the schema, a bounded set.
+
+    Each verdict comes with the threshold it was judged on (``inferwatch_drift_threshold``,
+    calibrated for live windows) and the test's own (``..._nominal_threshold``, what a
+    batch report uses), and each quality share with its limit and problem flag, so a
+    reader of ``/metrics`` can tell why a feature is or is not flagged.
     """
 
     def __init__(self, report: Mapping[str, Any], *, model: str, version: str) -> None:
