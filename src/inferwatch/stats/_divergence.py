@@ -7,11 +7,16 @@ unseen..., missing]``; so a missingness shift or a new category moves them. Each
 own effect size; drift when the value reaches the threshold (default 0.1 for each, as
 in Evidently).
 
-* **Jensen-Shannon distance**, log base 2: ``sqrt((KL(p||m) + KL(q||m)) / 2)`` with
-  ``m = (p + q) / 2``; in [0, 1] (1 = disjoint supports) and equal to
-  ``scipy.spatial.distance.jensenshannon(p, q, base=2)``. No epsilon is needed
-  (``0 * log 0 = 0``). Tools that use the natural log (scipy's default) top out at
-  ``sqrt(ln 2) = 0.83``, so their thresholds read differently: 0.1 there is 0.12 here.
+* **Jensen-Shannon distance**, natural log: ``sqrt((KL(p||m) + KL(q||m)) / 2)`` with
+  ``m = (p + q) / 2``; in ``[0, sqrt(ln 2)] = [0, 0.833]`` and equal to
+  ``scipy.spatial.distance.jensenshannon(p, q)`` (scipy's default base). That is the
+  distance Evidently compares with its 0.1 threshold (its ``jensenshannon`` test calls
+  scipy with ``base=None``), so the default rule's "Jensen-Shannon >= 0.1" means the same
+  here as there. ``base=2`` (a keyword of every function below) gives the other common
+  scale, in [0, 1], which is the natural-log value divided by ``sqrt(ln 2)``: 0.1 in
+  base 2 is 0.083 in natural log, so a base-2 reading of Evidently's threshold is 1.2x
+  stricter. No epsilon is needed (``0 * log 0 = 0``), as in Evidently (which calls it
+  with ``feel_zeroes=False``).
 * **KL divergence** ``KL(ref || cur) = sum p_i ln(p_i / q_i)``, natural log (Evidently's
   direction). An empty entry makes it infinite, so both share vectors are smoothed
   additively, ``(share + eps) / (1 + k * eps)`` with ``eps = 1e-4`` and ``k`` entries:
@@ -22,6 +27,7 @@ in Evidently).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -73,12 +79,16 @@ KL_EPSILON = 1e-4
 _BINS = 10
 
 
-def jensen_shannon_value(reference: IntArray, current: IntArray) -> float:
-    """Jensen-Shannon distance, base 2, of two aligned count vectors."""
+def jensen_shannon_value(
+    reference: IntArray, current: IntArray, base: float | None = None
+) -> float:
+    """Jensen-Shannon distance of two aligned count vectors, natural log unless ``base``."""
     p = reference / reference.sum()
     q = current / current.sum()
     m = (p + q) / 2.0
-    js = (float(np.sum(rel_entr(p, m))) + float(np.sum(rel_entr(q, m)))) / np.log(2.0)
+    js = float(np.sum(rel_entr(p, m))) + float(np.sum(rel_entr(q, m)))
+    if base is not None:
+        js /= np.log(base)
     return float(np.sqrt(max(js, 0.0) / 2.0))  # rounding can leave -1e-17
 
 
@@ -99,11 +109,16 @@ def hellinger_value(reference: IntArray, current: IntArray) -> float:
     return float(min(np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2) / 2.0), 1.0))
 
 
-_JS_ABOUT = {
-    "formula": "sqrt((KL(p||m) + KL(q||m)) / 2), m = (p + q) / 2",
-    "log_base": 2,
-    "epsilon": 0.0,
-}
+def _js(base: float | None) -> tuple[Callable[[IntArray, IntArray], float], dict[str, object]]:
+    """The value function and the details of a Jensen-Shannon distance in ``base``."""
+    about: dict[str, object] = {
+        "formula": "sqrt((KL(p||m) + KL(q||m)) / 2), m = (p + q) / 2",
+        "log_base": "e" if base is None else base,
+        "epsilon": 0.0,
+    }
+    return partial(jensen_shannon_value, base=base), about
+
+
 _HELLINGER_ABOUT = {"formula": "sqrt(sum((sqrt(p) - sqrt(q))^2) / 2)", "epsilon": 0.0}
 
 
@@ -117,33 +132,36 @@ def _kl_about(epsilon: float) -> dict[str, object]:
 
 
 def jensen_shannon(
-    reference: FloatArray, current: FloatArray, threshold: float = 0.1, *, bins: int = _BINS
+    reference: FloatArray,
+    current: FloatArray,
+    threshold: float = 0.1,
+    *,
+    bins: int = _BINS,
+    base: float | None = None,
 ) -> DriftResult:
     """Jensen-Shannon distance of raw numeric samples on reference-quantile bins."""
     vectors = vectors_from_values(reference, current, bins)
-    return distance_result(
-        "jensen_shannon", jensen_shannon_value, vectors, threshold, "exact", _JS_ABOUT
-    )
+    value, about = _js(base)
+    return distance_result("jensen_shannon", value, vectors, threshold, "exact", about)
 
 
 def jensen_shannon_binned(
-    reference: Binned, current: Binned, threshold: float = 0.1
+    reference: Binned, current: Binned, threshold: float = 0.1, *, base: float | None = None
 ) -> DriftResult:
     """Jensen-Shannon distance of two :class:`Binned` on the same edges."""
     vectors = vectors_from_binned(reference, current)
-    return distance_result(
-        "jensen_shannon", jensen_shannon_value, vectors, threshold, "binned", _JS_ABOUT
-    )
+    value, about = _js(base)
+    return distance_result("jensen_shannon", value, vectors, threshold, "binned", about)
 
 
 def jensen_shannon_counts(
-    reference: Counts, current: Counts, threshold: float = 0.1
+    reference: Counts, current: Counts, threshold: float = 0.1, *, base: float | None = None
 ) -> DriftResult:
-    """Jensen-Shannon distance of two category counts."""
+    """Jensen-Shannon distance of two category counts (Evidently's default for categories
+    with more than 1,000 reference rows)."""
     vectors = vectors_from_counts(reference, current)
-    return distance_result(
-        "jensen_shannon", jensen_shannon_value, vectors, threshold, "exact", _JS_ABOUT
-    )
+    value, about = _js(base)
+    return distance_result("jensen_shannon", value, vectors, threshold, "exact", about)
 
 
 def kl_divergence(

@@ -19,13 +19,31 @@ uses::
     numeric      > 1000        any               wasserstein      distance / std >= 0.1
     categorical  <= 1000       exactly 2         z_test           p < 0.05
     categorical  <= 1000       any               chi_square       p < 0.05
-    categorical  > 1000        any               jensen_shannon   distance (base 2) >= 0.1
+    categorical  > 1000        any               jensen_shannon   distance (natural log) >= 0.1
 
 Mind the step at 1,000 reference rows: below it the verdict is a p-value (which, as
 the sample grows, flags ever smaller differences), above it a distance against a fixed
 threshold (which does not move with n). The same column can change verdict when the
-reference grows from 1,000 to 1,001 rows. ``n_unique`` counts the distinct non-missing
-values of the reference (Evidently counts reference and current together).
+reference grows from 1,000 to 1,001 rows.
+
+Checked against Evidently 0.7.23's ``_get_default_stattest`` and its tests:
+
+* same: ``n_reference`` counts the reference's finite, non-missing values (Evidently
+  drops NaN and +/-inf first); Wasserstein is divided by ``np.std`` (ddof 0) of the
+  reference; Jensen-Shannon is scipy's ``jensenshannon`` with its default (natural) log
+  on the union of both sides' categories, no epsilon; 0.1 for both.
+* different, by choice: ``n_unique`` counts the distinct non-missing values of the
+  *reference* (Evidently counts reference and current together), so the test is known
+  before the current data is seen (live windows fix it when the window opens) and a few
+  new values in the current data cannot switch a numeric column to a categorical test;
+  a single category gets ``chi_square`` (Evidently's ``z_test`` for at most 2 values; both
+  say no drift on one shared category). The distance tests keep missing values as an
+  entry of their own (Evidently drops them), so that a rise in missing values moves
+  them; on data without missing values the statistic is Evidently's. Wasserstein's
+  scale is the reference's std itself (the pooled one when the reference is constant,
+  see ``_wasserstein``), where Evidently floors it at 0.001, so on a column whose std is
+  below 0.001 Evidently's score is smaller than ours (a change of units should not
+  change a verdict).
 """
 
 from __future__ import annotations
