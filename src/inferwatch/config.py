@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -26,6 +26,9 @@ from pydantic_settings import (
 )
 
 from inferwatch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from inferwatch.evaluate import DriftOptions
 
 __all__ = [
     "ROLES",
@@ -103,6 +106,11 @@ class ModelSettings(_Section):
     reference: Path | None = Field(None, description="Reference dataset (CSV, Parquet, JSONL).")
     target: str | None = Field(None, description="Target column in the reference.")
     prediction: str | None = Field(None, description="Prediction column in the reference.")
+    task: Literal["classification", "regression"] | None = Field(
+        None,
+        description="Force the model's task (how its target and predictions are judged); "
+        "inferred from the target's type and distinct values if absent.",
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -222,6 +230,16 @@ class DriftSettings(_Section):
                     f"{feature}: no drift test named {name!r}; available: {', '.join(REGISTRY)}"
                 )
         return value
+
+    def to_options(self, *, multivariate: bool = False) -> DriftOptions:
+        """The engine's options for these settings (reports, checks and live windows).
+
+        The live-window keys (``window_seconds``, ``min_window_rows``, ``calibration*``)
+        are passed to :func:`inferwatch.evaluate.live_target` by name.
+        """
+        from inferwatch.evaluate import DriftOptions
+
+        return DriftOptions.from_settings(self, multivariate=multivariate)
 
 
 class LoggingSettings(_Section):

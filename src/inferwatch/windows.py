@@ -18,8 +18,10 @@ state nor push the current window out.
 Model outputs are profiled too when the profiler is told their column names (the bins
 must have been fitted with them, see :func:`output_features`): ``prediction`` the
 predicted class of a classifier (``PredictionRecord.output`` as a string, a categorical
-column), ``confidence`` its score (``PredictionRecord.score``, a numeric column).  The
-live evaluator judges them as the report's prediction drift.
+column) or the predicted value of a regressor (``PredictionRecord.output`` as a number, a
+numeric column: the kind the bins were fitted with decides), ``confidence`` its score
+(``PredictionRecord.score``, a numeric column).  The live evaluator judges them as the
+report's prediction drift.
 
 Engine layer: numpy and the core only; the clock is handed in.
 """
@@ -30,7 +32,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +49,7 @@ __all__ = [
     "WindowRouter",
     "output_features",
     "output_labels",
+    "output_numbers",
     "prediction_column",
     "window_start",
 ]
@@ -77,16 +80,28 @@ def output_labels(values: Sequence[Any]) -> npt.NDArray[Any]:
     )
 
 
+def output_numbers(values: Sequence[Any]) -> npt.NDArray[Any]:
+    """Predicted values of a regressor as a float64 column (None is NaN, missing), the
+    same way for the reference's predictions and the logged ones; an object column when
+    a value is not a number (the profile counts those as invalid)."""
+    return _numeric(list(values))
+
+
 def output_features(
-    schema: Schema, *, prediction: str | None, confidence: str | None
+    schema: Schema,
+    *,
+    prediction: str | None,
+    confidence: str | None,
+    prediction_kind: Literal["categorical", "numeric"] = "categorical",
 ) -> tuple[Feature, ...]:
     """Features to fit the output columns' bins with (append them to the input features):
-    ``prediction`` categorical, ``confidence`` numeric; a name that is already one of the
+    ``prediction`` of ``prediction_kind`` (categorical: a classifier's classes; numeric:
+    a regressor's values), ``confidence`` numeric; a name that is already one of the
     schema's columns (a feature or the target) is left out, so inputs are never shadowed."""
     taken = set(schema.names) | ({schema.target.name} if schema.target is not None else set())
     out = []
     if prediction is not None and prediction not in taken:
-        out.append(Feature(prediction, "categorical", nullable=True))
+        out.append(Feature(prediction, prediction_kind, nullable=True))
     if confidence is not None and confidence not in taken:
         out.append(Feature(confidence, "numeric", nullable=True))
     return tuple(out)
@@ -106,12 +121,15 @@ def _columns(
     records: Sequence[PredictionRecord],
     prediction: str | None = None,
     confidence: str | None = None,
+    numeric_prediction: bool = False,
 ) -> dict[str, npt.NDArray[Any]]:
     """One column per profiled feature; a feature absent from an input is None (missing).
-    Plus the predicted class and the score under the given output column names."""
+    Plus the prediction (class labels, or numbers when ``numeric_prediction``) and the
+    score under the given output column names."""
     out: dict[str, npt.NDArray[Any]] = {}
     if prediction is not None:
-        out[prediction] = output_labels([rec.output for rec in records])
+        outputs = [rec.output for rec in records]
+        out[prediction] = output_numbers(outputs) if numeric_prediction else output_labels(outputs)
     if confidence is not None:
         out[confidence] = _numeric([rec.score for rec in records])
     n = len(records)
@@ -171,9 +189,11 @@ class WindowProfiler:
         self.retention = retention
         self.max_unseen = max_unseen
         # output columns are profiled only when the bins have them
-        fitted = {f.name for f in bins.schema_}
+        fitted = {f.name: f.kind for f in bins.schema_}
         self.prediction = prediction if prediction in fitted else None
         self.confidence = confidence if confidence in fitted else None
+        # a regressor's prediction was fitted as a numeric column: profile numbers
+        self._numeric_prediction = fitted.get(prediction or "") == "numeric"
         self._lock = threading.Lock()
         self._windows: dict[tuple[str, str], dict[float, FrameProfile]] = {}
         self._dropped = 0
@@ -197,7 +217,9 @@ class WindowProfiler:
         lo, hi = self._bounds()
         kept = {s: recs for s, recs in groups.items() if lo <= s <= hi}
         batches = {
-            s: _columns(self.schema, recs, self.prediction, self.confidence)
+            s: _columns(
+                self.schema, recs, self.prediction, self.confidence, self._numeric_prediction
+            )
             for s, recs in kept.items()
         }
         with self._lock:

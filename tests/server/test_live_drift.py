@@ -143,39 +143,3 @@ def test_a_window_below_min_window_rows_publishes_no_verdict(workdir: Path, tmp_
         assert store.latest_evaluations("churn", "1") == []
     finally:
         store.close()
-
-
-def test_scoring_the_reference_is_bounded_batched_and_survives_a_failing_model() -> None:
-    from inferwatch.config import DriftSettings
-    from inferwatch.models import ModelPrediction
-    from inferwatch.schema import Feature, Schema
-    from inferwatch.server import live_target
-    from inferwatch.server._build import score_reference
-
-    class Fake:
-        flavor = "fake"
-        classes = ("no", "yes")
-
-        def __init__(self, fail: bool = False) -> None:
-            self.calls: list[int] = []
-            self.fail = fail
-
-        def predict(self, instances: Any) -> list[ModelPrediction]:
-            if self.fail:
-                raise RuntimeError("boom")
-            self.calls.append(len(instances))
-            return [
-                ModelPrediction("yes" if i["x"] > 0 else "no", None, 0.5 + abs(i["x"]) / 10)
-                for i in instances
-            ]
-
-    schema = Schema((Feature("x", "numeric"),))
-    ref = {"x": np.random.default_rng(3).normal(size=2500)}
-    fake = Fake()
-    sample, values, scores = score_reference(fake, schema, ref, max_rows=2000, batch_rows=700)
-    assert fake.calls == [700, 700, 600] and len(sample["x"]) == len(values) == 2000
-    assert all(s is not None for s in scores)
-    target = live_target("m", "1", schema, ref, DriftSettings(), fake)
-    assert (target.profiler.prediction, target.profiler.confidence) == ("prediction", "confidence")
-    failed = live_target("m", "1", schema, ref, DriftSettings(), Fake(fail=True))
-    assert (failed.profiler.prediction, failed.profiler.confidence) == (None, None)

@@ -83,7 +83,6 @@ def _options(
     multivariate: bool = False,
 ) -> DriftOptions:
     from inferwatch.config import load_settings
-    from inferwatch.evaluate import DriftOptions
 
     drift: dict[str, Any] = {}
     if tests:
@@ -104,14 +103,7 @@ def _options(
         # pydantic settings (about 20 MB and 0.1 s of a report's start-up).
         return _flag_options(drift, multivariate)
     settings = load_settings(path, {"drift": drift} if drift else None)
-    d = settings.drift
-    return DriftOptions(
-        drift_share=d.drift_share,
-        tests=dict(d.tests),
-        thresholds=dict(d.thresholds),
-        correction=d.correction,
-        multivariate=multivariate,
-    )
+    return settings.drift.to_options(multivariate=multivariate)
 
 
 def _flag_options(drift: dict[str, Any], multivariate: bool) -> DriftOptions:
@@ -129,13 +121,7 @@ def _flag_options(drift: dict[str, Any], multivariate: bool) -> DriftOptions:
     correction = drift.get("correction")
     if correction not in (None, "bonferroni", "benjamini_hochberg"):
         fail(f"--correction must be bonferroni or benjamini_hochberg, got {correction!r}")
-    return DriftOptions(
-        drift_share=share,
-        tests=dict(drift.get("tests", {})),
-        thresholds=dict(drift.get("thresholds", {})),
-        correction=correction,
-        multivariate=multivariate,
-    )
+    return DriftOptions.from_settings(drift, multivariate=multivariate)
 
 
 def _arrow_memory_pool() -> None:

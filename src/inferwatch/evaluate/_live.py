@@ -74,11 +74,12 @@ value at 1,000 rows whatever the window size.
 Prediction drift
 ----------------
 When the reference profile has the model's output columns (``prediction``: the predicted
-class, categorical; ``confidence``: the score, numeric; see
+class of a classifier, categorical, or the predicted value of a regressor, numeric and
+binned on the reference's predictions; ``confidence``: the score, numeric; see
 :func:`inferwatch.windows.output_features`), they are judged like features (default
 rule, calibration, user tests and thresholds by name) but kept out of ``features``,
 which stay the model's inputs, and out of the dataset drift share.  The report has one
-``prediction_drift`` slot: it holds the predicted-class verdict, and the confidence
+``prediction_drift`` slot: it holds the prediction's verdict, and the confidence
 verdict goes in its result's ``details["confidence"]`` (``DriftResult.to_dict()``); the
 metrics collectors publish that one as ``feature="confidence"``.  A model with scores
 but no predicted class (no class column profiled) gets the confidence verdict itself in
@@ -202,7 +203,11 @@ class LiveEvaluator:
             self._check()
             schema = self.schema if self.schema is not None else self.reference.bins.schema_
             self._plans = {f.name: self._plan(f.name, f.kind) for f in schema.features}
-            outputs = ((self.prediction, "categorical"), (self.confidence, "numeric"))
+            # the prediction's kind is the one its bins were fitted with: categorical for
+            # a classifier's classes, numeric for a regressor's values
+            fitted = {f.name: f.kind for f in self.reference.bins.schema_}
+            pred_kind = fitted.get(self.prediction or "", "categorical")
+            outputs = ((self.prediction, pred_kind), (self.confidence, "numeric"))
             self._outputs = {
                 name: self._plan(name, kind)
                 for name, kind in outputs

@@ -35,6 +35,28 @@ class DriftOptions:
     seed: int = 0
     workers: int | None = None  # None: 2 threads below LARGE_ROWS rows a side, else 1
 
+    @classmethod
+    def from_settings(cls, drift: Any, *, multivariate: bool = False) -> DriftOptions:
+        """Options from a drift settings section: the one place settings become options.
+
+        ``drift`` is ``config.DriftSettings`` (its ``to_options`` calls this) or a mapping
+        of the same keys (command-line flags checked without loading the settings); keys
+        it lacks keep their defaults.  Only ``drift_share``, ``tests``, ``thresholds`` and
+        ``correction`` are read: the live-window keys are ``live_target``'s parameters.
+        """
+        if isinstance(drift, Mapping):
+            values = dict(drift)
+        else:
+            keys = ("drift_share", "tests", "thresholds", "correction")
+            values = {k: getattr(drift, k) for k in keys if hasattr(drift, k)}
+        return cls(
+            drift_share=float(values.get("drift_share", 0.5)),
+            tests=dict(values.get("tests") or {}),
+            thresholds={k: float(v) for k, v in (values.get("thresholds") or {}).items()},
+            correction=values.get("correction"),
+            multivariate=multivariate,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ColumnDrift:

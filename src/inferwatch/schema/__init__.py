@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inferwatch.schema._infer import InferenceRules, infer_feature, infer_schema
+from inferwatch.schema._infer import InferenceRules, infer_feature, infer_schema, infer_task
 from inferwatch.schema._types import FEATURE_KINDS, TASKS, Feature, Schema, Target
 from inferwatch.schema._validate import InstanceValidator, instance_json_schema
 
@@ -16,5 +16,6 @@ __all__ = [
     "Target",
     "infer_feature",
     "infer_schema",
+    "infer_task",
     "instance_json_schema",
 ]

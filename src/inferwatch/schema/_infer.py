@@ -18,7 +18,7 @@ from inferwatch._typing import FeatureKind, Task
 from inferwatch.errors import SchemaError
 from inferwatch.schema._types import Feature, Schema, Target
 
-__all__ = ["InferenceRules", "infer_feature", "infer_schema"]
+__all__ = ["InferenceRules", "infer_feature", "infer_schema", "infer_task"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +27,37 @@ class InferenceRules:
 
     A string column is *categorical* when it has at most ``max_categories`` distinct values
     or its distinct values are at most ``max_category_ratio`` of its rows; otherwise it is
-    *text*.  A target is a *classification* target when it is not floating point, or when it
-    is floating point with at most ``max_classes`` distinct integral values.
+    *text*.
+
+    A target's or prediction's task is read off its type and cardinality the way a person
+    would (:func:`infer_task`):
+
+    * floating point is *regression*: a float is never a class.  (One exception: a float
+      column whose values are all integral and that has missing values is what the readers
+      make of an integer column with gaps, and is judged as an integer column);
+    * strings and booleans are *classification*;
+    * an integer column is *classification* when it has at most ``few_classes`` distinct
+      values (labels such as 0/1, 1-5 ratings, digits), or at most ``max_classes`` distinct
+      values that are at most ``max_class_ratio`` of its rows (each class seen about 20
+      times or more); otherwise, with more distinct values than that (prices, counts, ages),
+      it is *regression*.
+
+    ``--task`` (``task=`` here) overrides the rule.
     """
 
     max_categories: int = 50
     max_category_ratio: float = 0.05
-    max_classes: int = 20
+    few_classes: int = 10
+    max_classes: int = 50
+    max_class_ratio: float = 0.05
+
+    def integer_task(self, n_distinct: int, n_present: int) -> Task:
+        """The task of an integer column with ``n_distinct`` values in ``n_present`` rows."""
+        if n_distinct <= self.few_classes:
+            return "classification"
+        if n_distinct <= self.max_classes and n_distinct <= self.max_class_ratio * n_present:
+            return "classification"
+        return "regression"
 
 
 def _is_missing(value: Any) -> bool:
@@ -122,22 +146,47 @@ def infer_feature(
     raise SchemaError(f"column {name!r} has an unsupported dtype {arr.dtype}")
 
 
+def infer_task(values: npt.NDArray[Any], rules: InferenceRules = InferenceRules()) -> Task:
+    """Classification or regression for a target's or prediction's values (the rule is in
+    :class:`InferenceRules`' docstring).
+
+    >>> import numpy as np
+    >>> infer_task(np.array([0, 1, 1, 0])), infer_task(np.array([0.5, 1.25]))
+    ('classification', 'regression')
+    >>> infer_task(np.arange(1000) % 300)  # 300 distinct integers: prices, counts
+    'regression'
+    """
+    arr = np.asarray(values)
+    kind = arr.dtype.kind
+    if kind == "b":
+        return "classification"
+    if kind in "iu":
+        return rules.integer_task(int(np.unique(arr).size), len(arr))
+    if kind == "f":
+        missing = np.isnan(arr)
+        finite = arr[~missing]
+        if missing.any() and finite.size and bool(np.all(np.floor(finite) == finite)):
+            # an integer column with gaps, as the readers give it
+            return rules.integer_task(int(np.unique(finite).size), int(finite.size))
+        return "regression"
+    present = [v for v in arr.tolist() if not _is_missing(v)]
+    if present and all(
+        isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+        for v in present
+    ):  # numbers in an object column (JSON values, model outputs)
+        if all(isinstance(v, int | np.integer) for v in present):
+            return rules.integer_task(len(set(present)), len(present))
+        return "regression"
+    return "classification"
+
+
 def _infer_target(
     name: str, values: npt.NDArray[Any], task: Task | None, rules: InferenceRules
 ) -> Target:
     arr = np.asarray(values)
     present = [v for v in arr.tolist() if not _is_missing(v)]
     if task is None:
-        if arr.dtype.kind == "f":
-            distinct = set(present)
-            integral = all(float(v).is_integer() for v in distinct)
-            task = (
-                "classification"
-                if integral and len(distinct) <= rules.max_classes
-                else "regression"
-            )
-        else:
-            task = "classification"
+        task = infer_task(arr, rules)
     if task == "classification":
         classes = sorted({_class_label(v) for v in present}, key=_class_sort_key)
         return Target(name, "classification", tuple(classes))
@@ -170,7 +219,9 @@ def infer_schema(
 
     Every column becomes a feature except ``target``, ``prediction`` and ``exclude``.
     ``task`` forces classification or regression; by default it is read off the target
-    (or the prediction when there is no target).
+    (or the prediction when there is no target) by :func:`infer_task`: floats and
+    integers with many distinct values are regression, strings, booleans and integers
+    with few distinct values are classification (see :class:`InferenceRules`).
     """
     for col in (target, prediction, *exclude):
         if col is not None and col not in columns:

@@ -163,6 +163,20 @@ class Schema:
         col = self.target or self.prediction
         return None if col is None else col.task
 
+    def with_task(self, task: Task | None) -> Schema:
+        """This schema with its target's and prediction's task forced to ``task`` (None:
+        unchanged).  A column whose task changes loses its class list, which belonged to
+        the other task (a forced classification learns its classes from the outputs)."""
+        if task is None:
+            return self
+
+        def forced(col: Target | None) -> Target | None:
+            if col is None or col.task == task:
+                return col
+            return Target(col.name, task)
+
+        return Schema(self.features, forced(self.target), forced(self.prediction))
+
     def __getitem__(self, name: str) -> Feature:
         try:
             return self._index[name]

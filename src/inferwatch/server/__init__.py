@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inferwatch.server._app import create_app
 from inferwatch.server._auth import ROUTE_ACCESS, check_bind, required_role
-from inferwatch.server._build import build_app, live_target
+from inferwatch.server._build import build_app
 from inferwatch.server._served import ServedModel
 
 __all__ = [
@@ -13,6 +13,5 @@ __all__ = [
     "build_app",
     "check_bind",
     "create_app",
-    "live_target",
     "required_role",
 ]
