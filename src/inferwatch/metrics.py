@@ -465,6 +465,11 @@ class LiveDriftCollector:
         with self._lock:
             self._reports[(model, version)] = report
 
+    def report(self, model: str, version: str) -> Mapping[str, Any] | None:
+        """The newest report of one model version (None before its first evaluation)."""
+        with self._lock:
+            return self._reports.get((model, version))
+
     def reports(self) -> dict[tuple[str, str], Mapping[str, Any]]:
         """The newest report of each model version."""
         with self._lock:

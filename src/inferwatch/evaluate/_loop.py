@@ -151,7 +151,7 @@ class EvaluationLoop:
 
     ``sink`` receives the evaluation rows (the store), ``publish(model, version,
     report_dict)`` the newest report of each model version, with a ``window`` entry
-    (``start``, ``end`` in epoch seconds, ``rows``, ``judged``).
+    (``start``, ``end`` and ``evaluated_at`` in epoch seconds, ``rows``, ``judged``).
     """
 
     def __init__(
@@ -229,6 +229,7 @@ class EvaluationLoop:
             "end": end,
             "rows": report.n_current,
             "judged": bool(rows),
+            "evaluated_at": now.timestamp(),
         }
         return out
 

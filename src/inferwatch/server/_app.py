@@ -27,6 +27,7 @@ from inferwatch.server._predict import add_predict_route
 from inferwatch.server._request_id import RequestIdMiddleware
 from inferwatch.server._routes import (
     add_docs_routes,
+    add_drift_route,
     add_health_routes,
     add_metrics_route,
     add_model_routes,
@@ -35,6 +36,7 @@ from inferwatch.server._served import ServedModel
 
 if TYPE_CHECKING:
     from inferwatch.evaluate import EvaluationLoop
+    from inferwatch.metrics import LiveDriftCollector
 
 __all__ = ["create_app"]
 
@@ -56,11 +58,13 @@ def create_app(
     store: Store,
     metrics: Metrics,
     evaluator: EvaluationLoop | None = None,
+    drift: LiveDriftCollector | None = None,
 ) -> FastAPI:
     """The inferwatch HTTP app serving ``models``.
 
     ``monitor`` should write to ``store`` and report to ``metrics`` (as ``build_app``
-    arranges); ``evaluator``, when given, judges the monitor's live windows.  The app
+    arranges); ``evaluator``, when given, judges the monitor's live windows and publishes
+    its reports to ``drift``, which ``GET /v1/models/{name}/drift`` reads.  The app
     owns them from here: its shutdown stops the evaluator, closes the monitor (writing
     every logged prediction) and then the store.
     """
@@ -111,6 +115,13 @@ def create_app(
         max_body_bytes=settings.server.max_body_bytes,
     )
     add_model_routes(app, served)
+    add_drift_route(
+        app,
+        served,
+        drift.report if drift is not None else lambda model, version: None,
+        {(t.model, t.version) for t in evaluator.targets} if evaluator is not None else (),
+        evaluator.interval if evaluator is not None else None,
+    )
     add_metrics_route(app, metrics.registry)
     add_health_routes(app, store, lambda: readiness.accepting)
     if settings.server.docs:

@@ -39,6 +39,7 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = MappingProxyType(
         ("POST", "/v1/models/{name}/predict"): "predict",
         ("GET", "/v1/models"): "read",
         ("GET", "/v1/models/{name}"): "read",
+        ("GET", "/v1/models/{name}/drift"): "read",
         ("GET", "/metrics"): "metrics",
         ("GET", "/healthz"): "health",
         ("GET", "/readyz"): "health",

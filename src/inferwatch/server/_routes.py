@@ -1,10 +1,10 @@
-"""The routes around predict: model listing, /metrics, health probes and the docs."""
+"""The routes around predict: model listing, live drift, /metrics, health probes and the docs."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Literal
 
 import msgspec
 from fastapi import FastAPI, Request, Response
@@ -16,6 +16,7 @@ from inferwatch.ports import Store
 from inferwatch.server._errors import ApiError
 from inferwatch.server._schemas import (
     ERROR_RESPONSES,
+    DriftResponse,
     HealthResponse,
     ModelDetail,
     ModelList,
@@ -23,7 +24,15 @@ from inferwatch.server._schemas import (
 )
 from inferwatch.server._served import ServedModel
 
-__all__ = ["add_docs_routes", "add_health_routes", "add_metrics_route", "add_model_routes"]
+__all__ = [
+    "DriftStatus",
+    "add_docs_routes",
+    "add_drift_route",
+    "add_health_routes",
+    "add_metrics_route",
+    "add_model_routes",
+    "drift_answer",
+]
 
 log = logging.getLogger("inferwatch.server")
 
@@ -64,6 +73,87 @@ def add_model_routes(app: FastAPI, models: Mapping[str, ServedModel]) -> None:
         tags=["models"],
         response_model=ModelDetail,
         responses={**errors, 404: ERROR_RESPONSES[404]},
+    )
+
+
+DriftStatus = Literal["judged", "not_judged", "no_reference"]
+LatestReport = Callable[[str, str], "Mapping[str, Any] | None"]
+
+
+def drift_answer(
+    model: str,
+    version: str,
+    report: Mapping[str, Any] | None,
+    *,
+    has_reference: bool,
+    interval: float | None = None,
+) -> dict[str, Any]:
+    """The body of ``GET /v1/models/{name}/drift`` for one model version.
+
+    ``report`` is what the evaluation loop last published (``DriftReport.to_dict()`` plus
+    ``window``): the newest judged window, or the current one while nothing was judged
+    yet.  Only a judged report is returned as ``report``; otherwise ``status`` and
+    ``message`` say why there is none, so a client never mistakes "not yet" for "no drift".
+    """
+    out: dict[str, Any] = {"model": model, "version": version}
+    window = report.get("window") if report is not None else None
+    if not has_reference:
+        message = (
+            f"model {model!r} has no reference, so its live drift is not judged; "
+            "set models[].reference in the configuration"
+        )
+        return {**out, "status": "no_reference", "message": message, "window": None, "report": None}
+    if report is None or not isinstance(window, Mapping) or not window.get("judged"):
+        if report is None:
+            every = f" (every {interval:g} s)" if interval is not None else ""
+            message = f"no window evaluated yet: the evaluator judges the current window{every}"
+        else:
+            errors = [f.get("error") for f in report.get("features") or () if f.get("error")]
+            message = errors[0] if errors else f"window has {report.get('n_current', 0)} rows"
+        shown = dict(window) if isinstance(window, Mapping) else None
+        return {**out, "status": "not_judged", "message": message, "window": shown, "report": None}
+    return {**out, "status": "judged", "message": None, "window": dict(window), "report": report}
+
+
+def add_drift_route(
+    app: FastAPI,
+    models: Mapping[str, ServedModel],
+    latest: LatestReport,
+    live: Collection[tuple[str, str]],
+    interval: float | None = None,
+) -> None:
+    """``GET /v1/models/{name}/drift``: the newest judged live window's full report.
+
+    ``latest(model, version)`` reads the report the evaluation loop last published (the
+    :class:`~inferwatch.metrics.LiveDriftCollector`, the one place it is kept, so the
+    route and ``/metrics`` always tell the same story); ``live`` holds the model versions
+    under live evaluation (those with a reference).
+    """
+
+    async def drift(name: str) -> Response:
+        served = models.get(name)
+        if served is None:
+            raise ApiError(404, "unknown_model", f"no model named {name!r}")
+        key = (served.name, served.version)
+        return _json(drift_answer(*key, latest(*key), has_reference=key in live, interval=interval))
+
+    errors: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (401, 403, 404)}
+    app.add_api_route(
+        "/v1/models/{name}/drift",
+        drift,
+        methods=["GET"],
+        name="get_drift",
+        summary="The newest judged live window's drift and data-quality report",
+        description=(
+            "Per feature: the test, statistic, threshold used (calibrated at the window's "
+            "size unless drift.calibration is fixed) and the test's nominal threshold, the "
+            "verdict, and data quality with its limits; prediction drift; the window's "
+            "start and rows. status is not_judged until a window has drift.min_window_rows "
+            "rows, and no_reference for a model without a reference."
+        ),
+        tags=["drift"],
+        response_model=DriftResponse,
+        responses=errors,
     )
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from inferwatch.server._served import ServedModel
 
 __all__ = [
+    "DriftResponse",
     "ERROR_RESPONSES",
     "ErrorResponse",
     "HealthResponse",
@@ -76,6 +77,23 @@ class ModelDetail(ModelSummary):
 
 class ModelList(BaseModel):
     models: list[ModelSummary]
+
+
+class DriftResponse(BaseModel):
+    model: str
+    version: str
+    status: str = Field(
+        description="'judged', 'not_judged' (window too small or not yet "
+        "evaluated) or 'no_reference' (live drift is off for this model)."
+    )
+    message: str | None = Field(description="Why there is no report, when there is none.")
+    window: dict[str, Any] | None = Field(
+        description="The window: start and end (Unix seconds), rows, judged, evaluated_at."
+    )
+    report: dict[str, Any] | None = Field(
+        description="The window's drift report (the JSON of 'inferwatch report -o x.json'), "
+        "with calibrated thresholds, nominal thresholds and quality limits per feature."
+    )
 
 
 class HealthResponse(BaseModel):
