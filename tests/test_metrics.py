@@ -343,3 +343,94 @@ def test_promtool_accepts_the_drift_exposition() -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr.decode() + out.stdout.decode()
     assert out.stdout.decode().strip() == "", out.stdout.decode()
+
+
+# -- classes learned from the outputs ----------------------------------------------------
+
+
+def _series(registry: CollectorRegistry) -> dict[str, float]:
+    text = generate_latest(registry).decode()
+    return {
+        s.labels["predicted_class"]: s.value
+        for fam in text_string_to_metric_families(text)
+        if fam.name == "inferwatch_predictions"
+        for s in fam.samples
+        if s.name == "inferwatch_predictions_total"
+    }
+
+
+def test_classes_are_learned_when_not_given(registry: CollectorRegistry) -> None:
+    m = Metrics(registry, process=False)
+    m.observe(obs(["b", "a", "b", "c"], [None] * 4))
+    m.observe(obs(["a"], [None]))
+    assert _series(registry) == {"a": 2.0, "b": 2.0, "c": 1.0, "other": 0.0}
+
+
+def test_learned_classes_are_bounded_and_overflow_to_other(registry: CollectorRegistry) -> None:
+    m = Metrics(registry, process=False)
+    outputs = [f"c{i}" for i in range(MAX_CLASSES + 30)]
+    m.observe(obs(outputs, [None] * len(outputs)))
+    m.observe(obs(["c0", "c79", "new"], [None] * 3))  # a first-50 class, then two past the cap
+    got = _series(registry)
+    assert len(got) == MAX_CLASSES + 1
+    assert got["other"] == 30 + 2
+    assert got["c0"] == 2
+    assert m.for_model("m", "1").classes == tuple(outputs[:MAX_CLASSES])
+
+
+def test_floats_none_and_objects_are_never_classes(registry: CollectorRegistry) -> None:
+    m = Metrics(registry, process=False)
+    values: list[Any] = [0.5, np.float64(151.0), None, [1, 2], {"a": 1}, 3, np.int64(4), True]
+    m.observe(obs(values, [None] * len(values)))  # type: ignore[arg-type]
+    assert _series(registry) == {"3": 1.0, "4": 1.0, "True": 1.0, "other": 0.0}
+
+
+def test_a_regression_model_counts_no_classes(registry: CollectorRegistry) -> None:
+    m = Metrics(registry, process=False)
+    m.for_model("m", "1", task="regression")
+    m.observe(obs([3, 5, 7], [None] * 3))  # type: ignore[list-item]  # integer counts
+    assert _series(registry) == {"other": 0.0}
+    assert sample(registry, "inferwatch_request_instances_sum", model="m", version="1") == 3
+
+
+def test_known_classes_are_counted_without_labels(
+    registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = Metrics(registry, process=False)
+    m.observe(obs(["a", "b"], [None, None]))
+    calls: list[tuple[str, ...]] = []
+    real = m.predictions.labels
+
+    def spy(*values: str) -> Any:
+        calls.append(values)
+        return real(*values)
+
+    monkeypatch.setattr(m.predictions, "labels", spy)
+    m.observe(obs(["a", "b", "a"] * 100, [None] * 300))
+    assert calls == []  # the hot path: dict lookups only
+    m.observe(obs(["c"], [None]))
+    assert calls == [("m", "1", "c")]  # once per new class
+
+
+def test_learning_is_thread_safe(registry: CollectorRegistry) -> None:
+    import threading
+
+    m = Metrics(registry, process=False)
+    barrier = threading.Barrier(8)
+    per_thread = 2000
+
+    def worker(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        outputs = [f"k{v}" for v in rng.integers(0, 70, per_thread)]
+        barrier.wait()
+        for i in range(0, per_thread, 10):
+            m.observe(obs(outputs[i : i + 10], [None] * 10))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    got = _series(registry)
+    assert sum(got.values()) == 8 * per_thread  # nothing lost, nothing counted twice
+    assert len(got) == MAX_CLASSES + 1  # 70 distinct outputs: 50 series and other

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -265,3 +266,120 @@ def test_a_failing_profiler_never_stops_the_prediction_log(
     assert store.count_predictions() == 3
     assert mon.stats.profile_errors == 3
     assert "profiling 3 rows of m:1 failed" in caplog.text
+
+
+# -- the library face: metrics by default, classes learned, latency, ids -----------------
+
+
+def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    found = registry.get_sample_value(name, labels)
+    return 0.0 if found is None else found
+
+
+def test_a_plain_monitor_has_metrics_and_counts_learned_classes() -> None:
+    """The user's report: 1,501 predictions logged, inferwatch_predictions_total stayed 0."""
+    mon = Monitor(MemoryStore(), flush_interval=0.05)
+    rng = np.random.default_rng(7)
+    outputs = rng.choice(["setosa", "versicolor", "virginica"], size=1501).tolist()
+    for out in outputs:
+        mon.log("iris", "1", [{"x": 1.0}], [out], scores=[0.9])
+    assert mon.close(10)
+
+    reg = mon.registry
+    for cls in ("setosa", "versicolor", "virginica"):
+        got = _value(
+            reg, "inferwatch_predictions_total", model="iris", version="1", predicted_class=cls
+        )
+        assert got == outputs.count(cls)
+    assert _value(reg, "inferwatch_prediction_confidence_count", model="iris", version="1") == 1501
+
+
+def test_latency_and_inference_time_are_observed_once_per_log_call() -> None:
+    mon = Monitor(MemoryStore())
+    mon.log("m", "1", [{"x": 1}] * 3, ["a"] * 3, latency_seconds=0.02, inference_seconds=0.005)
+    mon.log("m", "1", [{"x": 1}], ["b"], latency_seconds=0.04)
+    mon.log("m", "1", [{"x": 1}], ["b"])  # no time given: nothing observed
+    assert mon.close(10)
+
+    reg, mv = mon.registry, {"model": "m", "version": "1"}
+    assert _value(reg, "inferwatch_request_duration_seconds_count", **mv) == 2
+    assert _value(reg, "inferwatch_request_duration_seconds_sum", **mv) == pytest.approx(0.06)
+    assert _value(reg, "inferwatch_model_inference_duration_seconds_count", **mv) == 1
+    assert _value(reg, "inferwatch_model_inference_duration_seconds_sum", **mv) == pytest.approx(
+        0.005
+    )
+    assert _value(reg, "inferwatch_request_instances_sum", **mv) == 5
+
+
+def test_render_metrics_and_the_asgi_and_wsgi_apps_serve_the_same_registry() -> None:
+    from fastapi import FastAPI
+    from werkzeug.test import Client
+
+    from tests.server.conftest import TestClient
+
+    registry = CollectorRegistry()
+    mon = Monitor(MemoryStore(), registry=registry)
+    mon.log("m", "1", [{"x": 1}], ["yes"], latency_seconds=0.01)
+    assert mon.registry is registry
+
+    body, content_type = mon.render_metrics()
+    assert content_type.startswith("text/plain")
+    assert b'inferwatch_predictions_total{model="m",predicted_class="yes",version="1"} 1.0' in body
+    body, content_type = mon.render_metrics("application/openmetrics-text; version=1.0.0")
+    assert content_type.startswith("application/openmetrics-text")
+    assert body.rstrip().endswith(b"# EOF")
+
+    app = FastAPI()
+    app.mount("/metrics", mon.metrics_asgi_app())
+    with TestClient(app) as client:
+        text = client.get("/metrics/").text
+    assert 'inferwatch_request_duration_seconds_count{model="m",version="1"} 1.0' in text
+
+    wsgi = Client(mon.metrics_wsgi_app())
+    resp = wsgi.get("/")
+    assert resp.status_code == 200
+    assert b'predicted_class="yes"' in resp.get_data()
+    mon.close()
+
+
+def test_metrics_none_turns_them_off_and_says_so() -> None:
+    mon = Monitor(MemoryStore(), metrics=None)
+    mon.log("m", "1", [{"x": 1}], ["a"])
+    with pytest.raises(RuntimeError, match="no Prometheus metrics"):
+        mon.render_metrics()
+    with pytest.raises(ValueError, match="registry="):
+        Monitor(MemoryStore(), metrics=None, registry=CollectorRegistry())
+    assert mon.close()
+
+
+def test_a_registry_that_has_process_metrics_already_is_accepted() -> None:
+    """prometheus_client.REGISTRY carries the process collector: passing it must work."""
+    from prometheus_client import ProcessCollector
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    mon = Monitor(MemoryStore(), registry=registry)
+    mon.log("m", "1", [{"x": 1}], ["a"])
+    assert b"process_cpu_seconds_total" in mon.render_metrics()[0]
+    assert mon.close()
+
+
+def test_ids_are_uuid_shaped_and_unique_across_processes() -> None:
+    import multiprocessing
+    import uuid
+
+    from inferwatch.monitor import new_prediction_ids
+
+    ids = new_prediction_ids(10_000)
+    assert len(set(ids)) == 10_000
+    assert {uuid.UUID(i).version for i in ids} == {4}
+    assert {len(i) for i in ids} == {36}  # the predictions.id column is VARCHAR(36)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:  # forked children draw their own prefix
+        theirs = pool.map(new_prediction_ids, [1000, 1000])
+    spawned = multiprocessing.get_context("spawn").Pool(1)
+    with spawned:
+        theirs.append(spawned.apply(new_prediction_ids, (1000,)))
+    every = ids + [i for chunk in theirs for i in chunk]
+    assert len(set(every)) == len(every)
+    assert len({i[:24] for i in every}) == 4  # one prefix per process

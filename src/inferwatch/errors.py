@@ -8,6 +8,7 @@
     ├── ValidationError(ValueError)       a request or a batch does not match the schema
     ├── ModelError(RuntimeError)          a model cannot be loaded or failed to predict
     ├── StoreError(RuntimeError)          the store cannot be reached or refused a write
+    │   └── StoreRejectedError            the store refused the rows themselves (no retry)
     ├── InputFileError(ValueError)        a data file cannot be read (format, columns, encoding)
     └── stats.DriftInputError(ValueError) a drift test got unusable input
         └── stats.EmptySampleError        an empty reference or current sample
@@ -29,6 +30,7 @@ __all__ = [
     "ModelError",
     "SchemaError",
     "StoreError",
+    "StoreRejectedError",
     "ValidationError",
 ]
 
@@ -55,6 +57,12 @@ class ModelError(InferwatchError, RuntimeError):
 
 class StoreError(InferwatchError, RuntimeError):
     """The store cannot be reached or refused a write."""
+
+
+class StoreRejectedError(StoreError):
+    """The store is up but refused the rows themselves (a value it cannot hold, a
+    duplicate id): retrying the same rows cannot help, so the prediction-log writer
+    splits the batch and quarantines the rows that are refused on their own."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,11 @@ once (:meth:`Metrics.for_model`) so the request path never calls ``labels()``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
+import numpy as np
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -25,9 +25,13 @@ from prometheus_client import (
     Info,
     PlatformCollector,
     ProcessCollector,
+    make_asgi_app,
+    make_wsgi_app,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 
+from inferwatch._typing import Task
 from inferwatch._version import __version__
 from inferwatch.observation import Observation
 
@@ -41,6 +45,7 @@ __all__ = [
     "UNKNOWN_MODEL",
     "Metrics",
     "ModelMetrics",
+    "class_label",
 ]
 
 MAX_CLASSES = 50
@@ -67,46 +72,125 @@ REJECT_REASONS = (
 )
 
 
-@dataclass
+def class_label(output: Any) -> str | None:
+    """The ``predicted_class`` label of a model output, or None when it is not a class.
+
+    Strings, booleans and integers (Python or numpy) are classes; a float is never a
+    class (a regressor's output), nor are None, lists or mappings.
+    """
+    if isinstance(output, str):
+        return output
+    if isinstance(output, bool | int):
+        return str(output)
+    if isinstance(output, np.bool_ | np.integer):
+        return str(output.item())
+    return None
+
+
 class ModelMetrics:
-    """Children of every per-model metric, resolved once for one model version."""
+    """Children of every per-model metric, resolved once for one model version.
 
-    owner: Metrics
-    model: str
-    version: str
-    classes: tuple[str, ...] = ()
-    _class_counters: dict[str, Counter] = field(default_factory=dict)
+    Predicted classes are counted in ``inferwatch_predictions_total``:
 
-    def __post_init__(self) -> None:
-        m, o = (self.model, self.version), self.owner
+    - ``classes`` given (a classifier's own classes): those (the first
+      :data:`MAX_CLASSES`), anything else as ``other``;
+    - ``task="regression"``: nothing is counted (the outputs are numbers, not classes);
+    - otherwise the classes are learned from the outputs: the first :data:`MAX_CLASSES`
+      distinct class-like outputs (see :func:`class_label`: floats are never classes)
+      get their own series, later ones count as ``other``.
+
+    Counting a known class is a dict lookup and ``inc()``; ``labels()`` runs once per
+    new class, under a lock, so threads that log at once create each series once.
+    """
+
+    def __init__(
+        self,
+        owner: Metrics,
+        model: str,
+        version: str,
+        classes: Sequence[str] | None = None,
+        *,
+        task: Task | None = None,
+    ) -> None:
+        self.owner = owner
+        self.model = model
+        self.version = version
+        self.task = task
+        m, o = (model, version), owner
         self.duration = o.request_duration.labels(*m)
         self.inference = o.inference_duration.labels(*m)
         self.instances = o.request_instances.labels(*m)
         self.confidence = o.confidence.labels(*m)
         self._status: dict[int, Counter] = {}
-        known = self.classes[:MAX_CLASSES]
-        self._class_counters = {c: o.predictions.labels(*m, c) for c in known}
+        self._lock = threading.Lock()
         self._other = o.predictions.labels(*m, "other")
+        self.classes: tuple[str, ...] = tuple(str(c) for c in classes or ())
+        self.learning = not self.classes and task != "regression"
+        self._full = False
+        self.counting = bool(self.classes) or self.learning
+        self._class_counters: dict[str, Counter] = {
+            c: o.predictions.labels(*m, c) for c in self.classes[:MAX_CLASSES]
+        }
         o.model_info.labels(*m).set(1)
 
-    def request(self, status: int, seconds: float) -> None:
+    def request(self, status: int, seconds: float | None = None) -> None:
+        """Count an answered request; ``seconds`` (when given) is its duration."""
         counter = self._status.get(status)
         if counter is None:
             counter = self._status[status] = self.owner.requests.labels(
                 self.model, self.version, str(status)
             )
         counter.inc()
-        self.duration.observe(seconds)
+        if seconds is not None:
+            self.duration.observe(seconds)
+
+    def _learn(self, label: str) -> Counter:
+        """The counter of a class not seen before: its own while there is room, else other."""
+        with self._lock:
+            counters = self._class_counters
+            found = counters.get(label)
+            if found is not None:
+                return found
+            if len(counters) >= MAX_CLASSES:
+                self._full = True  # unknown outputs are "other" from now on, lock-free
+                return self._other
+            counter = self.owner.predictions.labels(self.model, self.version, label)
+            # copy on write: readers on other threads look up a dict nobody mutates
+            self._class_counters = {**counters, label: counter}
+            self.classes = (*self.classes, label)
+            return counter
+
+    def _count(self, outputs: Iterable[Any]) -> None:
+        counters, other = self._class_counters, self._other
+        if not self.learning:  # fixed classes: anything else is "other"
+            for out in outputs:
+                counters.get(out if isinstance(out, str) else str(out), other).inc()
+            return
+        for out in outputs:
+            label = class_label(out)
+            if label is None:
+                continue
+            counter = counters.get(label)
+            if counter is None:
+                counter = other if self._full else self._learn(label)
+                counters = self._class_counters
+            counter.inc()
 
     def observe(self, observation: Observation) -> None:
-        """Count predicted classes and observe confidences of one batch."""
-        self.instances.observe(len(observation.records))
-        counters, other = self._class_counters, self._other
-        for rec in observation.records:
-            if counters:
-                counters.get(str(rec.output), other).inc()
+        """One logged batch: its size, predicted classes, confidences, and durations
+        (``latency_seconds`` → the request duration, ``inference_seconds`` → the model's)."""
+        records = observation.records
+        self.instances.observe(len(records))
+        if observation.latency_seconds is not None:
+            self.duration.observe(observation.latency_seconds)
+        if observation.inference_seconds is not None:
+            self.inference.observe(observation.inference_seconds)
+        if self.counting:
+            self._count(rec.output for rec in records)
+        confidence = self.confidence
+        for rec in records:
             if rec.score is not None:
-                self.confidence.observe(rec.score)
+                confidence.observe(rec.score)
 
 
 class Metrics:
@@ -181,25 +265,64 @@ class Metrics:
         )
         self.log_rows = Counter(
             "inferwatch_prediction_log_rows",
-            "Prediction rows handled by the log writer, by outcome (written, dropped, failed).",
+            "Prediction rows handled by the log writer, by outcome "
+            "(written, dropped, failed, quarantined).",
             ["outcome"],
             registry=r,
         )
-        self._log_outcomes = {o: self.log_rows.labels(o) for o in ("written", "dropped", "failed")}
+        self._log_outcomes = {
+            o: self.log_rows.labels(o) for o in ("written", "dropped", "failed", "quarantined")
+        }
         if process:
-            ProcessCollector(registry=r)
-            PlatformCollector(registry=r)
+            try:
+                ProcessCollector(registry=r)
+                PlatformCollector(registry=r)
+            except ValueError:  # the registry has them already (prometheus_client.REGISTRY)
+                pass
         self._models: dict[tuple[str, str], ModelMetrics] = {}
+        self._models_lock = threading.Lock()
 
     def for_model(
-        self, model: str, version: str, classes: Sequence[str] | None = None
+        self,
+        model: str,
+        version: str,
+        classes: Sequence[str] | None = None,
+        *,
+        task: Task | None = None,
     ) -> ModelMetrics:
-        """The resolved children for one model version (created on first use)."""
+        """The resolved children for one model version (created on first use).
+
+        ``classes`` and ``task`` decide how predicted classes are counted (see
+        :class:`ModelMetrics`); they apply when the children are created, so give them
+        before the first prediction is logged.
+        """
         key = (model, version)
         found = self._models.get(key)
         if found is None:
-            found = self._models[key] = ModelMetrics(self, model, version, tuple(classes or ()))
+            with self._models_lock:
+                found = self._models.get(key)
+                if found is None:
+                    found = ModelMetrics(self, model, version, classes, task=task)
+                    self._models = {**self._models, key: found}
         return found
+
+    # -- exposition --------------------------------------------------------------------
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The registry's metrics as a scrape answer: ``(body, content_type)``.
+
+        ``accept`` is the scraper's ``Accept`` header: OpenMetrics when it asks for it,
+        else the Prometheus text format (prometheus_client's own choice of encoder).
+        """
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type
+
+    def asgi_app(self) -> Callable[..., Any]:
+        """An ASGI app serving these metrics (mount it at ``/metrics`` in FastAPI/Starlette)."""
+        return make_asgi_app(self.registry)
+
+    def wsgi_app(self) -> Callable[..., Any]:
+        """A WSGI app serving these metrics (dispatch ``/metrics`` to it in Flask)."""
+        return make_wsgi_app(self.registry)
 
     def reject(self, model: str, reason: str, fields: Sequence[tuple[str, str]] = ()) -> None:
         """Count a refused request and its bad fields as (reason, kind) pairs."""
@@ -213,9 +336,16 @@ class Metrics:
     def observe(self, observation: Observation) -> None:
         self.for_model(observation.model, observation.version).observe(observation)
 
-    def log_queue(self, *, depth: int, written: int, dropped: int, failed: int) -> None:
+    def log_queue(
+        self, *, depth: int, written: int, dropped: int, failed: int, quarantined: int = 0
+    ) -> None:
         self.log_queue_depth.set(depth)
-        for outcome, n in (("written", written), ("dropped", dropped), ("failed", failed)):
+        for outcome, n in (
+            ("written", written),
+            ("dropped", dropped),
+            ("failed", failed),
+            ("quarantined", quarantined),
+        ):
             if n:
                 self._log_outcomes[outcome].inc(n)
 

@@ -37,13 +37,15 @@ class PredictionRecord:
 class Observation:
     """A batch of predictions made together by one model version.
 
-    ``latency_seconds`` is the time of the whole batch (the request), shared by its rows.
+    ``latency_seconds`` is the time of the whole batch (the request), shared by its rows;
+    ``inference_seconds`` the part of it spent inside the model, when the caller knows it.
     """
 
     model: str
     version: str
     records: Sequence[PredictionRecord]
     latency_seconds: float | None = None
+    inference_seconds: float | None = None
 
     def __len__(self) -> int:
         return len(self.records)

@@ -17,6 +17,7 @@ __all__ = [
     "ModelAdapter",
     "Prediction",
     "PredictionSink",
+    "QuarantineSink",
     "Store",
     "WindowSink",
 ]
@@ -28,6 +29,15 @@ class PredictionSink(Protocol):
 
     def write_predictions(self, records: Sequence[PredictionRecord]) -> int:
         """Insert the rows in one transaction; return how many were written."""
+        ...
+
+
+@runtime_checkable
+class QuarantineSink(Protocol):
+    """A sink that keeps rows it refused on their own (optional beside ``PredictionSink``)."""
+
+    def quarantine_predictions(self, records: Sequence[PredictionRecord], reason: str) -> int:
+        """Keep ``records`` aside with ``reason``; raise ``StoreError`` when down."""
         ...
 
 
@@ -111,7 +121,9 @@ class MetricsHook(Protocol):
 
     def observe(self, observation: Observation) -> None: ...
 
-    def log_queue(self, *, depth: int, written: int, dropped: int, failed: int) -> None:
+    def log_queue(
+        self, *, depth: int, written: int, dropped: int, failed: int, quarantined: int = 0
+    ) -> None:
         """Report the prediction-log writer's progress (deltas for counts, depth absolute)."""
         ...
 

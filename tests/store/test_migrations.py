@@ -60,9 +60,24 @@ def test_the_migration_creates_exactly_the_expected_tables(
     _, inspector = migrated
 
     assert sorted(inspector.get_table_names()) == sorted(
-        ["evaluations", "labels", "models", "predictions", "references", VERSION_TABLE]
+        [
+            "evaluations",
+            "labels",
+            "models",
+            "predictions",
+            "quarantine",
+            "references",
+            VERSION_TABLE,
+        ]
     )
-    assert set(metadata.tables) == {"evaluations", "labels", "models", "predictions", "references"}
+    assert set(metadata.tables) == {
+        "evaluations",
+        "labels",
+        "models",
+        "predictions",
+        "quarantine",
+        "references",
+    }
 
 
 @pytest.mark.parametrize("table", sorted(metadata.tables))
@@ -127,6 +142,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert (migrations / "script.py.mako").is_file()
     assert (migrations / "versions" / "0001_initial.py").is_file()
     assert (migrations / "versions" / "0002_evaluations.py").is_file()
+    assert (migrations / "versions" / "0003_quarantine.py").is_file()
 
 
 def test_evaluations_arrive_with_revision_0002_on_top_of_0001(store_url: str) -> None:
@@ -140,7 +156,24 @@ def test_evaluations_arrive_with_revision_0002_on_top_of_0001(store_url: str) ->
 
         store.upgrade()
 
-        assert store.current_revision() == "0002" == store.head_revision()
+        assert store.current_revision() == store.head_revision()
         assert "evaluations" in sa.inspect(store.engine).get_table_names()
+    finally:
+        store.close()
+
+
+def test_quarantine_arrives_with_revision_0003_on_top_of_0002(store_url: str) -> None:
+    store = SQLStore(store_url)
+    config = _alembic_config()
+    try:
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0002")
+        assert "quarantine" not in sa.inspect(store.engine).get_table_names()
+
+        store.upgrade()
+
+        assert store.current_revision() == "0003" == store.head_revision()
+        assert "quarantine" in sa.inspect(store.engine).get_table_names()
     finally:
         store.close()

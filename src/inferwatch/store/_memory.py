@@ -15,9 +15,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from inferwatch.errors import StoreError
+from inferwatch.errors import StoreError, StoreRejectedError
 from inferwatch.observation import Evaluation, Label, PredictionRecord
-from inferwatch.store._sql import EVALUATION_COLUMNS, evaluation_row, head_revision
+from inferwatch.store._sql import (
+    EVALUATION_COLUMNS,
+    evaluation_row,
+    head_revision,
+    quarantine_row,
+)
 from inferwatch.store._tables import json_roundtrip, utc
 
 __all__ = ["MemoryStore"]
@@ -46,6 +51,7 @@ class MemoryStore:
         self._models: dict[tuple[str, str], dict[str, Any]] = {}
         self._references: dict[tuple[str, str], dict[str, Any]] = {}
         self._evaluations: list[dict[str, Any]] = []
+        self._quarantine: list[dict[str, Any]] = []
         self._revision: str | None = None
 
     def __repr__(self) -> str:
@@ -80,13 +86,37 @@ class MemoryStore:
         try:
             rows = [_stored(record) for record in records]
         except (TypeError, ValueError) as exc:
-            raise StoreError(f"writing {len(records)} predictions failed: {exc}") from exc
+            raise StoreRejectedError(f"writing {len(records)} predictions failed: {exc}") from exc
         with self._lock:
             ids = [row.id for row in rows]
             if len(set(ids)) != len(ids) or not self._predictions.keys().isdisjoint(ids):
-                raise StoreError(f"writing {len(rows)} predictions failed: duplicate prediction id")
+                raise StoreRejectedError(
+                    f"writing {len(rows)} predictions failed: duplicate prediction id"
+                )
             self._predictions.update((row.id, row) for row in rows)
         return len(rows)
+
+    def quarantine_predictions(self, records: Sequence[PredictionRecord], reason: str) -> int:
+        self._check(f"quarantining {len(records)} predictions")
+        now = datetime.now(UTC)
+        with self._lock:
+            first = len(self._quarantine) + 1
+            for i, record in enumerate(records):
+                row = {"id": first + i, "quarantined_at": now, **quarantine_row(record, reason)}
+                self._quarantine.append(row)
+        return len(records)
+
+    def quarantined(
+        self, model: str | None = None, version: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = [
+                dict(row)
+                for row in self._quarantine
+                if (model is None or row["model"] == model)
+                and (version is None or row["version"] == version)
+            ]
+        return rows[:limit]
 
     def write_labels(self, labels: Sequence[Label]) -> int:
         self._check(f"writing {len(labels)} labels")

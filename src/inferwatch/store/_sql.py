@@ -12,6 +12,7 @@ leave as :class:`~inferwatch.errors.StoreError` with the original as ``__cause__
 from __future__ import annotations
 
 import functools
+import json
 import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,7 +29,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql, sqlite
 
-from inferwatch.errors import StoreError
+from inferwatch.errors import StoreError, StoreRejectedError
 from inferwatch.observation import Evaluation, Label, PredictionRecord
 from inferwatch.store._tables import (
     VERSION_TABLE,
@@ -37,10 +38,18 @@ from inferwatch.store._tables import (
     labels_table,
     models_table,
     predictions_table,
+    quarantine_table,
     references_table,
+    storable_text,
 )
 
-__all__ = ["EVALUATION_COLUMNS", "SQLStore", "evaluation_row", "head_revision"]
+__all__ = [
+    "EVALUATION_COLUMNS",
+    "SQLStore",
+    "evaluation_row",
+    "head_revision",
+    "quarantine_row",
+]
 
 _MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 _POSTGRES_HINT = "use a postgresql+psycopg:// URL and pip install 'inferwatch[postgres]'"
@@ -67,10 +76,26 @@ def head_revision() -> str:
     return head
 
 
+def _refused(exc: BaseException) -> bool:
+    """True when the database (or the driver) refused the *data*, not when it is down.
+
+    A data error (a value the column cannot hold, a duplicate key) fails the same rows
+    again however often they are retried; a connection or lock error may pass on a retry.
+    """
+    if isinstance(exc, sa.exc.DataError | sa.exc.IntegrityError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):  # OperationalError, InterfaceError, ...: retry
+        return False
+    if isinstance(exc, sa.exc.StatementError):  # raised while binding a value, before sending
+        return isinstance(exc.orig, TypeError | ValueError)
+    return isinstance(exc, TypeError | ValueError)  # the JSON encoder, UnicodeEncodeError
+
+
 def _store_error(action: str, exc: BaseException) -> StoreError:
     orig = getattr(exc, "orig", None) or exc
     detail = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
-    return StoreError(f"{action} failed: {type(orig).__name__}: {detail}")
+    kind = StoreRejectedError if _refused(exc) else StoreError
+    return kind(f"{action} failed: {type(orig).__name__}: {detail}")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -129,6 +154,33 @@ def _create_engine(url: sa.URL, extra: Mapping[str, Any]) -> sa.Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_on_connect)
     return engine
+
+
+def quarantine_row(record: PredictionRecord, reason: str) -> dict[str, Any]:
+    """The ``quarantine`` row of a refused record: ASCII-escaped JSON text, so it always fits."""
+    text = json.dumps(
+        {
+            "id": record.id,
+            "model": record.model,
+            "version": record.version,
+            "ts": record.timestamp.isoformat(),
+            "inputs": record.inputs,
+            "output": record.output,
+            "probabilities": record.probabilities,
+            "score": record.score,
+            "latency_seconds": record.latency_seconds,
+            "trace_id": record.trace_id,
+        },
+        ensure_ascii=True,
+        default=repr,  # whatever JSON cannot encode is kept as its repr
+    )
+    return {
+        "prediction_id": storable_text(str(record.id))[:36],
+        "model": storable_text(str(record.model))[:200],
+        "version": storable_text(str(record.version))[:100],
+        "reason": storable_text(reason)[:2000],
+        "row": text,
+    }
 
 
 def _prediction_row(record: PredictionRecord) -> dict[str, Any]:
@@ -318,6 +370,33 @@ class SQLStore:
         with self._begin(f"writing {len(rows)} predictions") as conn:
             conn.execute(predictions_table.insert(), rows)
         return len(rows)
+
+    def quarantine_predictions(self, records: Sequence[PredictionRecord], reason: str) -> int:
+        """Keep rows the store refused in the ``quarantine`` table (as text, with ``reason``).
+
+        Raises :class:`StoreError` when the store is down (the caller retries).
+        """
+        rows = [quarantine_row(record, reason) for record in records]
+        if not rows:
+            return 0
+        with self._begin(f"quarantining {len(rows)} predictions") as conn:
+            conn.execute(quarantine_table.insert(), rows)
+        return len(rows)
+
+    def quarantined(
+        self, model: str | None = None, version: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Quarantined rows, oldest first: id, prediction_id, model, version,
+        quarantined_at, reason and row (the refused record as JSON text)."""
+        t = quarantine_table
+        stmt = sa.select(t)
+        if model is not None:
+            stmt = stmt.where(t.c.model == model)
+        if version is not None:
+            stmt = stmt.where(t.c.version == version)
+        stmt = stmt.order_by(t.c.quarantined_at, t.c.id).limit(limit)
+        with self._begin("reading quarantined predictions") as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
 
     def write_labels(self, labels: Sequence[Label]) -> int:
         """Insert late ground-truth labels in one transaction; return how many."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -31,7 +32,9 @@ __all__ = [
     "metadata",
     "models_table",
     "predictions_table",
+    "quarantine_table",
     "references_table",
+    "storable_text",
     "utc",
 ]
 
@@ -106,17 +109,53 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+#: What no store can hold in a JSON string: U+0000 (PostgreSQL's JSONB refuses it, and
+#: its text columns refuse the byte) and lone surrogates (no UTF-8 encoding exists).
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+#: The same in encoded JSON: the encoder escapes U+0000 as ``\u0000`` (a false positive
+#: on an escaped backslash followed by ``u0000`` costs only a second, unchanged pass).
+_UNSTORABLE_JSON = re.compile("\\\\u0000|[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable_text(text: str) -> str:
+    """``text`` with U+0000 and lone surrogates replaced by U+FFFD (the replacement character)."""
+    return _UNSTORABLE_CHAR.sub(REPLACEMENT, text)
+
+
+def _storable(obj: Any) -> Any:
+    """``obj`` with every string and key passed through :func:`storable_text`."""
+    if isinstance(obj, str):
+        return storable_text(obj)
+    if isinstance(obj, dict):
+        return {
+            (storable_text(k) if isinstance(k, str) else k): _storable(v) for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [_storable(value) for value in obj]
+    return obj
+
+
 _ENCODER = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable
 )
 
 
 def json_dumps(obj: Any) -> str:
-    """Encode one JSON column value; numpy values become plain numbers, NaN becomes null."""
+    """Encode one JSON column value; numpy values become plain numbers, NaN becomes null.
+
+    U+0000 and lone surrogates in strings and keys become U+FFFD, on every dialect:
+    PostgreSQL's JSONB cannot hold the first and no UTF-8 database the second, and one
+    such character must not cost the row (let alone its batch).  The check is a scan of
+    the encoded text, so rows without them pay one regex search in the writer thread.
+    """
     try:
-        return _ENCODER.encode(obj)
+        out = _ENCODER.encode(obj)
     except ValueError:  # a non-finite float: rare, so the common path stays one call
-        return _ENCODER.encode(_finite(obj))
+        out = _ENCODER.encode(_finite(obj))
+    if _UNSTORABLE_JSON.search(out) is None:
+        return out
+    return _ENCODER.encode(_finite(_storable(obj)))
 
 
 def json_roundtrip(obj: Any) -> Any:
@@ -178,6 +217,21 @@ labels_table = sa.Table(
     sa.Column("prediction_id", sa.String(36), nullable=False, index=True),
     sa.Column("value", JSONType, nullable=True),
     sa.Column("ts", UTCDateTime, nullable=False),
+)
+
+# Rows the store refused on their own (split out of their batch by the prediction-log
+# writer): kept as ASCII-escaped JSON text, which any database holds, with the reason.
+quarantine_table = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("prediction_id", sa.String(36), nullable=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("quarantined_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("row", sa.Text, nullable=False),
+    sa.Index(None, "model", "version", "quarantined_at"),
 )
 
 evaluations_table = sa.Table(
