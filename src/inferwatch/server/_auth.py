@@ -45,6 +45,7 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = MappingProxyType(
         ("GET", "/readyz"): "health",
         ("GET", "/openapi.json"): "docs",
         ("GET", "/docs"): "docs",
+        ("GET", "/docs/assets/{asset}"): "docs",
     }
 )
 

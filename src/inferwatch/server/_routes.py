@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, Literal
+from importlib import resources
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 import msgspec
 from fastapi import FastAPI, Request, Response
@@ -26,6 +29,8 @@ from inferwatch.server._served import ServedModel
 
 __all__ = [
     "DriftStatus",
+    "SWAGGER_ASSETS",
+    "SWAGGER_UI_VERSION",
     "add_docs_routes",
     "add_drift_route",
     "add_health_routes",
@@ -217,15 +222,56 @@ def _ping(store: Store) -> bool:
         return False
 
 
+#: the vendored Swagger UI (``server/static/swagger-ui``, see its VENDORED.md)
+SWAGGER_UI_VERSION: Final = "5.35.0"
+#: what ``GET /docs/assets/{asset}`` serves: asset name → (vendored file, media type)
+SWAGGER_ASSETS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
+    {
+        "swagger-ui-bundle.js": ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+        "swagger-ui.css": ("swagger-ui.css", "text/css; charset=utf-8"),
+        "favicon.png": ("favicon-32x32.png", "image/png"),
+    }
+)
+
+
+@functools.cache
+def _asset(file: str) -> bytes:
+    return resources.files("inferwatch.server").joinpath("static", "swagger-ui", file).read_bytes()
+
+
 def add_docs_routes(app: FastAPI) -> None:
-    """``GET /openapi.json`` and ``GET /docs`` (Swagger UI), guarded like any route."""
+    """``GET /openapi.json``, ``GET /docs`` (Swagger UI) and its assets, guarded like any route.
+
+    Swagger UI's script, style sheet and icon are served from the package
+    (``GET /docs/assets/{asset}``) rather than FastAPI's default CDN, so the docs work on a
+    machine without internet; the validator badge (a call to validator.swagger.io) is off.
+    The assets take the docs' access rule (``auth.open_docs``) like the page itself.
+    """
 
     async def openapi() -> Response:
         return _json(app.openapi())
 
     async def docs(request: Request) -> Response:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=f"{app.title} - docs")
+        assets = f"{root}/docs/assets"
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js?v={SWAGGER_UI_VERSION}",
+            swagger_css_url=f"{assets}/swagger-ui.css?v={SWAGGER_UI_VERSION}",
+            swagger_favicon_url=f"{assets}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    async def docs_asset(asset: str) -> Response:
+        found = SWAGGER_ASSETS.get(asset)
+        if found is None:
+            raise ApiError(404, "not_found", f"no docs asset named {asset!r}")
+        file, media_type = found
+        body = await run_in_threadpool(_asset, file)
+        headers = {"cache-control": "public, max-age=86400", "x-content-type-options": "nosniff"}
+        return Response(body, media_type=media_type, headers=headers)
 
     app.add_api_route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)
     app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/docs/assets/{asset}", docs_asset, methods=["GET"], include_in_schema=False)
