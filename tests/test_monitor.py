@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -364,6 +365,12 @@ def test_a_registry_that_has_process_metrics_already_is_accepted() -> None:
     assert mon.close()
 
 
+def _ids_in_child(queue: Any, n: int) -> None:
+    from inferwatch.monitor import new_prediction_ids
+
+    queue.put(new_prediction_ids(n))
+
+
 def test_ids_are_uuid_shaped_and_unique_across_processes() -> None:
     import multiprocessing
     import uuid
@@ -374,12 +381,15 @@ def test_ids_are_uuid_shaped_and_unique_across_processes() -> None:
     assert len(set(ids)) == 10_000
     assert {uuid.UUID(i).version for i in ids} == {4}
     assert {len(i) for i in ids} == {36}  # the predictions.id column is VARCHAR(36)
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(2) as pool:  # forked children draw their own prefix
-        theirs = pool.map(new_prediction_ids, [1000, 1000])
-    spawned = multiprocessing.get_context("spawn").Pool(1)
-    with spawned:
-        theirs.append(spawned.apply(new_prediction_ids, (1000,)))
-    every = ids + [i for chunk in theirs for i in chunk]
+    every = list(ids)
+    # forked children (a pre-forking server's workers) and a fresh interpreter each
+    # draw their own prefix
+    for method in ("fork", "fork", "spawn"):
+        ctx = multiprocessing.get_context(method)
+        queue = ctx.Queue()
+        child = ctx.Process(target=_ids_in_child, args=(queue, 1000))
+        child.start()
+        every += queue.get(timeout=60)
+        child.join(60)
     assert len(set(every)) == len(every)
     assert len({i[:24] for i in every}) == 4  # one prefix per process
