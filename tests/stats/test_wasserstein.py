@@ -101,3 +101,20 @@ def test_blocked_sorted_w1_matches_scipy(n: int, m: int, block: int) -> None:
     assert sorted_w1(ties, b, block) == pytest.approx(
         scipy.stats.wasserstein_distance(ties, b), rel=1e-12, abs=1e-15
     )
+
+
+@pytest.mark.parametrize(("n", "m"), [(5, 3), (100, 37), (400, 200), (500, 500)])
+def test_sorted_w1_integer_path_matches_scipy(
+    n: int, m: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past 2**53 breakpoint units the arithmetic runs in int64; forced here on small data."""
+    import inferwatch.stats._wasserstein as w
+
+    monkeypatch.setattr(w, "_EXACT_FLOAT", 0)
+    rng = np.random.default_rng(n + m)
+    a = np.sort(rng.integers(0, 6, size=n).astype(float))  # ties on both sides
+    b = np.sort(rng.integers(1, 7, size=m).astype(float))
+    for block in (1, 7, 1 << 13):
+        assert w.sorted_w1(a, b, block) == pytest.approx(
+            scipy.stats.wasserstein_distance(a, b), rel=1e-12
+        )
