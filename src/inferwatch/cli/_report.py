@@ -18,6 +18,7 @@ import typer
 from inferwatch.cli._app import app, default_config, err_console, fail
 
 if TYPE_CHECKING:
+    from inferwatch._typing import Task
     from inferwatch.evaluate import DriftOptions, DriftReport
 
 __all__ = ["check", "report"]
@@ -36,6 +37,14 @@ ConfigOpt = Annotated[
 ]
 TargetOpt = Annotated[str | None, typer.Option(help="Target column (not a feature).")]
 PredictionOpt = Annotated[str | None, typer.Option(help="Prediction column (not a feature).")]
+TaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--task",
+        help="classification or regression: how the target and prediction are judged "
+        "(default: inferred; floats and many-valued integers are regression).",
+    ),
+]
 TestOpt = Annotated[
     list[str] | None,
     typer.Option("--test", help="FEATURE=TEST: the drift test for a feature (repeatable)."),
@@ -146,6 +155,7 @@ def _run(
     flatten: list[str] | None,
     options: DriftOptions,
     quiet: bool,
+    model_task: str | None = None,
 ) -> tuple[DriftReport, dict[str, Any]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -184,12 +194,19 @@ def _run(
             prediction=prediction,
             flatten=tuple(flatten or ()),
             options=options,
+            task=_task(model_task),
             on_loaded=on_loaded,
             progress=on_column,
         )
     finally:
         progress.stop()
     return result, report_dict(result, reference=reference, current=current, started=started)
+
+
+def _task(task: str | None) -> Task | None:
+    if task not in (None, "classification", "regression"):
+        fail(f"--task must be classification or regression, got {task!r}")
+    return task  # type: ignore[return-value]
 
 
 def _write(data: dict[str, Any], output: Path) -> None:
@@ -257,6 +274,7 @@ def report(
     config: ConfigOpt = None,
     target: TargetOpt = None,
     prediction: PredictionOpt = None,
+    task: TaskOpt = None,
     test: TestOpt = None,
     threshold: ThresholdOpt = None,
     drift_share: ShareOpt = None,
@@ -268,7 +286,9 @@ def report(
     if output.suffix.lower() not in (".json", ".html", ".htm"):
         fail(f"--output must end in .json or .html, got {output.name!r}")
     options = _options(config, test, threshold, drift_share, correction, multivariate)
-    result, data = _run(reference, current, schema, target, prediction, flatten, options, False)
+    result, data = _run(
+        reference, current, schema, target, prediction, flatten, options, False, task
+    )
     _write(data, output)
     err_console.print(
         f"wrote {output}: {len(result.drifted)} of {len(result.evaluated)} features drifted "
@@ -285,6 +305,7 @@ def check(
     config: ConfigOpt = None,
     target: TargetOpt = None,
     prediction: PredictionOpt = None,
+    task: TaskOpt = None,
     test: TestOpt = None,
     threshold: ThresholdOpt = None,
     drift_share: ShareOpt = None,
@@ -305,7 +326,9 @@ def check(
     """Exit 0 when nothing drifted and quality is fine, 1 on drift (dataset or, with
     --multivariate, joint) or a quality failure, 2 on bad input (for cron and CI)."""
     options = _options(config, test, threshold, drift_share, correction, multivariate)
-    result, data = _run(reference, current, schema, target, prediction, flatten, options, as_json)
+    result, data = _run(
+        reference, current, schema, target, prediction, flatten, options, as_json, task
+    )
     if output is not None:
         _write(data, output)
     if push_gateway:

@@ -24,6 +24,7 @@ def _overrides(
     host: str | None,
     port: int | None,
     store: str | None,
+    task: str | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if model is not None:
@@ -38,9 +39,11 @@ def _overrides(
             entry["target"] = target
         if prediction is not None:
             entry["prediction"] = prediction
+        if task is not None:
+            entry["task"] = task
         out["models"] = [entry]
-    elif reference or schema or target or prediction or name:
-        fail("--reference, --schema, --target, --prediction and --name go with --model")
+    elif reference or schema or target or prediction or name or task:
+        fail("--reference, --schema, --target, --prediction, --task and --name go with --model")
     server = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if server:
         out["server"] = server
@@ -63,6 +66,13 @@ def serve(
     prediction: Annotated[
         str | None, typer.Option(help="Prediction column in the reference (not a feature).")
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="classification or regression (default: inferred from the target; "
+            "floats and many-valued integers are regression)."
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="Model name in URLs (default: the file's stem).")
     ] = None,
@@ -82,7 +92,9 @@ def serve(
     from inferwatch.config import load_settings, mask_url
     from inferwatch.server import build_app, check_bind
 
-    overrides = _overrides(model, reference, schema, target, prediction, name, host, port, store)
+    overrides = _overrides(
+        model, reference, schema, target, prediction, name, host, port, store, task
+    )
     settings = load_settings(None if model is not None else default_config(config), overrides)
     if not settings.models:
         fail(

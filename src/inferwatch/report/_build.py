@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from inferwatch._typing import Task
 from inferwatch._version import __version__
 from inferwatch.evaluate import DriftOptions, DriftReport, evaluate_batch
 from inferwatch.quality import dataset_quality
@@ -31,15 +32,20 @@ def build_report(
     options: DriftOptions = DriftOptions(),
     on_loaded: Callable[[LoadedData], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    task: Task | None = None,
 ) -> DriftReport:
     """Read both files and evaluate every column (``progress`` is called per column).
+
+    ``task`` forces the target's and prediction's task: a regression target or
+    prediction is judged with the numeric tests, a classification one as classes.
 
     With ``options.multivariate`` the joint distribution is compared too (a domain
     classifier and PCA reconstruction error on a row sample; seconds, not milliseconds).
     """
     data = load_pair(
-        reference, current, schema=schema, target=target, prediction=prediction, flatten=flatten
-    )
+        reference, current, schema=schema, target=target, prediction=prediction,
+        flatten=flatten, task=task,
+    )  # fmt: skip
     if on_loaded is not None:
         on_loaded(data)
     report = evaluate_batch(

@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from inferwatch._typing import Task
 from inferwatch.errors import InputFileError, SchemaError
 from inferwatch.evaluate import CategoricalColumn, ColumnInput, SortedColumn
 from inferwatch.io import ColumnSource
@@ -117,8 +118,12 @@ def arrow_schema(
     prediction: str | None = None,
     exclude: Sequence[str] = (),
     rules: InferenceRules = InferenceRules(),
+    task: Task | None = None,
 ) -> Schema:
-    """Infer a schema from Arrow columns (types, distinct counts, ranges)."""
+    """Infer a schema from Arrow columns (types, distinct counts, ranges).
+
+    ``task`` forces the target's and prediction's task; else the prediction follows the
+    target's, as in :func:`inferwatch.schema.infer_schema`."""
     skip = {target, prediction, *exclude}
     feats = []
     for name, col in columns.items():
@@ -130,19 +135,39 @@ def arrow_schema(
     if not feats:
         raise SchemaError("the reference has no usable feature columns")
 
-    def target_of(name: str | None) -> Target | None:
+    def target_of(name: str | None, forced: Task | None) -> Target | None:
         if name is None:
             return None
         if name not in columns:
             raise SchemaError(f"column {name!r} is not in the reference")
-        return _target(name, columns[name], rules)
+        return _target(name, columns[name], rules, forced)
 
-    return Schema(tuple(feats), target_of(target), target_of(prediction))
+    tgt = target_of(target, task)
+    return Schema(tuple(feats), tgt, target_of(prediction, task or (tgt.task if tgt else None)))
 
 
-def _target(name: str, col: pa.ChunkedArray, rules: InferenceRules) -> Target:
+def _task(col: pa.ChunkedArray, rules: InferenceRules) -> Task:
+    """:func:`inferwatch.schema.infer_task`'s rule on an Arrow column (same verdicts)."""
+    typ, t = col.type, pa.types
+    present = len(col) - col.null_count
+    if t.is_integer(typ):
+        return rules.integer_task(pc.count_distinct(col).as_py(), present)
+    if t.is_floating(typ):
+        finite = pc.drop_null(col)
+        integral = present > 0 and pc.all(pc.equal(pc.floor(finite), finite)).as_py()
+        if col.null_count and integral:  # an integer column with gaps (see infer_task)
+            return rules.integer_task(pc.count_distinct(finite).as_py(), present)
+        return "regression"
+    if t.is_decimal(typ):
+        return "regression"
+    return "classification"
+
+
+def _target(
+    name: str, col: pa.ChunkedArray, rules: InferenceRules, task: Task | None = None
+) -> Target:
     col = _plain(col)
-    if pa.types.is_floating(col.type) and pc.count_distinct(col).as_py() > rules.max_classes:
+    if (task or _task(col, rules)) == "regression":
         return Target(name, "regression")
     labels = sorted(str(v) for v in pc.unique(pc.drop_null(col)).to_pylist())
     return Target(name, "classification", tuple(labels))
@@ -287,8 +312,12 @@ def load_pair(
     prediction: str | None = None,
     flatten: Sequence[str] = (),
     rules: InferenceRules = InferenceRules(),
+    task: Task | None = None,
 ) -> LoadedData:
     """Open both files and (without a schema) infer it from the reference's columns.
+
+    ``task`` forces the target's and prediction's task (classes or numbers), over the
+    inference rule and over ``schema``'s.
 
     The returned mappings read each column when the engine asks for it; see
     :class:`LazyColumns`.
@@ -303,12 +332,14 @@ def load_pair(
         if name is not None and name not in ref_src.names:
             raise SchemaError(f"column {name!r} is not in the reference ({reference})")
     if schema is None:
-        schema = _infer(ref_src, target, prediction, rules)
+        schema = _infer(ref_src, target, prediction, rules, task)
     elif not any(n in ref_src.names for n in schema.names):
         raise InputFileError(
             f"{reference}: none of the schema's features are in it "
             f"(e.g. {schema.names[0]!r}; it has {', '.join(ref_src.names[:10])})"
         )
+    else:
+        schema = schema.with_task(task)
     kinds = _kinds(schema)
     positions = {name: i for i, name in enumerate(schema.names)}
     return LoadedData(
@@ -330,15 +361,25 @@ def _kinds(schema: Schema) -> dict[str, str]:
 
 
 def _infer(
-    src: ColumnSource, target: str | None, prediction: str | None, rules: InferenceRules
+    src: ColumnSource,
+    target: str | None,
+    prediction: str | None,
+    rules: InferenceRules,
+    task: Task | None = None,
 ) -> Schema:
-    """Infer the schema from the reference, one column read at a time."""
+    """Infer the schema from the reference, one column read at a time (the target first:
+    the prediction follows its task unless ``task`` forces one)."""
     features: list[Feature] = []
     specs: dict[str, Target] = {}
+    if target is not None:
+        specs[target] = _target(target, src.read(target), rules, task)
+        task = task or specs[target].task
     for name in src.names:
+        if name == target:
+            continue
         col = src.read(name)
-        if name in (target, prediction):
-            specs[name] = _target(name, col, rules)
+        if name == prediction:
+            specs[name] = _target(name, col, rules, task)
             continue
         feat = _arrow_feature(name, col, rules)
         if feat is not None:
