@@ -386,7 +386,9 @@ def test_the_loop_stores_rows_publishes_reports_and_keeps_a_closed_window_on_sho
     )
 
     loop.run_once()  # no traffic yet: nothing judged, nothing stored
-    assert shown["m", "1"]["window"] == {"start": 1000.0, "end": 1100.0, "rows": 0, "judged": False}
+    assert shown["m", "1"]["window"] == {
+        "start": 1000.0, "end": 1100.0, "rows": 0, "judged": False, "evaluated_at": 1000.0,
+    }  # fmt: skip
     assert store.latest_evaluations("m", "1") == []
 
     profiler.add("m", "1", _records(frame(rng, 300, shift=0.5), 1010.0))
