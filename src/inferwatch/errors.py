@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "MAX_ECHO",
     "ConfigError",
     "FieldError",
     "InferwatchError",
@@ -32,7 +33,26 @@ __all__ = [
     "StoreError",
     "StoreRejectedError",
     "ValidationError",
+    "echo",
 ]
+
+#: The most characters of a client-sent name or value that an error message repeats.
+MAX_ECHO = 100
+
+
+def echo(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters for an error message, saying how long it was.
+
+    A client controls the names and values it sends; repeating them whole let a 500 kB
+    feature name come back as a 1.5 MB error (it appears in the field and the message,
+    JSON-escaped).  Lone surrogates are written as ``\\udXXX`` escapes, so the message
+    can always be encoded.
+    """
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text)} characters)"
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class InferwatchError(Exception):

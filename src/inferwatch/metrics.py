@@ -58,6 +58,8 @@ BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 REJECT_REASONS = (
     "malformed_json",
     "invalid_body",
+    "invalid_unicode",
+    "unsupported_media_type",
     "body_too_large",
     "empty_batch",
     "batch_too_large",

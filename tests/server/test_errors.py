@@ -15,6 +15,7 @@ import pytest
 from tests.server.conftest import AppFactory, Served, TestClient
 
 GOOD = {"age": 41, "income": 52_000.5, "plan": "basic"}
+JSON = {"content-type": "application/json"}
 
 
 def body(*rows: dict[str, Any], **extra: Any) -> bytes:
@@ -60,6 +61,31 @@ CASES = [
     Bad("instances_not_list", b'{"instances": {"age": 41}}', 400, "invalid_body", "instances"),
     Bad("unknown_top_level_key", body(GOOD, extra=1), 400, "invalid_body", "extra"),
     Bad("parameters_not_object", body(GOOD, parameters=[1]), 400, "invalid_body", "parameters"),
+    # a lone surrogate (as a JSON escape) has no UTF-8: it broke the store and the answer
+    Bad(
+        "lone_surrogate_in_a_value",
+        rb'{"instances": [{"age": 41, "income": 1.0, "plan": "b\ud800"}]}',
+        400,
+        "invalid_unicode",
+        "plan",
+    ),
+    Bad(
+        "lone_surrogate_in_a_feature_name",
+        rb'{"instances": [{"age": 41, "income": 1.0, "plan": "basic", "x\udc00": 1}]}',
+        400,
+        "invalid_unicode",
+        "x\\udc00",
+    ),
+    Bad(
+        "lone_surrogate_in_a_top_level_key",
+        rb'{"instances": [], "\ud800": 1}',
+        400,
+        "invalid_unicode",
+        "\\ud800",
+    ),
+    # an integer no float can hold: OverflowError in the model
+    Bad("integer_of_400_digits", raw("1" * 400), 422, "non_finite", "income"),
+    Bad("negative_integer_of_400_digits", raw("-" + "9" * 400), 422, "non_finite", "income"),
 ]
 
 LIMITS = {"max_batch_size": 5, "max_body_bytes": 1024}
@@ -118,7 +144,7 @@ def test_bad_input_is_refused_counted_and_not_stored(
 
 def test_field_errors_name_every_field_and_instance(lclient: TestClient, limited: Served) -> None:
     rows = [GOOD, {"age": "x", "plan": 3.5}, {**GOOD, "extra": 1}]
-    r = lclient.post("/v1/models/churn/predict", content=body(*rows))
+    r = lclient.post("/v1/models/churn/predict", content=body(*rows), headers=JSON)
 
     assert r.status_code == 422
     details = {(d["instance"], d["field"], d["reason"]) for d in r.json()["error"]["details"]}
@@ -140,7 +166,7 @@ def test_field_errors_name_every_field_and_instance(lclient: TestClient, limited
 
 def test_deeply_nested_json_is_malformed_not_a_crash(client: TestClient) -> None:
     for content in (b"[" * 200_000, b'{"instances": ' + b"[" * 200_000):
-        r = client.post("/v1/models/churn/predict", content=content)
+        r = client.post("/v1/models/churn/predict", content=content, headers=JSON)
         assert r.status_code == 400
         assert r.json()["error"]["code"] == "malformed_json"
 
@@ -152,7 +178,7 @@ def test_chunked_body_over_the_limit_is_refused(lclient: TestClient, limited: Se
             yield b"x" * 100
         yield b'"}]}'
 
-    r = lclient.post("/v1/models/churn/predict", content=chunks())
+    r = lclient.post("/v1/models/churn/predict", content=chunks(), headers=JSON)
 
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "body_too_large"
@@ -162,10 +188,10 @@ def test_after_every_bad_input_a_good_request_still_succeeds(
     lclient: TestClient, limited: Served
 ) -> None:
     for case in CASES:
-        r = lclient.post(f"/v1/models/{case.model}/predict", content=case.content)
+        r = lclient.post(f"/v1/models/{case.model}/predict", content=case.content, headers=JSON)
         assert r.status_code == case.status
 
-    ok = lclient.post("/v1/models/churn/predict", content=body(GOOD))
+    ok = lclient.post("/v1/models/churn/predict", content=body(GOOD), headers=JSON)
 
     assert ok.status_code == 200
     assert limited.monitor.flush(5)
@@ -217,7 +243,7 @@ def test_unexpected_error_is_a_generic_500_and_is_logged(
 def test_a_failure_after_the_model_is_a_counted_500(served: Served) -> None:
     with TestClient(served.app, raise_server_exceptions=False) as client:
         served.monitor.close()  # the log refuses rows: an error no route expects
-        r = client.post("/v1/models/churn/predict", content=body(GOOD))
+        r = client.post("/v1/models/churn/predict", content=body(GOOD), headers=JSON)
 
         assert r.status_code == 500
         assert_error_shape(r.json(), "internal_error")
@@ -239,3 +265,73 @@ def test_request_validation_errors_use_our_shape(served: Served) -> None:
     assert response.status_code == 422
     err = assert_error_shape(json.loads(bytes(response.body)), "invalid_request")
     assert err["details"][0]["field"] == "query.n"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonp",
+        "application/json-seq",
+    ],
+)
+def test_a_body_that_is_not_declared_json_is_refused_with_415(
+    content_type: str | None, limited: Served, lclient: TestClient
+) -> None:
+    # a web page can post text/plain and forms cross-origin without a preflight:
+    # accepting them let any open page pollute a loopback server's store and drift
+    headers = {} if content_type is None else {"content-type": content_type}
+
+    r = lclient.post("/v1/models/churn/predict", content=body(GOOD), headers=headers)
+
+    assert r.status_code == 415, r.text
+    err = assert_error_shape(r.json(), "unsupported_media_type")
+    assert "application/json" in err["message"]
+    reason = "unsupported_media_type"
+    assert limited.sample("inferwatch_requests_rejected_total", model="churn", reason=reason) == 1
+    assert limited.sample("inferwatch_requests_total", model="churn", status="415") == 1
+    assert limited.monitor.flush(5)
+    assert limited.store.count_predictions() == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.api+json",
+        "application/merge-patch+json; charset=utf-8",
+    ],
+)
+def test_json_media_types_are_accepted(content_type: str, lclient: TestClient) -> None:
+    r = lclient.post(
+        "/v1/models/churn/predict", content=body(GOOD), headers={"content-type": content_type}
+    )
+
+    assert r.status_code == 200, r.text
+
+
+def test_a_huge_unknown_feature_name_is_echoed_truncated(make_app: AppFactory) -> None:
+    served = make_app()
+    name = "n" * 500_000
+    with TestClient(served.app) as client:
+        r = client.post("/v1/models/churn/predict", content=body({**GOOD, name: 1}), headers=JSON)
+
+    assert r.status_code == 422
+    assert len(r.content) < 2_000, len(r.content)
+    detail = r.json()["error"]["details"][0]
+    assert detail["reason"] == "unknown_feature"
+    assert detail["field"].startswith("n" * 50)
+    assert "500000 characters" in detail["field"]
+
+
+def test_a_huge_unknown_model_name_is_echoed_truncated(client: TestClient) -> None:
+    r = client.post("/v1/models/" + "m" * 20_000 + "/predict", content=body(GOOD), headers=JSON)
+
+    assert r.status_code == 404
+    assert len(r.content) < 2_000

@@ -77,7 +77,11 @@ def test_live_server_predicts_exposes_metrics_and_stores_every_answer(
             r = client.post("/v1/models/churn/predict", json={"instances": rows})
             assert r.status_code == 200
             answered += [p["id"] for p in r.json()["predictions"]]
-        bad = client.post("/v1/models/churn/predict", content=b'{"instances": [{"age": NaN}]}')
+        bad = client.post(
+            "/v1/models/churn/predict",
+            content=b'{"instances": [{"age": NaN}]}',
+            headers={"content-type": "application/json"},
+        )
         assert bad.status_code == 422
         assert client.get("/readyz").json()["status"] == "ready"
         metrics = client.get("/metrics").text

@@ -10,11 +10,12 @@ missing nullable features filled with ``None``.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from inferwatch.errors import FieldError, ValidationError
+from inferwatch.errors import FieldError, ValidationError, echo
 from inferwatch.schema._types import Feature, Schema
 
 __all__ = ["InstanceValidator", "instance_json_schema"]
@@ -23,12 +24,21 @@ MAX_REPORTED_ERRORS = 20
 
 Check = Callable[[Any], str | None]  # returns an error reason or None
 
+# JSON integers are unbounded; one beyond the largest float has no finite float value
+# and raised OverflowError inside the model (a 500).  Two int comparisons per value.
+_FLOAT_MAX = int(sys.float_info.max)
+
 
 def _numeric(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "wrong_type"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "non_finite"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "non_finite"
+    if value > _FLOAT_MAX or value < -_FLOAT_MAX:
+        try:
+            float(value)
+        except OverflowError:
+            return "non_finite"
     return None
 
 
@@ -199,12 +209,12 @@ class InstanceValidator:
             extra = [k for k in inst if k not in self._names]
             if extra and not self.allow_extra:
                 for key in extra:
+                    name = echo(str(key))
                     errors.append(
                         FieldError(
                             "unknown_feature",
-                            str(key),
-                            f"instances[{i}]: unknown feature {str(key)!r} "
-                            "(not in the model's schema)",
+                            name,
+                            f"instances[{i}]: unknown feature {name!r} (not in the model's schema)",
                             i,
                         )
                     )
@@ -214,8 +224,11 @@ class InstanceValidator:
 def _describe(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
-    text = repr(value)
     kind = type(value).__name__
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        # repr of an int past 4,300 digits raises ValueError; say its size instead
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
     return f"{kind} {text[:40]}" if len(text) <= 40 else f"{kind} {text[:37]}..."
 
 

@@ -31,6 +31,8 @@ log = logging.getLogger("inferwatch.server")
 _STATUS_FOR_CODE = {
     "malformed_json": 400,
     "invalid_body": 400,
+    "invalid_unicode": 400,
+    "unsupported_media_type": 415,
     "empty_batch": 400,
     "batch_too_large": 413,
     "body_too_large": 413,

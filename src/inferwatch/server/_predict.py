@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 from fastapi import FastAPI, Request, Response
 
-from inferwatch.errors import FieldError, ValidationError
+from inferwatch.errors import FieldError, ValidationError, echo
 from inferwatch.metrics import UNKNOWN_MODEL, Metrics
 from inferwatch.models import to_python
 from inferwatch.monitor import Monitor, new_prediction_id
@@ -36,6 +36,30 @@ log = logging.getLogger("inferwatch.server")
 MAX_ID_HEADER = 100  # X-Prediction-Ids is sent for batches up to this size
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 _BODY_KEYS = frozenset({"instances", "parameters"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """True for ``application/json`` and ``application/*+json``, with any parameters.
+
+    Anything else is refused with 415: a web page can post ``text/plain`` and forms to a
+    loopback server without a CORS preflight, and ``application/json`` needs one.
+    """
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _unsupported_media_type(content_type: str | None) -> ApiError:
+    got = "no Content-Type" if not content_type else f"Content-Type {echo(content_type)!r}"
+    return ApiError(
+        415,
+        "unsupported_media_type",
+        f"the body must be JSON sent as Content-Type: application/json (got {got})",
+    )
 
 
 def trace_id(traceparent: str | None) -> str | None:
@@ -77,13 +101,59 @@ def decode(body: bytes) -> Any:
     except (msgspec.MsgspecError, ValueError, RecursionError):  # ValueError: bad UTF-8
         pass
     try:
-        return json.loads(body)
+        payload = json.loads(body)
     except RecursionError:
         raise ApiError(
             400, "malformed_json", "the body is not valid JSON: nested too deeply"
         ) from None
     except ValueError as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    # msgspec refuses a lone surrogate escape ("\ud800"); the stdlib takes it, and such a
+    # string has no UTF-8 form: the model, the answer and the store would all fail on it
+    bad = _lone_surrogate(payload)
+    if bad is not None:
+        raise ApiError(400, "invalid_unicode", bad.message, (bad,))
+    return payload
+
+
+def _holds_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if isinstance(value, list):
+        return any(_holds_surrogate(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    return False
+
+
+def _surrogate_error(field: str, instance: int | None = None) -> FieldError:
+    where = "the body" if instance is None else f"instances[{instance}]"
+    return FieldError(
+        "invalid_unicode",
+        field,
+        f"{where}: {field!r} holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+        "escape), which is not Unicode text",
+        instance,
+    )
+
+
+def _lone_surrogate(payload: Any) -> FieldError | None:
+    """The first field of the body holding a lone surrogate (in a name or a value), or None."""
+    if not isinstance(payload, dict):
+        return _surrogate_error("(body)") if _holds_surrogate(payload) else None
+    for key, value in payload.items():
+        if key == "instances" and isinstance(value, list):
+            for i, instance in enumerate(value):
+                if not isinstance(instance, dict):
+                    if _holds_surrogate(instance):
+                        return _surrogate_error(f"instances[{i}]", i)
+                    continue
+                for name, item in instance.items():
+                    if _holds_surrogate(name) or _holds_surrogate(item):
+                        return _surrogate_error(echo(name), i)
+        elif _holds_surrogate(key) or _holds_surrogate(value):
+            return _surrogate_error(echo(key))
+    return None
 
 
 def instances_of(payload: Any) -> Any:
@@ -104,12 +174,14 @@ def instances_of(payload: Any) -> Any:
         )
     unknown = [k for k in payload if k not in _BODY_KEYS]
     if unknown:
+        shown = [echo(str(k)) for k in unknown[:5]]
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise ApiError(
             400,
             "invalid_body",
-            f"unknown top-level key(s) {', '.join(map(repr, unknown))}; "
+            f"unknown top-level key(s) {', '.join(map(repr, shown))}{more}; "
             "expected 'instances' and optionally 'parameters'",
-            tuple(FieldError("unknown_field", str(k), "not allowed here") for k in unknown),
+            tuple(FieldError("unknown_field", k, "not allowed here") for k in shown),
         )
     params = payload.get("parameters")
     if params is not None and not isinstance(params, dict):
@@ -150,9 +222,12 @@ def add_predict_route(
         if served is None:
             metrics.reject(UNKNOWN_MODEL, "unknown_model")
             return error_response(
-                request, 404, "unknown_model", f"no model named {name!r}; serving: {known}"
+                request, 404, "unknown_model", f"no model named {echo(name)!r}; serving: {known}"
             )
         try:
+            content_type = request.headers.get("content-type")
+            if not is_json_media_type(content_type):
+                raise _unsupported_media_type(content_type)
             payload = decode(await read_body(request, max_body_bytes))
             rows = served.validator.validate(instances_of(payload))
         except ApiError as exc:
