@@ -139,6 +139,20 @@ def test_status_shows_the_servers_verdicts_with_their_thresholds(
     (answer,) = json.loads(as_json.stdout)["models"]
     assert answer["report"]["features"] == report["features"]
 
+    # with the server down, --from-store shows the same verdicts from the evaluations
+    served.stop()
+    down = status("-c", str(config), cwd=tmp_path)
+    assert down.returncode == 2 and "--from-store" in down.stderr
+    stored = status("-c", str(config), "--from-store", cwd=tmp_path)
+    assert stored.returncode == 0, stored.stderr
+    assert "from the store" in stored.stdout and "600 rows" in stored.stdout
+    again = {ln.split("│")[0].strip(): ln for ln in stored.stdout.splitlines() if "│" in ln}
+    for f in report["features"]:
+        server_cells = [c.strip() for c in rows[f["name"]].split("│")]
+        store_cells = [c.strip() for c in again[f["name"]].split("│")]
+        assert store_cells[:6] == server_cells[:6], f["name"]  # test .. verdict
+        assert store_cells[6] == server_cells[6]  # missing share / limit
+
 
 def test_status_before_any_judged_window(served: Server, config: Path, tmp_path: Path) -> None:
     out = status("--url", served.url, "--model", "churn", cwd=tmp_path)
@@ -162,6 +176,8 @@ def test_status_says_when_the_server_is_not_reachable(config: Path, tmp_path: Pa
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in out.stderr
     assert f"cannot reach the inferwatch server at http://127.0.0.1:{port}" in lines[0]
+    no_store = status("-c", str(config), "--from-store", cwd=tmp_path)
+    assert no_store.returncode == 2 and "no store at" in no_store.stderr
     bad = status("--url", "not a url", cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--url" in bad.stderr
 

@@ -66,7 +66,8 @@ def _fetch(client: httpx.Client, path: str) -> Any:
         reason = str(exc) or type(exc).__name__
         fail(
             f"cannot reach the inferwatch server at {client.base_url} ({reason}); "
-            "is `inferwatch serve` running? (--url sets the address)"
+            "is `inferwatch serve` running? (--url sets the address; --from-store reads the "
+            "store's newest evaluations instead)"
         )
     if r.status_code == 401:
         fail(
@@ -158,6 +159,8 @@ def render(console: Console, answer: Mapping[str, Any]) -> None:
     """One model's drift answer: a header line and, for a judged window, its table."""
     model, version, state = answer.get("model"), answer.get("version"), answer.get("status")
     title = f"[bold]{model}[/] v{version}"
+    if answer.get("source") == "store":
+        title += " (from the store: input features only)"
     if state != "judged":
         console.print(f"{title}: {state}: {answer.get('message')}", highlight=False)
         return
@@ -202,6 +205,100 @@ def render(console: Console, answer: Mapping[str, Any]) -> None:
     )
 
 
+def _epoch(value: Any) -> float | None:
+    return value.timestamp() if isinstance(value, datetime) else None
+
+
+def answer_from_rows(model: str, version: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A drift answer (as the server gives) rebuilt from a window's evaluation rows.
+
+    The store keeps what was judged: per input feature the drift statistic and threshold
+    (the nominal one and the calibrated p-value in ``details``), the missing share and the
+    out-of-range or unseen share with their thresholds, and the dataset drift share; not
+    the prediction drift or the outlier share.
+    """
+    out: dict[str, Any] = {"model": model, "version": version, "source": "store"}
+    if not rows:
+        message = "no evaluation in the store yet (a window must reach drift.min_window_rows)"
+        return {**out, "status": "not_judged", "message": message, "window": None, "report": None}
+    features: dict[str, dict[str, Any]] = {}
+    dataset: Mapping[str, Any] = {}
+    for row in rows:
+        name, metric = row.get("feature"), row["metric"]
+        critical = row.get("status") == "critical"
+        if metric == "dataset_drift_share":
+            dataset = row
+            continue
+        f = features.setdefault(str(name), {"name": name, "kind": "categorical", "quality": {}})
+        quality = f["quality"]
+        if metric == "drift":
+            details = row.get("details") or {}
+            calibrated = details.get("p_value_calibrated") is not None
+            f.update(
+                test=row.get("test"),
+                statistic=row["value"],
+                p_value=details.get("p_value"),
+                threshold=row.get("threshold"),
+                drift_detected=critical,
+                details={
+                    "nominal_threshold": details.get("nominal_threshold"),
+                    "calibrated_threshold": row.get("threshold") if calibrated else None,
+                },
+            )
+            continue
+        if metric == "out_of_range_share":
+            f["kind"] = quality["kind"] = "numeric"
+        quality[metric] = row["value"]
+        if row.get("threshold") is not None:
+            quality.setdefault("limits", {})[metric] = row["threshold"]
+        if critical:
+            code = {"missing_share": "missing_increase", "out_of_range_share": "out_of_range",
+                    "unseen_share": "unseen_categories"}.get(metric)  # fmt: skip
+            quality.setdefault("problems", []).append(code)
+    extra = dataset.get("details") or {}
+    first = rows[0]
+    report = {
+        "features": list(features.values()),
+        "drift_share": dataset.get("value"),
+        "drift_share_threshold": dataset.get("threshold"),
+        "dataset_drift": dataset.get("status") == "critical",
+        "n_drifted": len(extra.get("drifted_features") or ()),
+        "n_current": extra.get("n_current"),
+    }
+    window = {
+        "start": _epoch(first.get("window_start")),
+        "end": _epoch(first.get("window_end")),
+        "evaluated_at": _epoch(first.get("evaluated_at")),
+        "rows": extra.get("n_current"),
+        "judged": True,
+    }
+    return {**out, "status": "judged", "message": None, "window": window, "report": report}
+
+
+def _from_store(url: str, models: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The newest evaluation of each model version, read from the store at ``url``."""
+    from sqlalchemy.engine import make_url
+
+    from inferwatch.config import mask_url
+    from inferwatch.errors import StoreError
+    from inferwatch.store import open_store
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        fail(f"store.url {mask_url(url)} is not a database URL")
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(str(file)).is_file():
+        fail(f"no store at {mask_url(url)}: the file does not exist")
+    store = open_store(url)
+    try:
+        return [answer_from_rows(m, v, store.latest_evaluations(m, v)) for m, v in models]
+    except StoreError as exc:
+        fail(f"cannot read the store at {mask_url(url)}: {exc}")
+    finally:
+        store.close()
+
+
 def _console() -> Console:
     probe = Console()
     return probe if probe.is_terminal else Console(width=PIPE_WIDTH)
@@ -227,6 +324,14 @@ def status(
             help="An API key with the 'read' role, when the server has auth.keys.",
         ),
     ] = None,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store",
+            help="Read the newest evaluations from the config's store instead of asking the "
+            "server (works while it is down; input features only).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The server's answers as JSON.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the server.")] = 10.0,
 ) -> None:
@@ -240,6 +345,14 @@ def status(
 
     from inferwatch.config import load_settings
 
+    if from_store:
+        settings = load_settings(default_config(config))
+        pairs = [(m.name, m.version) for m in settings.models if not model or m.name in model]
+        unknown = sorted(set(model or ()) - {m.name for m in settings.models})
+        if unknown:
+            fail(f"the configuration has no model named {', '.join(unknown)}")
+        _show(_from_store(settings.store.url, pairs), as_json)
+        return
     if url is None:
         settings = load_settings(default_config(config))
         url = base_url(settings.server.host, settings.server.port)
@@ -260,12 +373,16 @@ def status(
                  f"it serves {', '.join(names) or 'none'}")  # fmt: skip
         wanted: Sequence[str] = [n for n in names if not model or n in model]
         answers = [_fetch(client, f"/v1/models/{quote(n, safe='')}/drift") for n in wanted]
+    _show(answers, as_json)
+
+
+def _show(answers: Sequence[Mapping[str, Any]], as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"server": url, "models": answers}, indent=2))
+        print(json.dumps({"models": list(answers)}, indent=2, default=str))
         return
     console = _console()
     if not answers:
-        console.print(f"the server at {url} serves no model", highlight=False)
+        console.print("no model to show", highlight=False)
     for i, answer in enumerate(answers):
         if i:
             console.print()
