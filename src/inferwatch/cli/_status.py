@@ -18,13 +18,13 @@ from urllib.parse import quote
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from inferwatch.cli._app import app, default_config, fail
 
 if TYPE_CHECKING:
     import httpx
+    from rich.table import Table
+    from rich.text import Text
 
 __all__ = ["status"]
 
@@ -114,6 +114,8 @@ def _threshold(column: Mapping[str, Any]) -> tuple[str, str]:
 
 def _quality_cells(column: Mapping[str, Any]) -> list[Text]:
     """One cell per check: the share, its limit when known, red when it is a problem."""
+    from rich.text import Text
+
     q = column.get("quality") or {}
     if not q:
         return [Text("-") for _ in CHECKS]
@@ -135,6 +137,8 @@ def _quality_cells(column: Mapping[str, Any]) -> list[Text]:
 
 
 def _row(table: Table, column: Mapping[str, Any], name: str | None = None) -> None:
+    from rich.text import Text
+
     name = name or str(column.get("name"))
     if column.get("statistic") is None:
         reason = str(column.get("error") or "not judged")
@@ -157,6 +161,9 @@ def _confidence(prediction: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
 
 def render(console: Console, answer: Mapping[str, Any]) -> None:
     """One model's drift answer: a header line and, for a judged window, its table."""
+    from rich.table import Table
+    from rich.text import Text
+
     model, version, state = answer.get("model"), answer.get("version"), answer.get("status")
     title = f"[bold]{model}[/] v{version}"
     if answer.get("source") == "store":
