@@ -18,10 +18,10 @@ from inferwatch.errors import (
     ValidationError,
 )
 from inferwatch.observation import Label, Observation, PredictionRecord
-from inferwatch.schema import Feature, Schema, Target, infer_schema
 
 if TYPE_CHECKING:
     from inferwatch.monitor import Monitor
+    from inferwatch.schema import Feature, Schema, Target, infer_schema
 
 __all__ = [
     "ConfigError",
@@ -42,10 +42,18 @@ __all__ = [
 ]
 
 
+_SCHEMA_NAMES = frozenset({"Feature", "Schema", "Target", "infer_schema"})
+
+
 def __getattr__(name: str) -> Any:
-    # Monitor pulls in the engine; keep `import inferwatch` light for the CLI's start-up.
+    # Monitor pulls in the engine and the schema names pull in numpy: keep
+    # `import inferwatch` light for the CLI's start-up (`inferwatch --help` needs neither).
     if name == "Monitor":
         from inferwatch.monitor import Monitor
 
         return Monitor
+    if name in _SCHEMA_NAMES:
+        from inferwatch import schema
+
+        return getattr(schema, name)
     raise AttributeError(f"module 'inferwatch' has no attribute {name!r}")

@@ -31,7 +31,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # plain help: typer's rich help imports markdown and pygments (about 0.1 s of every
+    # `--help` and usage error); our help texts use no markup
+    rich_markup_mode=None,
 )
 config_app = typer.Typer(help="Check and show the configuration.", no_args_is_help=True)
 schema_app = typer.Typer(help="Infer and check feature schemas.", no_args_is_help=True)

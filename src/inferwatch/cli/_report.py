@@ -91,8 +91,6 @@ def _options(
     correction: str | None,
     multivariate: bool = False,
 ) -> DriftOptions:
-    from inferwatch.config import load_settings
-
     drift: dict[str, Any] = {}
     if tests:
         drift["tests"] = _pairs(tests, "--test")
@@ -111,6 +109,8 @@ def _options(
         # No file and no environment to layer: check the flags here and skip loading the
         # pydantic settings (about 20 MB and 0.1 s of a report's start-up).
         return _flag_options(drift, multivariate)
+    from inferwatch.config import load_settings
+
     settings = load_settings(path, {"drift": drift} if drift else None)
     return settings.drift.to_options(multivariate=multivariate)
 
