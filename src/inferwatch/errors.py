@@ -127,3 +127,9 @@ class ValidationError(InferwatchError, ValueError):
 
     def __str__(self) -> str:
         return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON error body the server answers with (``{"error": {code, message,
+        details}}``), for apps that validate with ``Monitor.validate``."""
+        details = [e.to_dict() for e in self.errors]
+        return {"error": {"code": self.code, "message": self.message, "details": details}}

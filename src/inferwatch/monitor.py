@@ -23,20 +23,41 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
-from inferwatch.errors import StoreError, StoreRejectedError
+from inferwatch.errors import StoreError, StoreRejectedError, ValidationError
 from inferwatch.observation import Observation, PredictionRecord
-from inferwatch.ports import MetricsHook, PredictionSink, QuarantineSink, WindowSink
+from inferwatch.ports import (
+    EvaluationSink,
+    MetricsHook,
+    PredictionSink,
+    QuarantineSink,
+    WindowSink,
+)
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from inferwatch._typing import Task
     from inferwatch.config import Settings
+    from inferwatch.evaluate import CalibrationMode, DriftOptions, EvaluationLoop, LiveTarget
     from inferwatch.metrics import Metrics
-    from inferwatch.ports import Store
+    from inferwatch.ports import ModelAdapter, Store
+    from inferwatch.schema import InstanceValidator, Schema
 
-__all__ = ["Monitor", "MonitorStats", "new_prediction_id", "new_prediction_ids"]
+#: where ``Monitor.from_reference``/``from_schema`` keep the prediction log by default
+DEFAULT_STORE_URL = "sqlite:///inferwatch.db"
+
+__all__ = [
+    "DEFAULT_STORE_URL",
+    "Monitor",
+    "MonitorOptions",
+    "MonitorStats",
+    "Watched",
+    "new_prediction_id",
+    "new_prediction_ids",
+]
 
 log = logging.getLogger("inferwatch.monitor")
 
@@ -100,6 +121,31 @@ class MonitorStats:
     quarantined: int = 0
 
 
+class MonitorOptions(TypedDict, total=False):
+    """The prediction log's tuning, as :class:`Monitor`'s keyword arguments of that name."""
+
+    queue_size: int
+    batch_size: int
+    flush_interval: float
+    enqueue_timeout: float
+    retry_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """The model version a monitor validates and, with a reference, judges live.
+
+    Built by :meth:`Monitor.from_reference` (``live`` set) or :meth:`Monitor.from_schema`
+    (validation only).  ``validator`` is the server's compiled schema check.
+    """
+
+    model: str
+    version: str
+    schema: Schema
+    validator: InstanceValidator
+    live: LiveTarget | None = None
+
+
 class Monitor:
     """Records predictions: live metrics now, the store soon after, nothing lost on close.
 
@@ -156,8 +202,191 @@ class Monitor:
         self._profile_errors = 0
         self._closing = False
         self._thread: threading.Thread | None = None
+        #: the model version validated and judged live (``from_reference``/``from_schema``)
+        self.watched: Watched | None = None
+        #: the live evaluation thread (``from_reference``), stopped by :meth:`close`
+        self.evaluation: EvaluationLoop | None = None
+        self._owned_store: Store | None = None  # opened from a URL here: closed by close()
+        self._reports: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._publish_to: Callable[[str, str, Mapping[str, Any]], None] | None = None
 
     # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_reference(
+        cls,
+        reference: str | os.PathLike[str] | Mapping[str, Any] | Any,
+        *,
+        model: str,
+        version: str,
+        store: str | Store = DEFAULT_STORE_URL,
+        schema: Schema | str | os.PathLike[str] | None = None,
+        target: str | None = None,
+        prediction: str | None = None,
+        task: Task | None = None,
+        predictor: Any = None,
+        registry: CollectorRegistry | None = None,
+        drift: DriftOptions | None = None,
+        window_seconds: float = 3600.0,
+        evaluation_interval: float | None = 60.0,
+        min_window_rows: int = 100,
+        calibration: CalibrationMode = "reference",
+        max_batch: int = 1000,
+        allow_extra: bool = False,
+        **options: Unpack[MonitorOptions],
+    ) -> Monitor:
+        """A monitor for one model version in your own app: validation, metrics, live drift.
+
+        The same pipeline as ``inferwatch serve``: the schema (given, or inferred from the
+        reference with ``target``/``prediction``/``task`` as ``schema infer`` does) gives
+        :meth:`validate` the server's validator; the reference's bins and profile give
+        windows of ``window_seconds`` (profiled by the log writer thread) that a thread
+        judges every ``evaluation_interval`` seconds (None: only when you call
+        :meth:`evaluate`), writing to the store's ``evaluations`` and the drift gauges
+        of :attr:`registry`.
+
+        ``reference`` is a CSV/Parquet/JSONL path, a pandas DataFrame or a mapping of
+        column name to values.  ``predictor`` is your model (anything with ``predict``, a
+        scikit-learn estimator or an inferwatch ``ModelAdapter``): it scores the reference
+        once so the model's outputs are judged too (prediction drift), and a classifier's
+        classes label ``inferwatch_predictions_total``.  ``store`` is a store URL (opened,
+        migrated, and closed by :meth:`close`) or a Store.  ``drift`` holds the tests,
+        thresholds and drift share (:class:`~inferwatch.evaluate.DriftOptions`);
+        ``min_window_rows`` and ``calibration`` are as the ``drift`` config keys.
+        Raises InputFileError, SchemaError or StoreError before anything starts.
+        """
+        from inferwatch.evaluate import DriftOptions, live_target
+
+        if evaluation_interval is not None and not evaluation_interval > 0:
+            raise ValueError(f"evaluation_interval must be > 0, got {evaluation_interval!r}")
+        columns = _reference_columns(reference)
+        the_schema = _schema(schema, columns, target=target, prediction=prediction, task=task)
+        adapter = _adapter(predictor, the_schema)
+        live = live_target(
+            model,
+            version,
+            the_schema,
+            columns,
+            adapter,
+            options=drift if drift is not None else DriftOptions(),
+            task=task,
+            window_seconds=window_seconds,
+            min_window_rows=min_window_rows,
+            calibration=calibration,
+        )
+        n_rows = len(next(iter(columns.values()))) if columns else 0
+        uri = str(reference) if isinstance(reference, str | os.PathLike) else None
+        monitor = cls._watching(
+            store, registry, model, version, the_schema, adapter, task,
+            max_batch=max_batch, allow_extra=allow_extra, live=live,
+            reference=(uri, n_rows), options=options,
+        )  # fmt: skip
+        monitor._start_evaluation(live, evaluation_interval)
+        return monitor
+
+    @classmethod
+    def from_schema(
+        cls,
+        schema: Schema | str | os.PathLike[str],
+        *,
+        model: str,
+        version: str,
+        store: str | Store = DEFAULT_STORE_URL,
+        task: Task | None = None,
+        predictor: Any = None,
+        registry: CollectorRegistry | None = None,
+        max_batch: int = 1000,
+        allow_extra: bool = False,
+        **options: Unpack[MonitorOptions],
+    ) -> Monitor:
+        """A monitor that validates one model version's inputs against ``schema`` (a
+        :class:`~inferwatch.schema.Schema` or a schema YAML path) and records its
+        predictions, with no live drift (that needs a reference: :meth:`from_reference`).
+        ``predictor``, when given, only names a classifier's classes for the metrics."""
+        the_schema = _schema(schema, {}, task=task)
+        adapter = _adapter(predictor, the_schema)
+        return cls._watching(
+            store, registry, model, version, the_schema, adapter, task,
+            max_batch=max_batch, allow_extra=allow_extra, live=None, reference=None,
+            options=options,
+        )  # fmt: skip
+
+    @classmethod
+    def _watching(
+        cls,
+        store: str | Store,
+        registry: CollectorRegistry | None,
+        model: str,
+        version: str,
+        schema: Schema,
+        adapter: ModelAdapter | None,
+        task: Task | None,
+        *,
+        max_batch: int,
+        allow_extra: bool,
+        live: LiveTarget | None,
+        reference: tuple[str | None, int] | None,
+        options: MonitorOptions,
+    ) -> Monitor:
+        """Open the store, register the model version there and in the metrics, and
+        watch it: its validator and, with ``live``, its windows."""
+        from inferwatch.metrics import Metrics
+        from inferwatch.schema import InstanceValidator
+        from inferwatch.store import open_store
+
+        if not model or not version:
+            raise ValueError("model and version must be non-empty strings")
+        owned = open_store(store) if isinstance(store, str) else None
+        the_store: Store = owned if owned is not None else store  # type: ignore[assignment]
+        try:
+            if owned is not None:
+                owned.upgrade()
+            flavor = adapter.flavor if adapter is not None else "custom"
+            the_store.register_model(model, version, flavor=flavor)
+            if reference is not None:
+                uri, n_rows = reference
+                the_store.register_reference(
+                    model, version, uri=uri, n_rows=n_rows, schema=schema.to_dict()
+                )
+            profiler = None if live is None else live.profiler
+            monitor = cls(the_store, registry=registry, profiler=profiler, **options)
+        except BaseException:
+            if owned is not None:
+                owned.close()
+            raise
+        monitor._owned_store = owned
+        metrics = monitor.metrics
+        assert isinstance(metrics, Metrics)
+        classes = adapter.classes if adapter is not None else None
+        if task is None and schema.task is not None:
+            task = schema.task
+        metrics.for_model(model, version, classes, task=task)
+        validator = InstanceValidator(schema, max_batch=max_batch, allow_extra=allow_extra)
+        monitor.watched = Watched(model, version, schema, validator, live)
+        return monitor
+
+    def _start_evaluation(self, live: LiveTarget, interval: float | None) -> None:
+        """The evaluation loop of ``live``, publishing to the drift gauges and to
+        :meth:`evaluate`'s answers; its thread runs every ``interval`` seconds."""
+        from inferwatch.metrics import LiveDriftCollector
+
+        collector = LiveDriftCollector()
+        self.registry.register(collector)
+        self._publish_to = collector.publish
+        loop = _locked_loop(
+            [live],
+            interval=interval if interval is not None else 60.0,
+            sink=self.sink if isinstance(self.sink, EvaluationSink) else None,
+            publish=self._published,
+        )
+        self.evaluation = loop
+        if interval is not None:
+            loop.start()
+
+    def _published(self, model: str, version: str, report: Mapping[str, Any]) -> None:
+        self._reports[(model, version)] = report
+        if self._publish_to is not None:
+            self._publish_to(model, version, report)
+
     @classmethod
     def from_settings(
         cls, settings: Settings, *, registry: CollectorRegistry | None = None
@@ -208,6 +437,49 @@ class Monitor:
         """The metrics as a scrape answer, ``(body, content_type)``, for any framework;
         ``accept`` is the scraper's ``Accept`` header (OpenMetrics when it asks)."""
         return self._prometheus().exposition(accept)
+
+    # -- validation and live drift (from_reference / from_schema) ------------------------
+    def validate(self, instances: Any) -> list[dict[str, Any]]:
+        """Check a batch of instances (a list of dicts) against the watched schema, with
+        the server's validator: return the rows (a missing nullable feature set to None,
+        with ``allow_extra`` unknown keys dropped) or raise
+        :class:`~inferwatch.errors.ValidationError`, whose ``code`` and ``errors`` name
+        each bad field (``to_dict()`` is the server's JSON error).  A refusal is counted
+        in ``inferwatch_requests_rejected_total`` and ``inferwatch_validation_errors_total``.
+        """
+        watched = self._require_watched("validate")
+        try:
+            return watched.validator.validate(instances)
+        except ValidationError as exc:
+            reject = getattr(self.metrics, "reject", None)
+            if reject is not None:
+                reject(watched.model, exc.code, [(e.reason, e.kind) for e in exc.errors])
+            raise
+
+    def evaluate(self, timeout: float | None = 30.0) -> dict[str, Any]:
+        """Judge the watched model's current window now and return its report.
+
+        Waits for the rows logged so far to be profiled (:meth:`flush`), then judges as
+        the evaluation thread does: evaluation rows go to the store, the drift gauges
+        update, and the report shown on them is returned (``DriftReport.to_dict()`` with
+        a ``window`` entry: ``start``, ``end``, ``rows``, ``judged``; a window under
+        ``min_window_rows`` is not judged and its features carry an ``error``).
+        """
+        watched = self._require_watched("evaluate")
+        loop = self.evaluation
+        if loop is None or watched.live is None:
+            raise RuntimeError("live drift needs a reference: build with Monitor.from_reference")
+        self.flush(timeout)
+        loop.run_once()
+        return dict(self._reports[(watched.model, watched.version)])
+
+    def _require_watched(self, what: str) -> Watched:
+        if self.watched is None:
+            raise RuntimeError(
+                f"{what}() needs a schema: build the monitor with Monitor.from_reference "
+                "or Monitor.from_schema"
+            )
+        return self.watched
 
     # -- request path --------------------------------------------------------------------
     def log(
@@ -483,6 +755,10 @@ class Monitor:
             if thread.is_alive():
                 log.error("prediction log writer did not finish within %ss", timeout)
                 return False
+        if self.evaluation is not None:
+            self.evaluation.stop()
+        if self._owned_store is not None:
+            self._owned_store.close()
         s = self.stats
         return s.queued == 0 and s.failed == 0 and s.dropped == 0 and s.quarantined == 0
 
@@ -491,3 +767,79 @@ class Monitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- helpers of from_reference / from_schema (adapters imported lazily: engine layer) ----
+
+
+def _reference_columns(reference: Any) -> dict[str, Any]:
+    """The reference's columns as numpy arrays: from a file, a DataFrame or a mapping."""
+    import numpy as np
+
+    if isinstance(reference, str | os.PathLike):
+        from inferwatch.io import read_columns
+
+        return dict(read_columns(Path(reference)))
+    if hasattr(reference, "columns") and hasattr(reference, "to_numpy"):  # a DataFrame
+        return {str(c): reference[c].to_numpy() for c in reference.columns}
+    if isinstance(reference, Mapping):
+        columns = {str(k): np.asarray(v) for k, v in reference.items()}
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"the reference's columns differ in length: {sorted(lengths)}")
+        return columns
+    raise TypeError(
+        "reference must be a file path, a pandas DataFrame or a mapping of columns, "
+        f"not {type(reference).__name__}"
+    )
+
+
+def _schema(
+    schema: Any,
+    columns: Mapping[str, Any],
+    *,
+    target: str | None = None,
+    prediction: str | None = None,
+    task: Task | None = None,
+) -> Schema:
+    """The given schema (or its YAML file), else the schema inferred from ``columns``."""
+    from inferwatch.schema import Schema, infer_schema
+
+    if isinstance(schema, Schema):
+        found = schema
+    elif isinstance(schema, str | os.PathLike):
+        from inferwatch.io import load_schema
+
+        found = load_schema(Path(schema))
+    elif schema is None:
+        found = infer_schema(columns, target=target, prediction=prediction, task=task)
+    else:
+        raise TypeError(f"schema must be a Schema or a YAML path, not {type(schema).__name__}")
+    return found.with_task(task) if task is not None and found.task != task else found
+
+
+def _adapter(predictor: Any, schema: Schema) -> ModelAdapter | None:
+    """``predictor`` behind the model port: a ModelAdapter as is, anything with
+    ``predict`` (a scikit-learn estimator) in the scikit-learn adapter."""
+    from inferwatch.ports import ModelAdapter
+
+    if predictor is None or isinstance(predictor, ModelAdapter):
+        return predictor
+    from inferwatch.models import SklearnAdapter
+
+    return SklearnAdapter(predictor, feature_names=schema.names)
+
+
+def _locked_loop(targets: Any, **kwargs: Any) -> EvaluationLoop:
+    """An EvaluationLoop whose rounds never overlap: :meth:`Monitor.evaluate` may judge
+    from the caller's thread while the loop's own thread runs."""
+    from inferwatch.evaluate import EvaluationLoop
+
+    class _Locked(EvaluationLoop):
+        _lock = threading.Lock()
+
+        def run_once(self) -> None:
+            with self._lock:
+                super().run_once()
+
+    return _Locked(targets, **kwargs)

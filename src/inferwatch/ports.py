@@ -6,7 +6,8 @@ so tests can hand it an in-memory store and a fresh metrics registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from inferwatch.observation import Evaluation, Label, Observation, PredictionRecord
@@ -97,8 +98,31 @@ class Store(PredictionSink, EvaluationSink, Protocol):
         """Insert late ground-truth labels; return how many were written."""
         ...
 
-    def count_predictions(self, model: str | None = None, version: str | None = None) -> int:
-        """Number of stored predictions, optionally for one model (and version)."""
+    def count_predictions(
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Number of stored predictions, optionally for one model (and version) and with
+        ``since <= timestamp < until``."""
+        ...
+
+    def iter_predictions(
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        limit: int | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[PredictionRecord]:
+        """Stored predictions (filtered as :meth:`count_predictions`, at most ``limit``)
+        ordered by timestamp then id, read ``page_size`` rows at a time: memory stays
+        at one page whatever the store holds (``inferwatch export`` streams this)."""
         ...
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord | None:

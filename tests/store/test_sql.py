@@ -120,6 +120,28 @@ class StoreContract:
         assert len(list(store.iter_predictions())) == 6
         assert list(store.iter_predictions(limit=0)) == []
 
+    def test_iter_and_count_predictions_by_time_range(self, store: Any) -> None:
+        rows = [record(ts=T0 + timedelta(minutes=i // 2)) for i in range(40)]  # ties in time
+        rows += [record(model="other", ts=T0 + timedelta(minutes=3))]
+        store.write_predictions(rows)
+        since, until = T0 + timedelta(minutes=5), T0 + timedelta(minutes=15)
+        want = sorted(
+            (r for r in rows if r.model == "churn" and since <= r.timestamp < until),
+            key=lambda r: (r.timestamp, r.id),
+        )
+
+        got = list(store.iter_predictions("churn", since=since, until=until, page_size=3))
+
+        assert [r.id for r in got] == [r.id for r in want]  # half-open, paged through ties
+        assert store.count_predictions("churn", since=since, until=until) == len(want) == 20
+        # the same instant in another offset selects the same rows
+        east = timezone(timedelta(hours=5))
+        assert store.count_predictions(since=since.astimezone(east)) == 30
+        assert store.count_predictions("churn", "1", until=T0) == 0
+        assert list(store.iter_predictions(since=until, until=since)) == []
+        with pytest.raises(ValueError, match="page_size"):
+            list(store.iter_predictions(page_size=0))
+
     def test_labels_are_linked_by_prediction_id(self, store: Any) -> None:
         first, second = record(), record()
         early = Label("not-flushed-yet", value="yes", timestamp=T0)  # no foreign key

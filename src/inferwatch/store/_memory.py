@@ -181,18 +181,36 @@ class MemoryStore:
 
     # -- reads --------------------------------------------------------------------
 
-    def _select(self, model: str | None, version: str | None) -> list[PredictionRecord]:
+    def _select(
+        self,
+        model: str | None,
+        version: str | None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[PredictionRecord]:
         self._check("reading predictions")
         with self._lock:
             rows = list(self._predictions.values())
+        lo = None if since is None else utc(since)
+        hi = None if until is None else utc(until)
         return [
             row
             for row in rows
-            if (model is None or row.model == model) and (version is None or row.version == version)
+            if (model is None or row.model == model)
+            and (version is None or row.version == version)
+            and (lo is None or row.timestamp >= lo)
+            and (hi is None or row.timestamp < hi)
         ]
 
-    def count_predictions(self, model: str | None = None, version: str | None = None) -> int:
-        return len(self._select(model, version))
+    def count_predictions(
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        return len(self._select(model, version, since, until))
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
         self._check("reading a prediction")
@@ -200,9 +218,19 @@ class MemoryStore:
             return self._predictions.get(prediction_id)
 
     def iter_predictions(
-        self, model: str | None = None, version: str | None = None, limit: int | None = None
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        limit: int | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 1000,
     ) -> Iterator[PredictionRecord]:
-        rows = sorted(self._select(model, version), key=lambda row: (row.timestamp, row.id))
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        rows = self._select(model, version, since, until)
+        rows.sort(key=lambda row: (row.timestamp, row.id))
         return iter(rows if limit is None else rows[:limit])
 
     def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:

@@ -262,11 +262,23 @@ def _record(row: sa.Row[Any]) -> PredictionRecord:
     )
 
 
-def _for_model(stmt: sa.Select[Any], model: str | None, version: str | None) -> sa.Select[Any]:
+def _for_model(
+    stmt: sa.Select[Any],
+    model: str | None,
+    version: str | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> sa.Select[Any]:
+    """``stmt`` restricted to a model (and version) and to ``since <= ts < until``."""
+    table = predictions_table
     if model is not None:
-        stmt = stmt.where(predictions_table.c.model == model)
+        stmt = stmt.where(table.c.model == model)
     if version is not None:
-        stmt = stmt.where(predictions_table.c.version == version)
+        stmt = stmt.where(table.c.version == version)
+    if since is not None:
+        stmt = stmt.where(table.c.ts >= since)
+    if until is not None:
+        stmt = stmt.where(table.c.ts < until)
     return stmt
 
 
@@ -461,9 +473,18 @@ class SQLStore:
 
     # -- reads --------------------------------------------------------------------
 
-    def count_predictions(self, model: str | None = None, version: str | None = None) -> int:
-        """Number of stored predictions, optionally for one model (and version)."""
-        stmt = _for_model(sa.select(sa.func.count()).select_from(predictions_table), model, version)
+    def count_predictions(
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Number of stored predictions, optionally for one model (and version) and with
+        ``since <= timestamp < until``."""
+        stmt = sa.select(sa.func.count()).select_from(predictions_table)
+        stmt = _for_model(stmt, model, version, since, until)
         with self._begin("counting predictions") as conn:
             return int(conn.execute(stmt).scalar_one())
 
@@ -475,19 +496,32 @@ class SQLStore:
         return None if row is None else _record(row)
 
     def iter_predictions(
-        self, model: str | None = None, version: str | None = None, limit: int | None = None
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        limit: int | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = _PAGE,
     ) -> Iterator[PredictionRecord]:
-        """Stored predictions ordered by time (then id), read in pages of 1,000.
+        """Stored predictions ordered by time (then id), read in pages of ``page_size``.
 
-        Each page is its own short query (keyset pagination on ``(ts, id)``), so a
-        consumer that stops early holds no connection.
+        Optionally one model (and version), ``since <= timestamp < until``, at most
+        ``limit`` rows.  Each page is its own short query (keyset pagination on
+        ``(ts, id)``), so memory stays at one page whatever the table holds, rows
+        written meanwhile never shift a page, and a consumer that stops early holds no
+        connection.
         """
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size!r}")
         table = predictions_table
-        base = _for_model(sa.select(table), model, version).order_by(table.c.ts, table.c.id)
+        base = _for_model(sa.select(table), model, version, since, until)
+        base = base.order_by(table.c.ts, table.c.id)
         remaining = limit
         after: tuple[datetime, str] | None = None
         while remaining is None or remaining > 0:
-            size = _PAGE if remaining is None else min(_PAGE, remaining)
+            size = page_size if remaining is None else min(page_size, remaining)
             stmt = base.limit(size)
             if after is not None:
                 ts, last_id = after
