@@ -142,3 +142,7 @@ def test_forced_task_wins_over_inference(diabetes: dict[str, Any], tmp_path: Pat
     app = build_app(forced)
     with TestClient(app) as client:
         assert client.get("/v1/models/diabetes").json()["task"] == "classification"
+    no_target = settings(diabetes, tmp_path, "diabetes", "target", task="regression")
+    no_target.models[0].target = None
+    with TestClient(build_app(no_target)) as client:
+        assert client.get("/v1/models/diabetes").json()["task"] == "regression"

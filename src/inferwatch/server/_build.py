@@ -95,6 +95,7 @@ def load_served_model(
         metrics,
         max_batch=server.max_batch_size,
         allow_extra=server.allow_extra_features,
+        task=m.task,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from inferwatch._typing import Task
 from inferwatch.metrics import Metrics, ModelMetrics
 from inferwatch.ports import ModelAdapter
 from inferwatch.schema import InstanceValidator, Schema
@@ -26,6 +27,7 @@ class ServedModel:
     schema: Schema
     validator: InstanceValidator
     metrics: ModelMetrics
+    forced_task: Task | None = None  # models[].task / --task
 
     @classmethod
     def build(
@@ -38,14 +40,17 @@ class ServedModel:
         *,
         max_batch: int = 1000,
         allow_extra: bool = False,
+        task: Task | None = None,
     ) -> ServedModel:
         validator = InstanceValidator(schema, max_batch=max_batch, allow_extra=allow_extra)
         children = metrics.for_model(name, version, adapter.classes)
-        return cls(name, version, adapter, schema, validator, children)
+        return cls(name, version, adapter, schema, validator, children, task)
 
     @property
     def task(self) -> str | None:
-        """The schema's task, else classification for a model with classes."""
+        """The forced task, else the schema's, else classification for a model with classes."""
+        if self.forced_task is not None:
+            return self.forced_task
         if self.schema.task is not None:
             return self.schema.task
         return "classification" if self.adapter.classes else None
