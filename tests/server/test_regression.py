@@ -114,6 +114,11 @@ def test_diabetes_ridge_is_a_regressor_without_false_alarm_on_its_own_data(
     assert score is not None and score > 0  # a distance on the predicted values
     assert sample(text, "inferwatch_drift_detected", **labels) == 0.0
     assert sample(text, "inferwatch_dataset_drift", model="diabetes", version="1") == 0.0
+    counted = [  # a regressor's outputs are numbers, not classes: none counted
+        line for line in text.splitlines()
+        if line.startswith('inferwatch_predictions_total{model="diabetes"')
+    ]  # fmt: skip
+    assert all(line.endswith(" 0.0") for line in counted), counted
 
 
 def test_diamonds_price_model_raises_prediction_drift_on_large_stones_only(

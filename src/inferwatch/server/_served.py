@@ -43,7 +43,8 @@ class ServedModel:
         task: Task | None = None,
     ) -> ServedModel:
         validator = InstanceValidator(schema, max_batch=max_batch, allow_extra=allow_extra)
-        children = metrics.for_model(name, version, adapter.classes)
+        # a regressor's outputs are numbers, not classes: predictions_total skips them
+        children = metrics.for_model(name, version, adapter.classes, task=task or schema.task)
         return cls(name, version, adapter, schema, validator, children, task)
 
     @property
