@@ -125,7 +125,6 @@ def _missing_error(name: str, ref: object, cur: object) -> str:
     return f"column {name!r} is missing from the {' and the '.join(sides)} data"
 
 
-LARGE_ROWS = 500_000
 PLOT_BINS = 30
 PLOT_CATEGORIES = 20
 
@@ -319,9 +318,9 @@ def evaluate_batch(
 
     workers = options.workers
     if workers is None:
-        # Two threads overlap numpy's sorts and Arrow's reads; past LARGE_ROWS rows a side
-        # the second column in flight costs more memory than the overlap saves time.
-        workers = 2 if max(n_reference, n_current) < LARGE_ROWS else 1
+        # Two threads overlap Arrow's reads and numpy's sorts (both release the GIL); each
+        # holds only the column it evaluates, so the second costs one column's memory.
+        workers = 2
     workers = max(1, min(workers, len(specs)))
     if workers == 1:
         results = [work(j) for j in specs]

@@ -33,7 +33,7 @@ class DriftOptions:
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     multivariate: bool = False
     seed: int = 0
-    workers: int | None = None  # None: 2 threads below LARGE_ROWS rows a side, else 1
+    workers: int | None = None  # None: 2 threads, each holding the column it evaluates
 
     @classmethod
     def from_settings(cls, drift: Any, *, multivariate: bool = False) -> DriftOptions:
