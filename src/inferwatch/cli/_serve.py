@@ -25,6 +25,9 @@ def _overrides(
     port: int | None,
     store: str | None,
     task: str | None = None,
+    *,
+    drift_window: float | None = None,
+    drift_interval: float | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if model is not None:
@@ -49,6 +52,16 @@ def _overrides(
         out["server"] = server
     if store is not None:
         out["store"] = {"url": store}
+    drift = {
+        k: v
+        for k, v in (
+            ("window_seconds", drift_window),
+            ("evaluation_interval_seconds", drift_interval),
+        )
+        if v is not None
+    }
+    if drift:
+        out["drift"] = drift
     return out
 
 
@@ -81,6 +94,23 @@ def serve(
     store: Annotated[
         str | None, typer.Option(help="Store URL (default sqlite:///inferwatch.db).")
     ] = None,
+    drift_window: Annotated[
+        float | None,
+        typer.Option(
+            "--drift-window",
+            metavar="SECONDS",
+            help="Live drift window length (drift.window_seconds, default 3600).",
+        ),
+    ] = None,
+    drift_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--drift-interval",
+            metavar="SECONDS",
+            help="How often the current window is judged "
+            "(drift.evaluation_interval_seconds, default 60).",
+        ),
+    ] = None,
 ) -> None:
     """Serve models behind a monitored HTTP API.
 
@@ -93,7 +123,18 @@ def serve(
     from inferwatch.server import build_app, check_bind
 
     overrides = _overrides(
-        model, reference, schema, target, prediction, name, host, port, store, task
+        model,
+        reference,
+        schema,
+        target,
+        prediction,
+        name,
+        host,
+        port,
+        store,
+        task,
+        drift_window=drift_window,
+        drift_interval=drift_interval,
     )
     settings = load_settings(None if model is not None else default_config(config), overrides)
     if not settings.models:
@@ -103,6 +144,8 @@ def serve(
     check_bind(settings.server.host, settings.auth)
     level = settings.logging.level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":  # Alembic's INFO lines (plugins, "Context impl") say nothing a user needs
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     application = build_app(settings)
     base = f"http://{settings.server.host}:{settings.server.port}"
     for m in settings.models:
@@ -114,14 +157,40 @@ def serve(
         f"metrics {base}/metrics · docs {base}/docs · store {mask_url(settings.store.url)}",
         highlight=False,
     )
-    # uvicorn shuts down gracefully on SIGTERM (in-flight requests finish, the lifespan drains
-    # the prediction log), then re-raises the signal; a no-op handler makes that clean
-    # shutdown exit 0, as gunicorn does, instead of dying by the signal.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(
-        application,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level=level.lower(),
-        timeout_graceful_shutdown=30,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application,
+            host=settings.server.host,
+            port=settings.server.port,
+            log_level=level.lower(),
+            timeout_graceful_shutdown=30,
+        )
     )
+    _stop_gracefully_on_every_signal(server)
+    server.run()
+
+
+#: Signals that stop the server.  uvicorn handles SIGINT and SIGTERM; the default action of
+#: SIGHUP (a closed terminal, a supervisor's stop) and SIGQUIT is to die on the spot, which
+#: lost the write-behind buffer (7.6% of answered predictions in a test under load).
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)
+
+
+def _stop_gracefully_on_every_signal(server: Any) -> None:
+    """Route every catchable stop signal to uvicorn's graceful shutdown.
+
+    In-flight requests finish and the lifespan drains the prediction log, whatever the
+    signal.  uvicorn re-raises SIGINT/SIGTERM after shutting down; a no-op handler makes
+    that clean shutdown exit 0, as gunicorn does, instead of dying by the signal.
+    SIGKILL cannot be caught: it loses what the write-behind buffer holds (README).
+    """
+
+    def stop(signum: int, frame: Any) -> None:
+        server.handle_exit(signal.SIGTERM, frame)
+
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, stop)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
