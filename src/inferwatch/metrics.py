@@ -338,6 +338,14 @@ class Metrics:
     def observe(self, observation: Observation) -> None:
         self.for_model(observation.model, observation.version).observe(observation)
 
+    def watch_log_queue(self, depth: Callable[[], int]) -> None:
+        """Read ``inferwatch_prediction_log_queue_rows`` from ``depth()`` at each scrape.
+
+        The prediction-log writer passes its buffer's length, so the gauge follows rows
+        as they are queued, also during a store outage, without a gauge update per request.
+        """
+        self.log_queue_depth.set_function(depth)
+
     def log_queue(
         self, *, depth: int, written: int, dropped: int, failed: int, quarantined: int = 0
     ) -> None:

@@ -569,6 +569,11 @@ class Monitor:
         if self._thread is None:
             with self._cond:
                 if self._thread is None:
+                    # the queue gauge reads the buffer's length when scraped: always true
+                    # (also while the store is down and no batch finishes) at no cost per row
+                    watch = getattr(self.metrics, "watch_log_queue", None)
+                    if watch is not None:
+                        watch(self._buf.__len__)
                     self._thread = threading.Thread(
                         target=self._run, name="inferwatch-log-writer", daemon=True
                     )

@@ -234,7 +234,8 @@ def _summary(result: DriftReport) -> None:
         r = f.result
         problems = ", ".join(f.quality.problems) if f.quality else ""
         if r is None:
-            table.add_row(f.name, f.kind, "-", "-", "-", "-", "[yellow]n/a[/]", f.error or "")
+            shown = "; ".join(x for x in (problems, f.error) if x)  # quality without a verdict
+            table.add_row(f.name, f.kind, "-", "-", "-", "-", "[yellow]n/a[/]", shown)
             continue
         table.add_row(
             f.name + (f" ({f.role})" if f.role != "feature" else ""),
