@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import betabinom
 
 from inferwatch.quality import (
     CategoricalReference,
+    FeatureQuality,
     NumericReference,
     QualityThresholds,
+    categorical_limits,
     categorical_quality,
     numeric_quality,
     split_numeric,
@@ -16,7 +19,7 @@ from inferwatch.quality import (
 from inferwatch.stats import Counts
 
 
-def check(ref: np.ndarray, cur: np.ndarray, **kw: float) -> object:
+def check(ref: np.ndarray, cur: np.ndarray, **kw: float) -> FeatureQuality:
     s, missing, inf = split_numeric(cur)
     return numeric_quality("x", s, missing, inf, NumericReference.fit(ref), QualityThresholds(**kw))
 
@@ -27,6 +30,7 @@ def test_reference_fit_matches_numpy(rng: np.random.Generator) -> None:
     r = NumericReference.fit(ref)
     finite = ref[~np.isnan(ref)]
     assert r.n == 1001
+    assert r.missing == 50
     assert r.missing_share == pytest.approx(50 / 1001)
     assert r.min == finite.min()
     assert r.max == finite.max()
@@ -67,8 +71,28 @@ def test_hand_counted_case() -> None:
     assert q.outliers == 1  # 8
     assert q.missing == 2
     assert q.missing_share_change == pytest.approx(2 / 7)
-    assert "missing_increase" in q.problems
-    assert "out_of_range" in q.problems
+    # five reference values cannot tell a rise from chance: the limits say so
+    assert q.limits["missing_share"] == betabinom.ppf(0.9999, 7, 0.5, 5.5) / 7
+    assert q.limits["out_of_range_share"] == betabinom.ppf(0.9999, 5, 2, 4) / 7
+    assert q.problems == ()
+    # the same shares on 1,000 times the rows are a rise
+    big = check(np.tile(ref, 1000), np.tile(cur, 1000))
+    assert {"missing_increase", "out_of_range", "outliers"} <= set(big.problems)
+    assert big.to_dict()["limits"] == dict(big.limits)
+    assert set(big.limits) == {"missing_share", "out_of_range_share", "outlier_share"}
+
+
+def test_reference_fit_counts_its_own_outliers(rng: np.random.Generator) -> None:
+    ref = rng.lognormal(size=3000)
+    ref[:30] = np.nan
+    r = NumericReference.fit(ref, iqr_factor=2.0)
+    finite = ref[np.isfinite(ref)]
+    q1, q3 = np.quantile(finite, [0.25, 0.75])
+    assert r.fences == pytest.approx((q1 - 2 * (q3 - q1), q3 + 2 * (q3 - q1)))
+    assert r.outliers == int(((finite < r.fences[0]) | (finite > r.fences[1])).sum())
+    assert r.outliers > 0.03 * len(finite)  # a skewed column: past any fixed 3% cap
+    assert r.missing == 30
+    assert r.n_finite == len(finite)
 
 
 def test_same_distribution_has_no_problems(rng: np.random.Generator) -> None:
@@ -93,14 +117,31 @@ def test_constant_and_near_constant() -> None:
     assert "constant" not in check(np.full(10, 7.0), np.full(10, 7.0)).problems
 
 
-def test_empty_and_all_missing_current() -> None:
+def test_empty_all_missing_and_all_infinite_current() -> None:
     q = check(np.arange(10.0), np.array([], dtype=float))
     assert q.n == 0
     assert q.summary["mean"] is None
-    q = check(np.arange(10.0), np.full(5, np.nan))
+    assert q.problems == ()
+    q = check(np.arange(100.0), np.full(50, np.nan))
     assert q.missing_share == 1.0
     assert "missing_increase" in q.problems
     assert q.to_dict()["summary"]["mean"] is None
+    q = check(np.arange(100.0), np.array([np.inf, -np.inf] * 25))
+    assert q.non_finite == 50
+    assert "non_finite" in q.problems
+
+
+def test_categorical_limits_count_singletons() -> None:
+    # 40 categories seen once in 1,000 rows: Good-Turing says 4% of new rows bring a new one
+    counts = {f"c{i}": 1 for i in range(40)} | {"a": 600, "b": 360}
+    ref = CategoricalReference.fit(Counts.from_mapping(counts))
+    assert ref.singletons == 40
+    assert ref.n_present == 1000
+    limits = categorical_limits(ref, 1000, 1000, QualityThresholds())
+    assert limits["unseen_share"] == betabinom.ppf(0.9999, 1000, 40.5, 960.5) / 1000
+    assert limits["unseen_share"] > 0.04
+    few = CategoricalReference.fit(Counts.from_mapping({"a": 600, "b": 400}))
+    assert categorical_limits(few, 1000, 1000, QualityThresholds())["unseen_share"] < 0.02
 
 
 def test_categorical_unseen_and_missing() -> None:
@@ -114,6 +155,8 @@ def test_categorical_unseen_and_missing() -> None:
     assert q.n_unique == 4
     assert q.summary["top"] == "a"
     assert "unseen_categories" in q.problems
+    assert "missing_increase" not in q.problems  # 5 of 100 where 0 of 100 were: chance
+    assert set(q.limits) == {"missing_share", "unseen_share"}
     assert q.to_dict()["unseen_categories"] == {"new1": 20, "new2": 5}
 
 

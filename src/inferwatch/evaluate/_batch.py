@@ -21,6 +21,7 @@ import numpy.typing as npt
 from inferwatch.evaluate._results import ColumnDrift, DriftOptions, DriftReport, MultivariateResult
 from inferwatch.quality import (
     CategoricalReference,
+    FeatureQuality,
     NumericReference,
     categorical_quality,
     dataset_quality,
@@ -179,36 +180,48 @@ def _bars(ref: Counts, cur: Counts) -> dict[str, object]:
     }
 
 
+def _unjudged(job: _Job, exc: DriftInputError, quality: FeatureQuality) -> ColumnDrift:
+    """A column the drift test could not judge (an all-missing or all-infinite side):
+    the error is its verdict, and its quality problems still fail ``check``."""
+    message = exc.args[0] if exc.args else str(exc)
+    return ColumnDrift(job.name, job.kind, error=str(message), quality=quality, role=job.role)
+
+
 def _numeric(job: _Job, options: DriftOptions) -> ColumnDrift:
     assert job.reference is not None
     assert job.current is not None
     ref, cur = _sorted(job.reference), _sorted(job.current)
     rs, cs = ref.sorted_finite, cur.sorted_finite
-    ref_fit = NumericReference.from_sorted(rs, ref.missing, ref.non_finite)
+    ref_fit = NumericReference.from_sorted(
+        rs, ref.missing, ref.non_finite, iqr_factor=options.quality.iqr_factor
+    )
     quality = numeric_quality(
         job.name, cs, cur.missing, cur.non_finite, ref_fit, options.quality,
         kind=job.kind, type_violations=cur.type_violations,
     )  # fmt: skip
-    n_unique = int(np.count_nonzero(np.diff(rs))) + 1 if len(rs) else 0
-    name = options.tests.get(job.name) or default_test("numeric", len(rs), n_unique)
-    test = get(name)
-    threshold = options.thresholds.get(job.name)
-    if "numeric" in test.kinds and test.exact is not None:
-        # exact tests on finite values take the sorted arrays as they are (no re-sort,
-        # no copy); the counts they drop are put back into the details
-        result = test.compare(rs, cs, kind="numeric", threshold=threshold)
-        details = {
-            **result.details,
-            "missing_reference": ref.missing,
-            "missing_current": cur.missing,
-            "non_finite_reference": ref.non_finite,
-            "non_finite_current": cur.non_finite,
-        }
-        result = replace(result, details=details)
-    else:  # a numeric column with few values judged as categories
-        ref_c = counts_from_values(np.concatenate((rs, np.full(ref.missing, np.nan))))
-        cur_c = counts_from_values(np.concatenate((cs, np.full(cur.missing, np.nan))))
-        result = test.compare(ref_c, cur_c, kind="categorical", threshold=threshold)
+    try:
+        n_unique = int(np.count_nonzero(np.diff(rs))) + 1 if len(rs) else 0
+        name = options.tests.get(job.name) or default_test("numeric", len(rs), n_unique)
+        test = get(name)
+        threshold = options.thresholds.get(job.name)
+        if "numeric" in test.kinds and test.exact is not None:
+            # exact tests on finite values take the sorted arrays as they are (no re-sort,
+            # no copy); the counts they drop are put back into the details
+            result = test.compare(rs, cs, kind="numeric", threshold=threshold)
+            details = {
+                **result.details,
+                "missing_reference": ref.missing,
+                "missing_current": cur.missing,
+                "non_finite_reference": ref.non_finite,
+                "non_finite_current": cur.non_finite,
+            }
+            result = replace(result, details=details)
+        else:  # a numeric column with few values judged as categories
+            ref_c = counts_from_values(np.concatenate((rs, np.full(ref.missing, np.nan))))
+            cur_c = counts_from_values(np.concatenate((cs, np.full(cur.missing, np.nan))))
+            result = test.compare(ref_c, cur_c, kind="categorical", threshold=threshold)
+    except DriftInputError as exc:  # no verdict (nothing finite to compare): quality stands
+        return _unjudged(job, exc, quality)
     return ColumnDrift(job.name, job.kind, result, None, quality, job.role, _histogram(rs, cs))
 
 
@@ -226,12 +239,15 @@ def _categorical(job: _Job, options: DriftOptions) -> ColumnDrift:
         job.name, cur.counts, CategoricalReference.fit(ref.counts), options.quality,
         kind=job.kind, type_violations=cur.type_violations,
     )  # fmt: skip
-    n_ref = int(ref.counts.counts.sum())
-    n_unique = int(np.count_nonzero(ref.counts.counts))
-    name = options.tests.get(job.name) or default_test("categorical", n_ref, n_unique)
-    result = get(name).compare(
-        ref.counts, cur.counts, kind="categorical", threshold=options.thresholds.get(job.name)
-    )
+    try:
+        n_ref = int(ref.counts.counts.sum())
+        n_unique = int(np.count_nonzero(ref.counts.counts))
+        name = options.tests.get(job.name) or default_test("categorical", n_ref, n_unique)
+        result = get(name).compare(
+            ref.counts, cur.counts, kind="categorical", threshold=options.thresholds.get(job.name)
+        )
+    except DriftInputError as exc:  # no verdict (nothing present to compare): quality stands
+        return _unjudged(job, exc, quality)
     plot = _bars(ref.counts, cur.counts)
     return ColumnDrift(job.name, job.kind, result, None, quality, job.role, plot)
 

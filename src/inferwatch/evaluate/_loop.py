@@ -34,7 +34,6 @@ from inferwatch.evaluate._results import DriftReport
 from inferwatch.observation import Evaluation, EvaluationStatus
 from inferwatch.ports import EvaluationSink
 from inferwatch.profile import FrameProfile
-from inferwatch.quality import QualityThresholds
 from inferwatch.windows import WindowProfiler
 
 __all__ = ["EvaluationLoop", "LiveTarget", "Publisher", "evaluation_rows"]
@@ -70,24 +69,18 @@ def evaluation_rows(
     window_start: datetime,
     window_end: datetime,
     evaluated_at: datetime,
-    thresholds: QualityThresholds = QualityThresholds(),
 ) -> list[Evaluation]:
     """The judged values of a report as evaluation rows (none when nothing was judged).
 
     Per judged feature: ``drift`` (the statistic against the threshold used, ``critical``
     when drift is detected) and its quality, ``missing_share`` (against the reference's
-    share plus the allowed increase) and ``out_of_range_share`` (numbers) or
-    ``unseen_share`` (categories), ``critical`` when the quality threshold (from
-    ``thresholds``, those the report was judged with) is passed; then
+    share plus what sampling explains) and ``out_of_range_share`` (numbers) or
+    ``unseen_share`` (categories), ``critical`` when the quality limit the report was
+    judged with (``FeatureQuality.limits``) is passed; then
     ``dataset_drift_share`` against ``drift_share``.
     """
     if not report.evaluated:
         return []
-    limits = {
-        "missing": thresholds.max_missing_increase,
-        "out_of_range_share": thresholds.max_out_of_range_share,
-        "unseen_share": thresholds.max_unseen_share,
-    }
 
     def row(metric: str, value: float, flagged: bool, **fields: Any) -> Evaluation:
         return Evaluation(
@@ -123,7 +116,7 @@ def evaluation_rows(
             continue
         rows.append(
             row("missing_share", q.missing_share, "missing_increase" in q.problems,
-                feature=col.name, threshold=q.reference_missing_share + limits["missing"],
+                feature=col.name, threshold=q.limits.get("missing_share"),
                 details={"missing": q.missing, "n": q.n})
         )  # fmt: skip
         extra: dict[str, Any]
@@ -135,7 +128,7 @@ def evaluation_rows(
             extra = {"unseen_categories": dict(q.unseen_categories)}
         rows.append(
             row(metric, value, problem in q.problems, feature=col.name,
-                threshold=limits[metric], details=extra)
+                threshold=q.limits.get(metric), details=extra)
         )  # fmt: skip
     rows.append(
         row("dataset_drift_share", report.drift_share, report.dataset_drift,
@@ -215,7 +208,6 @@ class EvaluationLoop:
         rows = evaluation_rows(
             report, model=target.model, version=target.version,
             window_start=_dt(start), window_end=_dt(end), evaluated_at=now,
-            thresholds=target.evaluator.options.quality,
         )  # fmt: skip
         self.evaluations += 1
         if rows and self.sink is not None:

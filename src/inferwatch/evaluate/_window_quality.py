@@ -6,11 +6,17 @@ the profile's cap pooled as ``(other unseen)``, missing as an entry), a numeric 
 judged as categories has one per reference bin, and the quality of a numeric window is
 read from its histogram (outliers beyond Tukey's fences on the reference quartiles,
 located inside a bin by linear interpolation).
+
+Shares are judged as in ``check`` (``quality/_limits.py``): against the reference
+profile's own missing and outlier counts (its outliers located on its own histogram the
+same way, so the interpolation error is alike on both sides), its finite count for the
+out-of-range allowance and its categories seen once for the unseen allowance.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Final
 
 import numpy as np
@@ -19,13 +25,14 @@ import numpy.typing as npt
 from inferwatch._binned import Binned
 from inferwatch.evaluate._results import DriftOptions
 from inferwatch.profile import CategoricalProfile, NumericProfile
-from inferwatch.quality import FeatureQuality, with_problems
+from inferwatch.quality import FeatureQuality, NumericReference, with_problems
 from inferwatch.stats import Counts
 
 __all__ = [
     "OTHER_UNSEEN",
     "bins_as_counts",
     "numeric_window_quality",
+    "profile_reference",
     "reference_counts",
     "window_counts",
 ]
@@ -77,20 +84,56 @@ def _count_below(hist: Binned, lo_value: float, hi_value: float, x: float) -> fl
     return float(np.dot(hist.counts, frac))
 
 
+def _outliers(prof: NumericProfile, lo_fence: float, hi_fence: float) -> int:
+    """Finite values of ``prof`` beyond the fences, read from its histogram."""
+    if not prof.n_finite:
+        return 0
+    below = _count_below(prof.histogram, prof.min, prof.max, lo_fence)
+    above = (
+        prof.n_finite + prof.non_finite - _count_below(prof.histogram, prof.min, prof.max, hi_fence)
+    )
+    return max(0, round(below + above) - prof.non_finite)
+
+
+def profile_reference(ref: NumericProfile, iqr_factor: float) -> NumericReference:
+    """What :func:`~inferwatch.quality.with_problems` needs of a reference profile."""
+    q1, median, q3 = (float(v) for v in ref.quantiles([0.25, 0.5, 0.75]))
+    out = NumericReference(
+        n=ref.count,
+        missing=ref.missing,
+        n_finite=ref.n_finite,
+        min=ref.min,
+        max=ref.max,
+        q1=q1,
+        median=median,
+        q3=q3,
+        constant=ref.n_finite > 0 and ref.min == ref.max,
+        iqr_factor=iqr_factor,
+    )
+    lo, hi = out.fences
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return out
+    return replace(out, outliers=_outliers(ref, lo, hi))
+
+
 def numeric_window_quality(
-    name: str, kind: str, cur: NumericProfile, ref: NumericProfile, options: DriftOptions
+    name: str,
+    kind: str,
+    cur: NumericProfile,
+    ref: NumericProfile | NumericReference,
+    options: DriftOptions,
 ) -> FeatureQuality:
+    """Quality of a numeric window judged against the reference (a profile, or
+    :func:`profile_reference` of it computed once)."""
+    if isinstance(ref, NumericProfile):
+        ref = profile_reference(ref, options.quality.iqr_factor)
     n = cur.count
     hist = cur.histogram
     out_of_range = max(0, int(hist.counts[0] + hist.counts[-1]) - cur.non_finite)
+    lo_fence, hi_fence = ref.fences
     outliers = 0
-    q1, q3 = (float(v) for v in ref.quantiles([0.25, 0.75]))
-    if cur.n_finite and math.isfinite(q1) and math.isfinite(q3):
-        k = options.quality.iqr_factor * (q3 - q1)
-        lo_fence, hi_fence = q1 - k, q3 + k
-        below = _count_below(hist, cur.min, cur.max, lo_fence)
-        above = cur.n_finite + cur.non_finite - _count_below(hist, cur.min, cur.max, hi_fence)
-        outliers = max(0, round(below + above) - cur.non_finite)
+    if math.isfinite(lo_fence) and math.isfinite(hi_fence):
+        outliers = _outliers(cur, lo_fence, hi_fence)
     quartiles = cur.quantiles([0.25, 0.5, 0.75])
     has = cur.n_finite > 0
     summary: dict[str, float | str | None] = {
@@ -109,7 +152,8 @@ def numeric_window_quality(
         n=n,
         missing=cur.missing,
         missing_share=share(cur.missing),
-        reference_missing_share=ref.missing / ref.count if ref.count else 0.0,
+        reference_missing_share=ref.missing_share,
+        reference_outlier_share=ref.outlier_share,
         non_finite=cur.non_finite,
         type_violations=cur.invalid,
         out_of_range=out_of_range,
@@ -119,5 +163,4 @@ def numeric_window_quality(
         constant=has and cur.min == cur.max,
         summary=summary,
     )
-    ref_constant = ref.n_finite > 0 and ref.min == ref.max
-    return with_problems(fq, options.quality, reference_constant=ref_constant)
+    return with_problems(fq, ref, options.quality)

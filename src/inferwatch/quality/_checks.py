@@ -1,10 +1,15 @@
 """Data-quality checks on raw columns against a fitted reference (exact mode).
 
 ``NumericReference.fit`` / ``CategoricalReference.fit`` learn what the reference looked
-like once (missing share, range, quartiles, categories); ``numeric_quality`` and
-``categorical_quality`` then compare a current column with it.  Numeric checks work on
-the *sorted* finite values, which the batch report already holds for the drift tests,
-so quantiles and run lengths cost an index lookup, not another pass.
+like once (missing and outlier counts, range, quartiles, categories and how many were
+seen once); ``numeric_quality`` and ``categorical_quality`` then compare a current
+column with it.  Numeric checks work on the *sorted* finite values, which the batch
+report already holds for the drift tests, so quantiles and run lengths cost an index
+lookup, not another pass.
+
+Shares are judged against the reference's own (``quality/_limits.py``): a problem is a
+rise beyond what sampling explains.  Problems that sampling cannot explain fail on any
+count: non-finite values, type violations, a column that became constant.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from inferwatch.quality._limits import out_of_range_limit, share_limit, unseen_limit
 from inferwatch.quality._results import FeatureQuality, QualityThresholds
 from inferwatch.stats import Counts
 
@@ -21,7 +27,9 @@ __all__ = [
     "MAX_UNSEEN_REPORTED",
     "CategoricalReference",
     "NumericReference",
+    "categorical_limits",
     "categorical_quality",
+    "numeric_limits",
     "numeric_quality",
     "split_numeric",
     "with_problems",
@@ -62,53 +70,109 @@ def _top_run_share(s: npt.NDArray[np.float64]) -> tuple[int, float]:
 
 @dataclass(frozen=True, slots=True)
 class NumericReference:
-    """What a numeric column looked like in the reference."""
+    """What a numeric column looked like in the reference.
+
+    ``outliers`` counts the reference's own values beyond its fences ``q1 - iqr_factor *
+    IQR`` and ``q3 + iqr_factor * IQR``, the fences the current data is judged on.
+    """
 
     n: int
-    missing_share: float
+    missing: int
+    n_finite: int
     min: float
     max: float
     q1: float
     median: float
     q3: float
     constant: bool
+    outliers: int = 0
+    iqr_factor: float = 1.5
+
+    @property
+    def missing_share(self) -> float:
+        return self.missing / self.n if self.n else 0.0
+
+    @property
+    def outlier_share(self) -> float:
+        return self.outliers / self.n if self.n else 0.0
+
+    @property
+    def fences(self) -> tuple[float, float]:
+        """Tukey's fences on the reference's quartiles (NaN when it has no finite value)."""
+        k = self.iqr_factor * (self.q3 - self.q1)
+        return self.q1 - k, self.q3 + k
 
     @classmethod
-    def fit(cls, values: npt.ArrayLike) -> NumericReference:
-        return cls.from_sorted(*split_numeric(values))
+    def fit(cls, values: npt.ArrayLike, *, iqr_factor: float = 1.5) -> NumericReference:
+        return cls.from_sorted(*split_numeric(values), iqr_factor=iqr_factor)
 
     @classmethod
     def from_sorted(
-        cls, s: npt.NDArray[np.float64], missing: int, non_finite: int
+        cls,
+        s: npt.NDArray[np.float64],
+        missing: int,
+        non_finite: int,
+        *,
+        iqr_factor: float = 1.5,
     ) -> NumericReference:
         """From :func:`split_numeric`'s output, when the caller already has it."""
-        n = len(s) + missing + non_finite
-        return cls(
-            n=n,
-            missing_share=missing / n if n else 0.0,
+        ref = cls(
+            n=len(s) + missing + non_finite,
+            missing=missing,
+            n_finite=len(s),
             min=float(s[0]) if len(s) else float("nan"),
             max=float(s[-1]) if len(s) else float("nan"),
             q1=_quantile_sorted(s, 0.25),
             median=_quantile_sorted(s, 0.5),
             q3=_quantile_sorted(s, 0.75),
             constant=_top_run_share(s)[0] <= 1,
+            iqr_factor=iqr_factor,
         )
+        return replace(ref, outliers=_beyond(s, *ref.fences))
+
+
+def _beyond(s: npt.NDArray[np.float64], lo: float, hi: float) -> int:
+    """Sorted values strictly below ``lo`` or strictly above ``hi`` (0 for NaN bounds)."""
+    if not len(s) or not (np.isfinite(lo) and np.isfinite(hi)):
+        return 0
+    return int(np.searchsorted(s, lo, "left")) + int(len(s) - np.searchsorted(s, hi, "right"))
 
 
 @dataclass(frozen=True, slots=True)
 class CategoricalReference:
-    """The reference's categories and missing share."""
+    """The reference's categories, missing count, and its categories seen exactly once
+    (``singletons``) and twice (``doubletons``): how often a new row brings a new
+    category, by Good-Turing (``quality/_limits.py``)."""
 
     n: int
-    missing_share: float
+    missing: int
     categories: frozenset[str]
     constant: bool
+    singletons: int = 0
+    doubletons: int = 0
+
+    @property
+    def missing_share(self) -> float:
+        return self.missing / self.n if self.n else 0.0
+
+    @property
+    def n_present(self) -> int:
+        return self.n - self.missing
 
     @classmethod
     def fit(cls, counts: Counts) -> CategoricalReference:
-        n = counts.total
-        present = {c for c, k in zip(counts.categories, counts.counts.tolist(), strict=True) if k}
-        return cls(n, counts.missing / n if n else 0.0, frozenset(present), len(present) <= 1)
+        values = counts.counts.tolist()
+        present = {c for c, k in zip(counts.categories, values, strict=True) if k}
+        singletons = sum(1 for k in values if k == 1)
+        doubletons = sum(1 for k in values if k == 2)
+        return cls(
+            counts.total,
+            counts.missing,
+            frozenset(present),
+            len(present) <= 1,
+            singletons,
+            doubletons,
+        )
 
 
 def numeric_quality(
@@ -126,20 +190,8 @@ def numeric_quality(
     s = finite_sorted
     n = len(s) + missing + non_finite + type_violations
     share = (lambda k: k / n) if n else (lambda k: 0.0)
-    if len(s) and np.isfinite(ref.min):
-        out_of_range = int(np.searchsorted(s, ref.min, "left")) + int(
-            len(s) - np.searchsorted(s, ref.max, "right")
-        )
-    else:
-        out_of_range = 0
-    iqr = ref.q3 - ref.q1
-    if len(s) and np.isfinite(iqr):
-        lo, hi = ref.q1 - thresholds.iqr_factor * iqr, ref.q3 + thresholds.iqr_factor * iqr
-        outliers = int(np.searchsorted(s, lo, "left")) + int(
-            len(s) - np.searchsorted(s, hi, "right")
-        )
-    else:
-        outliers = 0
+    out_of_range = _beyond(s, ref.min, ref.max)
+    outliers = _beyond(s, *ref.fences)  # the fences of fit time (``ref.iqr_factor``)
     n_unique, top = _top_run_share(s)
     summary: dict[str, float | str | None] = {
         "mean": float(s.mean()) if len(s) else None,
@@ -157,6 +209,7 @@ def numeric_quality(
         missing=missing,
         missing_share=share(missing),
         reference_missing_share=ref.missing_share,
+        reference_outlier_share=ref.outlier_share,
         non_finite=non_finite,
         type_violations=type_violations,
         out_of_range=out_of_range,
@@ -169,7 +222,7 @@ def numeric_quality(
         near_constant=len(s) > 0 and top >= thresholds.near_constant_share,
         summary=summary,
     )
-    return _with_problems(fq, thresholds, ref_constant=ref.constant, numeric=True)
+    return with_problems(fq, ref, thresholds)
 
 
 def categorical_quality(
@@ -213,46 +266,78 @@ def categorical_quality(
         near_constant=non_missing > 0 and top >= thresholds.near_constant_share,
         summary={"top": cats[top_idx] if non_missing else None, "unseen_total": unseen_total},
     )
-    return _with_problems(fq, thresholds, ref_constant=ref.constant, numeric=False)
+    return with_problems(fq, ref, thresholds)
 
 
-def _with_problems(
-    fq: FeatureQuality, t: QualityThresholds, *, ref_constant: bool, numeric: bool
+def numeric_limits(
+    ref: NumericReference, n: int, n_finite: int, thresholds: QualityThresholds
+) -> dict[str, float]:
+    """The largest missing, out-of-range and outlier shares of ``n`` current rows
+    (``n_finite`` of them finite) that are not a rise over ``ref`` (``quality/_limits``)."""
+    if not n:
+        return {"missing_share": 1.0, "out_of_range_share": 1.0, "outlier_share": 1.0}
+    q, tol = thresholds.quantile, thresholds.relative_tolerance
+    return {
+        "missing_share": share_limit(ref.missing, ref.n, n, quantile=q, relative_tolerance=tol) / n,
+        "out_of_range_share": out_of_range_limit(ref.n_finite, n_finite, quantile=q) / n,
+        "outlier_share": share_limit(ref.outliers, ref.n, n, quantile=q, relative_tolerance=tol)
+        / n,
+    }
+
+
+def categorical_limits(
+    ref: CategoricalReference, n: int, n_present: int, thresholds: QualityThresholds
+) -> dict[str, float]:
+    """The largest missing and unseen shares of ``n`` current rows (``n_present`` of them
+    not missing) that are not a rise over ``ref`` (``quality/_limits``)."""
+    if not n:
+        return {"missing_share": 1.0, "unseen_share": 1.0}
+    q, tol = thresholds.quantile, thresholds.relative_tolerance
+    return {
+        "missing_share": share_limit(ref.missing, ref.n, n, quantile=q, relative_tolerance=tol) / n,
+        "unseen_share": unseen_limit(
+            ref.singletons, ref.doubletons, ref.n_present, n_present, quantile=q
+        )
+        / n,
+    }
+
+
+def with_problems(
+    quality: FeatureQuality,
+    reference: NumericReference | CategoricalReference,
+    thresholds: QualityThresholds = QualityThresholds(),
 ) -> FeatureQuality:
-    limits = {"missing_share": fq.reference_missing_share + t.max_missing_increase}
-    if numeric:
-        limits["out_of_range_share"] = t.max_out_of_range_share
-        limits["outlier_share"] = t.max_outlier_share
+    """``quality`` with its ``limits`` and ``problems`` judged against ``reference``.
+
+    The checks above end with it; the live evaluator calls it on results it read from
+    window profiles.  Shares fail when they pass their limit (a rise beyond sampling);
+    non-finite values, type violations and a column that became constant fail on any
+    count.
+    """
+    fq = quality
+    if isinstance(reference, NumericReference):
+        n_finite = fq.n - fq.missing - fq.non_finite - fq.type_violations
+        limits = numeric_limits(reference, fq.n, n_finite, thresholds)
     else:
-        limits["unseen_share"] = t.max_unseen_share
+        n_present = fq.n - fq.missing - fq.type_violations
+        limits = categorical_limits(reference, fq.n, n_present, thresholds)
+    shares = {
+        "missing_share": (fq.missing_share, "missing_increase"),
+        "out_of_range_share": (fq.out_of_range_share, "out_of_range"),
+        "outlier_share": (fq.outlier_share, "outliers"),
+        "unseen_share": (fq.unseen_share, "unseen_categories"),
+    }
     problems = []
-    if fq.missing_share_change > t.max_missing_increase:
+    if fq.missing_share > limits["missing_share"]:
         problems.append("missing_increase")
     if fq.non_finite:
         problems.append("non_finite")
     if fq.type_violations:
         problems.append("type_violations")
-    if fq.out_of_range_share > t.max_out_of_range_share:
-        problems.append("out_of_range")
-    if fq.outlier_share > t.max_outlier_share:
-        problems.append("outliers")
-    if fq.unseen_share > t.max_unseen_share:
-        problems.append("unseen_categories")
-    if fq.constant and not ref_constant:
+    for key in ("out_of_range_share", "outlier_share", "unseen_share"):
+        value, code = shares[key]
+        if key in limits and value > limits[key]:
+            problems.append(code)
+    if fq.constant and not reference.constant:
         problems.append("constant")
     return replace(fq, problems=tuple(problems), limits=limits)
-
-
-def with_problems(
-    quality: FeatureQuality,
-    thresholds: QualityThresholds = QualityThresholds(),
-    *,
-    reference_constant: bool = False,
-    numeric: bool = True,
-) -> FeatureQuality:
-    """``quality`` with its ``problems`` taken from ``thresholds``, as the checks above do.
-
-    For results measured elsewhere (the live evaluator reads them from window profiles).
-    """
-    cleared = replace(quality, problems=())
-    return _with_problems(cleared, thresholds, ref_constant=reference_constant, numeric=numeric)

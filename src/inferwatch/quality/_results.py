@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from inferwatch._json import plain
+from inferwatch.quality._limits import DEFAULT_QUANTILE, DEFAULT_RELATIVE_TOLERANCE
 
 __all__ = ["DatasetQuality", "FeatureQuality", "QualityThresholds"]
 
@@ -20,21 +21,28 @@ __all__ = ["DatasetQuality", "FeatureQuality", "QualityThresholds"]
 class QualityThresholds:
     """When a quality measure counts as a problem (defaults suit most tabular models).
 
-    ``max_missing_increase`` is absolute: 0.10 means the missing share may rise by ten
-    percentage points over the reference's.  Outliers use Tukey's fences
-    (``iqr_factor`` times the IQR beyond the reference quartiles); a normal column puts 0.7% of
-    its values there, hence the 5% default.  Duplicated rows are reported, and only fail
-    the check when ``max_duplicate_share`` is set below 1.
+    Missing, out-of-range, outlier and unseen-category shares are judged against the
+    reference's own (``quality/_limits.py``): a share fails when it passes the
+    ``quantile`` of the counts that drawing the current rows from the reference's
+    distribution would give (0.9999: one chance in 10,000 per share), and, for missing
+    values and outliers, the reference's share plus ``relative_tolerance`` of it.
+    Outliers lie beyond Tukey's fences (``iqr_factor`` times the IQR beyond the reference
+    quartiles).  Duplicated rows are reported, and only fail the check when
+    ``max_duplicate_share`` is set below 1.
     """
 
-    max_missing_increase: float = 0.10
-    max_out_of_range_share: float = 0.05
-    max_unseen_share: float = 0.05
-    max_outlier_share: float = 0.05
+    quantile: float = DEFAULT_QUANTILE
+    relative_tolerance: float = DEFAULT_RELATIVE_TOLERANCE
     iqr_factor: float = 1.5
     near_constant_share: float = 0.95
     max_duplicate_share: float = 1.0
     max_staleness_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.quantile < 1:
+            raise ValueError(f"quality quantile must be in [0.5, 1), got {self.quantile}")
+        if not self.relative_tolerance >= 0:
+            raise ValueError(f"relative_tolerance must be >= 0, got {self.relative_tolerance}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,7 @@ class FeatureQuality:
     missing: int
     missing_share: float
     reference_missing_share: float
+    reference_outlier_share: float = 0.0
     non_finite: int = 0
     type_violations: int = 0
     out_of_range: int = 0
