@@ -330,17 +330,38 @@ def test_a_second_upgrade_changes_nothing(store: SQLStore) -> None:
     assert set(statements) <= {"SELECT", "PRAGMA", "BEGIN"}  # BEGIN IMMEDIATE: SQLite's lock
 
 
-def test_iter_predictions_pages_through_ties_in_time(
-    store: SQLStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("inferwatch.store._sql._PAGE", 4)
+def test_iter_predictions_pages_through_ties_in_time(store: SQLStore) -> None:
     rows = [record(ts=T0 + timedelta(seconds=i // 3)) for i in range(23)]  # three per instant
     store.write_predictions(rows)
 
-    got = [r.id for r in store.iter_predictions()]
+    got = [r.id for r in store.iter_predictions(page_size=4)]
 
     assert got == [r.id for r in sorted(rows, key=lambda r: (r.timestamp, r.id))]
-    assert [r.id for r in store.iter_predictions(limit=9)] == got[:9]
+    assert [r.id for r in store.iter_predictions(limit=9, page_size=4)] == got[:9]
+
+
+def test_iter_predictions_streams_one_query_and_releases_its_connection(
+    store: SQLStore,
+) -> None:
+    """A 2,000-row read is one SELECT (not a sort per page), and a reader that stops
+    early gives its connection back."""
+    store.write_predictions([record(ts=T0 + timedelta(seconds=i)) for i in range(2000)])
+    selects: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        assert sum(1 for _ in store.iter_predictions(page_size=100)) == 2000
+        assert len(selects) == 1
+        early = store.iter_predictions(page_size=100)
+        next(early)
+        early.close()
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+    assert store.engine.pool.checkedout() == 0
 
 
 def test_write_error_keeps_the_driver_error_as_cause(store: SQLStore) -> None:

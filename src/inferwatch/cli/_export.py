@@ -306,6 +306,25 @@ def _converter(typ: pa.DataType) -> Callable[[Any], tuple[Any, bool]]:
     return to_text
 
 
+def _as_column(values: list[Any], typ: pa.DataType) -> pa.Array | None:
+    """``values`` as an Arrow array of ``typ`` when Arrow's own inference agrees (the
+    fast path: no Python per value), else None.  Arrow's conversion *to* a type is not
+    used: it would silently truncate 2.5 into an int64 column."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(values)
+        if arr.type == typ:
+            return arr
+        if pa.types.is_null(arr.type) or (
+            pa.types.is_floating(typ) and pa.types.is_integer(arr.type)
+        ):
+            return arr.cast(typ)  # a safe cast: refuses an int that a float cannot hold
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    return None
+
+
 def _input(key: str) -> Callable[[PredictionRecord], Any]:
     def get(rec: PredictionRecord) -> Any:
         return rec.inputs.get(key)
@@ -322,7 +341,7 @@ class _ParquetWriter:
         self.path = path
         self.flat: _Flat | None = None
         self.writer: Any = None
-        self.columns: list[tuple[str, Callable[[PredictionRecord], Any], Any]] = []
+        self.columns: list[tuple[str, Callable[[PredictionRecord], Any], Any, Any]] = []
 
     def _open(self, chunk: Sequence[PredictionRecord]) -> None:
         import pyarrow as pa
@@ -343,7 +362,7 @@ class _ParquetWriter:
         for name, get in getters:
             typ = _column_type([get(rec) for rec in chunk])
             fields.append(pa.field(name, typ))
-            self.columns.append((name, get, _converter(typ)))
+            self.columns.append((name, get, _converter(typ), typ))
         fields += [
             pa.field("score", pa.float64()),
             pa.field("latency_seconds", pa.float64()),
@@ -368,14 +387,18 @@ class _ParquetWriter:
             [rec.version for rec in chunk],
             [rec.timestamp for rec in chunk],
         ]
-        for name, get, convert in self.columns:
+        for name, get, convert, typ in self.columns:
+            raw = [get(rec) for rec in chunk]
+            fast = _as_column(raw, typ)
+            if fast is not None:
+                arrays.append(fast)
+                continue
             values: list[Any] = []
-            for rec in chunk:
-                raw = get(rec)
-                if raw is None:
+            for value in raw:
+                if value is None:
                     values.append(None)
                     continue
-                value, fits = convert(raw)
+                value, fits = convert(value)
                 if not fits:
                     misfits[name] = misfits.get(name, 0) + 1
                 values.append(value)
@@ -387,7 +410,10 @@ class _ParquetWriter:
             [None if rec.probabilities is None else _json(rec.probabilities) for rec in chunk],
         ]
         table = pa.Table.from_arrays(
-            [pa.array(a, type=f.type) for a, f in zip(arrays, self.schema, strict=True)],
+            [
+                a if isinstance(a, pa.Array) else pa.array(a, type=f.type)
+                for a, f in zip(arrays, self.schema, strict=True)
+            ],
             schema=self.schema,
         )
         self.writer.write_table(table)
@@ -411,6 +437,9 @@ def _replacing(output: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # as a plain open() would create it (mkstemp: 0600)
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)

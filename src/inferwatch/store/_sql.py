@@ -505,37 +505,28 @@ class SQLStore:
         until: datetime | None = None,
         page_size: int = _PAGE,
     ) -> Iterator[PredictionRecord]:
-        """Stored predictions ordered by time (then id), read in pages of ``page_size``.
+        """Stored predictions ordered by time (then id), fetched ``page_size`` rows at a time.
 
         Optionally one model (and version), ``since <= timestamp < until``, at most
-        ``limit`` rows.  Each page is its own short query (keyset pagination on
-        ``(ts, id)``), so memory stays at one page whatever the table holds, rows
-        written meanwhile never shift a page, and a consumer that stops early holds no
-        connection.
+        ``limit`` rows.  One query streamed through a server-side cursor (PostgreSQL) or
+        SQLite's stepping cursor: memory stays at one page whatever the table holds, and
+        the ordering is computed once (pages of separate queries would each sort every
+        matching row again when no index leads with the timestamp).  The connection is
+        held while the iterator runs and returned when it is exhausted or closed.
         """
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        if limit is not None and limit <= 0:
+            return
         table = predictions_table
-        base = _for_model(sa.select(table), model, version, since, until)
-        base = base.order_by(table.c.ts, table.c.id)
-        remaining = limit
-        after: tuple[datetime, str] | None = None
-        while remaining is None or remaining > 0:
-            size = page_size if remaining is None else min(page_size, remaining)
-            stmt = base.limit(size)
-            if after is not None:
-                ts, last_id = after
-                stmt = stmt.where(
-                    sa.or_(table.c.ts > ts, sa.and_(table.c.ts == ts, table.c.id > last_id))
-                )
-            with self._begin("reading predictions") as conn:
-                rows = conn.execute(stmt).all()
-            yield from (_record(row) for row in rows)
-            if len(rows) < size:
-                return
-            if remaining is not None:
-                remaining -= len(rows)
-            after = (rows[-1].ts, rows[-1].id)
+        stmt = _for_model(sa.select(table), model, version, since, until)
+        stmt = stmt.order_by(table.c.ts, table.c.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._begin("reading predictions") as conn:
+            result = conn.execution_options(yield_per=page_size).execute(stmt)
+            for page in result.partitions():
+                yield from (_record(row) for row in page)
 
     def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:
         """The rows of a model version's newest evaluation, in the order they were written.
