@@ -163,3 +163,39 @@ def test_infer_schema_from_a_prediction_log(tmp_path: Path) -> None:
     assert schema.names == ("age", "plan")
     assert (schema["age"].min, schema["age"].max) == (20.0, 25.0)
     assert schema.prediction == Target("output", "classification", ("0", "1"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("min", ".nan", "finite"),
+        ("max", ".inf", "finite"),
+        ("min", "-.inf", "finite"),
+        ("min", "abc", "number"),
+        ("max", "[1, 2]", "number"),
+    ],
+)
+def test_a_bad_range_names_the_feature_and_the_key(
+    tmp_path: Path, key: str, value: str, problem: str
+) -> None:
+    # min: .nan on an integer feature loaded, then crashed serve with a ValueError traceback
+    path = tmp_path / "schema.yaml"
+    path.write_text(
+        "features:\n"
+        "  - {name: plan, kind: categorical}\n"
+        f"  - {{name: age, kind: numeric, integer: true, {key}: {value}}}\n"
+    )
+
+    with pytest.raises(SchemaError) as info:
+        load_schema(path)
+
+    message = str(info.value)
+    assert str(path) in message
+    assert "'age'" in message
+    assert f"features[1].{key}" in message
+    assert problem in message
+
+
+def test_a_non_finite_range_is_refused_by_feature_too() -> None:
+    with pytest.raises(SchemaError, match=r"'age'.*min.*finite"):
+        Feature("age", "numeric", integer=True, min=float("nan"))

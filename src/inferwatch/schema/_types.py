@@ -6,6 +6,7 @@ structure that the YAML file holds; the file itself is read and written in ``inf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast, get_args
@@ -47,6 +48,11 @@ class Feature:
                 f"feature {self.name!r}: kind must be one of {', '.join(FEATURE_KINDS)}, "
                 f"got {self.kind!r}"
             )
+        for key, bound in (("min", self.min), ("max", self.max)):
+            if bound is not None and not math.isfinite(bound):
+                raise SchemaError(
+                    f"feature {self.name!r}: {key} must be a finite number, got {bound}"
+                )
         if self.min is not None and self.max is not None and self.min > self.max:
             raise SchemaError(f"feature {self.name!r}: min {self.min} is above max {self.max}")
 
@@ -77,14 +83,15 @@ class Feature:
         cats = data.get("categories")
         if cats is not None and not isinstance(cats, list | tuple):
             raise SchemaError(f"{where}.categories: must be a list, got {type(cats).__name__}")
+        low, high = _bound(data, "min", where), _bound(data, "max", where)
         try:
             return cls(
                 name=str(data["name"]),
                 kind=cast(FeatureKind, data["kind"]),
                 nullable=_flag(data, "nullable", where),
                 integer=_flag(data, "integer", where),
-                min=_opt_float(data.get("min")),
-                max=_opt_float(data.get("max")),
+                min=low,
+                max=high,
                 categories=None if cats is None else tuple(str(c) for c in cats),
                 dimension=None if data.get("dimension") is None else int(data["dimension"]),
                 description=data.get("description"),
@@ -241,5 +248,24 @@ def _flag(data: Mapping[str, Any], key: str, where: str) -> bool:
     return value
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _bound(data: Mapping[str, Any], key: str, where: str) -> float | None:
+    """``data[key]`` (``min`` or ``max``) as a finite float, or None; a SchemaError naming
+    the key and the feature otherwise (YAML's ``.nan`` and ``.inf`` are floats)."""
+    value = data.get(key)
+    if value is None:
+        return None
+    name = data.get("name")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        got = f"a {type(value).__name__}"
+    else:
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            got = repr(value)
+        else:
+            if math.isfinite(number):
+                return number
+            raise SchemaError(
+                f"{where}.{key} (feature {name!r}): must be a finite number, got {value!r}"
+            )
+    raise SchemaError(f"{where}.{key} (feature {name!r}): must be a number, got {got}")
