@@ -470,3 +470,27 @@ def test_the_facade_exports_a_sorted_all() -> None:
     assert names == sorted(names)
     assert all(hasattr(inferwatch.store, name) for name in names)
     assert SQLStore.__module__ == MemoryStore.__module__ == "inferwatch.store"
+
+
+def test_a_new_sqlite_file_and_its_wal_and_shm_are_private(tmp_path: Path) -> None:
+    # the file holds every input the model saw: 0644 let every local user read it
+    path = tmp_path / "sub" / "private.db"
+    with SQLStore(f"sqlite:///{path}") as store:
+        store.upgrade()
+        store.write_predictions([record()])
+        with store.engine.connect() as conn:  # keeps the -wal and -shm files open
+            conn.execute(sa.text("SELECT count(*) FROM predictions"))
+            modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir() if p.is_file()}
+
+    assert set(modes) >= {"private.db", "private.db-wal", "private.db-shm"}
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_an_existing_sqlite_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    path.touch()
+    path.chmod(0o640)
+    with SQLStore(f"sqlite:///{path}") as store:
+        store.upgrade()
+
+    assert path.stat().st_mode & 0o777 == 0o640

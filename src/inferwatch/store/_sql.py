@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -139,12 +140,30 @@ def _engine_options(url: sa.URL, extra: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it does not exist (an empty file is a valid
+    SQLite database).  SQLite gives the -wal and -shm files the database file's mode, so
+    all three stay private: they hold every input the model saw.  An existing file keeps
+    the mode its owner gave it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def _create_engine(url: sa.URL, extra: Mapping[str, Any]) -> sa.Engine:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
         try:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the directory of {url.database}: {exc}") from exc
+        if not url.query.get("uri"):  # a file: URI names options, not just a path
+            try:
+                _create_private_file(path)
+            except OSError as exc:
+                raise StoreError(f"cannot create the database file {path}: {exc}") from exc
     try:
         engine = sa.create_engine(url, **_engine_options(url, extra))
     except ImportError as exc:
