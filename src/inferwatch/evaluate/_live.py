@@ -18,7 +18,9 @@ for numbers):
 * data quality from the same profiles: missing share against the reference's, unseen
   share and the most frequent unseen values, out of range (the under/overflow bins),
   outliers beyond Tukey's fences on the reference quartiles (located inside a bin by
-  linear interpolation), summary statistics.
+  linear interpolation), summary statistics; each share judged against the reference
+  profile's own by ``quality.with_problems``, as ``check`` judges it (a rise beyond
+  what sampling explains, ``quality/_limits.py``).
 
 A window with fewer than ``min_window_rows`` rows is not judged: each feature carries an
 ``error`` saying so, and there is no verdict to publish.
