@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -221,3 +223,99 @@ def test_report_reads_a_prediction_log_jsonl(run_cli: Run, tmp_path: Path) -> No
     assert {"age", "plan"} <= set(names)
     assert names["age"]["drift_detected"]
     assert not names["plan"]["drift_detected"]
+
+
+def test_flatten_applies_to_each_file_that_has_the_column(run_cli: Run, tmp_path: Path) -> None:
+    """A flat reference (the training data) beside a prediction log with nested inputs."""
+    rng = np.random.default_rng(11)
+    pd.DataFrame({"age": rng.normal(40, 5, 1500), "plan": rng.choice(["a", "b"], 1500)}).to_csv(
+        tmp_path / "ref.csv", index=False
+    )
+    with (tmp_path / "cur.jsonl").open("w") as fh:
+        for i in range(1500):
+            inputs = {"age": float(rng.normal(50, 5)), "plan": str(rng.choice(["a", "b"]))}
+            fh.write(json.dumps({"id": f"p{i}", "inputs": inputs}) + "\n")
+    out = tmp_path / "r.json"
+    res = run_cli(
+        "report", "-r", str(tmp_path / "ref.csv"), "--current", str(tmp_path / "cur.jsonl"),
+        "--flatten", "inputs", "-o", str(out),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    by = {f["name"]: f for f in json.loads(out.read_text())["features"]}
+    assert set(by) == {"age", "plan"}
+    assert by["age"]["drift_detected"]  # 40 -> 50: the nested values were read
+    assert not by["plan"]["drift_detected"]
+    res = run_cli(
+        "report", "-r", str(tmp_path / "ref.csv"), "--current", str(tmp_path / "cur.jsonl"),
+        "--flatten", "inptus", "-o", str(out),
+    )  # fmt: skip
+    assert res.returncode == 2  # a column in neither file is still a typo to report
+    assert "'inptus'" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_check_prints_the_whole_table_into_a_pipe(files: dict[str, Path], tmp_path: Path) -> None:
+    """In a CI log (stderr not a terminal, no $COLUMNS) no column is cut to fit 80."""
+    frame = pd.read_parquet(files["ref"])
+    long = {c: f"{c}_measured_by_the_upstream_feature_pipeline" for c in frame.columns}
+    frame.rename(columns=long).to_parquet(tmp_path / "wide.parquet")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env = {k: v for k, v in env.items() if not k.startswith("INFERWATCH_")}
+    res = subprocess.run(
+        [sys.executable, "-m", "inferwatch", "check", "-r", str(tmp_path / "wide.parquet"),
+         "--current", str(tmp_path / "wide.parquet")],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "…" not in res.stderr
+    for name in long.values():
+        row = [ln for ln in res.stderr.splitlines() if ln.startswith(name)]
+        assert row, res.stderr  # the whole name starts a line ...
+        assert "ok" in row[0]  # ... and its verdict is on the same line
+    assert any(len(ln) > 80 for ln in res.stderr.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        (("--test", "nosuch=ks"), "'nosuch'"),
+        (("--threshold", "nosuch=0.2"), "'nosuch'"),
+        (("--test", "cat_b=ks"), "'cat_b' is categorical"),
+    ],
+)
+def test_overrides_that_cannot_apply_are_errors(
+    run_cli: Run, files: dict[str, Path], override: tuple[str, str], named: str
+) -> None:
+    res = run_cli("check", "-r", str(files["ref"]), "--current", str(files["same"]), *override)
+    assert res.returncode == 2, res.stderr
+    assert named in res.stderr
+    assert override[1] in res.stderr  # names the flag the user typed
+    assert "Traceback" not in res.stderr
+
+
+def test_bad_inputs_and_outputs_are_one_line_errors(
+    run_cli: Run, files: dict[str, Path], tmp_path: Path
+) -> None:
+    (tmp_path / "dup.csv").write_text("a,b,a\n1,2,3\n4,5,6\n7,8,9\n")
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder.json").mkdir()
+    same = ("-r", str(files["ref"]), "--current", str(files["same"]))
+    cases = [
+        (("report", "-r", str(tmp_path / "dup.csv"), "--current", str(files["same"]),
+          "-o", str(tmp_path / "r.json")), "'a' appears more than once"),
+        (("report", *same, "-o", str(tmp_path / "file" / "sub" / "r.json")), "is a file"),
+        (("report", *same, "-o", str(tmp_path / "folder.json")), "is a folder"),
+        (("check", *same, "--push-gateway", "not a url"), "'not a url' is not a URL"),
+        (("check", *same, "--push-gateway", "http://127.0.0.1:bad"), "is not a URL"),
+    ]  # fmt: skip
+    for args, message in cases:
+        res = run_cli(*args)
+        assert res.returncode == 2, (args, res.stderr)
+        assert "Traceback" not in res.stderr, res.stderr
+        assert message in res.stderr, res.stderr
+        assert res.stderr.strip().count("\n") == 0, res.stderr  # one line
+    # a folder that does not exist yet is made (what a user asking for it expects)
+    out = tmp_path / "reports" / "2026" / "r.html"
+    res = run_cli("report", *same, "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert out.read_text().startswith("<!DOCTYPE html>")

@@ -18,6 +18,8 @@ import typer
 from inferwatch.cli._app import app, default_config, err_console, fail
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from inferwatch._typing import Task
     from inferwatch.evaluate import DriftOptions, DriftReport
 
@@ -210,21 +212,36 @@ def _task(task: str | None) -> Task | None:
 
 
 def _write(data: dict[str, Any], output: Path) -> None:
-    suffix = output.suffix.lower()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".json":
-        output.write_text(json.dumps(data, indent=2) + "\n")
-    elif suffix in (".html", ".htm"):
+    """Write the report (``_prepare_output`` checked the suffix and made the folder)."""
+    if output.suffix.lower() == ".json":
+        text = json.dumps(data, indent=2) + "\n"
+    else:
         from inferwatch.report import render_html
 
-        output.write_text(render_html(data))
-    else:
-        fail(f"--output must end in .json or .html, got {output.name!r}")
+        text = render_html(data)
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        fail(f"--output {output}: cannot write it: {exc.strerror or exc}")
+
+
+LOG_WIDTH = 1_000  # columns of the summary when stderr is not a terminal
+
+
+def _log_console() -> Console:
+    """stderr as wide as the summary needs when it is not a terminal (a CI log, a pipe):
+    rich would otherwise cut the table to 80 columns, or to $COLUMNS."""
+    if err_console.is_terminal:
+        return err_console
+    from rich.console import Console
+
+    return Console(stderr=True, width=LOG_WIDTH)
 
 
 def _summary(result: DriftReport) -> None:
     from rich.table import Table
 
+    out = _log_console()
     table = Table(title=None, show_edge=False, pad_edge=False)
     for col in ("feature", "kind", "test", "statistic", "p-value", "threshold", "drift", "quality"):
         table.add_column(col)
@@ -247,9 +264,9 @@ def _summary(result: DriftReport) -> None:
             "[red]DRIFT[/]" if r.drift_detected else "[green]ok[/]",
             problems,
         )
-    err_console.print(table)
+    out.print(table)
     verdict = "[red]dataset drift[/]" if result.dataset_drift else "[green]no dataset drift[/]"
-    err_console.print(
+    out.print(
         f"{verdict}: {len(result.drifted)} of {len(result.evaluated)} features drifted "
         f"(share {result.drift_share:.2f}, threshold {result.drift_share_threshold:g}); "
         f"data quality {'[red]failed[/]' if result.quality.failed else '[green]ok[/]'}",
@@ -263,7 +280,7 @@ def _summary(result: DriftReport) -> None:
             if skipped
             else f"{verdict} (statistic {m.statistic:.4g}, threshold {m.threshold:.4g})"
         )
-        err_console.print(f"multivariate {m.method}: {shown}", highlight=False)
+        out.print(f"multivariate {m.method}: {shown}", highlight=False)
 
 
 @app.command()
@@ -284,8 +301,7 @@ def report(
     multivariate: MultivariateOpt = False,
 ) -> None:
     """Compare current data with the reference: drift per feature and data quality."""
-    if output.suffix.lower() not in (".json", ".html", ".htm"):
-        fail(f"--output must end in .json or .html, got {output.name!r}")
+    _prepare_output(output)
     options = _options(config, test, threshold, drift_share, correction, multivariate)
     result, data = _run(
         reference, current, schema, target, prediction, flatten, options, False, task
@@ -326,6 +342,10 @@ def check(
 ) -> None:
     """Exit 0 when nothing drifted and quality is fine, 1 on drift (dataset or, with
     --multivariate, joint) or a quality failure, 2 on bad input (for cron and CI)."""
+    if push_gateway:
+        _check_gateway(push_gateway)
+    if output is not None:
+        _prepare_output(output)
     options = _options(config, test, threshold, drift_share, correction, multivariate)
     result, data = _run(
         reference, current, schema, target, prediction, flatten, options, as_json, task
@@ -342,6 +362,42 @@ def check(
     raise typer.Exit(1 if result.failed else 0)
 
 
+def _check_gateway(url: str) -> None:
+    """Refuse a Pushgateway address that is no URL before the report runs (the push comes
+    last, and http.client would raise from deep inside prometheus_client)."""
+    from urllib.parse import urlsplit
+
+    example = "expected an address like http://pushgateway:9091"
+    full = url if "://" in url else f"http://{url}"  # prometheus_client adds http:// too
+    try:
+        parts = urlsplit(full)
+        parts.port  # noqa: B018  (parses the port: ValueError when it is no number)
+    except ValueError:
+        fail(f"--push-gateway {url!r} is not a URL; {example}")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() or ord(c) < 32 for c in full)
+    ):
+        fail(f"--push-gateway {url!r} is not a URL; {example}")
+
+
+def _prepare_output(output: Path) -> None:
+    """Check the output's type and create its folder before the report runs, so a bad
+    path costs no wait and gives a message, not a traceback after the work."""
+    if output.suffix.lower() not in (".json", ".html", ".htm"):
+        fail(f"--output must end in .json or .html, got {output.name!r}")
+    blocking = next((d for d in (output.parent, *output.parent.parents) if d.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        fail(f"--output {output}: {blocking} is a file, not a folder")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"--output {output}: cannot create the folder {output.parent}: {exc.strerror or exc}")
+    if output.is_dir():
+        fail(f"--output {output} is a folder; give a file name ending in .json or .html")
+
+
 def _push(data: dict[str, Any], url: str, *, job: str, model: str, version: str) -> None:
     from prometheus_client import CollectorRegistry, push_to_gateway
 
@@ -351,6 +407,6 @@ def _push(data: dict[str, Any], url: str, *, job: str, model: str, version: str)
     registry.register(DriftCollector(data, model=model, version=version))
     try:
         push_to_gateway(url, job=job, registry=registry, grouping_key={"model": model}, timeout=10)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: http.client.InvalidURL and kin
         fail(f"cannot push to the Pushgateway at {url}: {exc}")
     err_console.print(f"pushed drift scores to {url} (job {job})", highlight=False)

@@ -144,9 +144,27 @@ def _read_parquet(
         return _head(pf.iter_batches(batch_size, columns=tops), projected, limit)
 
 
+def _check_unique(path: Path, names: Sequence[str]) -> None:
+    """A column is found by its name, so two columns may not share one."""
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    twice = [n for n, k in counts.items() if k > 1]
+    if twice:
+        which = ", ".join(repr(n) for n in twice[:_MAX_LISTED])
+        raise InputFileError(
+            f"{path}: the column name {which} appears more than once in the header; "
+            "give every column its own name"
+            if len(twice) == 1
+            else f"{path}: the column names {which} appear more than once in the header; "
+            "give every column its own name"
+        )
+
+
 def _plan(path: Path, schema: pa.Schema, flatten: tuple[str, ...]) -> _Plan:
     """Name every output column, replacing each ``flatten`` struct column by its fields."""
     names = [n for n in schema.names if not _PANDAS_INDEX.fullmatch(n)]
+    _check_unique(path, names)
     absent = [f for f in flatten if f not in names]
     if absent:
         raise _missing_columns(path, absent, names, what="to flatten")
@@ -399,9 +417,17 @@ class ColumnSource:
     have no column access: their table is read once and handed out column by column.
     """
 
-    def __init__(self, path: PathLike, *, flatten: str | Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        flatten: str | Sequence[str] = (),
+        flatten_if_present: bool = False,
+    ) -> None:
+        """``flatten_if_present``: flatten only the ``flatten`` columns this file has (a
+        flat reference beside a prediction log); ``flatten`` then lists those applied."""
         self.path = Path(path)
-        self.flatten = (flatten,) if isinstance(flatten, str) else tuple(flatten)
+        wanted = (flatten,) if isinstance(flatten, str) else tuple(flatten)
         fmt = _format_of(self.path)
         if not self.path.is_file():
             raise InputFileError(
@@ -411,8 +437,8 @@ class ColumnSource:
             )
         self._table: dict[str, pa.ChunkedArray] | None = None
         self._local = threading.local()
-        self._parquet = fmt == "parquet" and not self.flatten
-        if self._parquet:
+        self.names: tuple[str, ...]
+        if fmt == "parquet":
             import pyarrow.parquet as pq
 
             try:
@@ -421,13 +447,22 @@ class ColumnSource:
                 self._rows = int(pf.metadata.num_rows)
             except (pa.ArrowException, OSError) as exc:
                 raise InputFileError(f"{self.path}: cannot read it as PARQUET: {exc}") from None
-            self.names: tuple[str, ...] = tuple(
-                n for n in self._schema.names if not _PANDAS_INDEX.fullmatch(n)
-            )
-        else:
+            top = [n for n in self._schema.names if not _PANDAS_INDEX.fullmatch(n)]
+            self.flatten = tuple(f for f in wanted if f in top) if flatten_if_present else wanted
+            if not self.flatten:  # column by column, as the engine asks
+                _check_unique(self.path, top)
+                self.names = tuple(top)
+                return
             self._table = _read_arrow(self.path, None, None, self.flatten)[1]
-            self.names = tuple(self._table)
-            self._rows = len(next(iter(self._table.values()))) if self._table else 0
+        else:
+            self._table = _read_arrow(self.path, None, None, ())[1]  # no column access
+            self.flatten = (
+                tuple(f for f in wanted if f in self._table) if flatten_if_present else wanted
+            )
+            if self.flatten:
+                self._table = _select(self.path, pa.table(self._table), None, self.flatten)
+        self.names = tuple(self._table)
+        self._rows = len(next(iter(self._table.values()))) if self._table else 0
 
     @property
     def n_rows(self) -> int:

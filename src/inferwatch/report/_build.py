@@ -12,13 +12,14 @@ from typing import Any
 
 from inferwatch._typing import Task
 from inferwatch._version import __version__
+from inferwatch.errors import ConfigError
 from inferwatch.evaluate import DriftOptions, DriftReport, evaluate_batch
 from inferwatch.quality import dataset_quality
 from inferwatch.report._load import LoadedData, load_pair
 from inferwatch.report._multivariate import multivariate
 from inferwatch.schema import Schema
 
-__all__ = ["build_report", "report_dict"]
+__all__ = ["build_report", "check_overrides", "report_dict"]
 
 
 def build_report(
@@ -46,6 +47,7 @@ def build_report(
         reference, current, schema=schema, target=target, prediction=prediction,
         flatten=flatten, task=task,
     )  # fmt: skip
+    check_overrides(data.schema, options)
     if on_loaded is not None:
         on_loaded(data)
     report = evaluate_batch(
@@ -74,6 +76,48 @@ def build_report(
     )
     joint = multivariate(data, seed=options.seed) if options.multivariate else ()
     return replace(report, quality=quality, multivariate=joint)
+
+
+def check_overrides(schema: Schema, options: DriftOptions) -> None:
+    """Refuse per-column tests and thresholds that cannot apply, before any column is read.
+
+    A test or threshold for a column the schema lacks would be ignored silently, and a
+    test that cannot compare the column's kind (``ks`` on categories) would leave the
+    column without a verdict and the check passing; both are the user's typo to fix.
+    """
+    from inferwatch.stats import REGISTRY, get
+
+    kinds = {f.name: str(f.kind) for f in schema.features}
+    for spec in (schema.prediction, schema.target):
+        if spec is not None:
+            kinds[spec.name] = "categorical" if spec.task == "classification" else "numeric"
+
+    def unknown(flag: str, feature: str) -> ConfigError:
+        shown = ", ".join(list(kinds)[:30]) + (", ..." if len(kinds) > 30 else "")
+        return ConfigError(f"{flag}: there is no column {feature!r} to judge; columns: {shown}")
+
+    for feature, name in options.tests.items():
+        flag = f"--test {feature}={name}"
+        if feature not in kinds:
+            raise unknown(flag, feature)
+        if name not in REGISTRY:
+            raise ConfigError(
+                f"{flag}: no drift test named {name!r}; available: {', '.join(REGISTRY)}"
+            )
+        kind = kinds[feature]
+        if kind not in ("numeric", "categorical", "boolean"):
+            raise ConfigError(
+                f"{flag}: {feature!r} is a {kind} column, which has no drift test yet"
+            )
+        if kind != "numeric" and kind not in get(name).kinds:
+            fits = ", ".join(t for t in REGISTRY if kind in get(t).kinds)
+            raise ConfigError(
+                f"{flag}: {name} compares numeric columns and {feature!r} is {kind}; "
+                f"tests for {kind} columns: {fits}"
+            )
+    for feature, value in options.thresholds.items():
+        if feature not in kinds:
+            raise unknown(f"--threshold {feature}={value:g}", feature)
 
 
 def report_dict(

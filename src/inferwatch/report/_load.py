@@ -10,6 +10,7 @@ reference's Arrow types with the same rules as :func:`inferwatch.schema.infer_sc
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,14 @@ def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
 
 
+def _finite(value: Any) -> float | None:
+    """A range bound for the schema: +/-inf and NaN (a column holding infinities) set none."""
+    if value is None:
+        return None
+    bound = float(value)
+    return bound if math.isfinite(bound) else None
+
+
 def _arrow_feature(name: str, col: pa.ChunkedArray, rules: InferenceRules) -> Feature | None:
     col = _plain(col)
     typ, t = col.type, pa.types
@@ -92,10 +101,9 @@ def _arrow_feature(name: str, col: pa.ChunkedArray, rules: InferenceRules) -> Fe
         return Feature(name, "boolean", nullable=nullable)
     if _is_numeric(typ):
         mm = pc.min_max(col)
-        lo, hi = mm["min"].as_py(), mm["max"].as_py()
         return Feature(
             name, "numeric", nullable=nullable, integer=t.is_integer(typ),
-            min=None if lo is None else float(lo), max=None if hi is None else float(hi),
+            min=_finite(mm["min"].as_py()), max=_finite(mm["max"].as_py()),
         )  # fmt: skip
     if t.is_timestamp(typ) or t.is_date(typ):
         return Feature(name, "datetime", nullable=nullable)
@@ -342,8 +350,17 @@ def load_pair(
     The returned mappings read each column when the engine asks for it; see
     :class:`LazyColumns`.
     """
-    ref_src = ColumnSource(reference, flatten=flatten)
-    cur_src = ColumnSource(current, flatten=flatten)
+    # each file is flattened where it has the column: a flat reference file beside a
+    # prediction log ({"inputs": {...}}) is the usual pair
+    ref_src = ColumnSource(reference, flatten=flatten, flatten_if_present=True)
+    cur_src = ColumnSource(current, flatten=flatten, flatten_if_present=True)
+    unused = [f for f in flatten if f not in ref_src.flatten + cur_src.flatten]
+    if unused:
+        which = ", ".join(repr(f) for f in unused)
+        raise InputFileError(
+            f"no column {which} to flatten in {reference} or {current} "
+            f"(the reference has: {', '.join(ref_src.names[:20])})"
+        )
     if ref_src.n_rows == 0:
         raise InputFileError(f"{reference}: no rows (the reference is empty)")
     if cur_src.n_rows == 0:
