@@ -11,7 +11,10 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    """The Python examples, less the apps marked ``# example: FILE`` (they need a server
+    or a subprocess: tests/test_library_examples.py runs them)."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    return [b for b in blocks if not b.startswith("# example: ")]
 
 
 def test_readme_has_python_examples() -> None:
