@@ -321,12 +321,6 @@ def with_problems(
     else:
         n_present = fq.n - fq.missing - fq.type_violations
         limits = categorical_limits(reference, fq.n, n_present, thresholds)
-    shares = {
-        "missing_share": (fq.missing_share, "missing_increase"),
-        "out_of_range_share": (fq.out_of_range_share, "out_of_range"),
-        "outlier_share": (fq.outlier_share, "outliers"),
-        "unseen_share": (fq.unseen_share, "unseen_categories"),
-    }
     problems = []
     if fq.missing_share > limits["missing_share"]:
         problems.append("missing_increase")
@@ -334,9 +328,12 @@ def with_problems(
         problems.append("non_finite")
     if fq.type_violations:
         problems.append("type_violations")
-    for key in ("out_of_range_share", "outlier_share", "unseen_share"):
-        value, code = shares[key]
-        if key in limits and value > limits[key]:
+    for key, value, code in (
+        ("out_of_range_share", fq.out_of_range_share, "out_of_range"),
+        ("outlier_share", fq.outlier_share, "outliers"),
+        ("unseen_share", fq.unseen_share, "unseen_categories"),
+    ):
+        if key in limits and value > limits[key]:  # both are counts over fq.n: exact
             problems.append(code)
     if fq.constant and not reference.constant:
         problems.append("constant")
