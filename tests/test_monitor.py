@@ -353,6 +353,14 @@ def test_metrics_none_turns_them_off_and_says_so() -> None:
     assert mon.close()
 
 
+def test_two_monitors_on_one_registry_is_a_clear_error() -> None:
+    registry = CollectorRegistry()
+    first = Monitor(MemoryStore(), registry=registry)
+    with pytest.raises(ValueError, match="already holds inferwatch's metrics"):
+        Monitor(MemoryStore(), registry=registry)
+    first.close()
+
+
 def test_a_registry_that_has_process_metrics_already_is_accepted() -> None:
     """prometheus_client.REGISTRY carries the process collector: passing it must work."""
     from prometheus_client import ProcessCollector
