@@ -32,7 +32,7 @@ def example(name: str) -> str:
         rf"```python\n(# example: {re.escape(name)}\n.*?)```", README.read_text(), flags=re.S
     )
     assert len(found) == 1, f"README has {len(found)} blocks marked '# example: {name}'"
-    return found[0]
+    return str(found[0])
 
 
 def load(name: str, folder: Path) -> ModuleType:

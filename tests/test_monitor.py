@@ -393,7 +393,7 @@ def test_ids_are_uuid_shaped_and_unique_across_processes() -> None:
     # forked children (a pre-forking server's workers) and a fresh interpreter each
     # draw their own prefix
     for method in ("fork", "fork", "spawn"):
-        ctx = multiprocessing.get_context(method)
+        ctx: Any = multiprocessing.get_context(method)
         queue = ctx.Queue()
         child = ctx.Process(target=_ids_in_child, args=(queue, 1000))
         child.start()
@@ -468,7 +468,9 @@ def test_from_reference_judges_live_drift_like_the_server(
     assert {r["feature"] for r in rows if r["metric"] == "drift" and r["status"] == "critical"} == {
         "proline"
     }
-    assert store.get_reference("wine", "1")["n_rows"] == len(frame)
+    reference = store.get_reference("wine", "1")
+    assert reference is not None
+    assert reference["n_rows"] == len(frame)
     store.close()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "MAX_ECHO",
@@ -128,7 +129,7 @@ class ValidationError(InferwatchError, ValueError):
     def __str__(self) -> str:
         return self.message
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON error body the server answers with (``{"error": {code, message,
         details}}``), for apps that validate with ``Monitor.validate``."""
         details = [e.to_dict() for e in self.errors]
