@@ -468,6 +468,19 @@ class ColumnSource:
     def n_rows(self) -> int:
         return self._rows
 
+    @property
+    def lazy(self) -> bool:
+        """Whether a column is read from disk when asked (Parquet), not held in memory."""
+        return self._table is None
+
+    def arrow_type(self, name: str) -> pa.DataType:
+        """A column's Arrow type, from the file's schema: no data is read."""
+        if name not in self.names:
+            raise _missing_columns(self.path, [name], list(self.names))
+        if self._table is not None:
+            return self._table[name].type
+        return self._schema.field(name).type
+
     def read(self, name: str) -> pa.ChunkedArray:
         """One column (raises :class:`InputFileError` naming the available ones)."""
         if name not in self.names:

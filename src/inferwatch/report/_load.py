@@ -93,6 +93,24 @@ def _finite(value: Any) -> float | None:
     return bound if math.isfinite(bound) else None
 
 
+def _typed_feature(name: str, typ: pa.DataType) -> Feature | None:
+    """A feature whose kind follows from its Arrow type alone (numbers, booleans, times).
+
+    The report needs a column's kind, not its range (quality is judged on the reference's
+    values when the column is evaluated), so these columns of a Parquet reference are not
+    read twice; ``nullable`` is left open (True) and the range unset.  Strings need their
+    distinct count (categorical or text) and are read.
+    """
+    t = pa.types
+    if t.is_boolean(typ):
+        return Feature(name, "boolean", nullable=True)
+    if _is_numeric(typ):
+        return Feature(name, "numeric", nullable=True, integer=t.is_integer(typ))
+    if t.is_timestamp(typ) or t.is_date(typ):
+        return Feature(name, "datetime", nullable=True)
+    return None
+
+
 def _arrow_feature(name: str, col: pa.ChunkedArray, rules: InferenceRules) -> Feature | None:
     col = _plain(col)
     typ, t = col.type, pa.types
@@ -414,6 +432,11 @@ def _infer(
     for name in src.names:
         if name == target:
             continue
+        if name != prediction and src.lazy:
+            typed = _typed_feature(name, src.arrow_type(name))
+            if typed is not None:  # known without reading: the report reads it once, later
+                features.append(typed)
+                continue
         col = src.read(name)
         if name == prediction:
             specs[name] = _target(name, col, rules, task)
