@@ -2,11 +2,12 @@
 
 The registry is passed in (a fresh ``CollectorRegistry`` per app and per test, as
 prometheus_client's own tests do).  Label values are bounded: ``model`` is a configured
-model name or ``unknown``, ``predicted_class`` one of the model's classes (first
-:data:`MAX_CLASSES`) or ``other``, ``status`` an HTTP status code, ``reason``/``kind``,
-``check`` (:data:`QUALITY_CHECKS`) and ``scale`` fixed vocabularies, ``feature`` and
-``test`` the schema's features and the registered tests.  Per-model children are resolved
-once (:meth:`Metrics.for_model`) so the request path never calls ``labels()``.
+model name or ``unknown``; ``predicted_class`` one of the model's classes (first
+:data:`MAX_CLASSES`; for a model that names none, its first distinct outputs) or
+``other``; ``status`` an HTTP status code; ``reason``/``kind``, ``check``
+(:data:`QUALITY_CHECKS`) and ``scale`` fixed vocabularies; ``feature`` and ``test`` the
+schema's features and the registered tests.  Per-model children are resolved once
+(:meth:`Metrics.for_model`) so the request path never calls ``labels()``.
 """
 
 from __future__ import annotations
