@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import yaml
-
 from inferwatch._typing import Task
 from inferwatch.errors import SchemaError
 from inferwatch.io._readers import PathLike, read_columns
@@ -28,6 +26,8 @@ HEADER = (
 
 def save_schema(schema: Schema, path: PathLike) -> Path:
     """Write ``schema`` as YAML with a comment header; returns the path written."""
+    import yaml  # here, not at import: `inferwatch report` without --schema skips it
+
     p = Path(path)
     body = yaml.safe_dump(
         schema.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False
@@ -41,6 +41,8 @@ def save_schema(schema: Schema, path: PathLike) -> Path:
 
 def load_schema(path: PathLike) -> Schema:
     """Read a YAML schema file written by ``save_schema`` or by hand."""
+    import yaml
+
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

@@ -13,10 +13,9 @@ from typing import Any
 from inferwatch._typing import Task
 from inferwatch._version import __version__
 from inferwatch.errors import ConfigError
-from inferwatch.evaluate import DriftOptions, DriftReport, evaluate_batch
+from inferwatch.evaluate import DriftOptions, DriftReport, MultivariateResult, evaluate_batch
 from inferwatch.quality import dataset_quality
 from inferwatch.report._load import LoadedData, load_pair
-from inferwatch.report._multivariate import multivariate
 from inferwatch.schema import Schema
 
 __all__ = ["build_report", "check_overrides", "report_dict"]
@@ -74,7 +73,11 @@ def build_report(
         now=time.time(),
         thresholds=options.quality,
     )
-    joint = multivariate(data, seed=options.seed) if options.multivariate else ()
+    joint: tuple[MultivariateResult, ...] = ()
+    if options.multivariate:  # scikit-learn's world: imported only when asked for
+        from inferwatch.report._multivariate import multivariate
+
+        joint = multivariate(data, seed=options.seed)
     return replace(report, quality=quality, multivariate=joint)
 
 
