@@ -98,3 +98,53 @@ def test_errors_are_clear(tmp_path: Path, rng: np.random.Generator) -> None:
         load_pair(tmp_path / "ref.parquet", tmp_path / "ref.parquet", target="label")
     with pytest.raises(InputFileError, match="no such file"):
         load_pair(tmp_path / "nope.parquet", tmp_path / "ref.parquet")
+
+
+def test_a_report_holds_no_more_columns_than_workers(tmp_path: Path) -> None:
+    """Through the real reader: each converted column is released once evaluated."""
+    import threading
+    import weakref
+    from collections.abc import Iterator, Mapping
+
+    from inferwatch.evaluate import ColumnInput, DriftOptions, evaluate_batch
+    from tests.report.test_verdicts import bench_module
+
+    bench = bench_module()
+    ref, cur = bench.write(5_000, tmp_path)  # type: ignore[attr-defined]
+    data = load_pair(ref, cur)
+
+    class Watched(Mapping[str, ColumnInput]):
+        def __init__(self, inner: Mapping[str, ColumnInput]) -> None:
+            self.inner, self.live, self.peak, self.lock = inner, 0, 0, threading.Lock()
+
+        def _gone(self) -> None:
+            with self.lock:
+                self.live -= 1
+
+        def __getitem__(self, name: str) -> ColumnInput:
+            col = self.inner[name]
+            arr = col.counts.counts if isinstance(col, CategoricalColumn) else col.sorted_finite  # type: ignore[union-attr]
+            with self.lock:
+                self.live += 1
+                self.peak = max(self.peak, self.live)
+            weakref.finalize(arr, self._gone)
+            return col
+
+        def __contains__(self, name: object) -> bool:
+            return name in self.inner
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self.inner)
+
+        def __len__(self) -> int:
+            return len(self.inner)
+
+    sides = Watched(data.reference), Watched(data.current)
+    report = evaluate_batch(
+        data.schema, sides[0], sides[1], n_reference=data.n_reference,
+        n_current=data.n_current, options=DriftOptions(workers=2),
+    )  # fmt: skip
+    assert len(report.evaluated) == 25
+    for side in sides:
+        assert 1 <= side.peak <= 2
+        assert side.live == 0
