@@ -74,6 +74,25 @@ class StoreContract:
         assert read.timestamp.utcoffset() == timedelta(0)
         assert read.timestamp == datetime(2024, 5, 1, 12, 30, 1, 654321, tzinfo=UTC)
         assert read.score is None
+        streamed = list(store.iter_predictions())  # SQLite decodes its own text here
+        assert streamed == [read]
+        assert streamed[0].timestamp.utcoffset() == timedelta(0)
+
+    def test_streamed_rows_equal_the_rows_read_one_by_one(self, store: Store) -> None:
+        rows = [
+            record(ts=T0 + timedelta(microseconds=7), inputs={"i": 7, "s": "é"}),
+            record(output=None, probabilities=None, score=None, latency_seconds=None),
+            record(output=3, probabilities={"3": 1.0}, trace_id="t"),
+            record(output=[1, {"a": None}], ts=T0 - timedelta(days=400)),
+            record(output=2.5),
+            record(output="3"),
+            record(output=True),
+            record(output=-7),
+        ]
+        store.write_predictions(rows)
+        assert list(store.iter_predictions()) == [
+            store.get_prediction(r.id) for r in sorted(rows, key=lambda r: (r.timestamp, r.id))
+        ]
 
     def test_missing_output_and_probabilities_read_as_none(self, store: Store) -> None:
         written = record(output=None, probabilities=None, score=None, latency_seconds=None)

@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +281,49 @@ def _record(row: sa.Row[Any]) -> PredictionRecord:
     )
 
 
+def _raw_columns() -> list[sa.ColumnElement[Any]]:
+    """The ``predictions`` columns as SQLite stores them (JSON and timestamps as text).
+
+    Reading a long range (``inferwatch export``) through the column types costs about
+    30 µs a row on SQLite, most of it in SQLAlchemy's per-value processors;
+    :func:`_record_from_sqlite_text` decodes the same text directly, several times faster.
+    """
+    t = predictions_table
+    return [
+        t.c.id, t.c.model, t.c.version,
+        sa.type_coerce(t.c.ts, sa.String).label("ts"),
+        sa.type_coerce(t.c.inputs, sa.Text).label("inputs"),
+        sa.type_coerce(t.c.output, sa.Text).label("output"),
+        sa.type_coerce(t.c.probabilities, sa.Text).label("probabilities"),
+        t.c.score, t.c.latency_seconds, t.c.trace_id,
+    ]  # fmt: skip
+
+
+def _record_from_sqlite_text(row: sa.Row[Any]) -> PredictionRecord:
+    """The record of a :func:`_raw_columns` row: what :func:`_record` gives, decoded by
+    hand (the JSON text with ``json.loads`` as the JSON type does; the timestamp, stored
+    as naive UTC text, with ``fromisoformat``)."""
+    rid, model, version, ts, inputs, output, probabilities, score, latency, trace = tuple(row)
+    return PredictionRecord(
+        id=rid,
+        model=model,
+        version=version,
+        timestamp=datetime.fromisoformat(ts).replace(tzinfo=UTC),
+        inputs=_json_text(inputs),
+        output=_json_text(output),
+        score=score,
+        latency_seconds=latency,
+        trace_id=trace,
+        probabilities=_json_text(probabilities),
+    )
+
+
+def _json_text(value: Any) -> Any:
+    """A JSON column's value as SQLite returns it: text to decode, or a number already
+    (the column's NUMERIC affinity stores a bare JSON number as one), or NULL."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _for_model(
     stmt: sa.Select[Any],
     model: str | None,
@@ -538,14 +581,17 @@ class SQLStore:
         if limit is not None and limit <= 0:
             return
         table = predictions_table
-        stmt = _for_model(sa.select(table), model, version, since, until)
+        sqlite = self.dialect == "sqlite"
+        stmt = _for_model(sa.select(*_raw_columns()) if sqlite else sa.select(table),
+                          model, version, since, until)  # fmt: skip
         stmt = stmt.order_by(table.c.ts, table.c.id)
         if limit is not None:
             stmt = stmt.limit(limit)
+        make = _record_from_sqlite_text if sqlite else _record
         with self._begin("reading predictions") as conn:
             result = conn.execution_options(yield_per=page_size).execute(stmt)
             for page in result.partitions():
-                yield from (_record(row) for row in page)
+                yield from map(make, page)
 
     def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:
         """The rows of a model version's newest evaluation, in the order they were written.
