@@ -156,6 +156,11 @@ class Monitor:
         ...
         monitor.close()
 
+    ``metrics`` is inferwatch's Prometheus catalogue by default, on ``registry`` (a new
+    registry when None; see :attr:`registry`, :meth:`metrics_asgi_app`,
+    :meth:`render_metrics`), None for no live metrics, or any ``MetricsHook``.
+    :meth:`from_reference` and :meth:`from_schema` add validation and live drift.
+
     ``enqueue_timeout`` is how long ``log`` blocks when the buffer holds ``queue_size``
     rows (the store is slower than traffic); rows still without room after that are
     dropped and counted, so a stalled store slows the service down before it loses data.
