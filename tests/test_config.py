@@ -123,3 +123,66 @@ def test_duplicate_model_names_rejected() -> None:
     with pytest.raises(ConfigError, match="listed twice"):
         load_settings(None, {"models": [m, m]})
     assert isinstance(Settings(), Settings)
+
+
+def test_a_secret_is_never_echoed_in_an_error(tmp_path: Path) -> None:
+    # an unquoted number is read by YAML as an int: the error used to print it back
+    path = tmp_path / "inferwatch.yaml"
+    path.write_text(
+        "auth:\n  keys:\n    - name: ci\n      key: 12345678901234567890\n      roles: [predict]\n"
+        "    - name: ops\n      key_sha256: 98765432109876543210\n      roles: [admin]\n"
+    )
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+
+    message = str(info.value)
+    assert "auth.keys[0].key" in message
+    assert "12345678901234567890" not in message
+    assert "98765432109876543210" not in message
+    assert "hidden" in message
+
+
+def test_a_bad_yaml_line_is_not_quoted(tmp_path: Path) -> None:
+    path = tmp_path / "inferwatch.yaml"
+    path.write_text('auth:\n  keys:\n    - {name: ci, key: "s3cret-value-0123456789, roles: [x]\n')
+
+    with pytest.raises(ConfigError, match="line") as info:
+        load_settings(path)
+
+    assert "s3cret-value" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://user:pw@localhost/db", "unsupported database 'mysql'"),
+        ("postgresql+asyncpg://user:pw@localhost/db", "postgresql+psycopg"),
+        ("inferwatch.db", "not a database URL"),
+    ],
+)
+def test_the_store_url_scheme_is_checked_at_load(url: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"store": {"url": url}})
+
+    message = str(info.value)
+    assert "store.url" in message
+    assert expected in message
+    assert "pw@" not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///x.db", "sqlite://", "postgresql://u@h/d", "postgresql+psycopg://u@h/d"]
+)
+def test_supported_store_urls_load(url: str) -> None:
+    assert load_settings(None, {"store": {"url": url}}).store.url.split(":")[0] == url.split(":")[0]
+
+
+def test_trusted_model_hashes_are_sha256_digests(tmp_path: Path) -> None:
+    model = {"name": "m", "path": "m.joblib", "schema": "s.yaml"}
+    digest = "AB" * 32
+    settings = load_settings(None, {"models": [{**model, "trusted_model_hashes": [digest]}]})
+    assert settings.models[0].trusted_model_hashes == ["ab" * 32]
+
+    with pytest.raises(ConfigError, match=r"models\[0\]\.trusted_model_hashes.*SHA-256"):
+        load_settings(None, {"models": [{**model, "trusted_model_hashes": ["abc"]}]})

@@ -41,6 +41,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StoreSettings",
+    "check_settings",
     "format_errors",
     "is_loopback",
     "load_settings",
@@ -50,6 +51,15 @@ __all__ = [
 Role = Literal["predict", "feedback", "read", "admin"]
 ROLES: tuple[Role, ...] = ("predict", "feedback", "read", "admin")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_STORE_SCHEMES = frozenset(
+    {"sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg"}
+)
+_STORE_URL_HINT = (
+    "expected sqlite:///path/to/inferwatch.db or postgresql+psycopg://user@host/dbname"
+)
+#: values that are never repeated in an error (a key written unquoted is still a key)
+_SECRET_FIELDS = frozenset({"key", "key_sha256", "password"})
 
 _yaml_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("yaml", default=None)
 
@@ -92,6 +102,23 @@ class StoreSettings(_Section):
         5.0, ge=0, description="How long a full buffer blocks a request before rows are dropped."
     )
 
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        # checked at load, so `config validate` and `serve` refuse the same URLs
+        match = _URL_SCHEME.match(value)
+        if match is None:
+            raise ValueError(f"not a database URL; {_STORE_URL_HINT}")
+        scheme = match.group(1).lower()
+        if scheme in _STORE_SCHEMES:
+            return value
+        if scheme.startswith(("postgresql+", "postgres+")):
+            raise ValueError(
+                f"unsupported PostgreSQL driver {scheme!r}; use postgresql+psycopg:// "
+                "(pip install 'inferwatch[postgres]')"
+            )
+        raise ValueError(f"unsupported database {scheme!r}; {_STORE_URL_HINT}")
+
 
 class ModelSettings(_Section):
     """One served model version."""
@@ -111,6 +138,11 @@ class ModelSettings(_Section):
         description="Force the model's task (how its target and predictions are judged); "
         "inferred from the target's type and distinct values if absent.",
     )
+    trusted_model_hashes: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 hex digests of the model files allowed to load; when set, any "
+        "other file is refused before it is unpickled (a pickle runs code when loaded).",
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -123,6 +155,18 @@ class ModelSettings(_Section):
                 " (at most 100 characters)"
             )
         return value
+
+    @field_validator("trusted_model_hashes")
+    @classmethod
+    def _sha256_digests(cls, value: list[str]) -> list[str]:
+        digests = [str(v).strip().lower() for v in value]
+        for i, digest in enumerate(digests):
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(
+                    f"[{i}] must be a SHA-256 hex digest (64 hex characters, "
+                    "e.g. from `sha256sum model.joblib`)"
+                )
+        return digests
 
     @model_validator(mode="after")
     def _schema_source(self) -> ModelSettings:
@@ -315,14 +359,28 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _secret(loc: tuple[int | str, ...]) -> bool:
+    names = [part for part in loc if isinstance(part, str)]
+    return names[:2] == ["auth", "keys"] or any(name in _SECRET_FIELDS for name in names)
+
+
 def format_errors(exc: pydantic.ValidationError, source: str | None = None) -> str:
-    """One line per problem: ``server.port: Input should be ... (got 'abc')``."""
+    """One line per problem: ``server.port: Input should be ... (got 'abc')``.
+
+    A secret's value is never repeated (anything under ``auth.keys``, even a key that
+    YAML read as a number), and a database URL is shown with its password masked.
+    """
     lines = []
     for err in exc.errors():
-        loc = _loc(tuple(err["loc"]))
+        parts = tuple(err["loc"])
+        loc = _loc(parts)
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
         got_text = "" if isinstance(got, Mapping | list) or got is None else f" (got {got!r})"
+        if got_text and _secret(parts):
+            got_text = " (value hidden: it is a secret)"
+        elif got_text and parts[:2] == ("store", "url"):
+            got_text = f" (got {mask_url(str(got))!r})"
         if err["type"] == "missing":
             got_text = ""
         lines.append(f"{loc}: {msg}{got_text}")
@@ -363,11 +421,122 @@ def load_settings(
         raise ConfigError(format_errors(exc, str(yaml_path) if yaml_path else None)) from None
     except Exception as exc:  # yaml.YAMLError, SettingsError on a bad INFERWATCH_ value
         where = f" in {yaml_path}" if yaml_path else ""
-        raise ConfigError(f"cannot read the configuration{where}: {exc}") from None
+        raise ConfigError(f"cannot read the configuration{where}: {_reading_error(exc)}") from None
     finally:
         _yaml_file.reset(token)
     base = yaml_path.parent.resolve() if yaml_path else Path.cwd()
     return _resolve_paths(settings, base)
+
+
+def _reading_error(exc: Exception) -> str:
+    """What went wrong reading the file, without quoting its lines (they may hold keys)."""
+    import yaml
+
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"invalid YAML{where}: {exc.problem or exc.context or 'cannot parse'}"
+    return str(exc)
+
+
+def check_settings(settings: Settings, *, load_models: bool = True) -> list[str]:
+    """What ``serve`` would refuse at start, as ``key: problem`` lines (empty when fine).
+
+    ``load_settings`` already checked every value's type and range; this reads what the
+    values point at, the way ``serve`` does: the bind address against ``auth.keys``,
+    the PostgreSQL driver, each model file (a file, not a folder; its SHA-256 when
+    ``trusted_model_hashes`` is set), its schema file (loaded and validated: ranges,
+    kinds, min <= max), its reference (read; at most the first 10,000 rows, so a
+    problem further in is found by ``serve`` alone) and, with ``load_models``, the model
+    itself (loaded, and asked to score five reference rows in the schema's columns).
+    Nothing is written and no database is contacted.
+    """
+    from inferwatch.errors import InferwatchError
+    from inferwatch.models._loader import check_model_file
+
+    problems: list[str] = []
+    if not settings.auth.enabled and not is_loopback(settings.server.host):
+        problems.append(
+            f"server.host: refusing to bind {settings.server.host}: access control is off "
+            "(no API keys configured); configure auth.keys or bind 127.0.0.1"
+        )
+    scheme = settings.store.url.split("://", 1)[0].lower()
+    if scheme.startswith("postgres"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:
+            problems.append(
+                "store.url: the PostgreSQL driver is not installed; "
+                "pip install 'inferwatch[postgres]'"
+            )
+    for i, m in enumerate(settings.models):
+        where = f"models[{i}]"
+        try:
+            check_model_file(m.path, m.flavor, m.trusted_model_hashes)
+        except InferwatchError as exc:
+            problems.append(f"{where}.path: {exc}")
+            model_ok = False
+        else:
+            model_ok = True
+        problems += _check_model_data(m, where, load_models and model_ok)
+    return problems
+
+
+def _check_model_data(m: ModelSettings, where: str, load_model: bool) -> list[str]:
+    """The schema, reference and (with ``load_model``) model checks of one model."""
+    from inferwatch.errors import InferwatchError
+    from inferwatch.io import load_schema, read_columns
+    from inferwatch.schema import infer_schema
+
+    problems: list[str] = []
+    for key, path in (("schema", m.schema_path), ("reference", m.reference)):
+        if path is not None and path.is_dir():
+            problems.append(f"{where}.{key}: {path} is a folder, not a file")
+        elif path is not None and not path.is_file():
+            problems.append(f"{where}.{key}: file {path} does not exist")
+    if problems:
+        return problems
+    schema = columns = None
+    if m.schema_path is not None:
+        try:
+            schema = load_schema(m.schema_path).with_task(m.task)
+        except InferwatchError as exc:
+            problems.append(f"{where}.schema: {exc}")
+    if m.reference is not None:
+        try:
+            columns = read_columns(m.reference, limit=10_000)
+        except InferwatchError as exc:
+            problems.append(f"{where}.reference: {exc}")
+    if schema is None and columns is not None and m.schema_path is None:
+        try:
+            schema = infer_schema(columns, target=m.target, prediction=m.prediction, task=m.task)
+        except InferwatchError as exc:
+            problems.append(f"{where}.reference: {exc}")
+    if problems or schema is None or not load_model:
+        return problems
+    from inferwatch.models import load_model as load
+
+    try:
+        adapter = load(
+            m.path, m.flavor, feature_names=schema.names, trusted_hashes=m.trusted_model_hashes
+        )
+    except InferwatchError as exc:
+        return [f"{where}.path: {exc}"]
+    if columns is not None:
+        missing = [name for name in schema.names if name not in columns]
+        if missing:
+            return [f"{where}.reference: has no column {', '.join(map(repr, missing[:5]))}"]
+        n = min(5, len(next(iter(columns.values()), [])))
+        rows = [{name: columns[name][r].item() if hasattr(columns[name][r], "item")
+                 else columns[name][r] for name in schema.names} for r in range(n)]  # fmt: skip
+        try:
+            adapter.predict(rows)
+        except Exception as exc:  # the model's own error, whatever its type
+            problems.append(
+                f"{where}: the model cannot predict the reference's rows with this schema's "
+                f"features ({type(exc).__name__}: {str(exc).strip()[:300]})"
+            )
+    return problems
 
 
 def mask_url(url: str) -> str:

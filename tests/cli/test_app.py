@@ -29,8 +29,13 @@ def test_help_lists_the_commands(run_cli: Run) -> None:
 
 
 def test_config_validate_ok_and_bad(run_cli: Run, tmp_path: Path) -> None:
-    (tmp_path / "m.joblib").write_bytes(b"x")
-    (tmp_path / "r.csv").write_text("a\n1\n")
+    import joblib
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"a": [float(i) for i in range(20)]})
+    joblib.dump(LinearRegression().fit(frame, frame["a"] * 2), tmp_path / "m.joblib")
+    frame.to_csv(tmp_path / "r.csv", index=False)
     good = tmp_path / "good.yaml"
     good.write_text("models:\n  - name: m\n    path: m.joblib\n    reference: r.csv\n")
     out = run_cli("config", "validate", str(good))
@@ -50,6 +55,13 @@ def test_config_validate_ok_and_bad(run_cli: Run, tmp_path: Path) -> None:
     out = run_cli("config", "validate", str(missing))
     assert out.returncode == 2
     assert "models[0].path" in out.stderr
+
+    (tmp_path / "junk.joblib").write_bytes(b"x")  # serve cannot load it: neither can validate
+    junk = tmp_path / "junk.yaml"
+    junk.write_text("models:\n  - name: m\n    path: junk.joblib\n    reference: r.csv\n")
+    out = run_cli("config", "validate", str(junk))
+    assert out.returncode == 2
+    assert "models[0].path: cannot load model" in out.stderr
 
 
 def test_config_show_masks_secrets_and_applies_env(run_cli: Run, tmp_path: Path) -> None:

@@ -71,18 +71,17 @@ def version() -> None:
 def config_validate(
     file: Annotated[Path, typer.Argument(help="The YAML file to check.")],
 ) -> None:
-    """Check a configuration file; exit 2 naming each bad key."""
-    from inferwatch.config import load_settings
+    """Check a configuration file as `serve` would at start; exit 2 naming each bad key.
+
+    Loads the schema and reference files and the models (a pickle runs code when it is
+    loaded: pin models[].trusted_model_hashes); contacts no database and writes nothing.
+    """
+    from inferwatch.config import check_settings, load_settings
 
     settings = load_settings(file)
-    missing = [
-        f"models[{i}].{attr}: file {getattr(m, attr)} does not exist"
-        for i, m in enumerate(settings.models)
-        for attr in ("path", "schema_path", "reference")
-        if getattr(m, attr) is not None and not getattr(m, attr).exists()
-    ]
-    if missing:
-        fail(f"invalid configuration in {file}:\n  " + "\n  ".join(missing))
+    problems = check_settings(settings)
+    if problems:
+        fail(f"invalid configuration in {file}:\n  " + "\n  ".join(problems))
     console.print(f"[green]ok[/] {file}: {len(settings.models)} model(s)", highlight=False)
 
 

@@ -119,7 +119,7 @@ def serve(
     """
     import uvicorn
 
-    from inferwatch.config import load_settings, mask_url
+    from inferwatch.config import check_settings, load_settings, mask_url
     from inferwatch.server import build_app, check_bind
 
     overrides = _overrides(
@@ -142,6 +142,11 @@ def serve(
             "no model to serve: give --config FILE with a 'models' list, or --model and --reference"
         )
     check_bind(settings.server.host, settings.auth)
+    # the checks `config validate` makes (the models themselves are loaded once, below)
+    problems = check_settings(settings, load_models=False)
+    if problems:
+        where = f" in {config}" if config is not None and model is None else ""
+        fail(f"invalid configuration{where}:\n  " + "\n  ".join(problems))
     level = settings.logging.level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":  # Alembic's INFO lines (plugins, "Context impl") say nothing a user needs

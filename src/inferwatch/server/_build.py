@@ -86,7 +86,9 @@ def load_served_model(
     """Load one configured model behind its schema (raises ModelError if it cannot)."""
     from inferwatch.models import load_model
 
-    adapter = load_model(m.path, m.flavor, feature_names=schema.names)
+    adapter = load_model(
+        m.path, m.flavor, feature_names=schema.names, trusted_hashes=m.trusted_model_hashes
+    )
     return ServedModel.build(
         m.name,
         m.version,
