@@ -83,6 +83,13 @@ CASES = [
         "invalid_unicode",
         "\\ud800",
     ),
+    Bad(  # a surrogate encoded as raw UTF-8 bytes (CESU-8): the stdlib decodes it as one
+        "lone_surrogate_as_raw_bytes",
+        b'{"instances": [{"age": 41, "income": 1.0, "plan": "b\xed\xa0\x80"}]}',
+        400,
+        "invalid_unicode",
+        "plan",
+    ),
     # an integer no float can hold: OverflowError in the model
     Bad("integer_of_400_digits", raw("1" * 400), 422, "non_finite", "income"),
     Bad("negative_integer_of_400_digits", raw("-" + "9" * 400), 422, "non_finite", "income"),
