@@ -342,3 +342,15 @@ def test_a_huge_unknown_model_name_is_echoed_truncated(client: TestClient) -> No
 
     assert r.status_code == 404
     assert len(r.content) < 2_000
+
+
+def test_a_lone_surrogate_deep_in_a_nested_value_is_a_400_not_a_crash(client: TestClient) -> None:
+    for depth in (10, 500, 980):
+        content = (
+            b'{"instances": [{"age": 41, "income": 1.0, "plan": '
+            + b"[" * depth + b'"\\ud800"' + b"]" * depth + b"}]}"
+        )  # fmt: skip
+        r = client.post("/v1/models/churn/predict", content=content, headers=JSON)
+
+        assert r.status_code == 400, (depth, r.text)
+        assert r.json()["error"]["code"] == "invalid_unicode"

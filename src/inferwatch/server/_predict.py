@@ -117,12 +117,19 @@ def decode(body: bytes) -> Any:
 
 
 def _holds_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return not value.isascii() and _SURROGATE.search(value) is not None
-    if isinstance(value, list):
-        return any(_holds_surrogate(item) for item in value)
-    if isinstance(value, dict):
-        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    """Whether any string or key in ``value`` holds a lone surrogate (iterative: a body
+    nested as deeply as the decoder allows must not overflow the stack here)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item) is not None:
+                return True
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
     return False
 
 
