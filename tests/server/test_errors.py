@@ -356,3 +356,11 @@ def test_a_lone_surrogate_deep_in_a_nested_value_is_a_400_not_a_crash(client: Te
         # past the decoder's own depth limit the body is refused as nested too deeply
         expected = {"invalid_unicode"} if depth <= 500 else {"invalid_unicode", "malformed_json"}
         assert r.json()["error"]["code"] in expected
+
+
+def test_a_huge_unknown_path_is_echoed_truncated(client: TestClient) -> None:
+    r = client.get("/v2/" + "p" * 30_000)
+
+    assert r.status_code == 404
+    assert len(r.content) < 1_000
+    assert "30004 characters" in r.json()["error"]["message"]

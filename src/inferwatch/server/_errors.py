@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from inferwatch.errors import FieldError, ValidationError
+from inferwatch.errors import FieldError, ValidationError, echo
 from inferwatch.server._request_id import REQUEST_ID_HEADER, request_id
 
 __all__ = [
@@ -112,9 +112,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _CODE_FOR_HTTP_STATUS.get(exc.status_code, "http_error")
     if exc.status_code == 404:
-        message = f"no route {request.method} {request.url.path}"
+        message = f"no route {echo(request.method)} {echo(request.url.path)}"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
+        message = f"method {echo(request.method)} is not allowed on {echo(request.url.path)}"
     else:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return error_response(request, exc.status_code, code, message, (), exc.headers)
