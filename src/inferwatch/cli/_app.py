@@ -12,18 +12,46 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
-from rich.console import Console
 
 from inferwatch._version import __version__
 from inferwatch.errors import InferwatchError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from inferwatch._typing import Task
 
 __all__ = ["app", "console", "err_console", "fail", "main"]
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use: ``inferwatch --help`` and typer's own errors
+    never need rich's console machinery (about a quarter of the CLI's start-up)."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def _get(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    # special methods bypass __getattr__: rich's Live (progress bars) enters the console
+    def __enter__(self) -> Console:
+        return self._get().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._get().__exit__(*exc)
+
+
+console = cast("Console", _LazyConsole())
+err_console = cast("Console", _LazyConsole(stderr=True))
 
 app = typer.Typer(
     name="inferwatch",

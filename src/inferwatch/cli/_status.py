@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 from urllib.parse import quote
 
 import typer
-from rich.console import Console
 
 from inferwatch.cli._app import app, default_config, fail
 
 if TYPE_CHECKING:
     import httpx
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -307,6 +307,8 @@ def _from_store(url: str, models: Sequence[tuple[str, str]]) -> list[dict[str, A
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     probe = Console()
     return probe if probe.is_terminal else Console(width=PIPE_WIDTH)
 
