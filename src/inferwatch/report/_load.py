@@ -111,6 +111,22 @@ def _typed_feature(name: str, typ: pa.DataType) -> Feature | None:
     return None
 
 
+def _is_string(typ: pa.DataType) -> bool:
+    t = pa.types
+    return bool(t.is_string(typ) or t.is_large_string(typ) or t.is_string_view(typ))
+
+
+def _string_feature(name: str, counts: Counts, rules: InferenceRules) -> Feature:
+    """:func:`_arrow_feature`'s rule for strings, on the column's category counts."""
+    present = int(counts.counts.sum())
+    distinct = len(counts.categories)
+    nullable = counts.missing > 0
+    if distinct <= rules.max_categories or distinct <= rules.max_category_ratio * present:
+        cats = tuple(sorted(counts.categories))
+        return Feature(name, "categorical", nullable=nullable, categories=cats)
+    return Feature(name, "text", nullable=nullable)
+
+
 def _arrow_feature(name: str, col: pa.ChunkedArray, rules: InferenceRules) -> Feature | None:
     col = _plain(col)
     typ, t = col.type, pa.types
@@ -300,8 +316,12 @@ class LazyColumns(Mapping[str, ColumnInput]):
         *,
         hasher: RowHasher | None = None,
         positions: Mapping[str, int] | None = None,
+        counted: Mapping[str, CategoricalColumn] | None = None,
     ) -> None:
+        """``counted``: category counts already taken while inferring the schema (a few
+        hundred bytes each), handed out instead of reading those columns again."""
         self.source = source
+        self.counted = dict(counted or {})
         self.kinds = {n: k for n, k in kinds.items() if n in source.names}
         self.hasher = hasher
         self.positions = positions or {}
@@ -311,6 +331,8 @@ class LazyColumns(Mapping[str, ColumnInput]):
     def __getitem__(self, name: str) -> ColumnInput:
         if name not in self.kinds:
             raise KeyError(name)
+        if name in self.counted and self.hasher is None:
+            return self.counted[name]
         col = self.source.read(name)
         kind = self.kinds[name]
         key = None
@@ -386,8 +408,9 @@ def load_pair(
     for name in (target, prediction):
         if name is not None and name not in ref_src.names:
             raise SchemaError(f"column {name!r} is not in the reference ({reference})")
+    counted: dict[str, CategoricalColumn] = {}
     if schema is None:
-        schema = _infer(ref_src, target, prediction, rules, task)
+        schema, counted = _infer(ref_src, target, prediction, rules, task)
     elif not any(n in ref_src.names for n in schema.names):
         raise InputFileError(
             f"{reference}: none of the schema's features are in it "
@@ -399,7 +422,7 @@ def load_pair(
     positions = {name: i for i, name in enumerate(schema.names)}
     return LoadedData(
         schema=schema,
-        reference=LazyColumns(ref_src, kinds),
+        reference=LazyColumns(ref_src, kinds, counted=counted),
         current=LazyColumns(cur_src, kinds, hasher=RowHasher(), positions=positions),
         n_reference=ref_src.n_rows,
         n_current=cur_src.n_rows,
@@ -421,11 +444,16 @@ def _infer(
     prediction: str | None,
     rules: InferenceRules,
     task: Task | None = None,
-) -> Schema:
+) -> tuple[Schema, dict[str, CategoricalColumn]]:
     """Infer the schema from the reference, one column read at a time (the target first:
-    the prediction follows its task unless ``task`` forces one)."""
+    the prediction follows its task unless ``task`` forces one).
+
+    Also returns the category counts of the categorical features: counting is how a
+    string column's kind is decided, and the report needs the same counts.
+    """
     features: list[Feature] = []
     specs: dict[str, Target] = {}
+    counted: dict[str, CategoricalColumn] = {}
     if target is not None:
         specs[target] = _target(target, src.read(target), rules, task)
         task = task or specs[target].task
@@ -441,13 +469,21 @@ def _infer(
         if name == prediction:
             specs[name] = _target(name, col, rules, task)
             continue
-        feat = _arrow_feature(name, col, rules)
+        feat: Feature | None
+        if _is_string(_plain(col).type):
+            counts = _categorical_input(col)
+            feat = _string_feature(name, counts.counts, rules)
+            if feat.kind == "categorical":
+                counted[name] = counts
+        else:
+            feat = _arrow_feature(name, col, rules)
         if feat is not None:
             features.append(feat)
     if not features:
         raise SchemaError(f"{src.path}: the reference has no usable feature columns")
-    return Schema(
+    schema = Schema(
         tuple(features),
         specs.get(target) if target else None,
         specs.get(prediction) if prediction else None,
     )
+    return schema, counted

@@ -89,7 +89,7 @@ def sorted_w1(a: FloatArray, b: FloatArray, block: int = W1_BLOCK) -> float:
         kb = _ceil_div(im, fn) - 1  # b's quantile index on the piece (the j*n below i*m)
         width = im - np.maximum(im - fm, kb * fn)
         diff = np.abs(a[i0 : i0 + len(i)] - b[kb.astype(np.intp)])
-        total += float(np.dot(width.astype(np.float64), diff))
+        total += float(np.dot(width.astype(np.float64, copy=False), diff))
     for j0 in range(0, m, block):  # pieces ending at b's breakpoints j*n, j = j0+1 ..
         j: npt.NDArray[Any] = np.arange(j0 + 1, min(j0 + block, m) + 1, dtype=dtype)
         jn = j * fn
@@ -98,7 +98,7 @@ def sorted_w1(a: FloatArray, b: FloatArray, block: int = W1_BLOCK) -> float:
         # so a piece ending at both samples' breakpoints is counted once)
         width = jn - np.maximum(jn - fn, _floor_div(jn, fm) * fm)
         diff = np.abs(a[ka.astype(np.intp)] - b[j0 : j0 + len(j)])
-        total += float(np.dot(width.astype(np.float64), diff))
+        total += float(np.dot(width.astype(np.float64, copy=False), diff))
     return total / (float(n) * float(m))
 
 
