@@ -63,9 +63,13 @@ def _top_run_share(s: npt.NDArray[np.float64]) -> tuple[int, float]:
     """Number of distinct values and the share of the most frequent one, from sorted values."""
     if len(s) == 0:
         return 0, 0.0
-    bounds = np.flatnonzero(np.diff(s)) + 1
+    change = s[1:] != s[:-1]  # a byte per value, not the float diffs
+    distinct = int(np.count_nonzero(change)) + 1
+    if distinct == len(s):  # every value differs (most continuous columns): runs of one
+        return distinct, 1.0 / len(s)
+    bounds = np.flatnonzero(change) + 1
     runs = np.diff(np.concatenate(([0], bounds, [len(s)])))
-    return len(runs), float(runs.max() / len(s))
+    return distinct, float(runs.max() / len(s))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +129,7 @@ class NumericReference:
             q1=_quantile_sorted(s, 0.25),
             median=_quantile_sorted(s, 0.5),
             q3=_quantile_sorted(s, 0.75),
-            constant=_top_run_share(s)[0] <= 1,
+            constant=len(s) == 0 or bool(s[0] == s[-1]),  # sorted: one value iff ends equal
             iqr_factor=iqr_factor,
         )
         return replace(ref, outliers=_beyond(s, *ref.fences))
