@@ -159,33 +159,34 @@ def _run(
     quiet: bool,
     model_task: str | None = None,
 ) -> tuple[DriftReport, dict[str, Any]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from inferwatch.io import load_schema
     from inferwatch.report import LoadedData, build_report, report_dict
 
     started = time.perf_counter()
     _arrow_memory_pool()
     schema = load_schema(schema_path) if schema_path is not None else None
-    progress = Progress(
-        TextColumn("[bold]drift[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err_console,
-        transient=True,
-    )
-    task: list[Any] = []
+    bar: list[Any] = []  # (progress, task) once the files are known to be large
 
     def on_loaded(data: LoadedData) -> None:
         big = max(data.n_reference, data.n_current) >= PROGRESS_MIN_ROWS
-        if big and not quiet:
+        if big and not quiet:  # rich's progress machinery loads only then (start-up)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            progress = Progress(
+                TextColumn("[bold]drift[/] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=err_console,
+                transient=True,
+            )
             progress.start()
-            n = len(data.schema.features) + (data.schema.prediction is not None)
-            task.append(progress.add_task(f"{data.n_current:,} rows", total=n))
+            roles = (data.schema.prediction, data.schema.target)
+            n = len(data.schema.features) + sum(r is not None for r in roles)
+            bar.extend((progress, progress.add_task(f"{data.n_current:,} rows", total=n)))
 
     def on_column(_: str) -> None:
-        if task:
-            progress.advance(task[0])
+        if bar:
+            bar[0].advance(bar[1])
 
     try:
         result = build_report(
@@ -201,7 +202,8 @@ def _run(
             progress=on_column,
         )
     finally:
-        progress.stop()
+        if bar:
+            bar[0].stop()
     return result, report_dict(result, reference=reference, current=current, started=started)
 
 
