@@ -52,6 +52,9 @@ def find_pg_bin() -> Path | None:
 
 
 def free_port() -> int:
+    """A loopback port that was free a moment ago.  Only for PostgreSQL, which cannot be
+    told to bind port 0 and report it; ``postgres_cluster`` retries when the port is taken
+    between this call and the server's bind.  Our own servers bind port 0 instead."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -9,7 +9,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from inferwatch.store import SQLStore
-from tests.cli.test_serve import free_port
+from tests.cli.conftest import ServerProcess
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DURATION = 20
@@ -43,31 +42,20 @@ def readme_curls() -> list[str]:
 
 
 def test_demo_runs_and_its_counts_match_the_store(tmp_path: Path) -> None:
-    port = free_port()
     workdir = tmp_path / "demo"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERWATCH_")}
-    proc = subprocess.Popen(
+    server = ServerProcess(
         [
-            sys.executable, "-m", "inferwatch", "demo",
-            "--duration", str(DURATION), "--port", str(port),
-            "--workdir", str(workdir), "--json", "--rate", "30",
+            "demo", "--duration", str(DURATION), "--workdir", str(workdir),
+            "--json", "--rate", "30",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+        cwd=tmp_path,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    proc, base = server.proc, server.base
+    port = base.rsplit(":", 1)[1]
     scrapes: list[dict[str, float]] = []
     curl_results: list[tuple[str, int, str]] = []
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        server.wait_ready()
         time.sleep(2)
         scrapes.append(scrape(base))
         curl = shutil.which("curl")
@@ -80,12 +68,14 @@ def test_demo_runs_and_its_counts_match_the_store(tmp_path: Path) -> None:
         time.sleep(4)
         scrapes.append(scrape(base))
         exposition = httpx.get(f"{base}/metrics", timeout=5).content
-        stdout, stderr = proc.communicate(timeout=DURATION + 90)
+        rc = proc.wait(DURATION + 90)  # the demo stops by itself
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    assert proc.returncode == 0, stderr
+    server.stop()
+    stdout, stderr = server.stdout, server.stderr
+    assert rc == 0, stderr
     summary = json.loads(stdout.strip().splitlines()[-1])
     for key in ("requests", "accepted", "rejected", "stored"):
         assert isinstance(summary[key], int), key

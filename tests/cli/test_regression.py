@@ -8,10 +8,7 @@ drift read over HTTP; then ``inferwatch report`` and ``check`` on the current ha
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +19,7 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 
-from tests.cli.conftest import Run
+from tests.cli.conftest import Run, ServerProcess
 from tests.server.conftest import sample
 
 WAIT_SECONDS = 60.0
@@ -43,28 +40,19 @@ def diabetes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _serve(path: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERWATCH_")}
-    env["INFERWATCH_DRIFT__EVALUATION_INTERVAL_SECONDS"] = "0.2"
-    env["INFERWATCH_STORE__FLUSH_INTERVAL_SECONDS"] = "0.05"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "inferwatch", "serve", "--model", str(path / "ridge.joblib"),
+def _serve(path: Path, tmp_path: Path) -> ServerProcess:
+    env = {
+        "INFERWATCH_DRIFT__EVALUATION_INTERVAL_SECONDS": "0.2",
+        "INFERWATCH_STORE__FLUSH_INTERVAL_SECONDS": "0.05",
+    }
+    server = ServerProcess(
+        ["serve", "--model", str(path / "ridge.joblib"),
          "--reference", str(path / "reference.csv"), "--target", "target",
-         "--prediction", "predicted", "--port", "0", "--store", f"sqlite:///{tmp_path}/s.db"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+         "--prediction", "predicted", "--store", f"sqlite:///{tmp_path}/s.db"],
+        cwd=tmp_path, env=env, timeout=WAIT_SECONDS,
     )  # fmt: skip
-    lines: list[str] = []
-    assert proc.stdout is not None
-    deadline = time.monotonic() + WAIT_SECONDS
-    for line in proc.stdout:  # uvicorn names the port the OS gave it
-        lines.append(line)
-        found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            return proc, found.group(1), lines
-        if time.monotonic() > deadline:
-            break
-    proc.kill()
-    raise AssertionError("server did not start:\n" + "".join(lines))
+    server.wait_ready()
+    return server
 
 
 def test_served_and_reported_as_a_regressor(diabetes: Path, tmp_path: Path, run_cli: Run) -> None:
@@ -72,7 +60,8 @@ def test_served_and_reported_as_a_regressor(diabetes: Path, tmp_path: Path, run_
 
     current = pd.read_csv(diabetes / "current.csv")
     instances = current.drop(columns=["target", "predicted"]).to_dict(orient="records")
-    proc, base, _ = _serve(diabetes, tmp_path)
+    server = _serve(diabetes, tmp_path)
+    base = server.base
     try:
         described = httpx.get(f"{base}/v1/models/ridge", timeout=10).json()
         assert described["task"] == "regression"
@@ -87,8 +76,7 @@ def test_served_and_reported_as_a_regressor(diabetes: Path, tmp_path: Path, run_
             assert time.monotonic() < deadline, "the window was not judged"
             time.sleep(0.1)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop(timeout=30)
     labels = {"model": "ridge", "version": "1"}
     # the prediction column named in --prediction carries the live verdict on the outputs
     assert sample(text, "inferwatch_drift_detected", **labels, feature="predicted") == 0.0

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,41 +13,7 @@ import pytest
 
 from inferwatch.demo import make_customers, prepare_workdir, to_instances
 from inferwatch.store import SQLStore
-from tests.cli.conftest import Run
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERWATCH_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "inferwatch", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise AssertionError(f"server exited early ({proc.returncode}):\n{out}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not become ready")
+from tests.cli.conftest import Run, ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -72,23 +34,14 @@ def test_a_stop_signal_under_load_keeps_every_answered_prediction(
     # every catchable stop signal goes through the same graceful shutdown: in-flight
     # requests finish and the prediction log is drained (SIGHUP and SIGQUIT killed the
     # process on the spot and lost 7.6% of the answered predictions)
-    port = free_port()
     db = tmp_path / "signal.db"
-    proc = start(
-        [
-            "serve",
-            "-c",
-            str(workdir / "inferwatch.yaml"),
-            "--port",
-            str(port),
-            "--store",
-            f"sqlite:///{db}",
-        ],
+    server = ServerProcess(
+        ["serve", "-c", str(workdir / "inferwatch.yaml"), "--store", f"sqlite:///{db}"],
         cwd=tmp_path,
     )
-    base = f"http://127.0.0.1:{port}"
+    proc, base = server.proc, server.base
     try:
-        wait_ready(base, proc)
+        server.wait_ready()
         answered: list[str] = []
         lock = threading.Lock()
         stop = threading.Event()
@@ -121,8 +74,7 @@ def test_a_stop_signal_under_load_keeps_every_answered_prediction(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    output = proc.stdout.read() if proc.stdout else ""
-    assert rc == 0, output
+    assert rc == 0, server.output()
     assert len(answered) > 20, "the load did not get going"
     store = SQLStore(f"sqlite:///{db}")
     try:
@@ -134,8 +86,7 @@ def test_a_stop_signal_under_load_keeps_every_answered_prediction(
 
 
 def test_zero_config_quick_start(workdir: Path, tmp_path: Path) -> None:
-    port = free_port()
-    proc = start(
+    server = ServerProcess(
         [
             "serve",
             "--model", str(workdir / "model.joblib"),
@@ -143,13 +94,12 @@ def test_zero_config_quick_start(workdir: Path, tmp_path: Path) -> None:
             "--target", "churned",
             "--prediction", "prediction",
             "--name", "quick",
-            "--port", str(port),
         ],
         cwd=tmp_path,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    base = server.base
     try:
-        wait_ready(base, proc)
+        server.wait_ready()
         rng = np.random.default_rng(1)
         instances = to_instances(make_customers(3, rng))
         resp = httpx.post(f"{base}/v1/models/quick/predict", json={"instances": instances})
@@ -160,10 +110,9 @@ def test_zero_config_quick_start(workdir: Path, tmp_path: Path) -> None:
         assert "prediction" not in models[0]["features"]
         assert "churned" not in models[0]["features"]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
-    assert proc.returncode == 0
-    output = proc.stdout.read() if proc.stdout else ""
+        rc = server.stop()
+    assert rc == 0
+    output = server.output()
     assert "serving quick" in output
     assert "setup plugin" not in output  # Alembic's start-up chatter stays off the console
     assert "alembic" not in output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 import uuid
@@ -18,7 +19,6 @@ from inferwatch.errors import StoreError
 from inferwatch.observation import Label, PredictionRecord
 from inferwatch.ports import Store
 from inferwatch.store import MemoryStore, SQLStore, open_store, upgrade
-from tests._postgres import free_port
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -377,10 +377,10 @@ def test_iter_predictions_streams_one_query_and_releases_its_connection(
         assert len(selects) == 1
         early = store.iter_predictions(page_size=100)
         next(early)
-        early.close()
+        early.close()  # type: ignore[attr-defined]  # a generator, typed as an Iterator
     finally:
         sa.event.remove(store.engine, "before_cursor_execute", count)
-    assert store.engine.pool.checkedout() == 0
+    assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]  # QueuePool
 
 
 def test_write_error_keeps_the_driver_error_as_cause(store: SQLStore) -> None:
@@ -438,7 +438,16 @@ def test_postgres_timestamps_are_utc_whatever_the_session_time_zone(postgres_db_
 
 def test_ping_is_false_for_an_unreachable_postgres_without_raising() -> None:
     pytest.importorskip("psycopg")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/postgres"
+    # a port held by a socket that never listens: connections are refused for as long as
+    # the test runs (a port merely found free could be taken meanwhile)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        _unreachable_store_fails(url)
+
+
+def _unreachable_store_fails(url: str) -> None:
     with SQLStore(url) as store:
         assert store.ping() is False
         with pytest.raises(StoreError, match="writing 1 predictions failed"):
