@@ -1,40 +1,35 @@
-"""The observation pipeline: ``Monitor.log`` → live metrics, window profiles and a bounded
-write-behind log.
+"""The observation pipeline: ``Monitor.log`` → live metrics, window profiles and the
+write-behind prediction log.
 
 The request path does the cheap part (build records, update metric children, append to
-an in-memory buffer) and returns; one background thread drains the buffer in batches,
-feeds each batch to the window profiles (``profiler``, when given: vectorised over the
-batch, never per request) and then writes it to the store in one batched insert.
-``flush`` waits for what was logged so far, ``close`` drains everything: a prediction
-that was answered is in the store after a clean shutdown.
-
-Written on ``threading`` rather than ``queue.Queue`` because the writer takes rows in
-batches and the buffer is bounded in *rows*, not in calls.
+the log's in-memory buffer) and returns; the :class:`~inferwatch.prediction_log.PredictionLog`
+thread profiles and writes the rows in batches.  ``Monitor`` is the one object a library
+user holds: besides logging it carries the metrics (``render_metrics``, ASGI/WSGI apps),
+and, built by :meth:`Monitor.from_reference` or :meth:`Monitor.from_schema`, validation
+and live drift with the same pieces the server uses.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
-from inferwatch.errors import StoreError, StoreRejectedError, ValidationError
+from inferwatch._ids import new_prediction_id, new_prediction_ids
+from inferwatch.errors import ValidationError
 from inferwatch.observation import Observation, PredictionRecord
 from inferwatch.ports import (
     EvaluationSink,
     MetricsHook,
     PredictionSink,
-    QuarantineSink,
     WindowSink,
 )
+from inferwatch.prediction_log import MonitorStats, PredictionLog
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -62,63 +57,8 @@ __all__ = [
 log = logging.getLogger("inferwatch.monitor")
 
 
-# Prediction ids: a random per-process prefix and a counter, shaped as a version-4 UUID
-# (``xxxxxxxx-xxxx-4xxx-Yxxx-cccccccccccc``, ``c`` the counter in hex).  ``str(uuid4())``
-# costs about 3 µs (an ``os.urandom`` call and a UUID object per id) of the request
-# path's 10 µs budget; formatting a counter costs 0.4 µs.  Ids stay unique across
-# processes and restarts because every process (and every forked child, see
-# ``register_at_fork``) draws its own 74 random bits for the prefix; within a process
-# the counter never repeats (a fresh prefix is drawn if it ever reaches 2**48).
-_COUNTER_LIMIT = 1 << 48
-_id_prefix = ""
-_id_counter: Iterator[int] = itertools.count()
-
-
-def _new_id_prefix() -> None:
-    global _id_prefix, _id_counter
-    h = os.urandom(10).hex()  # 74 of these 80 bits are used: 4 and the variant are fixed
-    variant = "89ab"[int(h[15], 16) & 3]
-    _id_prefix = f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{variant}{h[16:19]}-"
-    _id_counter = itertools.count()
-
-
-_new_id_prefix()
-os.register_at_fork(after_in_child=_new_id_prefix)
-
-
-def new_prediction_id() -> str:
-    """A new prediction id: 36 characters, UUID-shaped, unique across processes."""
-    n = next(_id_counter)
-    if n >= _COUNTER_LIMIT:  # pragma: no cover - 2.8e14 ids in one process
-        _new_id_prefix()
-        n = next(_id_counter)
-    return f"{_id_prefix}{n:012x}"
-
-
-def new_prediction_ids(n: int) -> list[str]:
-    """``n`` new prediction ids (as :func:`new_prediction_id`, cheaper per id in a batch)."""
-    return [new_prediction_id() for _ in range(n)]
-
-
-class _GaveUp(Exception):
-    """The prediction-log writer stopped retrying a write (already logged)."""
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorStats:
-    """Counts since the monitor started."""
-
-    logged: int
-    written: int
-    dropped: int
-    failed: int
-    queued: int
-    profile_errors: int = 0
-    quarantined: int = 0
 
 
 class MonitorOptions(TypedDict, total=False):
@@ -185,7 +125,6 @@ class Monitor:
         clock: Callable[[], datetime] = _utcnow,
         profiler: WindowSink | None = None,
     ) -> None:
-        self.sink = sink
         if metrics == "prometheus":  # the catalogue of inferwatch.metrics (an adapter: lazy)
             from inferwatch.metrics import Metrics
 
@@ -199,20 +138,18 @@ class Monitor:
         elif registry is not None:
             raise ValueError("registry= is for the default metrics; drop it or metrics=")
         self.metrics: MetricsHook | None = metrics
-        self.profiler = profiler
-        self.queue_size = queue_size
-        self.batch_size = batch_size
-        self.flush_interval = flush_interval
-        self.enqueue_timeout = enqueue_timeout
-        self.retry_seconds = retry_seconds
         self.clock = clock
-        self._buf: deque[PredictionRecord] = deque()
-        self._cond = threading.Condition()
-        self._logged = self._written = self._dropped = self._failed = 0
-        self._quarantined = 0
-        self._profile_errors = 0
-        self._closing = False
-        self._thread: threading.Thread | None = None
+        #: the write-behind log: buffer, writer thread, retries and quarantine
+        self.prediction_log = PredictionLog(
+            sink,
+            metrics=metrics,
+            profiler=profiler,
+            queue_size=queue_size,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            enqueue_timeout=enqueue_timeout,
+            retry_seconds=retry_seconds,
+        )
         #: the model version validated and judged live (``from_reference``/``from_schema``)
         self.watched: Watched | None = None
         #: the live evaluation thread (``from_reference``), stopped by :meth:`close`
@@ -548,235 +485,48 @@ class Monitor:
         """Update live metrics and queue the rows for the store."""
         if self.metrics is not None:
             self.metrics.observe(observation)
-        self._enqueue(observation.records)
+        self.prediction_log.enqueue(observation.records)
 
-    def _enqueue(self, records: Sequence[PredictionRecord]) -> None:
-        if self._closing:
-            raise RuntimeError("this Monitor is closed; create a new one to log more")
-        self._ensure_started()
-        deadline = time.monotonic() + self.enqueue_timeout
-        with self._cond:
-            self._logged += len(records)
-            room = self.queue_size - len(self._buf)
-            while room < len(records) and not self._closing:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-                room = self.queue_size - len(self._buf)
-            take = records if room >= len(records) else records[: max(room, 0)]
-            self._buf.extend(take)
-            lost = len(records) - len(take)
-            if lost:
-                self._dropped += lost
-                log.error("prediction log buffer full: dropped %d rows", lost)
-            if len(self._buf) >= self.batch_size:
-                self._cond.notify_all()
-        if lost and self.metrics is not None:
-            self.metrics.log_queue(depth=len(self._buf), written=0, dropped=lost, failed=0)
+    # -- the prediction log --------------------------------------------------------------
+    @property
+    def sink(self) -> PredictionSink:
+        return self.prediction_log.sink
 
-    # -- writer --------------------------------------------------------------------------
-    def _ensure_started(self) -> None:
-        if self._thread is None:
-            with self._cond:
-                if self._thread is None:
-                    # the queue gauge reads the buffer's length when scraped: always true
-                    # (also while the store is down and no batch finishes) at no cost per row
-                    watch = getattr(self.metrics, "watch_log_queue", None)
-                    if watch is not None:
-                        watch(self._buf.__len__)
-                    self._thread = threading.Thread(
-                        target=self._run, name="inferwatch-log-writer", daemon=True
-                    )
-                    self._thread.start()
+    @property
+    def profiler(self) -> WindowSink | None:
+        return self.prediction_log.profiler
+
+    @property
+    def batch_size(self) -> int:
+        return self.prediction_log.batch_size
+
+    @property
+    def queue_size(self) -> int:
+        return self.prediction_log.queue_size
+
+    @property
+    def stats(self) -> MonitorStats:
+        """Rows logged, written, dropped, failed, queued and quarantined so far."""
+        return self.prediction_log.stats
 
     def start(self) -> Monitor:
         """Start the background writer now (``log`` starts it on first use anyway)."""
-        self._ensure_started()
+        self.prediction_log.start()
         return self
-
-    def _take(self) -> list[PredictionRecord]:
-        with self._cond:
-            if len(self._buf) < self.batch_size and not self._closing:
-                self._cond.wait(self.flush_interval)
-            n = min(len(self._buf), self.batch_size)
-            return [self._buf.popleft() for _ in range(n)]
-
-    def _run(self) -> None:
-        while True:
-            batch = self._take()
-            if batch:
-                self._profile(batch)
-                self._write(batch)
-            with self._cond:
-                if self._closing and not self._buf:
-                    self._cond.notify_all()
-                    return
-                self._cond.notify_all()  # wake producers waiting for room and flush() callers
-
-    def _profile(self, batch: list[PredictionRecord]) -> None:
-        """Feed the batch to the window profiles, one call per model version in it."""
-        profiler = self.profiler
-        if profiler is None:
-            return
-        head = batch[0]
-        model, version = head.model, head.version
-        groups: dict[tuple[str, str], list[PredictionRecord]] = {}
-        if all(rec.model == model and rec.version == version for rec in batch):
-            groups[(model, version)] = batch
-        else:
-            for rec in batch:
-                groups.setdefault((rec.model, rec.version), []).append(rec)
-        for (m, v), records in groups.items():
-            try:
-                profiler.add(m, v, records)
-            except Exception:  # a profile bug must not stop the prediction log
-                log.exception("profiling %d rows of %s:%s failed", len(records), m, v)
-                with self._cond:
-                    self._profile_errors += len(records)
-
-    def _write(self, batch: list[PredictionRecord]) -> None:
-        """Write the batch, retrying while the store is down (up to ``retry_seconds``).
-
-        Rows the store refuses on their own (:class:`StoreRejectedError`: a duplicate id,
-        a value a column cannot hold) never take their batch with them: the batch is
-        split in halves until each refused row stands alone, the good rows are written
-        and each refused row is quarantined (``quarantine_predictions`` of the sink, with
-        the reason) and counted.  Only a store that is down is retried.
-        """
-        give_up = time.monotonic() + self.retry_seconds
-        written, quarantined, failed = self._write_split(batch, give_up)
-        self._account(written, failed, quarantined)
-
-    def _write_split(
-        self, batch: Sequence[PredictionRecord], give_up: float
-    ) -> tuple[int, int, int]:
-        """(written, quarantined, failed) rows of ``batch``."""
-        try:
-            written = self._retrying(self.sink.write_predictions, batch, give_up)
-        except StoreRejectedError as exc:
-            if len(batch) == 1:
-                return 0, *self._quarantine(batch, str(exc), give_up)
-            mid = len(batch) // 2
-            left = self._write_split(batch[:mid], give_up)
-            right = self._write_split(batch[mid:], give_up)
-            return left[0] + right[0], left[1] + right[1], left[2] + right[2]
-        except _GaveUp:
-            return 0, 0, len(batch)
-        return written, 0, len(batch) - written
-
-    def _quarantine(
-        self, records: Sequence[PredictionRecord], reason: str, give_up: float
-    ) -> tuple[int, int]:
-        """(quarantined, failed): keep refused rows aside when the sink can, else lose them."""
-        sink = self.sink
-        if not isinstance(sink, QuarantineSink):
-            log.error("the store refused %d prediction rows (lost): %s", len(records), reason)
-            return 0, len(records)
-        log.warning("the store refused %d prediction rows; quarantined: %s", len(records), reason)
-        try:
-            return self._retrying(
-                lambda rows: sink.quarantine_predictions(rows, reason), records, give_up
-            ), 0
-        except StoreRejectedError as exc:
-            log.error("quarantining %d rows failed; lost: %s", len(records), exc)
-        except _GaveUp:
-            pass
-        return 0, len(records)
-
-    def _retrying(
-        self,
-        write: Callable[[Sequence[PredictionRecord]], int],
-        rows: Sequence[PredictionRecord],
-        give_up: float,
-    ) -> int:
-        """``write(rows)``, retried with backoff while the store is down, until ``give_up``.
-
-        Raises :class:`StoreRejectedError` at once (retrying cannot help) and ``_GaveUp``
-        when the store stayed down or the write failed unexpectedly.
-        """
-        delay = 0.05
-        while True:
-            try:
-                return write(rows)
-            except StoreRejectedError:
-                raise
-            except StoreError as exc:
-                if time.monotonic() + delay > give_up:
-                    log.error("store write failed for good; %d rows lost: %s", len(rows), exc)
-                    raise _GaveUp from exc
-                log.warning("store write failed, retrying in %.2fs: %s", delay, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            except Exception as exc:
-                log.exception("unexpected error writing %d prediction rows", len(rows))
-                raise _GaveUp from exc
-
-    def _account(self, written: int, failed: int, quarantined: int = 0) -> None:
-        with self._cond:
-            self._written += written
-            self._failed += failed
-            self._quarantined += quarantined
-            depth = len(self._buf)
-        if self.metrics is not None:
-            if quarantined:
-                self.metrics.log_queue(
-                    depth=depth,
-                    written=written,
-                    dropped=0,
-                    failed=failed,
-                    quarantined=quarantined,
-                )
-            else:  # a MetricsHook written before quarantine existed still works
-                self.metrics.log_queue(depth=depth, written=written, dropped=0, failed=failed)
-
-    # -- control -------------------------------------------------------------------------
-    @property
-    def stats(self) -> MonitorStats:
-        with self._cond:
-            return MonitorStats(
-                self._logged,
-                self._written,
-                self._dropped,
-                self._failed,
-                len(self._buf),
-                self._profile_errors,
-                self._quarantined,
-            )
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every row logged so far is written (or failed); False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            target = self._logged
-            self._cond.notify_all()
-            while self._written + self._dropped + self._failed + self._quarantined < target:
-                if self._thread is None or not self._thread.is_alive():
-                    return False
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(0.05 if left is None else min(left, 0.05))
-                self._cond.notify_all()
-        return True
+        return self.prediction_log.flush(timeout)
 
     def close(self, timeout: float | None = 30.0) -> bool:
-        """Write everything still buffered and stop the writer; True if all was written."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                log.error("prediction log writer did not finish within %ss", timeout)
-                return False
+        """Write everything still buffered, stop the writer and the live evaluation, close a
+        store this monitor opened; True if every row was written."""
+        written = self.prediction_log.close(timeout)
         if self.evaluation is not None:
             self.evaluation.stop()
         if self._owned_store is not None:
             self._owned_store.close()
-        s = self.stats
-        return s.queued == 0 and s.failed == 0 and s.dropped == 0 and s.quarantined == 0
+        return written
 
     def __enter__(self) -> Monitor:
         return self.start()
