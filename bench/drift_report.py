@@ -132,10 +132,13 @@ def main() -> None:
         if "floor" in med:
             ratio = med["inferwatch"] / med["floor"]
             mem = peak["inferwatch"] / peak["floor"]
+            # each run's pair ran back to back: their ratio sees the same machine load
+            pairs = zip(results["inferwatch"], results["floor"], strict=True)
+            paired = statistics.median(a / b for (a, _), (b, _) in pairs)
             print(
-                f"  vs floor: {ratio:.2f}x its time (goal <= 1.25x: "
-                f"{'met' if ratio <= 1.25 else 'missed'}), {mem:.2f} of its peak memory "
-                f"(goal < 1: {'met' if mem < 1 else 'missed'})"
+                f"  vs floor: {ratio:.2f}x its time (median of the runs' ratios {paired:.2f}x; "
+                f"goal <= 1.25x: {'met' if ratio <= 1.25 else 'missed'}), {mem:.2f} of its "
+                f"peak memory (goal < 1: {'met' if mem < 1 else 'missed'})"
             )
         for anchor in ("evidently", "naive"):
             if anchor in med:
