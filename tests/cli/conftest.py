@@ -44,23 +44,30 @@ def run_cli(tmp_path: Path) -> Run:
 BOUND = re.compile(r"(?:Uvicorn running on|serving the churn model at) (http://127\.0\.0\.1:\d+)")
 
 
-class ServerProcess:
-    """A real ``inferwatch`` server process on a port the OS picked (``--port 0``).
+class BoundProcess:
+    """A real server process on a port the OS picked (port 0), read from its output.
 
-    The port is read from what the server prints once it is bound, so no port is ever
-    found free and then taken by someone else before the server binds it.  Two threads
-    keep reading the process's stdout and stderr (a full pipe would stall the server);
-    :attr:`stdout` and :attr:`stderr` hold what it printed so far.
+    The port is read from what the server prints once it is bound (``bound``: a pattern
+    whose group 1 is the base URL), so no port is ever found free and then taken by
+    someone else before the server binds it.  Two threads keep reading the process's
+    stdout and stderr (a full pipe would stall the server); :attr:`stdout` and
+    :attr:`stderr` hold what it printed so far.
     """
 
     def __init__(
-        self, args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+        self,
+        argv: list[str],
+        *,
+        bound: re.Pattern[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
     ) -> None:
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("INFERWATCH_")}
+        self.pattern = bound
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inferwatch", *args, "--port", "0"],
+            argv,
             cwd=cwd,
-            env={**base_env, **(env or {})},
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -85,7 +92,7 @@ class ServerProcess:
         assert stream is not None
         for line in stream:
             lines.append(line)
-            found = BOUND.search(line)
+            found = self.pattern.search(line)
             if found:
                 self._bound.put(found.group(1))
 
@@ -127,3 +134,20 @@ class ServerProcess:
         for reader in self._readers:
             reader.join(10)
         return rc
+
+
+class ServerProcess(BoundProcess):
+    """``python -m inferwatch ARGS --port 0`` (``serve`` or ``demo``), with a clean
+    ``INFERWATCH_`` environment plus ``env``."""
+
+    def __init__(
+        self, args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> None:
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("INFERWATCH_")}
+        super().__init__(
+            [sys.executable, "-m", "inferwatch", *args, "--port", "0"],
+            bound=BOUND,
+            cwd=cwd,
+            env={**base_env, **(env or {})},
+            timeout=timeout,
+        )

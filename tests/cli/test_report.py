@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.cli.conftest import Run
+from tests.cli.conftest import BoundProcess, Run
 
 DRIFTED = {"num_a", "cat_b"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -153,13 +146,12 @@ def test_check_pushes_to_a_real_pushgateway(
     binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
     if binary is None:
         pytest.skip("prometheus-pushgateway not installed (apt-get install prometheus-pushgateway)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, f"--web.listen-address=127.0.0.1:{port}", f"--persistence.file={tmp_path / 'p'}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    gateway = BoundProcess(
+        [binary, "--web.listen-address=127.0.0.1:0", f"--persistence.file={tmp_path / 'p'}"],
+        bound=re.compile(r'msg="Listening on" address=(127\.0\.0\.1:\d+)'),
+        cwd=tmp_path,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{gateway.base}"
     try:
         for _ in range(100):
             try:
@@ -175,8 +167,7 @@ def test_check_pushes_to_a_real_pushgateway(
         assert res.returncode == 1, res.stderr
         text = httpx.get(f"{url}/metrics", timeout=5).text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
+        gateway.stop(10)
     lines = [ln for ln in text.splitlines() if ln.startswith("inferwatch_")]
     score = [
         ln for ln in lines if ln.startswith("inferwatch_drift_score{") and 'feature="num_a"' in ln
