@@ -186,3 +186,7 @@ def test_trusted_model_hashes_are_sha256_digests(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"models\[0\]\.trusted_model_hashes.*SHA-256"):
         load_settings(None, {"models": [{**model, "trusted_model_hashes": ["abc"]}]})
+
+
+def test_an_in_memory_store_is_a_valid_store_url() -> None:
+    assert load_settings(None, {"store": {"url": "memory://"}}).store.url == "memory://"

@@ -53,7 +53,7 @@ ROLES: tuple[Role, ...] = ("predict", "feedback", "read", "admin")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _STORE_SCHEMES = frozenset(
-    {"sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg"}
+    {"sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg", "memory"}
 )
 _STORE_URL_HINT = (
     "expected sqlite:///path/to/inferwatch.db or postgresql+psycopg://user@host/dbname"

@@ -13,6 +13,7 @@ import contextlib
 import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -451,34 +452,51 @@ def _infer(
     Also returns the category counts of the categorical features: counting is how a
     string column's kind is decided, and the report needs the same counts.
     """
-    features: list[Feature] = []
     specs: dict[str, Target] = {}
     counted: dict[str, CategoricalColumn] = {}
     if target is not None:
         specs[target] = _target(target, src.read(target), rules, task)
         task = task or specs[target].task
+    found: dict[str, Feature | None] = {}
+    unread: list[str] = []
     for name in src.names:
         if name == target:
             continue
+        typed = None
         if name != prediction and src.lazy:
             typed = _typed_feature(name, src.arrow_type(name))
-            if typed is not None:  # known without reading: the report reads it once, later
-                features.append(typed)
-                continue
+        if typed is not None:  # known without reading: the report reads it once, later
+            found[name] = typed
+        else:
+            found[name] = None
+            unread.append(name)
+
+    def inspect(name: str) -> tuple[str, Feature | Target | None, CategoricalColumn | None]:
         col = src.read(name)
         if name == prediction:
-            specs[name] = _target(name, col, rules, task)
-            continue
-        feat: Feature | None
+            return name, _target(name, col, rules, task), None
         if _is_string(_plain(col).type):
             counts = _categorical_input(col)
             feat = _string_feature(name, counts.counts, rules)
-            if feat.kind == "categorical":
-                counted[name] = counts
+            return name, feat, counts if feat.kind == "categorical" else None
+        return name, _arrow_feature(name, col, rules), None
+
+    # the columns whose kind needs their values are read and counted on two threads (Arrow
+    # reads and counts release the GIL), as the report's workers read theirs later
+    if len(unread) > 1:
+        with ThreadPoolExecutor(2, thread_name_prefix="inferwatch-infer") as pool:
+            inspected = list(pool.map(inspect, unread))
+    else:
+        inspected = [inspect(name) for name in unread]
+    for name, spec, counts in inspected:
+        if isinstance(spec, Target):
+            specs[name] = spec
+            del found[name]
         else:
-            feat = _arrow_feature(name, col, rules)
-        if feat is not None:
-            features.append(feat)
+            found[name] = spec
+            if counts is not None:
+                counted[name] = counts
+    features = [f for f in found.values() if f is not None]
     if not features:
         raise SchemaError(f"{src.path}: the reference has no usable feature columns")
     schema = Schema(
