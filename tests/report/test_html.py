@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import re
 import time
 from html.parser import HTMLParser
@@ -373,3 +374,23 @@ def test_a_thousand_features_render_fast(rng: np.random.Generator) -> None:
     assert document.count("<svg ") == 1000
     assert document.count('<article class="card ') == 1000
     assert len(document) < 8_000_000  # about 6 kB a feature
+
+
+def test_each_quality_share_shows_the_limit_it_was_judged_against(
+    report: dict[str, Any],
+) -> None:
+    """The limits come from the reference (quality/_limits.py), so a reader must see them
+    beside the shares to tell why 7% outliers is fine in one column and not in another."""
+    page = render_html(report)
+    section = page[page.index('<section id="quality">') :]
+    shown = 0
+    for f in report["features"]:
+        limits = (f.get("quality") or {}).get("limits") or {}
+        row = re.search(rf"<tr [^>]*>\s*<th scope=row><a [^>]*>{re.escape(html.escape(f['name']))}</a>.*?</tr>",
+                        section, flags=re.S)  # fmt: skip
+        assert row is not None, f["name"]
+        for value in limits.values():
+            pct = f"{value * 100:.1f}%" if value >= 0.001 else "&lt;0.1%"
+            assert f"\u2264 {pct}" in row.group(0), (f["name"], value)
+            shown += 1
+    assert shown >= 4  # the fixture has numeric and categorical features with limits

@@ -403,6 +403,13 @@ def _unseen(q: Mapping[str, Any]) -> str:
     return f"{_pct(q.get('unseen_share'))}: {shown}{more}"
 
 
+def _limit(q: Mapping[str, Any], share: str) -> str:
+    """`` ≤ limit``: the largest share of ``share`` that sampling explains (its problem
+    threshold, learned from the reference), or nothing when the result has none."""
+    limit = _float(_map(q.get("limits")).get(share))
+    return "" if limit is None else f' <span class="muted">\u2264 {_pct(limit)}</span>'
+
+
 def _quality_row(f: Mapping[str, Any], anchor: str) -> str:
     q = _map(f.get("quality"))
     if not q:
@@ -415,9 +422,11 @@ def _quality_row(f: Mapping[str, Any], anchor: str) -> str:
             f' <span class="tag">{flags[0].replace("_", " ")}</span>' if flags else ""
         )
         cells = (
-            f"<td class=n>{_pct(q.get('missing_share'))}{delta if change is not None else ''}</td>"
-            f"<td class=n>{_pct(q.get('out_of_range_share'))}</td>"
-            f"<td class=n>{_pct(q.get('outlier_share'))}</td><td>{_unseen(q)}</td>"
+            f"<td class=n>{_pct(q.get('missing_share'))}{delta if change is not None else ''}"
+            f"{_limit(q, 'missing_share')}</td>"
+            f"<td class=n>{_pct(q.get('out_of_range_share'))}{_limit(q, 'out_of_range_share')}</td>"
+            f"<td class=n>{_pct(q.get('outlier_share'))}{_limit(q, 'outlier_share')}</td>"
+            f"<td>{_unseen(q)}{_limit(q, 'unseen_share')}</td>"
             f"<td class=n>{unique}</td><td>{_codes(q.get('problems'))}</td>"
         )
     return f'<tr {_attrs(f)}><th scope=row><a href="#{anchor}">{_e(_name(f))}</a></th>{cells}</tr>'
@@ -436,7 +445,10 @@ def _quality(report: Mapping[str, Any], features: Sequence[Mapping[str, Any]]) -
     return (
         '<section id="quality"><h2>Data quality</h2>'
         f"{_dataset_quality(_map(report.get('quality')))}"
-        f"<h3>Per feature (current data against the reference)</h3>{table}</section>"
+        "<h3>Per feature (current data against the reference)</h3>"
+        '<p class="small muted">Each share is followed by its limit (\u2264): the largest share '
+        "that sampling from the reference explains; above it the share is a problem.</p>"
+        f"{table}</section>"
     )
 
 
