@@ -386,8 +386,8 @@ def test_each_quality_share_shows_the_limit_it_was_judged_against(
     shown = 0
     for f in report["features"]:
         limits = (f.get("quality") or {}).get("limits") or {}
-        row = re.search(rf"<tr [^>]*>\s*<th scope=row><a [^>]*>{re.escape(html.escape(f['name']))}</a>.*?</tr>",
-                        section, flags=re.S)  # fmt: skip
+        name = re.escape(html.escape(f["name"]))
+        row = re.search(rf"<tr [^>]*>\s*<th scope=row><a [^>]*>{name}</a>.*?</tr>", section, re.S)
         assert row is not None, f["name"]
         for value in limits.values():
             pct = f"{value * 100:.1f}%" if value >= 0.001 else "&lt;0.1%"
