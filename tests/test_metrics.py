@@ -242,7 +242,8 @@ def _check_quality_story(fams: dict[str, list[Any]], report: dict[str, Any]) -> 
     return checked
 
 
-def test_live_gauges_carry_each_verdicts_threshold_and_quality_limits() -> None:
+def _live_diamonds() -> tuple[dict[str, Any], Any]:
+    """A live window of diamonds judged against its reference, published to a collector."""
     from inferwatch.evaluate import LiveEvaluator
     from inferwatch.metrics import LiveDriftCollector
     from inferwatch.profile import ReferenceBins, profile
@@ -255,6 +256,12 @@ def test_live_gauges_carry_each_verdicts_threshold_and_quality_limits() -> None:
     report["window"] = {"start": 0.0, "end": 3600.0, "rows": 2000, "judged": True}
     collector = LiveDriftCollector()
     collector.publish("diamonds", "1", report)
+    return report, collector
+
+
+def test_live_gauges_carry_each_verdicts_threshold_and_quality_limits() -> None:
+
+    report, collector = _live_diamonds()
     fams = _families(collector)
 
     assert _check_drift_story(fams, report) == 7
@@ -320,21 +327,11 @@ def test_quality_limits_are_published_when_the_report_has_them() -> None:
 
 @pytest.mark.integration
 def test_promtool_accepts_the_drift_exposition() -> None:
-    from inferwatch.evaluate import LiveEvaluator
-    from inferwatch.metrics import LiveDriftCollector
-    from inferwatch.profile import ReferenceBins, profile
-    from inferwatch.schema import infer_schema
 
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not found (apt-get install prometheus)")
-    ref, cur = _diamonds()
-    schema = infer_schema(ref)
-    bins = ReferenceBins().fit(ref, schema)
-    report = LiveEvaluator(profile(ref, bins), schema).evaluate(profile(cur, bins)).to_dict()
-    report["window"] = {"start": 0.0, "end": 3600.0, "rows": 2000, "judged": True}
-    collector = LiveDriftCollector()
-    collector.publish("diamonds", "1", report)
+    _, collector = _live_diamonds()
     registry = CollectorRegistry()
     registry.register(collector)
     out = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from starlette.exceptions import StarletteDeprecationWarning
 
-from inferwatch.config import ApiKey, AuthSettings, ServerSettings, Settings
+from inferwatch.config import ApiKey, AuthSettings, ServerSettings, Settings, load_settings
+from inferwatch.demo import prepare_workdir
 from inferwatch.metrics import Metrics
 from inferwatch.models import SklearnAdapter
 from inferwatch.monitor import Monitor
@@ -206,3 +208,23 @@ def client(served: Served) -> Iterator[TestClient]:
 @pytest.fixture
 def good_rows(trained: Trained) -> list[dict[str, Any]]:
     return instances(trained.frame.iloc[:5])
+
+
+@pytest.fixture(scope="module")
+def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's model, 1,000-row reference and config, written once per test module."""
+    path = tmp_path_factory.mktemp("demo")
+    prepare_workdir(path, port=0, n_reference=1000)
+    return path
+
+
+def live_settings(workdir: Path, tmp_path: Path, **drift: Any) -> Settings:
+    """The demo config with a fast live loop: a store in ``tmp_path`` flushed every 50 ms,
+    windows judged every 0.2 s, one day long (so a test never crosses a window edge)."""
+    return load_settings(
+        workdir / "inferwatch.yaml",
+        {
+            "store": {"url": f"sqlite:///{tmp_path}/live.db", "flush_interval_seconds": 0.05},
+            "drift": {"evaluation_interval_seconds": 0.2, "window_seconds": 86_400, **drift},
+        },
+    )

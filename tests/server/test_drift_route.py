@@ -10,29 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inferwatch.config import load_settings
-from inferwatch.demo import make_customers, prepare_workdir, to_instances
+from inferwatch.demo import make_customers, to_instances
 from inferwatch.server import build_app
-from tests.server.conftest import AppFactory, TestClient, sample
+from tests.server.conftest import AppFactory, TestClient, live_settings, sample
 
 WAIT_SECONDS = 20.0
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("drift-route")
-    prepare_workdir(path, port=0, n_reference=1000)
-    return path
-
-
-def settings_for(workdir: Path, tmp_path: Path, **drift: Any) -> Any:
-    return load_settings(
-        workdir / "inferwatch.yaml",
-        {
-            "store": {"url": f"sqlite:///{tmp_path}/live.db", "flush_interval_seconds": 0.05},
-            "drift": {"evaluation_interval_seconds": 0.2, "window_seconds": 86_400, **drift},
-        },
-    )
 
 
 def poll(client: TestClient, until: Any) -> dict[str, Any]:
@@ -46,9 +28,9 @@ def poll(client: TestClient, until: Any) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def test_the_route_and_metrics_tell_one_story(workdir: Path, tmp_path: Path) -> None:
+def test_the_route_and_metrics_tell_one_story(demo_workdir: Path, tmp_path: Path) -> None:
     traffic = to_instances(make_customers(600, np.random.default_rng(11), drift=1.0))
-    with TestClient(build_app(settings_for(workdir, tmp_path))) as client:
+    with TestClient(build_app(live_settings(demo_workdir, tmp_path))) as client:
         first = client.get("/v1/models/churn/drift")
         assert first.status_code == 200
         assert first.json()["status"] == "not_judged"
@@ -86,9 +68,9 @@ def test_the_route_and_metrics_tell_one_story(workdir: Path, tmp_path: Path) -> 
     assert sample(text, "inferwatch_dataset_drift_share", **labels) == report["drift_share"]
 
 
-def test_a_window_too_small_to_judge_says_why(workdir: Path, tmp_path: Path) -> None:
+def test_a_window_too_small_to_judge_says_why(demo_workdir: Path, tmp_path: Path) -> None:
     traffic = to_instances(make_customers(50, np.random.default_rng(12)))
-    settings = settings_for(workdir, tmp_path, min_window_rows=1000)
+    settings = live_settings(demo_workdir, tmp_path, min_window_rows=1000)
     with TestClient(build_app(settings)) as client:
         r = client.post("/v1/models/churn/predict", json={"instances": traffic})
         assert r.status_code == 200

@@ -17,31 +17,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inferwatch.config import load_settings
-from inferwatch.demo import make_customers, prepare_workdir, to_instances
+from inferwatch.demo import make_customers, to_instances
 from inferwatch.server import build_app
 from inferwatch.store import SQLStore
-from tests.server.conftest import TestClient, sample
+from tests.server.conftest import TestClient, live_settings, sample
 
 DRIFTED = ("income", "monthly_spend", "support_tickets", "plan", "autopay")  # demo drift=1
 WAIT_SECONDS = 20.0
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("live-drift")
-    prepare_workdir(path, port=0, n_reference=1000)
-    return path
-
-
-def settings_for(workdir: Path, tmp_path: Path, **drift: Any) -> Any:
-    return load_settings(
-        workdir / "inferwatch.yaml",
-        {
-            "store": {"url": f"sqlite:///{tmp_path}/live.db", "flush_interval_seconds": 0.05},
-            "drift": {"evaluation_interval_seconds": 0.2, "window_seconds": 86_400, **drift},
-        },
-    )
 
 
 def wait_for(condition: Any, what: str) -> None:
@@ -53,9 +35,9 @@ def wait_for(condition: Any, what: str) -> None:
 
 
 def test_drifted_traffic_shows_up_as_drift_gauges_and_evaluation_rows(
-    workdir: Path, tmp_path: Path
+    demo_workdir: Path, tmp_path: Path
 ) -> None:
-    settings = settings_for(workdir, tmp_path)
+    settings = live_settings(demo_workdir, tmp_path)
     rng = np.random.default_rng(11)
     traffic = to_instances(make_customers(600, rng, drift=1.0))
 
@@ -117,8 +99,10 @@ def test_drifted_traffic_shows_up_as_drift_gauges_and_evaluation_rows(
     assert (dataset["window_end"] - dataset["window_start"]).total_seconds() == 86_400
 
 
-def test_a_window_below_min_window_rows_publishes_no_verdict(workdir: Path, tmp_path: Path) -> None:
-    settings = settings_for(workdir, tmp_path, min_window_rows=1000)
+def test_a_window_below_min_window_rows_publishes_no_verdict(
+    demo_workdir: Path, tmp_path: Path
+) -> None:
+    settings = live_settings(demo_workdir, tmp_path, min_window_rows=1000)
     rng = np.random.default_rng(12)
     traffic = to_instances(make_customers(50, rng, drift=1.0))
 

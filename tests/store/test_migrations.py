@@ -145,35 +145,25 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert (migrations / "versions" / "0003_quarantine.py").is_file()
 
 
-def test_evaluations_arrive_with_revision_0002_on_top_of_0001(store_url: str) -> None:
+@pytest.mark.parametrize(
+    ("before", "table"),
+    [("0001", "evaluations"), ("0002", "quarantine")],
+    ids=["0002_evaluations", "0003_quarantine"],
+)
+def test_each_revision_adds_its_table_on_top_of_the_one_before(
+    store_url: str, before: str, table: str
+) -> None:
     store = SQLStore(store_url)
     config = _alembic_config()
     try:
         with store.engine.begin() as conn:
             config.attributes["connection"] = conn
-            command.upgrade(config, "0001")
-        assert "evaluations" not in sa.inspect(store.engine).get_table_names()
+            command.upgrade(config, before)
+        assert table not in sa.inspect(store.engine).get_table_names()
 
         store.upgrade()
 
         assert store.current_revision() == store.head_revision()
-        assert "evaluations" in sa.inspect(store.engine).get_table_names()
-    finally:
-        store.close()
-
-
-def test_quarantine_arrives_with_revision_0003_on_top_of_0002(store_url: str) -> None:
-    store = SQLStore(store_url)
-    config = _alembic_config()
-    try:
-        with store.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0002")
-        assert "quarantine" not in sa.inspect(store.engine).get_table_names()
-
-        store.upgrade()
-
-        assert store.current_revision() == "0003" == store.head_revision()
-        assert "quarantine" in sa.inspect(store.engine).get_table_names()
+        assert table in sa.inspect(store.engine).get_table_names()
     finally:
         store.close()
