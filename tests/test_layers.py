@@ -14,6 +14,10 @@ ADAPTER_MODULES = ("sqlalchemy", "fastapi", "starlette", "prometheus_client", "u
     "module",
     [
         "inferwatch.schema",
+        "inferwatch.performance",
+        "inferwatch.estimate",
+        "inferwatch.fairness",
+        "inferwatch.concept",
         "inferwatch.observation",
         "inferwatch.errors",
         "inferwatch.ports",

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["Evaluation", "EvaluationStatus", "Label", "Observation", "PredictionRecord"]
+__all__ = [
+    "Evaluation",
+    "EvaluationStatus",
+    "Label",
+    "LabelledPrediction",
+    "Observation",
+    "PredictionRecord",
+]
 
 EvaluationStatus = Literal["ok", "warning", "critical"]
 
@@ -58,6 +65,29 @@ class Label:
     prediction_id: str
     value: Any
     timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledPrediction:
+    """A stored (or still buffered) prediction joined with the label that arrived for it.
+
+    What the label ingestor hands the performance windows: ``label`` is the validated
+    ground truth in the target's type (a class name as a string for classifiers, a float
+    for regressors), ``previous`` the label it replaced when one was already stored for
+    this prediction (None otherwise), so a summary can take the old pair out before it
+    adds the new one (a repeated label replaces, never duplicates).  ``received_at`` is
+    when the label arrived; ``received_at - prediction.timestamp`` is the label delay.
+    """
+
+    prediction: PredictionRecord
+    label: Any
+    received_at: datetime
+    previous: Any = None
+
+    @property
+    def replaced(self) -> bool:
+        """True when this label replaced an earlier one for the same prediction."""
+        return self.previous is not None
 
 
 @dataclass(frozen=True, slots=True)

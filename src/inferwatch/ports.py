@@ -10,10 +10,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from inferwatch.observation import Evaluation, Label, Observation, PredictionRecord
+from inferwatch.observation import (
+    Evaluation,
+    Label,
+    LabelledPrediction,
+    Observation,
+    PredictionRecord,
+)
 
 __all__ = [
     "EvaluationSink",
+    "LabelSink",
     "MetricsHook",
     "ModelAdapter",
     "Prediction",
@@ -57,6 +64,16 @@ class WindowSink(Protocol):
 
     def add(self, model: str, version: str, records: Sequence[PredictionRecord]) -> None:
         """Fold ``records`` (all of one model version) into their windows' profiles."""
+        ...
+
+
+@runtime_checkable
+class LabelSink(Protocol):
+    """What the label ingestor feeds each accepted batch of labels to (the performance
+    windows): every item joined with its prediction, all of one model version."""
+
+    def add_labels(self, model: str, version: str, labelled: Sequence[LabelledPrediction]) -> None:
+        """Fold ``labelled`` into the windows of their predictions' timestamps."""
         ...
 
 
