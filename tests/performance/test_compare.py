@@ -83,8 +83,10 @@ def test_welch_from_merged_sums_equals_welch_on_all_rows(rng: np.random.Generato
         return x.size, float(x.sum()), float((x**2).sum())
 
     halves = [sums(part) for part in np.array_split(a, 3)]
-    merged = tuple(sum(h[i] for h in halves) for i in range(3))
-    c1 = compare_means(*merged, *sums(b))  # type: ignore[arg-type]
+    n = sum(h[0] for h in halves)
+    total = sum(h[1] for h in halves)
+    squares = sum(h[2] for h in halves)
+    c1 = compare_means(n, total, squares, *sums(b))
     c2 = compare_means(*sums(a), *sums(b))
     assert c1.p_value == pytest.approx(c2.p_value, rel=1e-9)
     assert c1.p_value == pytest.approx(st.ttest_ind(b, a, equal_var=False).pvalue, rel=1e-7)
