@@ -42,11 +42,14 @@ __all__ = [
     "LATENCY_BUCKETS",
     "LiveDriftCollector",
     "MAX_CLASSES",
+    "MAX_JOB_METRICS",
     "REJECT_REASONS",
+    "SHADOW_OUTCOMES",
     "UNKNOWN_MODEL",
     "Metrics",
     "ModelMetrics",
     "class_label",
+    "job_registry",
 ]
 
 MAX_CLASSES = 50
@@ -276,6 +279,14 @@ class Metrics:
         self._log_outcomes = {
             o: self.log_rows.labels(o) for o in ("written", "dropped", "failed", "quarantined")
         }
+        self.shadow_predictions = Counter(
+            "inferwatch_shadow_predictions",
+            "Rows a shadow (candidate) version scored beside its primary, by outcome: agree "
+            "or disagree with the primary's output, error (the shadow failed), dropped "
+            "(its queue was full).",
+            [*mv, "outcome"],
+            registry=r,
+        )
         if process:
             try:
                 ProcessCollector(registry=r)
@@ -359,6 +370,54 @@ class Metrics:
         ):
             if n:
                 self._log_outcomes[outcome].inc(n)
+
+
+#: outcomes of ``inferwatch_shadow_predictions_total``
+SHADOW_OUTCOMES = ("agree", "disagree", "error", "dropped")
+#: most scores one ``inferwatch push`` sends (``inferwatch_job_metric{name}`` stays bounded)
+MAX_JOB_METRICS = 100
+
+
+def job_registry(
+    scores: Mapping[str, float],
+    *,
+    duration_seconds: float | None = None,
+    succeeded: bool = True,
+    timestamp: float,
+) -> CollectorRegistry:
+    """The gauges one training or batch job pushes to a Pushgateway (a fresh registry).
+
+    ``inferwatch_job_metric{name}`` holds each score (``name`` is one of at most
+    :data:`MAX_JOB_METRICS` names, checked by :mod:`inferwatch.push`);
+    ``inferwatch_job_duration_seconds`` the job's run time; a successful run sets
+    ``inferwatch_job_last_success_timestamp_seconds``, a failed one
+    ``inferwatch_job_last_failure_timestamp_seconds`` (so an alert can compare the two).
+    """
+    r = CollectorRegistry()
+    if scores:
+        gauge = Gauge(
+            "inferwatch_job_metric", "A score reported by a training or batch job.", ["name"],
+            registry=r,
+        )  # fmt: skip
+        for name, value in scores.items():
+            gauge.labels(name).set(value)
+    if duration_seconds is not None:
+        Gauge(
+            "inferwatch_job_duration_seconds", "How long the job ran.", registry=r
+        ).set(duration_seconds)  # fmt: skip
+    if succeeded:
+        Gauge(
+            "inferwatch_job_last_success_timestamp_seconds",
+            "Unix time of the job's last successful run.",
+            registry=r,
+        ).set(timestamp)
+    else:
+        Gauge(
+            "inferwatch_job_last_failure_timestamp_seconds",
+            "Unix time of the job's last failed run.",
+            registry=r,
+        ).set(timestamp)
+    return r
 
 
 def _drift_families(
