@@ -28,7 +28,7 @@ probabilities = st.one_of(
 )
 reals = st.one_of(
     st.floats(-1e9, 1e9, allow_nan=False),
-    st.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e15, np.nan, np.inf]),
+    st.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e15, 1e149, 1e151, np.nan, np.inf]),
 )
 
 

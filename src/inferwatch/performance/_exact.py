@@ -30,6 +30,7 @@ __all__ = [
     "FIXED_BITS",
     "exact_fraction",
     "exact_sum",
+    "exact_sums",
     "exact_to_float",
     "fixed",
     "fixed_to_float",
@@ -48,26 +49,46 @@ _CHUNK: Final = 1 << 25
 
 def exact_sum(values: npt.NDArray[np.float64]) -> int:
     """The exact sum of finite ``values`` in units of ``2**-EXACT_SHIFT``."""
-    total = 0
-    flat = np.asarray(values, dtype=np.float64).ravel()
-    for start in range(0, len(flat), _CHUNK):
-        total += _exact_chunk(flat[start : start + _CHUNK])
-    return total
+    return exact_sums(np.asarray(values, dtype=np.float64).reshape(1, -1))[0]
 
 
-def _exact_chunk(x: npt.NDArray[np.float64]) -> int:
+def exact_sums(rows: npt.NDArray[np.float64]) -> list[int]:
+    """The exact sum of each row of a 2-D array of finite floats (one pass for all rows:
+    the row number offsets the exponent bins, so q sums cost about one)."""
+    q = rows.shape[0]
+    totals = [0] * q
+    for start in range(0, rows.shape[1], _CHUNK):
+        chunk = rows[:, start : start + _CHUNK]
+        for i, value in enumerate(_exact_chunk(chunk)):
+            totals[i] += value
+    return totals
+
+
+_SPAN: Final = 2200  # exponent bins per row: shifts run 0 .. 2098
+
+
+def _exact_chunk(x: npt.NDArray[np.float64]) -> list[int]:
+    q = x.shape[0]
     mant, expo = np.frexp(x)  # x = mant * 2**expo, 0.5 <= |mant| < 1
     m = (mant * 2.0**53).astype(np.int64)  # exact: 53 significant bits
     shift = expo.astype(np.int64) + (EXACT_SHIFT - 53)  # x = m * 2**(shift - EXACT_SHIFT)
     shift[m == 0] = 0
+    shift += (np.arange(q, dtype=np.int64) * _SPAN)[:, None]
     a = np.abs(m)
-    sign = np.sign(m).astype(np.float64)
-    hi = np.bincount(shift, weights=sign * (a >> _HALF).astype(np.float64))
-    lo = np.bincount(shift, weights=sign * (a & _LOW).astype(np.float64))
-    total = 0
-    for s in np.flatnonzero((hi != 0) | (lo != 0)).tolist():
-        total += (int(hi[s]) << (s + _HALF)) + (int(lo[s]) << s)
-    return total
+    neg = m < 0
+    hi = (a >> _HALF).astype(np.float64)
+    lo = (a & _LOW).astype(np.float64)
+    np.negative(hi, out=hi, where=neg)
+    np.negative(lo, out=lo, where=neg)
+    flat = shift.ravel()
+    size = q * _SPAN
+    sum_hi = np.bincount(flat, weights=hi.ravel(), minlength=size)
+    sum_lo = np.bincount(flat, weights=lo.ravel(), minlength=size)
+    totals = [0] * q
+    for s in np.flatnonzero((sum_hi != 0) | (sum_lo != 0)).tolist():
+        row, bit = divmod(s, _SPAN)
+        totals[row] += (int(sum_hi[s]) << (bit + _HALF)) + (int(sum_lo[s]) << bit)
+    return totals
 
 
 def exact_to_float(total: int) -> float:

@@ -15,13 +15,15 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 
-from inferwatch.performance._exact import exact_fraction, exact_sum, square_parts
+from inferwatch.performance._exact import exact_fraction, exact_sums, square_parts
 from inferwatch.profile._mergeable import Mergeable
 from inferwatch.profile._serial import FORMAT, check_header, read_int
 
 __all__ = ["RegressionSummary"]
 
 _EPS: Final = float(np.finfo(np.float64).eps)
+#: larger magnitudes are invalid: their squares (and squared errors) would overflow
+LIMIT: Final = 1e150
 #: the exact sums kept over labelled pairs, e = y_pred - y_true
 _SUMS: Final = ("error", "abs_error", "sq_error", "ape", "y", "y_sq")
 _PRED_SUMS: Final = ("pred", "pred_sq")
@@ -37,16 +39,12 @@ def _floats(values: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     return arr
 
 
-def _squares(x: npt.NDArray[np.float64]) -> int:
-    hi, lo = square_parts(x)
-    return exact_sum(hi) + exact_sum(lo)
-
-
 class RegressionSummary(Mergeable):
     """Counts and exact error sums of one window.
 
-    A non-finite prediction or label (NaN, inf) is counted (``invalid_predictions``,
-    ``invalid_labels``) and left out of the sums.
+    A prediction or label that is NaN, infinite or of magnitude >= ``LIMIT`` (1e150, whose
+    square would overflow) is counted (``invalid_predictions``, ``invalid_labels``) and left
+    out of the sums.
     """
 
     __slots__ = ("_invalid_labels", "_invalid_predictions", "_n", "_n_predictions", "_sums")
@@ -89,12 +87,13 @@ class RegressionSummary(Mergeable):
     def observe(self, y_pred: npt.ArrayLike) -> Self:
         """Count every prediction (labelled or not) and sum the finite ones."""
         yp = _floats(y_pred, "y_pred")
-        ok = np.isfinite(yp)
-        v = yp[ok]
+        v = yp[np.abs(yp) < LIMIT]
         self._n_predictions += len(yp)
         self._invalid_predictions += int(len(yp) - len(v))
-        self._sums["pred"] += exact_sum(v)
-        self._sums["pred_sq"] += _squares(v)
+        hi, lo = square_parts(v)
+        pred, sq_hi, sq_lo = exact_sums(np.stack([v, hi, lo]))
+        self._sums["pred"] += pred
+        self._sums["pred_sq"] += sq_hi + sq_lo
         return self
 
     def add_labels(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike, *, sign: int = 1) -> Self:
@@ -104,18 +103,17 @@ class RegressionSummary(Mergeable):
         yt, yp = _floats(y_true, "y_true"), _floats(y_pred, "y_pred")
         if len(yt) != len(yp):
             raise ValueError(f"y_true has {len(yt)} rows, y_pred {len(yp)}")
-        ok = np.isfinite(yt) & np.isfinite(yp)
+        ok = (np.abs(yt) < LIMIT) & (np.abs(yp) < LIMIT)
         t, p = yt[ok], yp[ok]
         e = p - t
         ae = np.abs(e)
-        parts = {
-            "error": exact_sum(e),
-            "abs_error": exact_sum(ae),
-            "sq_error": _squares(e),
-            "ape": exact_sum(ae / np.maximum(np.abs(t), _EPS)),
-            "y": exact_sum(t),
-            "y_sq": _squares(t),
-        }
+        e_hi, e_lo = square_parts(e)
+        t_hi, t_lo = square_parts(t)
+        ape = ae / np.maximum(np.abs(t), _EPS)
+        s = exact_sums(np.stack([e, ae, e_hi, e_lo, ape, t, t_hi, t_lo]))
+        parts = dict(zip(("error", "abs_error"), s[:2], strict=True))
+        parts["sq_error"] = s[2] + s[3]
+        parts["ape"], parts["y"], parts["y_sq"] = s[4], s[5], s[6] + s[7]
         invalid = int(len(yt) - len(t))
         if sign < 0 and (len(t) > self._n or invalid > self._invalid_labels):
             raise ValueError("sign=-1 takes out pairs that were never added to this summary")
