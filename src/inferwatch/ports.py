@@ -112,7 +112,43 @@ class Store(PredictionSink, EvaluationSink, Protocol):
         ...
 
     def write_labels(self, labels: Sequence[Label]) -> int:
-        """Insert late ground-truth labels; return how many were written."""
+        """Upsert bare late labels (one per prediction id: a repeated label replaces);
+        return how many rows were written."""
+        ...
+
+    def upsert_labels(self, labelled: Sequence[LabelledPrediction]) -> dict[str, Any]:
+        """Store labels with their predictions (model, version, prediction time, delay) in
+        one transaction, each replacing a stored label; return the replaced values by
+        prediction id (ids without one are absent).  Ids are distinct within a call."""
+        ...
+
+    def find_predictions(self, ids: Sequence[str]) -> dict[str, PredictionRecord]:
+        """The stored predictions among ``ids``, by id (ids not stored are absent)."""
+        ...
+
+    def count_labels(
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        received_since: datetime | None = None,
+    ) -> int:
+        """Number of stored labels, optionally of one model (and version) and received at
+        or after ``received_since``."""
+        ...
+
+    def labelled_columns(
+        self,
+        model: str,
+        version: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 100_000,
+    ) -> Iterator[dict[str, list[Any]]]:
+        """Labelled predictions of a model version with ``since <= prediction time <
+        until``, ordered by prediction time, as pages of columns: ``id``, ``ts`` (Unix
+        seconds), ``output``, ``score``, ``probabilities``, ``label``."""
         ...
 
     def count_predictions(
@@ -144,6 +180,22 @@ class Store(PredictionSink, EvaluationSink, Protocol):
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
         """One stored prediction by id, or None."""
+        ...
+
+    def query_evaluations(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        metric: str | None = None,
+        test: str | None = None,
+        feature: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Evaluation rows of a model, newest first, filtered by the given fields and by
+        ``since <= window_start < until``, at most ``limit``."""
         ...
 
     def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:

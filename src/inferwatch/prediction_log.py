@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from inferwatch.errors import StoreError, StoreRejectedError
@@ -86,6 +86,9 @@ class PredictionLog:
         self._profile_errors = 0
         self._closing = False
         self._thread: threading.Thread | None = None
+        # the batch the writer took and has not finished writing: find() looks here too,
+        # so a row is always in the buffer, in flight or in the store (never in between)
+        self._inflight: list[PredictionRecord] = []
 
     def enqueue(self, records: Sequence[PredictionRecord]) -> None:
         """Queue rows for the store: blocks up to ``enqueue_timeout`` for room, then drops
@@ -114,6 +117,25 @@ class PredictionLog:
         if lost and self.metrics is not None:
             self.metrics.log_queue(depth=len(self._buf), written=0, dropped=lost, failed=0)
 
+    def find(self, ids: Collection[str]) -> dict[str, PredictionRecord]:
+        """The rows among ``ids`` not yet committed to the store: still buffered, or in the
+        batch the writer is writing right now (kept until its write returns).
+
+        What lets a label arrive before its prediction row is flushed: look here first,
+        then in the store; a row leaves the in-flight batch only after its commit, so it
+        is always in one of the two.  One pass over the buffer under its lock.
+        """
+        wanted = ids if isinstance(ids, set | frozenset) else set(ids)
+        found: dict[str, PredictionRecord] = {}
+        if not wanted:
+            return found
+        with self._cond:
+            for rows in (self._inflight, self._buf):
+                for rec in rows:
+                    if rec.id in wanted:
+                        found[rec.id] = rec
+        return found
+
     # -- writer --------------------------------------------------------------------------
     def _ensure_started(self) -> None:
         if self._thread is None:
@@ -139,7 +161,9 @@ class PredictionLog:
             if len(self._buf) < self.batch_size and not self._closing:
                 self._cond.wait(self.flush_interval)
             n = min(len(self._buf), self.batch_size)
-            return [self._buf.popleft() for _ in range(n)]
+            batch = [self._buf.popleft() for _ in range(n)]
+            self._inflight = batch  # under the lock that took it from the buffer
+            return batch
 
     def _run(self) -> None:
         while True:
@@ -148,6 +172,7 @@ class PredictionLog:
                 self._profile(batch)
                 self._write(batch)
             with self._cond:
+                self._inflight = []  # written, quarantined or failed: no longer ours
                 if self._closing and not self._buf:
                     self._cond.notify_all()
                     return

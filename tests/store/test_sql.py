@@ -161,7 +161,7 @@ class StoreContract:
         with pytest.raises(ValueError, match="page_size"):
             list(store.iter_predictions(page_size=0))
 
-    def test_labels_are_linked_by_prediction_id(self, store: Any) -> None:
+    def test_labels_are_linked_by_prediction_id_and_replace(self, store: Any) -> None:
         first, second = record(), record()
         early = Label("not-flushed-yet", value="yes", timestamp=T0)  # no foreign key
         labels = [
@@ -172,10 +172,12 @@ class StoreContract:
 
         assert store.write_labels([early]) == 1
         store.write_predictions([first, second])
-        assert store.write_labels(labels) == 3
+        assert store.write_labels(labels) == 2  # the last of first's two labels wins
 
-        assert store.get_labels(first.id) == [labels[0], labels[2]]
+        assert store.get_labels(first.id) == [labels[2]]
         assert store.get_labels(second.id) == [labels[1]]
+        assert store.write_labels([labels[0]]) == 1  # a repeated label replaces
+        assert store.get_labels(first.id) == [labels[0]]
         assert store.get_labels("not-flushed-yet") == [early]
         assert store.get_labels("unknown") == []
 

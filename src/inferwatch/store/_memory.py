@@ -16,7 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from inferwatch.errors import StoreError, StoreRejectedError
-from inferwatch.observation import Evaluation, Label, PredictionRecord
+from inferwatch.observation import (
+    DRIFT_METRICS,
+    Evaluation,
+    Label,
+    LabelledPrediction,
+    PredictionRecord,
+)
 from inferwatch.store._sql import (
     EVALUATION_COLUMNS,
     evaluation_row,
@@ -40,6 +46,10 @@ def _stored(record: PredictionRecord) -> PredictionRecord:
     )
 
 
+def _float_or_none(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 class MemoryStore:
     """A thread-safe, in-memory :class:`~inferwatch.ports.Store`; nothing survives the process."""
 
@@ -47,7 +57,8 @@ class MemoryStore:
         self.available = available
         self._lock = threading.Lock()
         self._predictions: dict[str, PredictionRecord] = {}
-        self._labels: list[Label] = []
+        # one label per prediction: prediction_id -> the row's columns (as _sql's upsert)
+        self._labels: dict[str, dict[str, Any]] = {}
         self._models: dict[tuple[str, str], dict[str, Any]] = {}
         self._references: dict[tuple[str, str], dict[str, Any]] = {}
         self._evaluations: list[dict[str, Any]] = []
@@ -127,131 +138,108 @@ class MemoryStore:
             ]
         except (TypeError, ValueError) as exc:
             raise StoreError(f"writing {len(labels)} labels failed: {exc}") from exc
+        newest = {row.prediction_id: row for row in rows}
         with self._lock:
-            self._labels.extend(rows)
-        return len(rows)
+            for row in newest.values():
+                self._labels[row.prediction_id] = {
+                    "value": row.value, "ts": row.timestamp, "model": None, "version": None,
+                    "prediction_ts": None, "received_at": row.timestamp,
+                }  # fmt: skip
+        return len(newest)
 
-    def write_evaluations(self, rows: Sequence[Evaluation]) -> int:
-        self._check(f"writing {len(rows)} evaluations")
+    def upsert_labels(self, labelled: Sequence[LabelledPrediction]) -> dict[str, Any]:
+        self._check(f"writing {len(labelled)} labels")
+        ids = [item.prediction.id for item in labelled]
+        if len(set(ids)) != len(ids):
+            raise ValueError("upsert_labels: a prediction id appears twice in one call")
         try:
-            values = [evaluation_row(row) for row in rows]
-            for value in values:
-                value["details"] = json_roundtrip(value["details"])
-                for key in ("window_start", "window_end", "evaluated_at"):
-                    value[key] = utc(value[key])
+            rows = {
+                item.prediction.id: {
+                    "value": json_roundtrip(item.label),
+                    "ts": utc(item.received_at),
+                    "model": item.prediction.model,
+                    "version": item.prediction.version,
+                    "prediction_ts": utc(item.prediction.timestamp),
+                    "received_at": utc(item.received_at),
+                    "output": json_roundtrip(item.prediction.output),
+                    "score": _float_or_none(item.prediction.score),
+                    "probabilities": json_roundtrip(item.prediction.probabilities),
+                }
+                for item in labelled
+            }
         except (TypeError, ValueError) as exc:
-            raise StoreError(f"writing {len(rows)} evaluations failed: {exc}") from exc
+            raise StoreError(f"writing {len(labelled)} labels failed: {exc}") from exc
         with self._lock:
-            first = len(self._evaluations) + 1
-            for i, value in enumerate(values):
-                self._evaluations.append({"id": first + i, **value})
-        return len(values)
+            previous = {pid: self._labels[pid]["value"] for pid in rows if pid in self._labels}
+            self._labels.update(rows)
+        return previous
 
-    def register_model(
-        self, name: str, version: str, *, flavor: str, uri: str | None = None
-    ) -> None:
-        self._check(f"registering model {name}:{version}")
+    def find_predictions(self, ids: Sequence[str]) -> dict[str, PredictionRecord]:
+        self._check("reading predictions")
         with self._lock:
-            row = self._models.setdefault(
-                (name, version),
-                {"name": name, "version": version, "created_at": datetime.now(UTC)},
-            )
-            row.update(flavor=flavor, uri=uri)
+            return {pid: self._predictions[pid] for pid in ids if pid in self._predictions}
 
-    def register_reference(
+    def count_labels(
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        received_since: datetime | None = None,
+    ) -> int:
+        self._check("counting labels")
+        lo = None if received_since is None else utc(received_since)
+        with self._lock:
+            rows = list(self._labels.values())
+        return sum(
+            1
+            for row in rows
+            if (model is None or row["model"] == model)
+            and (version is None or row["version"] == version)
+            and (lo is None or row["received_at"] >= lo)
+        )
+
+    def labelled_columns(
         self,
         model: str,
         version: str,
         *,
-        uri: str | None,
-        n_rows: int,
-        schema: Mapping[str, Any],
-    ) -> None:
-        self._check(f"registering the reference of {model}:{version}")
-        row = {
-            "model": model,
-            "version": version,
-            "uri": uri,
-            "n_rows": int(n_rows),
-            "schema": json_roundtrip(schema),
-            "created_at": datetime.now(UTC),
-        }
-        with self._lock:
-            self._references[(model, version)] = row
-
-    # -- reads --------------------------------------------------------------------
-
-    def _select(
-        self,
-        model: str | None,
-        version: str | None,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> list[PredictionRecord]:
-        self._check("reading predictions")
-        with self._lock:
-            rows = list(self._predictions.values())
-        lo = None if since is None else utc(since)
-        hi = None if until is None else utc(until)
-        return [
-            row
-            for row in rows
-            if (model is None or row.model == model)
-            and (version is None or row.version == version)
-            and (lo is None or row.timestamp >= lo)
-            and (hi is None or row.timestamp < hi)
-        ]
-
-    def count_predictions(
-        self,
-        model: str | None = None,
-        version: str | None = None,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> int:
-        return len(self._select(model, version, since, until))
-
-    def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
-        self._check("reading a prediction")
-        with self._lock:
-            return self._predictions.get(prediction_id)
-
-    def iter_predictions(
-        self,
-        model: str | None = None,
-        version: str | None = None,
-        limit: int | None = None,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        page_size: int = 1000,
-    ) -> Iterator[PredictionRecord]:
+        page_size: int = 100_000,
+    ) -> Iterator[dict[str, list[Any]]]:
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size!r}")
-        rows = self._select(model, version, since, until)
-        rows.sort(key=lambda row: (row.timestamp, row.id))
-        return iter(rows if limit is None else rows[:limit])
-
-    def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:
-        self._check("reading evaluations")
+        self._check("reading labelled predictions")
+        lo = None if since is None else utc(since)
+        hi = None if until is None else utc(until)
         with self._lock:
-            mine = [r for r in self._evaluations if r["model"] == model and r["version"] == version]
-        if not mine:
-            return []
-        head = max(mine, key=lambda r: (r["evaluated_at"], r["id"]))
-        newest = (head["evaluated_at"], head["window_start"])
-        return [
-            {key: row[key] for key in EVALUATION_COLUMNS}
-            for row in mine
-            if (row["evaluated_at"], row["window_start"]) == newest
-        ]
+            joined = sorted(
+                (
+                    (row["prediction_ts"], pid, row)
+                    for pid, row in self._labels.items()
+                    if row["model"] == model
+                    and row["version"] == version
+                    and (lo is None or row["prediction_ts"] >= lo)
+                    and (hi is None or row["prediction_ts"] < hi)
+                ),
+                key=lambda item: (item[0], item[1]),
+            )
+        for start in range(0, len(joined), page_size):
+            page = joined[start : start + page_size]
+            yield {
+                "id": [pid for _, pid, _ in page],
+                "ts": [ts.timestamp() for ts, _, _ in page],
+                "output": [row["output"] for _, _, row in page],
+                "score": [row["score"] for _, _, row in page],
+                "probabilities": [row["probabilities"] for _, _, row in page],
+                "label": [row["value"] for _, _, row in page],
+            }
 
     def get_labels(self, prediction_id: str) -> list[Label]:
         self._check("reading labels")
         with self._lock:
-            found = [label for label in self._labels if label.prediction_id == prediction_id]
-        return sorted(found, key=lambda label: label.timestamp)
+            row = self._labels.get(prediction_id)
+        return [] if row is None else [Label(prediction_id, row["value"], row["ts"])]
 
     def list_models(self) -> list[dict[str, Any]]:
         self._check("listing models")

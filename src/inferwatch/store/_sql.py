@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import numpy as np
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -31,7 +33,13 @@ from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inferwatch.errors import StoreError, StoreRejectedError
-from inferwatch.observation import Evaluation, Label, PredictionRecord
+from inferwatch.observation import (
+    DRIFT_METRICS,
+    Evaluation,
+    Label,
+    LabelledPrediction,
+    PredictionRecord,
+)
 from inferwatch.store._tables import (
     VERSION_TABLE,
     evaluations_table,
@@ -42,6 +50,7 @@ from inferwatch.store._tables import (
     quarantine_table,
     references_table,
     storable_text,
+    utc,
 )
 
 __all__ = [
@@ -57,6 +66,8 @@ _POSTGRES_HINT = "use a postgresql+psycopg:// URL and pip install 'inferwatch[po
 _URL_HINT = "expected sqlite:///path/to/inferwatch.db or postgresql+psycopg://user@host/dbname"
 # pg_advisory_xact_lock key: replicas starting together migrate one at a time
 _MIGRATION_LOCK = 0x1F_E2_A7_C4
+# pg_advisory_xact_lock key of label upserts: a read-then-upsert is never interleaved
+_LABEL_LOCK = 0x1F_E2_A7_C5
 _PAGE = 1000
 # Alembic keeps the running migration in module globals: one migration per process at a time
 _ALEMBIC_LOCK = threading.Lock()
@@ -324,6 +335,67 @@ def _json_text(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+#: the ``labels`` columns an upsert writes (all but the surrogate ``id``)
+_LABEL_COLUMNS = (
+    "value", "ts", "model", "version", "prediction_ts", "received_at", "delay_seconds",
+    "output", "score", "probabilities",
+)  # fmt: skip
+
+
+def _label_row(item: LabelledPrediction) -> dict[str, Any]:
+    """The ``labels`` row of a label joined with its prediction."""
+    record = item.prediction
+    delay = (utc(item.received_at) - utc(record.timestamp)).total_seconds()
+    return {
+        "prediction_id": record.id,
+        "value": item.label,
+        "ts": item.received_at,
+        "model": record.model,
+        "version": record.version,
+        "prediction_ts": record.timestamp,
+        "received_at": item.received_at,
+        "delay_seconds": max(delay, 0.0),
+        "output": record.output,
+        "score": None if record.score is None else float(record.score),
+        "probabilities": record.probabilities,
+    }
+
+
+_JSON_LIST = msgspec.json.Decoder(list[Any])
+
+
+def _decode_json_column(values: list[Any]) -> list[Any]:
+    """A page of a JSON column as SQLite returns it (text, a bare number its NUMERIC
+    affinity kept as one, or NULL), decoded with one msgspec call over the whole page:
+    the texts joined into one JSON array (a number or NULL joins as its JSON text)."""
+    parts = [
+        v if isinstance(v, str) else ("null" if v is None else _number_json(v)) for v in values
+    ]
+    try:
+        return _JSON_LIST.decode("[" + ",".join(parts) + "]")
+    except msgspec.DecodeError:  # a value msgspec refuses (NaN tokens): one at a time
+        return [_json_text(v) for v in values]
+
+
+def _number_json(value: Any) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+#: memory-map this much of a SQLite database while reading a window's labelled pairs
+_READ_MMAP = 1 << 30
+
+
+def _sqlite_time(value: datetime) -> str:
+    """``value`` as SQLite stores a UTCDateTime (naive UTC text, as SQLAlchemy writes it)."""
+    return utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _epoch_seconds(texts: list[Any]) -> list[float]:
+    """SQLite's naive-UTC timestamp texts as Unix seconds (numpy parses the page)."""
+    parsed = np.array(texts, dtype="datetime64[us]").astype(np.int64)
+    return (parsed / 1_000_000).tolist()  # type: ignore[no-any-return]
+
+
 def _for_model(
     stmt: sa.Select[Any],
     model: str | None,
@@ -473,16 +545,93 @@ class SQLStore:
             return [dict(row._mapping) for row in conn.execute(stmt)]
 
     def write_labels(self, labels: Sequence[Label]) -> int:
-        """Insert late ground-truth labels in one transaction; return how many."""
+        """Upsert bare labels (no prediction joined) in one transaction; return how many
+        rows were written.
+
+        A label replaces the one stored for its prediction (the last of a batch wins).
+        Bare labels carry no model, version or prediction time, so
+        :meth:`labelled_columns` does not see them; the label ingestor writes through
+        :meth:`upsert_labels` instead.
+        """
+        newest: dict[str, Label] = {label.prediction_id: label for label in labels}
         rows = [
-            {"prediction_id": label.prediction_id, "value": label.value, "ts": label.timestamp}
-            for label in labels
+            {
+                "prediction_id": label.prediction_id,
+                "value": label.value,
+                "ts": label.timestamp,
+                "model": None,
+                "version": None,
+                "prediction_ts": None,
+                "received_at": label.timestamp,
+                "delay_seconds": None,
+                "output": None,
+                "score": None,
+                "probabilities": None,
+            }
+            for label in newest.values()
         ]
         if not rows:
             return 0
         with self._begin(f"writing {len(rows)} labels") as conn:
-            conn.execute(labels_table.insert(), rows)
+            conn.execute(self._label_upsert(), rows)
         return len(rows)
+
+    def _label_upsert(self) -> Any:
+        """``INSERT INTO labels ... ON CONFLICT (prediction_id) DO UPDATE`` every column."""
+        stmt = self._insert(labels_table)
+        return stmt.on_conflict_do_update(
+            index_elements=["prediction_id"],
+            set_={column: stmt.excluded[column] for column in _LABEL_COLUMNS},
+        )
+
+    def upsert_labels(self, labelled: Sequence[LabelledPrediction]) -> dict[str, Any]:
+        """Store each label with its prediction, replacing a stored one; return the value
+        each replaced label had, by prediction id (ids that had none are absent).
+
+        One transaction reads the stored values and upserts, holding the write lock from
+        the read on (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level advisory
+        lock), so two requests labelling the same prediction at once cannot both see it
+        unlabelled: the second sees the first's value as its ``previous``.  All or
+        nothing: a store that is down raises :class:`StoreError` and nothing is written.
+        Ids must be distinct within one call (the ingestor rejects duplicates).
+        """
+        rows = [_label_row(item) for item in labelled]
+        if not rows:
+            return {}
+        ids = [row["prediction_id"] for row in rows]
+        if len(set(ids)) != len(ids):
+            raise ValueError("upsert_labels: a prediction id appears twice in one call")
+        t = labels_table
+        previous: dict[str, Any] = {}
+        with self._begin(f"writing {len(rows)} labels") as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LABEL_LOCK)))
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            for start in range(0, len(ids), _PAGE):
+                chunk = ids[start : start + _PAGE]
+                stmt = sa.select(t.c.prediction_id, t.c.value).where(t.c.prediction_id.in_(chunk))
+                previous.update((pid, value) for pid, value in conn.execute(stmt))
+            conn.execute(self._label_upsert(), rows)
+        return previous
+
+    def find_predictions(self, ids: Sequence[str]) -> dict[str, PredictionRecord]:
+        """The stored predictions among ``ids``, by id (ids not stored are absent)."""
+        found: dict[str, PredictionRecord] = {}
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return found
+        t = predictions_table
+        sqlite = self.dialect == "sqlite"
+        make = _record_from_sqlite_text if sqlite else _record
+        with self._begin("reading predictions") as conn:
+            for start in range(0, len(wanted), _PAGE):
+                chunk = wanted[start : start + _PAGE]
+                stmt = (sa.select(*_raw_columns()) if sqlite else sa.select(t)).where(
+                    t.c.id.in_(chunk)
+                )
+                found.update((rec.id, rec) for rec in map(make, conn.execute(stmt)))
+        return found
 
     def write_evaluations(self, rows: Sequence[Evaluation]) -> int:
         """Insert evaluation rows in one transaction; return how many."""
@@ -593,15 +742,45 @@ class SQLStore:
             for page in result.partitions():
                 yield from map(make, page)
 
+    def query_evaluations(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        metric: str | None = None,
+        test: str | None = None,
+        feature: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Evaluation rows of a model, newest first, filtered (``since <= window_start <
+        until``: windows by prediction time), at most ``limit``; each a dict with ``id``
+        and the :class:`~inferwatch.observation.Evaluation` fields."""
+        t = evaluations_table
+        stmt = sa.select(*(t.c[name] for name in EVALUATION_COLUMNS)).where(t.c.model == model)
+        for column, value in (
+            ("version", version), ("metric", metric), ("test", test), ("feature", feature)
+        ):  # fmt: skip
+            if value is not None:
+                stmt = stmt.where(t.c[column] == value)
+        if since is not None:
+            stmt = stmt.where(t.c.window_start >= since)
+        if until is not None:
+            stmt = stmt.where(t.c.window_start < until)
+        stmt = stmt.order_by(t.c.evaluated_at.desc(), t.c.id.desc()).limit(limit)
+        with self._begin("reading evaluations") as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
     def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:
-        """The rows of a model version's newest evaluation, in the order they were written.
+        """The drift rows of a model version's newest evaluation, in the order written.
 
         Newest: the last written row's ``evaluated_at`` and ``window_start`` (a window
         judged a final time as it closes and the new window, judged in the same round,
         stay apart); empty when the model version has none.
         """
         t = evaluations_table
-        mine = sa.and_(t.c.model == model, t.c.version == version)
+        mine = sa.and_(t.c.model == model, t.c.version == version, t.c.metric.in_(DRIFT_METRICS))
         newest = (
             sa.select(t.c.evaluated_at, t.c.window_start)
             .where(mine)
@@ -623,8 +802,121 @@ class SQLStore:
             )
             return [dict(row._mapping) for row in conn.execute(stmt)]
 
+    def count_labels(
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        received_since: datetime | None = None,
+    ) -> int:
+        """Number of stored labels (one per prediction), optionally of one model (and
+        version) and received at or after ``received_since``."""
+        t = labels_table
+        stmt = sa.select(sa.func.count()).select_from(t)
+        if model is not None:
+            stmt = stmt.where(t.c.model == model)
+        if version is not None:
+            stmt = stmt.where(t.c.version == version)
+        if received_since is not None:
+            stmt = stmt.where(t.c.received_at >= received_since)
+        with self._begin("counting labels") as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def labelled_columns(
+        self,
+        model: str,
+        version: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 100_000,
+    ) -> Iterator[dict[str, list[Any]]]:
+        """Labelled predictions of one model version with ``since <= prediction time <
+        until``, as columns, ``page_size`` rows a page, ordered by prediction time.
+
+        Each page maps ``id``, ``ts`` (prediction time, Unix seconds), ``output``,
+        ``score``, ``probabilities`` (decoded; None where absent) and ``label`` to lists
+        of equal length.  What a performance window is recomputed from: one query on
+        ``labels`` alone (the prediction's values were copied in by
+        :meth:`upsert_labels`), walked in the order of its (model, version,
+        prediction_ts) index.  On SQLite it runs on the driver's cursor (no row objects)
+        with the database memory-mapped for the read, and each page's JSON values are
+        decoded by one msgspec call and its timestamps by numpy: about 1 s per million
+        rows on an idle core (``bench/label_join.py``).  Bare labels (no model) are not
+        included.
+        """
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        if self.dialect == "sqlite":
+            yield from self._labelled_sqlite(model, version, since, until, page_size)
+            return
+        t = labels_table
+        stmt = sa.select(
+            t.c.prediction_id, t.c.prediction_ts, t.c.output, t.c.score, t.c.probabilities,
+            t.c.value,
+        ).where(t.c.model == model, t.c.version == version)  # fmt: skip
+        if since is not None:
+            stmt = stmt.where(t.c.prediction_ts >= since)
+        if until is not None:
+            stmt = stmt.where(t.c.prediction_ts < until)
+        stmt = stmt.order_by(t.c.prediction_ts, t.c.prediction_id)
+        with self._begin("reading labelled predictions") as conn:
+            result = conn.execution_options(yield_per=page_size).execute(stmt)
+            for page in result.partitions():
+                ids, ts, output, score, probabilities, label = map(list, zip(*page, strict=True))
+                yield {
+                    "id": ids,
+                    "ts": [t.timestamp() for t in ts],
+                    "output": output,
+                    "score": score,
+                    "probabilities": probabilities,
+                    "label": label,
+                }
+
+    def _labelled_sqlite(
+        self,
+        model: str,
+        version: str,
+        since: datetime | None,
+        until: datetime | None,
+        page_size: int,
+    ) -> Iterator[dict[str, list[Any]]]:
+        sql = (
+            "SELECT prediction_id, prediction_ts, output, score, probabilities, value "
+            "FROM labels WHERE model = ? AND version = ?"
+        )
+        params: list[Any] = [model, version]
+        if since is not None:
+            sql += " AND prediction_ts >= ?"
+            params.append(_sqlite_time(since))
+        if until is not None:
+            sql += " AND prediction_ts < ?"
+            params.append(_sqlite_time(until))
+        sql += " ORDER BY prediction_ts"
+        with self._begin("reading labelled predictions") as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(f"PRAGMA mmap_size={_READ_MMAP}")
+                cursor.execute(sql, params)
+                while page := cursor.fetchmany(page_size):
+                    ids, ts, output, score, probabilities, label = map(
+                        list, zip(*page, strict=True)
+                    )
+                    yield {
+                        "id": ids,
+                        "ts": _epoch_seconds(ts),
+                        "output": _decode_json_column(output),
+                        "score": score,
+                        "probabilities": _decode_json_column(probabilities),
+                        "label": _decode_json_column(label),
+                    }
+            finally:
+                cursor.execute("PRAGMA mmap_size=0")
+                cursor.close()
+
     def get_labels(self, prediction_id: str) -> list[Label]:
-        """The labels recorded for one prediction, oldest first."""
+        """The label recorded for one prediction (a list of at most one: a repeated
+        label replaces the stored one)."""
         stmt = (
             sa.select(labels_table)
             .where(labels_table.c.prediction_id == prediction_id)

@@ -214,9 +214,23 @@ labels_table = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     # not a foreign key: a label may arrive before its prediction row is flushed
-    sa.Column("prediction_id", sa.String(36), nullable=False, index=True),
+    sa.Column("prediction_id", sa.String(36), nullable=False),
     sa.Column("value", JSONType, nullable=True),
-    sa.Column("ts", UTCDateTime, nullable=False),
+    sa.Column("ts", UTCDateTime, nullable=False),  # when the label was recorded
+    # the prediction the label was joined with when accepted (NULL for rows written before
+    # migration 0004 and for bare labels): windows are by prediction time
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("version", sa.String(100), nullable=True),
+    sa.Column("prediction_ts", UTCDateTime, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=True),
+    sa.Column("delay_seconds", sa.Float, nullable=True),  # received_at - prediction_ts
+    # the prediction's values, copied: a window's pairs are read without a join (0004)
+    sa.Column("output", JSONType, nullable=True),
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("probabilities", JSONType, nullable=True),
+    # one label per prediction: a repeated label replaces (ON CONFLICT DO UPDATE)
+    sa.Index("uq_labels_prediction_id", "prediction_id", unique=True),
+    sa.Index(None, "model", "version", "prediction_ts"),
 )
 
 # Rows the store refused on their own (split out of their batch by the prediction-log
