@@ -11,6 +11,7 @@ FACADES = [
     "inferwatch.schema",
     "inferwatch.stats",
     "inferwatch.profile",
+    "inferwatch.fairness",
     "inferwatch.quality",
     "inferwatch.evaluate",
     "inferwatch.report",
