@@ -143,6 +143,30 @@ class ModelSettings(_Section):
         description="SHA-256 hex digests of the model files allowed to load; when set, any "
         "other file is refused before it is unpickled (a pickle runs code when loaded).",
     )
+    shadow_of: str | None = Field(
+        None,
+        description="Run this version in shadow of the named model: it scores a copy of "
+        "that model's traffic after the answer is sent; its outputs are logged under its "
+        "own name and version, never returned.",
+    )
+    shadow_tolerance: float = Field(
+        0.0,
+        ge=0,
+        description="A shadow regressor agrees with its primary when the outputs differ by "
+        "at most this much (classifiers agree on equal classes).",
+    )
+    ab_group: str | None = Field(
+        None,
+        description="A/B split: requests to /v1/models/{ab_group}/predict go to the "
+        "group's members in proportion to their traffic_share.",
+    )
+    traffic_share: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="Percent of the ab_group's requests this version answers (the "
+        "group's shares sum to 100).",
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -315,6 +339,9 @@ class Settings(BaseSettings):
             if m.name in seen:
                 raise ValueError(f"model {m.name!r} is listed twice")
             seen.add(m.name)
+        problems = _version_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @classmethod
@@ -347,6 +374,48 @@ class Settings(BaseSettings):
             key["key"] = None
             key["key_sha256"] = "********"
         return data
+
+
+def _version_problems(models: list[ModelSettings]) -> list[str]:
+    """What is wrong with the shadows and A/B groups of ``models`` (empty when fine)."""
+    names = {m.name: m for m in models}
+    problems: list[str] = []
+    groups: dict[str, list[ModelSettings]] = {}
+    for i, m in enumerate(models):
+        where = f"models[{i}]"
+        if m.shadow_of is not None:
+            primary = names.get(m.shadow_of)
+            if primary is None:
+                problems.append(f"{where}.shadow_of: no model named {m.shadow_of!r}")
+            elif primary is m:
+                problems.append(f"{where}.shadow_of: a model cannot shadow itself")
+            elif primary.shadow_of is not None:
+                problems.append(
+                    f"{where}.shadow_of: {m.shadow_of!r} is itself a shadow; "
+                    "shadow its primary instead"
+                )
+            if m.ab_group is not None:
+                problems.append(f"{where}: a shadow takes no A/B traffic (drop ab_group)")
+        if m.ab_group is not None:
+            if m.ab_group in names:
+                problems.append(f"{where}.ab_group: {m.ab_group!r} is also a model's name")
+            elif not MODEL_NAME.match(m.ab_group):
+                problems.append(f"{where}.ab_group: {m.ab_group!r} is not a valid name")
+            if m.traffic_share is None:
+                problems.append(f"{where}.traffic_share: required in an ab_group")
+            groups.setdefault(m.ab_group, []).append(m)
+        elif m.traffic_share is not None:
+            problems.append(f"{where}.traffic_share: only applies with ab_group")
+    for group, members in groups.items():
+        if len(members) < 2:
+            problems.append(f"ab_group {group!r} has one model; a split needs two or more")
+        total = sum(m.traffic_share or 0.0 for m in members)
+        if abs(total - 100.0) > 1e-6:
+            shares = ", ".join(f"{m.name}={m.traffic_share}" for m in members)
+            problems.append(
+                f"ab_group {group!r}: traffic_share must sum to 100, got {total:g} ({shares})"
+            )
+    return problems
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

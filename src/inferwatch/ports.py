@@ -145,10 +145,12 @@ class Store(PredictionSink, EvaluationSink, Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         page_size: int = 100_000,
+        columns: Sequence[str] = ("id", "ts", "output", "score", "probabilities", "label"),
     ) -> Iterator[dict[str, list[Any]]]:
         """Labelled predictions of a model version with ``since <= prediction time <
-        until``, ordered by prediction time, as pages of columns: ``id``, ``ts`` (Unix
-        seconds), ``output``, ``score``, ``probabilities``, ``label``."""
+        until``, ordered by prediction time, as pages of the ``columns`` asked for (some
+        of ``id``, ``ts`` (Unix seconds), ``output``, ``score``, ``probabilities``,
+        ``label``)."""
         ...
 
     def count_predictions(

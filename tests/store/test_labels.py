@@ -133,6 +133,11 @@ class LabelContract:
                   for v in p["id"]]  # fmt: skip
         assert window == [r.id for r in want[3:7]]  # half-open
         assert list(store.labelled_columns("churn", "2")) == []
+        narrow = list(store.labelled_columns("churn", "1", columns=("label", "ts")))
+        assert [sorted(p) for p in narrow] == [["label", "ts"]]
+        assert narrow[0]["label"] == joined["label"]
+        with pytest.raises(ValueError, match="columns"):
+            list(store.labelled_columns("churn", "1", columns=("inputs",)))
         with pytest.raises(ValueError, match="page_size"):
             list(store.labelled_columns("churn", "1", page_size=0))
 

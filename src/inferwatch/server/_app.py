@@ -37,6 +37,7 @@ from inferwatch.server._served import ServedModel
 if TYPE_CHECKING:
     from inferwatch.evaluate import EvaluationLoop
     from inferwatch.metrics import LiveDriftCollector
+    from inferwatch.server._versions import Versions
 
 __all__ = ["create_app"]
 
@@ -59,6 +60,7 @@ def create_app(
     metrics: Metrics,
     evaluator: EvaluationLoop | None = None,
     drift: LiveDriftCollector | None = None,
+    versions: Versions | None = None,
 ) -> FastAPI:
     """The inferwatch HTTP app serving ``models``.
 
@@ -113,6 +115,7 @@ def create_app(
         monitor=monitor,
         metrics=metrics,
         max_body_bytes=settings.server.max_body_bytes,
+        versions=versions,
     )
     add_model_routes(app, served)
     add_drift_route(

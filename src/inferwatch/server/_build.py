@@ -24,6 +24,7 @@ from inferwatch.metrics import LiveDriftCollector, Metrics
 from inferwatch.monitor import Monitor
 from inferwatch.server._app import create_app
 from inferwatch.server._served import ServedModel
+from inferwatch.server._versions import build_versions
 from inferwatch.windows import WindowRouter
 
 if TYPE_CHECKING:
@@ -146,6 +147,11 @@ def build_app(settings: Settings) -> FastAPI:
         enqueue_timeout=s.enqueue_timeout_seconds,
         profiler=router if targets else None,
     )
+    try:  # shadows and A/B splits (models[].shadow_of, ab_group), checked on the schemas
+        versions = build_versions(settings.models, models, monitor, metrics)
+    except BaseException:
+        store.close()
+        raise
     evaluator = collector = None
     if targets:
         collector = LiveDriftCollector()
@@ -164,4 +170,5 @@ def build_app(settings: Settings) -> FastAPI:
         metrics=metrics,
         evaluator=evaluator,
         drift=collector,
+        versions=versions,
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 from fastapi import FastAPI, Request, Response
+from starlette.background import BackgroundTasks
 
 from inferwatch.errors import FieldError, ValidationError, echo
 from inferwatch.metrics import UNKNOWN_MODEL, Metrics
@@ -28,6 +29,7 @@ from inferwatch.ports import Prediction
 from inferwatch.server._errors import ApiError, error_response, status_for
 from inferwatch.server._schemas import ERROR_RESPONSES, PredictResponse, predict_request_schema
 from inferwatch.server._served import ServedModel
+from inferwatch.server._versions import Shadow, Versions
 
 __all__ = ["add_predict_route", "read_body", "trace_id"]
 
@@ -216,9 +218,13 @@ def add_predict_route(
     monitor: Monitor,
     metrics: Metrics,
     max_body_bytes: int,
+    versions: Versions | None = None,
 ) -> None:
-    """Register the predict route for ``models`` on ``app``."""
-    known = ", ".join(sorted(models)) or "(none)"
+    """Register the predict route for ``models`` (and A/B groups in ``versions``) on ``app``."""
+    splits = versions.splits if versions else {}
+    shadows = versions.shadows if versions else {}
+    routable = sorted([*models, *splits])
+    known = ", ".join(routable) or "(none)"
 
     # ``name`` is read from the path, not declared as a parameter: FastAPI's parameter
     # machinery costs several µs a request; the OpenAPI parameter is declared below instead.
@@ -226,6 +232,10 @@ def add_predict_route(
         start = time.perf_counter()
         name: str = request.path_params["name"]
         served = models.get(name)
+        split = False
+        if served is None and name in splits:  # an A/B group: one member answers
+            served, split = splits[name].choose(), True
+            name = served.name
         if served is None:
             metrics.reject(UNKNOWN_MODEL, "unknown_model")
             return error_response(
@@ -248,7 +258,9 @@ def add_predict_route(
             served.metrics.request(status, time.perf_counter() - start)
             return error_response(request, status, exc.code, exc.message, exc.errors)
         try:
-            return _predict(request, served, rows, monitor, start)
+            return _predict(
+                request, served, rows, monitor, start, shadows.get(name, ()), split=split
+            )
         except Exception:  # answered as a 500 by the catch-all handler; count it here
             served.metrics.request(500, time.perf_counter() - start)
             raise
@@ -269,7 +281,7 @@ def add_predict_route(
                     "in": "path",
                     "required": True,
                     "description": "The served model's name.",
-                    "schema": {"type": "string", "enum": sorted(models)},
+                    "schema": {"type": "string", "enum": routable},
                 }
             ],
             "requestBody": {
@@ -288,6 +300,9 @@ def _predict(
     rows: list[dict[str, Any]],
     monitor: Monitor,
     start: float,
+    shadows: Sequence[Shadow] = (),
+    *,
+    split: bool = False,
 ) -> Response:
     t0 = time.perf_counter()
     try:
@@ -320,9 +335,32 @@ def _predict(
         trace_id=trace_id(request.headers.get("traceparent")),
     )
     headers = {"x-prediction-ids": ",".join(ids)} if len(ids) <= MAX_ID_HEADER else None
-    response = Response(body, headers=headers, media_type="application/json")
+    if split:  # which member of the A/B group answered (the body says it too)
+        headers = {**(headers or {}), "x-model-name": served.name}
+        headers["x-model-version"] = served.version
+    background = _shadow_tasks(request, shadows, rows, ids, predictions) if shadows else None
+    response = Response(body, headers=headers, media_type="application/json", background=background)
     served.metrics.request(200)  # its duration is the latency_seconds logged above
     return response
+
+
+def _shadow_tasks(
+    request: Request,
+    shadows: Sequence[Shadow],
+    rows: list[dict[str, Any]],
+    ids: list[str],
+    predictions: Sequence[Prediction],
+) -> BackgroundTasks | None:
+    """The shadows' work on this batch, run by Starlette after the response is sent (in
+    the thread pool: the event loop keeps answering).  A shadow already holding its
+    maximum of batches skips this one (counted as dropped)."""
+    tasks = BackgroundTasks()
+    outputs = [p.value for p in predictions]
+    trace = trace_id(request.headers.get("traceparent"))
+    for shadow in shadows:
+        if shadow.reserve(len(rows)):
+            tasks.add_task(shadow.run, rows, ids, outputs, trace)
+    return tasks if tasks.tasks else None
 
 
 def _encode(served: ServedModel, ids: list[str], predictions: Sequence[Prediction]) -> bytes:

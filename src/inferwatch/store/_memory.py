@@ -25,6 +25,7 @@ from inferwatch.observation import (
 )
 from inferwatch.store._sql import (
     EVALUATION_COLUMNS,
+    LABELLED_COLUMNS,
     evaluation_row,
     head_revision,
     quarantine_row,
@@ -206,9 +207,12 @@ class MemoryStore:
         since: datetime | None = None,
         until: datetime | None = None,
         page_size: int = 100_000,
+        columns: Sequence[str] = LABELLED_COLUMNS,
     ) -> Iterator[dict[str, list[Any]]]:
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        if not columns or any(c not in LABELLED_COLUMNS for c in columns):
+            raise ValueError(f"columns must be some of {LABELLED_COLUMNS}, got {columns!r}")
         self._check("reading labelled predictions")
         lo = None if since is None else utc(since)
         hi = None if until is None else utc(until)
@@ -226,7 +230,7 @@ class MemoryStore:
             )
         for start in range(0, len(joined), page_size):
             page = joined[start : start + page_size]
-            yield {
+            full = {
                 "id": [pid for _, pid, _ in page],
                 "ts": [ts.timestamp() for ts, _, _ in page],
                 "output": [row["output"] for _, _, row in page],
@@ -234,6 +238,7 @@ class MemoryStore:
                 "probabilities": [row["probabilities"] for _, _, row in page],
                 "label": [row["value"] for _, _, row in page],
             }
+            yield {name: full[name] for name in dict.fromkeys(columns)}
 
     def get_labels(self, prediction_id: str) -> list[Label]:
         self._check("reading labels")

@@ -55,6 +55,7 @@ from inferwatch.store._tables import (
 
 __all__ = [
     "EVALUATION_COLUMNS",
+    "LABELLED_COLUMNS",
     "SQLStore",
     "evaluation_row",
     "head_revision",
@@ -335,6 +336,9 @@ def _json_text(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+#: the columns :meth:`SQLStore.labelled_columns` can read, in this order by default
+LABELLED_COLUMNS = ("id", "ts", "output", "score", "probabilities", "label")
+
 #: the ``labels`` columns an upsert writes (all but the surrogate ``id``)
 _LABEL_COLUMNS = (
     "value", "ts", "model", "version", "prediction_ts", "received_at", "delay_seconds",
@@ -364,7 +368,7 @@ def _label_row(item: LabelledPrediction) -> dict[str, Any]:
 _JSON_LIST = msgspec.json.Decoder(list[Any])
 
 
-def _decode_json_column(values: list[Any]) -> list[Any]:
+def _decode_json_column(values: Sequence[Any]) -> list[Any]:
     """A page of a JSON column as SQLite returns it (text, a bare number its NUMERIC
     affinity kept as one, or NULL), decoded with one msgspec call over the whole page:
     the texts joined into one JSON array (a number or NULL joins as its JSON text)."""
@@ -390,7 +394,7 @@ def _sqlite_time(value: datetime) -> str:
     return utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _epoch_seconds(texts: list[Any]) -> list[float]:
+def _epoch_seconds(texts: Sequence[Any]) -> list[float]:
     """SQLite's naive-UTC timestamp texts as Unix seconds (numpy parses the page)."""
     parsed = np.array(texts, dtype="datetime64[us]").astype(np.int64)
     return (parsed / 1_000_000).tolist()  # type: ignore[no-any-return]
@@ -830,31 +834,42 @@ class SQLStore:
         since: datetime | None = None,
         until: datetime | None = None,
         page_size: int = 100_000,
+        columns: Sequence[str] = LABELLED_COLUMNS,
     ) -> Iterator[dict[str, list[Any]]]:
         """Labelled predictions of one model version with ``since <= prediction time <
         until``, as columns, ``page_size`` rows a page, ordered by prediction time.
 
-        Each page maps ``id``, ``ts`` (prediction time, Unix seconds), ``output``,
-        ``score``, ``probabilities`` (decoded; None where absent) and ``label`` to lists
-        of equal length.  What a performance window is recomputed from: one query on
-        ``labels`` alone (the prediction's values were copied in by
-        :meth:`upsert_labels`), walked in the order of its (model, version,
-        prediction_ts) index.  On SQLite it runs on the driver's cursor (no row objects)
-        with the database memory-mapped for the read, and each page's JSON values are
-        decoded by one msgspec call and its timestamps by numpy: about 1 s per million
-        rows on an idle core (``bench/label_join.py``).  Bare labels (no model) are not
-        included.
+        Each page maps the names in ``columns`` (default all of :data:`LABELLED_COLUMNS`:
+        ``id``, ``ts`` (prediction time, Unix seconds), ``output``, ``score``,
+        ``probabilities`` (decoded; None where absent) and ``label``) to lists of equal
+        length; ask only for what you use (decoding ``probabilities`` is about half the
+        cost).  What a performance window is recomputed from: one query on ``labels``
+        alone (the prediction's values were copied in by :meth:`upsert_labels`), walked
+        in the order of its (model, version, prediction_ts) index.  On SQLite it runs on
+        the driver's cursor (no row objects) with the database memory-mapped for the
+        read, and each page's JSON values are decoded by one msgspec call per column
+        and its timestamps by numpy (``bench/label_join.py`` measures it).  Bare labels
+        (no model) are not included.
         """
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size!r}")
-        if self.dialect == "sqlite":
-            yield from self._labelled_sqlite(model, version, since, until, page_size)
-            return
+        unknown = [c for c in columns if c not in LABELLED_COLUMNS]
+        if unknown or not columns:
+            raise ValueError(f"columns must be some of {LABELLED_COLUMNS}, got {columns!r}")
+        names = list(dict.fromkeys(columns))
         t = labels_table
-        stmt = sa.select(
-            t.c.prediction_id, t.c.prediction_ts, t.c.output, t.c.score, t.c.probabilities,
-            t.c.value,
-        ).where(t.c.model == model, t.c.version == version)  # fmt: skip
+        source = {
+            "id": t.c.prediction_id, "ts": t.c.prediction_ts, "output": t.c.output,
+            "score": t.c.score, "probabilities": t.c.probabilities, "label": t.c.value,
+        }  # fmt: skip
+        if self.dialect == "sqlite":
+            yield from self._labelled_sqlite(
+                model, version, since, until, page_size, [(n, source[n].name) for n in names]
+            )
+            return
+        stmt = sa.select(*(source[n] for n in names)).where(
+            t.c.model == model, t.c.version == version
+        )
         if since is not None:
             stmt = stmt.where(t.c.prediction_ts >= since)
         if until is not None:
@@ -863,15 +878,10 @@ class SQLStore:
         with self._begin("reading labelled predictions") as conn:
             result = conn.execution_options(yield_per=page_size).execute(stmt)
             for page in result.partitions():
-                ids, ts, output, score, probabilities, label = map(list, zip(*page, strict=True))
-                yield {
-                    "id": ids,
-                    "ts": [t.timestamp() for t in ts],
-                    "output": output,
-                    "score": score,
-                    "probabilities": probabilities,
-                    "label": label,
-                }
+                out = dict(zip(names, map(list, zip(*page, strict=True)), strict=True))
+                if "ts" in out:
+                    out["ts"] = [ts.timestamp() for ts in out["ts"]]
+                yield out
 
     def _labelled_sqlite(
         self,
@@ -880,9 +890,11 @@ class SQLStore:
         since: datetime | None,
         until: datetime | None,
         page_size: int,
+        columns: list[tuple[str, str]],
     ) -> Iterator[dict[str, list[Any]]]:
+        # the column names come from labels_table (a fixed set), the values are bound
         sql = (
-            "SELECT prediction_id, prediction_ts, output, score, probabilities, value "
+            f"SELECT {', '.join(column for _, column in columns)} "  # noqa: S608
             "FROM labels WHERE model = ? AND version = ?"
         )
         params: list[Any] = [model, version]
@@ -893,23 +905,21 @@ class SQLStore:
             sql += " AND prediction_ts < ?"
             params.append(_sqlite_time(until))
         sql += " ORDER BY prediction_ts"
+        decoders = {
+            "ts": _epoch_seconds, "output": _decode_json_column,
+            "probabilities": _decode_json_column, "label": _decode_json_column,
+        }  # fmt: skip
         with self._begin("reading labelled predictions") as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(f"PRAGMA mmap_size={_READ_MMAP}")
                 cursor.execute(sql, params)
                 while page := cursor.fetchmany(page_size):
-                    ids, ts, output, score, probabilities, label = map(
-                        list, zip(*page, strict=True)
-                    )
-                    yield {
-                        "id": ids,
-                        "ts": _epoch_seconds(ts),
-                        "output": _decode_json_column(output),
-                        "score": score,
-                        "probabilities": _decode_json_column(probabilities),
-                        "label": _decode_json_column(label),
-                    }
+                    out: dict[str, list[Any]] = {}
+                    for (name, _), values in zip(columns, zip(*page, strict=True), strict=True):
+                        decode = decoders.get(name)
+                        out[name] = decode(values) if decode is not None else list(values)
+                    yield out
             finally:
                 cursor.execute("PRAGMA mmap_size=0")
                 cursor.close()
