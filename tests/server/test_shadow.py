@@ -49,7 +49,7 @@ def files(trained: Trained, tmp_path: Path) -> dict[str, Path]:
 def settings(files: dict[str, Path], *models: dict[str, Any]) -> Settings:
     return Settings(
         store=StoreSettings(url=f"sqlite:///{files['db']}", flush_interval_seconds=0.02),
-        models=[ModelSettings(schema=files["schema"], **m) for m in models],
+        models=[ModelSettings.model_validate({"schema": files["schema"], **m}) for m in models],
     )
 
 
@@ -65,7 +65,7 @@ def post(client: TestClient, name: str, batch: list[dict[str, Any]]) -> Any:
 
 
 def metrics_text(client: TestClient) -> str:
-    return client.get("/metrics").text
+    return str(client.get("/metrics").text)
 
 
 def open_store(files: dict[str, Path]) -> Iterator[SQLStore]:
