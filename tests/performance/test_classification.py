@@ -99,8 +99,8 @@ def test_binned_auc_within_its_bound(name: str) -> None:
         ap = skm.average_precision_score(np.eye(p.shape[1])[y], p, average="macro")
     bound, ap_bound = s.roc_auc_bound(), s.pr_auc_bound()
     assert 0 < bound < 0.005
-    assert abs(s.metrics()["roc_auc"] - auc) <= bound
-    assert abs(s.metrics()["pr_auc"] - ap) <= ap_bound < 0.01
+    assert abs(s.metrics()["roc_auc"] - auc) <= bound + 1e-12  # the bound can be attained
+    assert abs(s.metrics()["pr_auc"] - ap) <= ap_bound + 1e-12 < 0.01
 
 
 def test_auc_bound_is_attained_by_a_sorted_bin() -> None:

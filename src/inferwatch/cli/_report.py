@@ -39,6 +39,14 @@ ConfigOpt = Annotated[
 ]
 TargetOpt = Annotated[str | None, typer.Option(help="Target column (not a feature).")]
 PredictionOpt = Annotated[str | None, typer.Option(help="Prediction column (not a feature).")]
+ScoreOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--score",
+        help="Probability column(s) for the model-quality section (repeatable): two classes, "
+        "one column, P(the second class in sorted order); more, one per class in that order.",
+    ),
+]
 TaskOpt = Annotated[
     str | None,
     typer.Option(
@@ -158,6 +166,7 @@ def _run(
     options: DriftOptions,
     quiet: bool,
     model_task: str | None = None,
+    scores: list[str] | None = None,
 ) -> tuple[DriftReport, dict[str, Any]]:
     from inferwatch.io import load_schema
     from inferwatch.report import LoadedData, build_report, report_dict
@@ -166,8 +175,10 @@ def _run(
     _arrow_memory_pool()
     schema = load_schema(schema_path) if schema_path is not None else None
     bar: list[Any] = []  # (progress, task) once the files are known to be large
+    loaded: list[LoadedData] = []
 
     def on_loaded(data: LoadedData) -> None:
+        loaded.append(data)
         big = max(data.n_reference, data.n_current) >= PROGRESS_MIN_ROWS
         if big and not quiet:  # rich's progress machinery loads only then (start-up)
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -204,7 +215,15 @@ def _run(
     finally:
         if bar:
             bar[0].stop()
-    return result, report_dict(result, reference=reference, current=current, started=started)
+    performance = None
+    if loaded:  # realised model quality when the files hold a target and a prediction
+        from inferwatch.report._performance import performance_section
+
+        performance = performance_section(loaded[0], tuple(scores or ()))
+    data = report_dict(result, reference=reference, current=current, started=started)
+    if performance is not None:
+        data["performance"] = performance
+    return result, data
 
 
 def _task(task: str | None) -> Task | None:
@@ -301,12 +320,14 @@ def report(
     correction: CorrectionOpt = None,
     flatten: FlattenOpt = None,
     multivariate: MultivariateOpt = False,
+    score: ScoreOpt = None,
 ) -> None:
-    """Compare current data with the reference: drift per feature and data quality."""
+    """Compare current data with the reference: drift per feature and data quality (and
+    model quality when both files' rows carry --target and --prediction)."""
     _prepare_output(output)
     options = _options(config, test, threshold, drift_share, correction, multivariate)
     result, data = _run(
-        reference, current, schema, target, prediction, flatten, options, False, task
+        reference, current, schema, target, prediction, flatten, options, False, task, score
     )
     _write(data, output)
     err_console.print(
@@ -341,6 +362,7 @@ def check(
     model: Annotated[str, typer.Option(help="'model' label of the pushed metrics.")] = "default",
     version: Annotated[str, typer.Option(help="'version' label of the pushed metrics.")] = "1",
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON to stdout.")] = False,
+    score: ScoreOpt = None,
 ) -> None:
     """Exit 0 when nothing drifted and quality is fine, 1 on drift (dataset or, with
     --multivariate, joint) or a quality failure, 2 on bad input (for cron and CI)."""
@@ -350,7 +372,7 @@ def check(
         _prepare_output(output)
     options = _options(config, test, threshold, drift_share, correction, multivariate)
     result, data = _run(
-        reference, current, schema, target, prediction, flatten, options, as_json, task
+        reference, current, schema, target, prediction, flatten, options, as_json, task, score
     )
     if output is not None:
         _write(data, output)

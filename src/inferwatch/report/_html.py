@@ -43,6 +43,7 @@ def render_html(report: Mapping[str, Any], *, title: str = "inferwatch drift rep
         _verdicts(features),
         _roles(report),
         _multivariate(report.get("multivariate")),
+        _model_quality(report.get("performance")),
         _quality(report, features),
         _distributions(features),
         _footer(report),
@@ -202,6 +203,7 @@ def _header(report: Mapping[str, Any], title: str) -> str:
         ("prediction-drift", "Prediction", isinstance(report.get("prediction_drift"), Mapping)),
         ("target-drift", "Target", isinstance(report.get("target_drift"), Mapping)),
         ("multivariate", "Multivariate", bool(_map(report.get("multivariate")))),
+        ("model-quality", "Model quality", bool(_map(report.get("performance")))),
         ("quality", "Data quality", True),
         ("distributions", "Distributions", True),
     ]
@@ -350,6 +352,15 @@ def _multivariate(value: object) -> str:
         "<th class=n>Threshold</th><th>Verdict</th><th>Details</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div></section>"
     )
+
+
+def _model_quality(value: object) -> str:
+    """The model-quality section (``_quality_section``), when the report has one."""
+    if not _map(value):
+        return ""
+    from inferwatch.report._quality_section import quality_section
+
+    return quality_section(value)
 
 
 def _value(value: object, depth: int = 0) -> str:
@@ -726,6 +737,9 @@ min-width:280px;font:inherit}
 .chart .cb{fill:#e45756;fill-opacity:.9}
 .chart .rs{fill:#4c78a8;fill-opacity:.35;stroke:#4c78a8;stroke-width:1}
 .chart .cs{fill:none;stroke:#e45756;stroke-width:2.2}
+.chart .open{fill:none} .chart .diag{stroke:#9aa5b1;stroke-dasharray:4 3}
+.chart .rp{fill:#4c78a8} .chart .cp{fill:#e45756}
+.grid td.diag{font-weight:700;background:var(--greenbg)}
 .chart .hover rect{fill:transparent} .chart .hover rect:hover{fill:rgba(0,0,0,.06)}
 .chart g:hover .rb,.chart g:hover .cb{opacity:.8}
 .nochart{padding:24px 0;text-align:center}
