@@ -21,6 +21,7 @@ FACADES = [
     "inferwatch.server",
     "inferwatch.demo",
     "inferwatch.cli",
+    "inferwatch.concept",
 ]
 
 
