@@ -240,6 +240,154 @@ class MemoryStore:
             }
             yield {name: full[name] for name in dict.fromkeys(columns)}
 
+    def write_evaluations(self, rows: Sequence[Evaluation]) -> int:
+        self._check(f"writing {len(rows)} evaluations")
+        try:
+            values = [evaluation_row(row) for row in rows]
+            for value in values:
+                value["details"] = json_roundtrip(value["details"])
+                for key in ("window_start", "window_end", "evaluated_at"):
+                    value[key] = utc(value[key])
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"writing {len(rows)} evaluations failed: {exc}") from exc
+        with self._lock:
+            first = len(self._evaluations) + 1
+            for i, value in enumerate(values):
+                self._evaluations.append({"id": first + i, **value})
+        return len(values)
+
+    def register_model(
+        self, name: str, version: str, *, flavor: str, uri: str | None = None
+    ) -> None:
+        self._check(f"registering model {name}:{version}")
+        with self._lock:
+            row = self._models.setdefault(
+                (name, version),
+                {"name": name, "version": version, "created_at": datetime.now(UTC)},
+            )
+            row.update(flavor=flavor, uri=uri)
+
+    def register_reference(
+        self,
+        model: str,
+        version: str,
+        *,
+        uri: str | None,
+        n_rows: int,
+        schema: Mapping[str, Any],
+    ) -> None:
+        self._check(f"registering the reference of {model}:{version}")
+        row = {
+            "model": model,
+            "version": version,
+            "uri": uri,
+            "n_rows": int(n_rows),
+            "schema": json_roundtrip(schema),
+            "created_at": datetime.now(UTC),
+        }
+        with self._lock:
+            self._references[(model, version)] = row
+
+    # -- reads --------------------------------------------------------------------
+
+    def _select(
+        self,
+        model: str | None,
+        version: str | None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[PredictionRecord]:
+        self._check("reading predictions")
+        with self._lock:
+            rows = list(self._predictions.values())
+        lo = None if since is None else utc(since)
+        hi = None if until is None else utc(until)
+        return [
+            row
+            for row in rows
+            if (model is None or row.model == model)
+            and (version is None or row.version == version)
+            and (lo is None or row.timestamp >= lo)
+            and (hi is None or row.timestamp < hi)
+        ]
+
+    def count_predictions(
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        return len(self._select(model, version, since, until))
+
+    def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
+        self._check("reading a prediction")
+        with self._lock:
+            return self._predictions.get(prediction_id)
+
+    def iter_predictions(
+        self,
+        model: str | None = None,
+        version: str | None = None,
+        limit: int | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[PredictionRecord]:
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        rows = self._select(model, version, since, until)
+        rows.sort(key=lambda row: (row.timestamp, row.id))
+        return iter(rows if limit is None else rows[:limit])
+
+    def query_evaluations(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        metric: str | None = None,
+        test: str | None = None,
+        feature: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        self._check("reading evaluations")
+        lo = None if since is None else utc(since)
+        hi = None if until is None else utc(until)
+        wanted = {"version": version, "metric": metric, "test": test, "feature": feature}
+        with self._lock:
+            rows = [
+                r
+                for r in self._evaluations
+                if r["model"] == model
+                and all(v is None or r[k] == v for k, v in wanted.items())
+                and (lo is None or r["window_start"] >= lo)
+                and (hi is None or r["window_start"] < hi)
+            ]
+        rows.sort(key=lambda r: (r["evaluated_at"], r["id"]), reverse=True)
+        return [{key: row[key] for key in EVALUATION_COLUMNS} for row in rows[:limit]]
+
+    def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:
+        self._check("reading evaluations")
+        with self._lock:
+            mine = [
+                r
+                for r in self._evaluations
+                if r["model"] == model and r["version"] == version and r["metric"] in DRIFT_METRICS
+            ]
+        if not mine:
+            return []
+        head = max(mine, key=lambda r: (r["evaluated_at"], r["id"]))
+        newest = (head["evaluated_at"], head["window_start"])
+        return [
+            {key: row[key] for key in EVALUATION_COLUMNS}
+            for row in mine
+            if (row["evaluated_at"], row["window_start"]) == newest
+        ]
+
     def get_labels(self, prediction_id: str) -> list[Label]:
         self._check("reading labels")
         with self._lock:
