@@ -76,6 +76,9 @@ class ServerSettings(_Section):
     )
     port: int = Field(8000, ge=0, le=65535, description="TCP port; 0 picks a free one.")
     max_batch_size: int = Field(1000, ge=1, description="Most instances in one predict request.")
+    max_labels_per_request: int = Field(
+        10_000, ge=1, description="Most labels in one feedback request."
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted, in bytes."
     )
