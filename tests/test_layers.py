@@ -22,6 +22,7 @@ ADAPTER_MODULES = ("sqlalchemy", "fastapi", "starlette", "prometheus_client", "u
         "inferwatch.errors",
         "inferwatch.ports",
         "inferwatch.monitor",
+        "inferwatch.labels",
         "inferwatch.windows",
         "inferwatch.evaluate",
         "inferwatch",

@@ -79,6 +79,9 @@ class ServerSettings(_Section):
     max_labels_per_request: int = Field(
         10_000, ge=1, description="Most labels in one feedback request."
     )
+    max_labels_per_request: int = Field(
+        10_000, ge=1, description="Most labels in one feedback request."
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted, in bytes."
     )

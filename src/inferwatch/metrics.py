@@ -34,11 +34,13 @@ from prometheus_client.exposition import choose_encoder
 
 from inferwatch._typing import Task
 from inferwatch._version import __version__
+from inferwatch.labels import LABEL_OUTCOMES
 from inferwatch.observation import Observation
 
 __all__ = [
     "CONFIDENCE_BUCKETS",
     "DriftCollector",
+    "LABEL_DELAY_BUCKETS",
     "LATENCY_BUCKETS",
     "LiveDriftCollector",
     "MAX_CLASSES",
@@ -59,6 +61,11 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+#: label delay (label time minus prediction time): a second to four weeks
+LABEL_DELAY_BUCKETS = (
+    1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
+    3 * 86400, 7 * 86400, 14 * 86400, 28 * 86400,
+)  # fmt: skip
 REJECT_REASONS = (
     "malformed_json",
     "invalid_body",
@@ -279,6 +286,22 @@ class Metrics:
         self._log_outcomes = {
             o: self.log_rows.labels(o) for o in ("written", "dropped", "failed", "quarantined")
         }
+        self.labels = Counter(
+            "inferwatch_labels",
+            "Labels received, by model and outcome (accepted, replaced, or the reason "
+            "the item was rejected: unknown_prediction_id, wrong_model, "
+            "duplicate_prediction_id, invalid_label).",
+            ["model", "outcome"],
+            registry=r,
+        )
+        self.label_delay = Histogram(
+            "inferwatch_label_delay_seconds",
+            "Time from a prediction to the label stored for it (label time minus "
+            "prediction time), per stored label.",
+            ["model"],
+            buckets=LABEL_DELAY_BUCKETS,
+            registry=r,
+        )
         self.shadow_predictions = Counter(
             "inferwatch_shadow_predictions",
             "Rows a shadow (candidate) version scored beside its primary, by outcome: agree "
@@ -345,6 +368,19 @@ class Metrics:
         for field_reason, kind in fields:
             field_reason = field_reason if field_reason in REJECT_REASONS else "invalid_body"
             self.validation_errors.labels(model, field_reason, kind).inc()
+
+    def observe_labels(
+        self, model: str, outcomes: Mapping[str, int], delays: Sequence[float]
+    ) -> None:
+        """Count one request's labels by outcome and observe each stored label's delay
+        (``model`` is a served model's name: the route refuses unknown ones first)."""
+        for outcome, n in outcomes.items():
+            if n and outcome in LABEL_OUTCOMES:
+                self.labels.labels(model, outcome).inc(n)
+        if delays:
+            histogram = self.label_delay.labels(model)
+            for delay in delays:
+                histogram.observe(delay)
 
     # -- MetricsHook -------------------------------------------------------------------
     def observe(self, observation: Observation) -> None:

@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from inferwatch._ids import new_prediction_id, new_prediction_ids
 from inferwatch.errors import ValidationError
+from inferwatch.labels import LabelRules
 from inferwatch.observation import Observation, PredictionRecord
 from inferwatch.ports import (
     EvaluationSink,
+    LabelSink,
     MetricsHook,
     PredictionSink,
     WindowSink,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from inferwatch._typing import Task
     from inferwatch.config import Settings
     from inferwatch.evaluate import CalibrationMode, DriftOptions, EvaluationLoop, LiveTarget
+    from inferwatch.labels import LabelIngestor, LabelReport
     from inferwatch.metrics import Metrics
     from inferwatch.ports import ModelAdapter, Store
     from inferwatch.schema import InstanceValidator, Schema
@@ -124,6 +127,7 @@ class Monitor:
         retry_seconds: float = 30.0,
         clock: Callable[[], datetime] = _utcnow,
         profiler: WindowSink | None = None,
+        label_sink: LabelSink | None = None,
     ) -> None:
         if metrics == "prometheus":  # the catalogue of inferwatch.metrics (an adapter: lazy)
             from inferwatch.metrics import Metrics
@@ -157,6 +161,11 @@ class Monitor:
         self._owned_store: Store | None = None  # opened from a URL here: closed by close()
         self._reports: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._publish_to: Callable[[str, str, Mapping[str, Any]], None] | None = None
+        #: where :meth:`log_labels` hands stored labels (the performance windows), if any
+        self.label_sink: LabelSink | None = label_sink
+        #: what a label of each model version must be (``from_reference``/``from_schema``)
+        self.label_rules: dict[tuple[str, str], LabelRules] = {}
+        self._labels: LabelIngestor | None = None
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -310,6 +319,7 @@ class Monitor:
         metrics.for_model(model, version, classes, task=task)
         validator = InstanceValidator(schema, max_batch=max_batch, allow_extra=allow_extra)
         monitor.watched = Watched(model, version, schema, validator, live)
+        monitor.label_rules[(model, version)] = LabelRules.of(schema, classes)
         return monitor
 
     def _start_evaluation(self, live: LiveTarget, interval: float | None) -> None:
@@ -480,6 +490,50 @@ class Monitor:
             Observation(model, version, records, latency_seconds, inference_seconds)
         )
         return ids
+
+    def log_labels(
+        self, model: str, labels: Sequence[tuple[str, Any]] | Mapping[str, Any]
+    ) -> LabelReport:
+        """Record ground truth that arrived for earlier predictions of ``model``, by id.
+
+        ``labels`` is ``[(prediction_id, label), ...]`` or ``{prediction_id: label}``.
+        The same ingestor as ``POST /v1/models/{name}/feedback``: each item is accepted
+        (stored), replaced (an earlier label of that prediction is overwritten) or
+        rejected with a code (``unknown_prediction_id``, ``wrong_model``,
+        ``duplicate_prediction_id``, ``invalid_label``) in the returned
+        :class:`~inferwatch.labels.LabelReport`.  A prediction still in this monitor's
+        buffer (not yet flushed) is found.  Labels are stored before this returns, then
+        handed to :attr:`label_sink` and counted in ``inferwatch_labels_total`` and
+        ``inferwatch_label_delay_seconds``.  Raises ``StoreError`` when the store is
+        down (nothing of the call was stored) and TypeError for a sink that is not a
+        full store.
+        """
+        items = list(labels.items()) if isinstance(labels, Mapping) else list(labels)
+        return self.label_ingestor.ingest(model, items)
+
+    @property
+    def label_ingestor(self) -> LabelIngestor:
+        """The :class:`~inferwatch.labels.LabelIngestor` of :meth:`log_labels` (made on
+        first use, from :attr:`label_rules`, :attr:`label_sink` and the metrics)."""
+        if self._labels is None:
+            from inferwatch.labels import LabelIngestor
+
+            store = self.sink
+            if not (hasattr(store, "find_predictions") and hasattr(store, "upsert_labels")):
+                raise TypeError(
+                    f"log_labels needs a store with find_predictions and upsert_labels "
+                    f"(SQLStore, MemoryStore); this monitor writes to {type(store).__name__}"
+                )
+            hook = self.metrics if hasattr(self.metrics, "observe_labels") else None
+            self._labels = LabelIngestor(
+                store,  # type: ignore[arg-type]
+                rules=self.label_rules,
+                log=self.prediction_log,
+                sink=self.label_sink,
+                metrics=hook,  # type: ignore[arg-type]
+                clock=self.clock,
+            )
+        return self._labels
 
     def log_observation(self, observation: Observation) -> None:
         """Update live metrics and queue the rows for the store."""

@@ -23,6 +23,7 @@ from inferwatch.monitor import Monitor
 from inferwatch.ports import Store
 from inferwatch.server._auth import Guard, guarded_route_class
 from inferwatch.server._errors import install_error_handlers
+from inferwatch.server._feedback import add_feedback_route, label_ingestor_of
 from inferwatch.server._predict import add_predict_route
 from inferwatch.server._request_id import RequestIdMiddleware
 from inferwatch.server._routes import (
@@ -36,6 +37,7 @@ from inferwatch.server._served import ServedModel
 
 if TYPE_CHECKING:
     from inferwatch.evaluate import EvaluationLoop
+    from inferwatch.labels import LabelIngestor
     from inferwatch.metrics import LiveDriftCollector
     from inferwatch.server._versions import Versions
 
@@ -61,6 +63,7 @@ def create_app(
     evaluator: EvaluationLoop | None = None,
     drift: LiveDriftCollector | None = None,
     versions: Versions | None = None,
+    labels: LabelIngestor | None = None,
 ) -> FastAPI:
     """The inferwatch HTTP app serving ``models``.
 
@@ -68,7 +71,8 @@ def create_app(
     arranges); ``evaluator``, when given, judges the monitor's live windows and publishes
     its reports to ``drift``, which ``GET /v1/models/{name}/drift`` reads.  The app
     owns them from here: its shutdown stops the evaluator, closes the monitor (writing
-    every logged prediction) and then the store.
+    every logged prediction) and then the store.  ``labels`` is the label ingestor of
+    the feedback route (by default one for ``models`` that feeds no performance windows).
     """
     served = {m.name: m for m in models}
     if len(served) != len(models):
@@ -124,6 +128,14 @@ def create_app(
         drift.report if drift is not None else lambda model, version: None,
         {(t.model, t.version) for t in evaluator.targets} if evaluator is not None else (),
         evaluator.interval if evaluator is not None else None,
+    )
+    add_feedback_route(
+        app,
+        served,
+        labels if labels is not None else label_ingestor_of(models, store, monitor, metrics),
+        metrics=metrics,
+        max_body_bytes=settings.server.max_body_bytes,
+        max_labels=settings.server.max_labels_per_request,
     )
     add_metrics_route(app, metrics.registry)
     add_health_routes(app, store, lambda: readiness.accepting)

@@ -23,6 +23,7 @@ from inferwatch.evaluate import EvaluationLoop, LiveTarget, live_target
 from inferwatch.metrics import LiveDriftCollector, Metrics
 from inferwatch.monitor import Monitor
 from inferwatch.server._app import create_app
+from inferwatch.server._feedback import label_ingestor_of
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import build_versions
 from inferwatch.windows import WindowRouter
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     from fastapi import FastAPI
 
-    from inferwatch.ports import ModelAdapter, Store
+    from inferwatch.ports import LabelSink, ModelAdapter, Store
     from inferwatch.schema import Schema
 
 __all__ = ["build_app", "live_target_of", "load_served_model"]
@@ -162,8 +163,13 @@ def build_app(settings: Settings) -> FastAPI:
             sink=store,
             publish=collector.publish,
         )
+    # the feedback route's ingestor: accepted labels go to label_sink (a LabelSink: the
+    # performance windows fold them in by prediction time); None feeds nothing yet
+    label_sink: LabelSink | None = None
+    labels = label_ingestor_of(models, store, monitor, metrics, sink=label_sink)
     return create_app(
         settings,
+        labels=labels,
         models=models,
         monitor=monitor,
         store=store,
