@@ -334,8 +334,14 @@ class ClassificationSummary(Mergeable):
         short = unknown > self._unknown_labels or bool((confusion > self._confusion).any())
         if parts:
             short = short or parts["m"] > self._n_scored_labelled
-            short = short or bool((parts["labelled"][0] > self._labelled_counts).any())
+            counts, sums = parts["labelled"]
+            short = short or bool((counts > self._labelled_counts).any())
+            short = short or bool((sums > self._labelled_sums).any())
             short = short or bool((parts["cal"][0] > self._cal_counts).any())
+            short = short or parts["log_loss"] > self._log_loss
+            short = short or any(
+                int(b) > a for a, b in zip(self._sq_error, parts["sq"], strict=True)
+            )
         if short:
             raise ValueError("sign=-1 takes out pairs that were never added to this summary")
 
