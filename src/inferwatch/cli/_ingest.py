@@ -1,0 +1,210 @@
+"""``inferwatch ingest labels FILE``: late ground truth from a CSV, Parquet or JSONL file.
+
+The same :class:`~inferwatch.labels.LabelIngestor` as the feedback route, on the
+configured store: each row's label is joined to its prediction by id, validated against
+the model's target (its schema and, when the model file loads, its classes), and stored
+(a repeated label replaces).  The file is one request: an id that appears on several of
+its rows is rejected on all of them (``duplicate_prediction_id``).  Rows go to the store
+in chunks, each one transaction; a re-run after a failure is harmless (stored labels
+replace themselves).  A server's predictions still in its memory buffer are not visible
+from here: label them through the feedback route, or after the server flushed them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from inferwatch.cli._app import app, console, default_config, err_console, fail
+from inferwatch.errors import InferwatchError, StoreError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from inferwatch.config import ModelSettings, Settings
+    from inferwatch.labels import LabelResult, LabelRules
+
+__all__ = ["ingest_app"]
+
+ingest_app = typer.Typer(help="Bring late ground truth into the store.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+CHUNK = 10_000  # labels per store transaction
+SHOWN = 5  # rejected rows printed at the end
+PROGRESS_MIN_ROWS = 20_000
+
+
+@ingest_app.command("labels")
+def ingest_labels(
+    file: Annotated[Path, typer.Argument(help="Labels: CSV, Parquet or JSONL.")],
+    id_column: Annotated[
+        str, typer.Option("--id-column", help="The column of prediction ids.")
+    ] = "prediction_id",
+    label_column: Annotated[
+        str, typer.Option("--label-column", help="The column of labels (ground truth).")
+    ] = "label",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The model the predictions belong to (default: the configuration's only model).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="inferwatch.yaml (default: ./inferwatch.yaml)."),
+    ] = None,
+    store_url: Annotated[
+        str | None, typer.Option("--store", help="Store URL (overrides the config).")
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar (default: large files)."),
+    ] = None,
+) -> None:
+    """Store labels for earlier predictions, joined by prediction id.
+
+    Exit 0 when every label was stored, 1 when some rows were rejected (the first few
+    are printed, with per-reason counts), 2 on a usage error or a store that is down.
+    """
+    from inferwatch.config import load_settings
+    from inferwatch.io import read_columns
+    from inferwatch.labels import LABEL_OUTCOMES, REJECT_CODES, LabelIngestor, LabelResult
+    from inferwatch.store import open_store
+
+    overrides: dict[str, Any] = {"store": {"url": store_url}} if store_url else {}
+    settings = load_settings(default_config(config), overrides)
+    chosen = _model(settings, model)
+    columns = read_columns(file, [id_column, label_column])
+    ids = [_text_id(v) for v in columns[id_column].tolist()]
+    labels = [_plain(v) for v in columns[label_column].tolist()]
+    rules = {(chosen.name, chosen.version): _rules(chosen)}
+    store = open_store(settings.store.url)
+    try:
+        if settings.store.auto_migrate:
+            store.upgrade()
+        ingestor = LabelIngestor(store, rules=rules)
+        seen = Counter(ids)
+        results: list[LabelResult] = []
+        pending: list[tuple[int, str, Any]] = []
+        for i, (pid, label) in enumerate(zip(ids, labels, strict=True)):
+            if seen[pid] > 1:
+                results.append(
+                    LabelResult(
+                        i,
+                        pid,
+                        "duplicate_prediction_id",
+                        f"row {i + 1}: prediction id {pid!r} is on {seen[pid]} rows of {file.name}",
+                    )
+                )
+            else:
+                pending.append((i, pid, label))
+        stored = 0
+        with _progress(len(ids), progress) as bar:
+            task = bar.add_task("labels", total=len(ids))
+            bar.advance(task, len(results))
+            for start in range(0, len(pending), CHUNK):
+                chunk = pending[start : start + CHUNK]
+                try:
+                    report = ingestor.ingest(chosen.name, [(pid, v) for _, pid, v in chunk])
+                except StoreError as exc:
+                    fail(
+                        f"{exc}; {stored} labels were stored before it (running the "
+                        "command again is safe: a stored label replaces itself)"
+                    )
+                for (row, _, _), r in zip(chunk, report.results, strict=True):
+                    results.append(LabelResult(row, r.prediction_id, r.outcome, r.message))
+                stored += report.accepted + report.replaced
+                bar.advance(task, len(chunk))
+    except InferwatchError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    counts = Counter(r.outcome for r in results)
+    summary = ", ".join(f"{k} {counts[k]}" for k in LABEL_OUTCOMES if counts.get(k))
+    console.print(
+        f"{file}: {len(results)} rows for model {chosen.name!r}: {summary}", highlight=False
+    )
+    rejected = sorted((r for r in results if r.outcome in REJECT_CODES), key=lambda r: r.index)
+    if rejected:
+        for r in rejected[:SHOWN]:
+            err_console.print(
+                f"  row {r.index + 1}: {r.outcome}: {r.message}", highlight=False, soft_wrap=True
+            )
+        if len(rejected) > SHOWN:
+            err_console.print(
+                f"  ... and {len(rejected) - SHOWN} more rejected rows", highlight=False
+            )
+        raise typer.Exit(1)
+
+
+def _model(settings: Settings, name: str | None) -> ModelSettings:
+    names = [m.name for m in settings.models]
+    if name is None:
+        if len(settings.models) != 1:
+            fail(
+                f"--model is required: the configuration has {len(names)} models "
+                f"({', '.join(names) or 'none'})"
+            )
+        return settings.models[0]
+    for m in settings.models:
+        if m.name == name:
+            return m
+    fail(f"no model named {name!r} in the configuration; models: {', '.join(names) or 'none'}")
+
+
+def _rules(m: ModelSettings) -> LabelRules:
+    """The model's label rules: its schema's target and, when the file loads, its classes."""
+    from inferwatch.labels import LabelRules
+    from inferwatch.models import load_model
+    from inferwatch.server._build import _schema_and_reference
+
+    schema, _ = _schema_and_reference(m)
+    schema = schema.with_task(m.task) if m.task is not None else schema
+    try:
+        adapter = load_model(
+            m.path, m.flavor, feature_names=schema.names, trusted_hashes=m.trusted_model_hashes
+        )
+        classes = adapter.classes
+    except InferwatchError as exc:
+        err_console.print(
+            f"[yellow]warning:[/] classes unknown ({exc}); labels are checked "
+            "against the schema's target only",
+            highlight=False,
+        )
+        classes = None
+    return LabelRules.of(schema, classes if m.task != "regression" else None)
+
+
+def _text_id(value: Any) -> str:
+    """A prediction id as text (a CSV reader may have typed numeric-looking ids)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def _plain(value: Any) -> Any:
+    """A file value as the JSON value the route would get: NaN (a missing cell) is None."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _progress(total: int, show: bool | None) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    enabled = total >= PROGRESS_MIN_ROWS if show is None else show
+    return Progress(
+        TextColumn("[bold]ingest[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("labels"),
+        console=err_console,
+        transient=True,
+        disable=not enabled,
+    )
