@@ -50,10 +50,8 @@ class AdwinCut:
 
 
 _SUM, _M2, _REPORT = 0, 1, 2
-
-
-def _empty() -> FloatArray:
-    return np.zeros(0, dtype=np.float64)
+#: One bucket: (sum, sum of squared deviations, sum of the reported values).
+Bucket = tuple[float, float, float]
 
 
 @dataclass
@@ -73,7 +71,11 @@ class ADWIN:
     grace_period: int = 10
     n_seen_: int = 0
     n_detections_: int = 0
-    _rows: list[FloatArray] = field(default_factory=list, repr=False)
+    _rows: list[list[Bucket]] = field(default_factory=list, repr=False)
+    # the window's width, sum and sum of squared deviations, kept as values come and go
+    _width: int = field(default=0, repr=False)
+    _total: float = field(default=0.0, repr=False)
+    _m2: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.delta < 1.0:
@@ -85,12 +87,12 @@ class ADWIN:
     @property
     def width(self) -> int:
         """How many values the window holds now."""
-        return sum(len(row) << i for i, row in enumerate(self._rows))
+        return self._width
 
     @property
     def total(self) -> float:
         """The sum of the values in the window."""
-        return float(sum(float(row[:, _SUM].sum()) for row in self._rows))
+        return self._total
 
     @property
     def estimation(self) -> float:
@@ -102,15 +104,13 @@ class ADWIN:
     def reported_estimation(self) -> float:
         """The mean of the reported values in the window (:meth:`cuts`' ``report``)."""
         width = self.width
-        return (
-            float(sum(float(row[:, _REPORT].sum()) for row in self._rows)) / width if width else 0.0
-        )
+        total = math.fsum(b[_REPORT] for row in self._rows for b in row)
+        return total / width if width else 0.0
 
     @property
     def variance(self) -> float:
         """The population variance of the values in the window."""
-        sizes, flat = self._flat()
-        return _variance(sizes, flat[:, _SUM], flat[:, _M2])
+        return self._m2 / self._width if self._width else 0.0
 
     @property
     def n_detections(self) -> int:
@@ -139,13 +139,13 @@ class ADWIN:
             raise ValueError("ADWIN report must have one value per value")
         if values.size and not (np.isfinite(values).all() and np.isfinite(shown).all()):
             raise ValueError("ADWIN values must be finite (no NaN or infinity)")
-        block = np.zeros((values.size, 3), dtype=np.float64)
-        block[:, _SUM], block[:, _REPORT] = values, shown
+        block = list(zip(values.tolist(), [0.0] * values.size, shown.tolist(), strict=True))
         hits: list[AdwinCut] = []
         start = 0
         while start < values.size:
             stop = min(values.size, start + self.clock - self.n_seen_ % self.clock)
             self._insert(block[start:stop])
+            self._add_to_window(values[start:stop])
             self.n_seen_ += stop - start
             if self.n_seen_ % self.clock == 0 and self.width > self.grace_period:
                 cut = self._check(stop - 1)
@@ -155,70 +155,88 @@ class ADWIN:
             start = stop
         return hits
 
-    def _insert(self, block: FloatArray) -> None:
-        """Append single-value buckets to row 0 and merge pairs up the rows."""
+    def _add_to_window(self, segment: FloatArray) -> None:
+        """Merge a segment's width, sum and M2 into the window's (parallel-variance formula)."""
+        k = segment.size
+        seg_total = float(segment.sum())
+        seg_m2 = float(np.sum((segment - seg_total / k) ** 2))
+        if self._width:
+            gap = seg_total / k - self._total / self._width
+            self._m2 += seg_m2 + gap * gap * self._width * k / (self._width + k)
+        else:
+            self._m2 = seg_m2
+        self._total += seg_total
+        self._width += k
+
+    def _insert(self, block: list[Bucket]) -> None:
+        """Append single-value buckets to row 0 and merge pairs up the rows.
+
+        Plain Python: a row holds at most ``max_buckets`` buckets, and on arrays that
+        small numpy's per-call cost made the insertion 3.7x slower.
+        """
         carry, row, limit = block, 0, self.max_buckets
-        while len(carry):
+        while carry:
             if row == len(self._rows):
-                self._rows.append(np.zeros((0, 3), dtype=np.float64))
-            merged = np.concatenate((self._rows[row], carry))
-            count = len(merged)
+                self._rows.append([])
+            current = self._rows[row]
+            current.extend(carry)
+            count = len(current)
             if count <= limit:
-                self._rows[row] = merged
                 return
             pairs = (count - limit + (count - limit) % 2) // 2
-            a, b = merged[0 : 2 * pairs : 2], merged[1 : 2 * pairs : 2]
-            carry = a + b
-            carry[:, _M2] += (a[:, _SUM] - b[:, _SUM]) ** 2 / float(2 << row)
-            self._rows[row] = merged[2 * pairs :]
+            scale = float(2 << row)
+            carry = []
+            for j in range(0, 2 * pairs, 2):
+                (s_a, m_a, r_a), (s_b, m_b, r_b) = current[j], current[j + 1]
+                gap = s_a - s_b
+                carry.append((s_a + s_b, m_a + m_b + gap * gap / scale, r_a + r_b))
+            del current[: 2 * pairs]
             row += 1
 
-    def _flat(self) -> tuple[FloatArray, FloatArray]:
-        """Bucket sizes and (sum, M2, report) rows, oldest first."""
-        if not self._rows:
-            return _empty(), np.zeros((0, 3), dtype=np.float64)
-        top = len(self._rows) - 1
-        sizes = np.repeat(
-            np.exp2(np.arange(top, -1, -1, dtype=np.float64)), [len(r) for r in self._rows[::-1]]
-        )
-        return sizes, np.concatenate(self._rows[::-1])
-
     def _check(self, position: int) -> AdwinCut | None:
-        sizes, flat = self._flat()
-        sums = flat[:, _SUM]
+        buckets = [b for r in self._rows[::-1] for b in r]
+        sizes = np.repeat(
+            np.exp2(np.arange(len(self._rows) - 1, -1, -1, dtype=np.float64)),
+            [len(r) for r in self._rows[::-1]],
+        )
+        sums = np.array([b[_SUM] for b in buckets], dtype=np.float64)
+        width, total, m2 = float(self._width), self._total, self._m2
         first = 0
         min_len = float(self.min_window_length)
         while sizes.size - first >= 2:
-            n_b, s_b = sizes[first:], sums[first:]
-            n0 = np.cumsum(n_b)
-            u0 = np.cumsum(s_b)
-            width, total = float(n0[-1]), float(u0[-1])
-            n0, u0 = n0[:-1], u0[:-1]
+            n0 = np.cumsum(sizes[first:-1])
+            u0 = np.cumsum(sums[first:-1])
             n1 = width - n0
             ok = (n0 >= min_len) & (n1 >= min_len)
             if not ok.any():
                 break
-            var = _variance(n_b, s_b, flat[first:, _M2])
             d = math.log(2.0 * math.log(width) / self.delta)
             m = 1.0 / np.maximum(n0 - min_len + 1.0, 1.0) + 1.0 / np.maximum(
                 n1 - min_len + 1.0, 1.0
             )
-            eps = np.sqrt(2.0 * m * var * d) + 2.0 / 3.0 * d * m
+            eps = np.sqrt(2.0 * m * (max(m2, 0.0) / width) * d) + 2.0 / 3.0 * d * m
             if not (ok & (np.abs(u0 / n0 - (total - u0) / n1) > eps)).any():
                 break
+            # drop the oldest bucket: River's _delete_element
+            n_b, (s_b, m2_b, _) = float(sizes[first]), buckets[first]
+            width -= n_b
+            total -= s_b
+            gap = s_b / n_b - total / width
+            m2 -= m2_b + n_b * width * gap * gap / (n_b + width)
             first += 1
         if first == 0:
             return None
         self._drop_oldest(first)
-        dropped_n, kept_n = float(sizes[:first].sum()), float(sizes[first:].sum())
-        reports = flat[:, _REPORT]
-        after = float(reports[first:].sum()) / kept_n if kept_n else 0.0
-        return AdwinCut(position, int(dropped_n), float(reports[:first].sum()) / dropped_n, after)
+        self._width, self._total, self._m2 = int(width), total, m2
+        dropped = math.fsum(b[_REPORT] for b in buckets[:first])
+        kept = math.fsum(b[_REPORT] for b in buckets[first:])
+        dropped_n = float(sizes[:first].sum())
+        return AdwinCut(position, int(dropped_n), dropped / dropped_n, kept / width)
 
     def _drop_oldest(self, count: int) -> None:
         while count and self._rows:
             take = min(count, len(self._rows[-1]))
-            self._rows[-1] = self._rows[-1][take:]
+            del self._rows[-1][:take]
             count -= take
             while self._rows and len(self._rows[-1]) == 0:
                 self._rows.pop()
@@ -238,7 +256,10 @@ class ADWIN:
             "grace_period": self.grace_period,
             "n_seen": self.n_seen_,
             "n_detections": self.n_detections_,
-            "rows": [row.tolist() for row in self._rows],
+            "width": self._width,
+            "total": self._total,
+            "m2": self._m2,
+            "rows": [[list(b) for b in row] for row in self._rows],
         }
 
     @classmethod
@@ -252,17 +273,10 @@ class ADWIN:
             grace_period=int(data["grace_period"]),
             n_seen_=int(data["n_seen"]),
             n_detections_=int(data["n_detections"]),
+            _width=int(data["width"]),
+            _total=float(data["total"]),
+            _m2=float(data["m2"]),
         )
         for row in data["rows"]:
-            detector._rows.append(np.asarray(row, dtype=np.float64).reshape(-1, 3))
+            detector._rows.append([(float(s), float(m2), float(r)) for s, m2, r in row])
         return detector
-
-
-def _variance(sizes: FloatArray, sums: FloatArray, m2s: FloatArray) -> float:
-    """Population variance of the union of buckets (the parallel-variance formula)."""
-    width = float(sizes.sum())
-    if width == 0:
-        return 0.0
-    mean = float(sums.sum()) / width
-    m2 = float(m2s.sum()) + float(np.sum(sizes * (sums / sizes - mean) ** 2))
-    return max(m2, 0.0) / width
