@@ -209,9 +209,10 @@ def test_bad_arguments_raise_value_errors() -> None:
     with pytest.raises(ValueError, match="never added"):
         s.add_labels(np.array([0]), np.array([0]), sign=-1)
     assert s == ClassificationSummary(["a", "b"])  # the failed removal changed nothing
-    s.add_labels(np.array([0]), np.array([0]), np.array([0.2]))
+    one_bin = ClassificationSummary(["a", "b"], bins=1)  # the counts cannot tell the scores
+    one_bin.add_labels(np.array([0]), np.array([0]), np.array([0.2]))
     with pytest.raises(ValueError, match="never added"):  # the same pair with other scores
-        s.add_labels(np.array([0]), np.array([0]), np.array([0.9]), sign=-1)
+        one_bin.add_labels(np.array([0]), np.array([0]), np.array([0.9]), sign=-1)
     with pytest.raises(ValueError, match="different classes"):
         s += ClassificationSummary(["a", "c"])
 
