@@ -111,7 +111,7 @@ def test_ingest_labels_from_a_file(served: dict[str, Any], run_cli: Run, fmt: st
     )
 
     assert done.returncode == 0, done.stderr
-    assert f"{len(ids)} rows" in done.stdout
+    assert f"{len(ids)} row(s)" in done.stdout
     store = SQLStore(served["url"])
     try:
         assert store.count_labels("cancer", "1") == len(ids)  # replaced, never duplicated
@@ -200,3 +200,49 @@ def test_usage_errors_exit_2(served: dict[str, Any], run_cli: Run) -> None:
         assert "Traceback" not in done.stderr
     assert "nope" in missing.stderr
     assert "other" in no_model.stderr
+
+
+def test_a_regressors_csv_labels_are_numbers_even_in_a_mixed_column(
+    tmp_path: Path, run_cli: Run
+) -> None:
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    from inferwatch.monitor import Monitor
+
+    frame = load_diabetes(as_frame=True).frame
+    features = frame.drop(columns="target")
+    model = Ridge().fit(features, frame["target"])
+    joblib.dump(model, tmp_path / "ridge.joblib")
+    frame.to_csv(tmp_path / "ref.csv", index=False)
+    url = f"sqlite:///{tmp_path}/s.db"
+    (tmp_path / "inferwatch.yaml").write_text(
+        "models:\n  - {name: ridge, version: '1', path: ridge.joblib, reference: ref.csv,"
+        f" target: target}}\nstore: {{url: '{url}'}}\n"
+    )
+    store = SQLStore(url)
+    store.upgrade()
+    rows = features.head(3).to_dict("records")
+    with Monitor(store, metrics=None) as monitor:
+        ids = monitor.log("ridge", "1", rows, [float(v) for v in model.predict(features.head(3))])
+    # one word in the column makes the CSV reader type it all as text
+    (tmp_path / "l.csv").write_text(f"pid,y\n{ids[0]},80.5\n{ids[1]},yes\n{ids[2]},1e999\n")
+
+    done = run_cli(
+        "ingest",
+        "labels",
+        "l.csv",
+        "-c",
+        "inferwatch.yaml",
+        "--id-column",
+        "pid",
+        "--label-column",
+        "y",
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "accepted 1" in done.stdout and "invalid_label 2" in done.stdout
+    (page,) = store.labelled_columns("ridge", "1", columns=("id", "label"))
+    assert page == {"id": [ids[0]], "label": [80.5]}
+    store.close()

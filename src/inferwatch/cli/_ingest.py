@@ -82,8 +82,12 @@ def ingest_labels(
     chosen = _model(settings, model)
     columns = read_columns(file, [id_column, label_column])
     ids = [_text_id(v) for v in columns[id_column].tolist()]
-    labels = [_plain(v) for v in columns[label_column].tolist()]
-    rules = {(chosen.name, chosen.version): _rules(chosen)}
+    rule = _rules(chosen)
+    # CSV holds text: a label column with one non-number in it is read as strings, so a
+    # regressor's numeric strings are numbers again (JSONL and Parquet keep their types)
+    text = file.name.lower().endswith((".csv", ".csv.gz")) and rule.task == "regression"
+    labels = [_plain(v, numeric_text=text) for v in columns[label_column].tolist()]
+    rules = {(chosen.name, chosen.version): rule}
     store = open_store(settings.store.url)
     try:
         if settings.store.auto_migrate:
@@ -128,7 +132,7 @@ def ingest_labels(
     counts = Counter(r.outcome for r in results)
     summary = ", ".join(f"{k} {counts[k]}" for k in LABEL_OUTCOMES if counts.get(k))
     console.print(
-        f"{file}: {len(results)} rows for model {chosen.name!r}: {summary}", highlight=False
+        f"{file}: {len(results)} row(s) for model {chosen.name!r}: {summary}", highlight=False
     )
     rejected = sorted((r for r in results if r.outcome in REJECT_CODES), key=lambda r: r.index)
     if rejected:
@@ -188,10 +192,17 @@ def _text_id(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _plain(value: Any) -> Any:
-    """A file value as the JSON value the route would get: NaN (a missing cell) is None."""
+def _plain(value: Any, *, numeric_text: bool = False) -> Any:
+    """A file value as the JSON value the route would get: NaN (a missing cell) is None;
+    with ``numeric_text``, a string that is a finite number is that number."""
     if isinstance(value, float) and math.isnan(value):
         return None
+    if numeric_text and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
     return value
 
 
