@@ -82,6 +82,10 @@ def test_realised_metrics_equal_sklearn_multiclass() -> None:
     yt, yp = y[1::2], proba.argmax(1)
     yp[:5] = (yp[:5] + 1) % 3  # some errors, so precision and recall are not all 1
     r = realised_classification(yt, yp, proba, 3)
+    # a class absent from labels and predictions is left out of macro averages (sklearn)
+    four = np.column_stack([proba, np.zeros(len(yt))])
+    r4 = realised_classification(yt, yp, four, 4)
+    assert r4["f1"] == pytest.approx(f1_score(yt, yp, average="macro"), abs=1e-12)
     assert r["accuracy"] == pytest.approx(accuracy_score(yt, yp), abs=1e-12)
     for m, fn in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):
         assert r[m] == pytest.approx(fn(yt, yp, average="macro", zero_division=0), abs=1e-12)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from inferwatch.cli import _demo, _export, _ingest, _push, _report, _serve, _status
+from inferwatch.cli import (
+    _demo,
+    _export,
+    _ingest,
+    _performance,
+    _push,
+    _report,
+    _serve,
+    _status,
+)
 from inferwatch.cli._app import app, main
 
 __all__ = ["app", "main"]
 
 # imported for their commands, which register themselves on `app`
-del _demo, _export, _ingest, _push, _report, _serve, _status
+del _demo, _export, _ingest, _performance, _push, _report, _serve, _status

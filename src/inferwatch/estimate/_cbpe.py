@@ -90,11 +90,15 @@ def _metrics(
             "f1": f1[..., 0],
             "roc_auc": auc[..., 0],
         }
+    # macro averages over the classes present in labels or predictions (scikit-learn's
+    # default labels); expected counts make every class present
+    present = (tp + fp + fn) > 0
+    k = np.maximum(present.sum(-1), 1)
     return {
         "accuracy": _safe_div(tp.sum(-1), n),
-        "precision": precision.mean(-1),
-        "recall": recall.mean(-1),
-        "f1": f1.mean(-1),
+        "precision": (precision * present).sum(-1) / k,
+        "recall": (recall * present).sum(-1) / k,
+        "f1": (f1 * present).sum(-1) / k,
         "roc_auc": np.nanmean(auc, axis=-1) if np.isfinite(auc).any() else auc[..., 0],
     }
 
