@@ -19,29 +19,44 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from inferwatch._json import plain
 from inferwatch.errors import ConfigError
 from inferwatch.io import ColumnSource
-from inferwatch.performance import ClassificationSummary, RegressionSummary, class_indices
-from inferwatch.report._load import LoadedData, _f64
+from inferwatch.performance import ClassificationSummary, RegressionSummary
+from inferwatch.report._load import LoadedData, _f64, _with_nulls
 
 __all__ = ["performance_section"]
 
 
-def _labels(col: pa.ChunkedArray) -> npt.NDArray[Any]:
-    """A label column as strings (None where missing); whole floats lose their ``.0`` so
-    that a float prediction column matches an integer target."""
-    if pa.types.is_floating(col.type):
-        values = _f64(col)
-        whole = np.isfinite(values) & (values == np.round(values))
-        if whole[np.isfinite(values)].all():
-            out = np.full(len(values), None, dtype=object)
-            out[whole] = [str(int(v)) for v in values[whole]]
-            return out
-    text = pc.cast(col, pa.string()).to_numpy(zero_copy_only=False)
-    return np.asarray(text, dtype=object)
+def _encode(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.intp], list[str | None]]:
+    """A label column as codes into its distinct values (-1 where missing) and those values
+    as strings (None for NaN), by Arrow's dictionary encoding: the Python work is per
+    distinct value, not per row.  Whole floats lose their ``.0`` so that a float prediction
+    column matches an integer target."""
+    encoded = col.combine_chunks().dictionary_encode()
+    # int32 codes with nulls as -1, read off the buffers (to_numpy would import pandas)
+    codes = _with_nulls(encoded.indices, np.int32, -1).astype(np.intp)
+    names: list[str | None] = []
+    for value in encoded.dictionary.to_pylist():
+        if isinstance(value, float) and value != value:
+            names.append(None)  # NaN: missing
+        elif isinstance(value, float) and value.is_integer():
+            names.append(str(int(value)))
+        else:
+            names.append(None if value is None else str(value))
+    return codes, names
+
+
+def _indices(
+    encoded: tuple[npt.NDArray[np.intp], list[str | None]], classes: Sequence[str]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Class indices (-1 for a value outside ``classes``) and where a value is present."""
+    codes, names = encoded
+    position = {c: i for i, c in enumerate(classes)}
+    lut = np.array([-1 if n is None else position.get(n, -1) for n in names] + [-1], np.intp)
+    present = np.array([n is not None for n in names] + [False], dtype=bool)
+    return lut[codes], present[codes]  # code -1 (null) reads the trailing entries
 
 
 def _class_order(values: Sequence[str]) -> list[str]:
@@ -108,10 +123,10 @@ def performance_section(data: LoadedData, scores: Sequence[str] = ()) -> dict[st
         side: (_read(src, target.name), _read(src, prediction.name)) for side, src in sides.items()
     }
     labels = {
-        side: tuple(None if c is None else _labels(c) for c in pair) for side, pair in cols.items()
+        side: tuple(None if c is None else _encode(c) for c in pair) for side, pair in cols.items()
     }
-    seen = {v for pair in labels.values() for arr in pair if arr is not None for v in arr}
-    classes = _class_order([v for v in seen if v is not None])
+    seen = {n for pair in labels.values() for enc in pair if enc is not None for n in enc[1]}
+    classes = _class_order([n for n in seen if n is not None])
     if len(classes) < 2:
         classes += [c for c in ("0", "1") if c not in classes][: 2 - len(classes)]
     k = len(classes)
@@ -128,14 +143,12 @@ def performance_section(data: LoadedData, scores: Sequence[str] = ()) -> dict[st
             out[side] = None
             continue
         s = ClassificationSummary(classes)
-        yp = class_indices(classes, y_pred)
+        yp, _ = _indices(y_pred, classes)
         p = _scores(src, scores, k)
         s.observe(yp, p)
-        if y_true is not None:
-            has = np.fromiter((v is not None for v in y_true), dtype=bool, count=len(y_true))
-            s.add_labels(
-                class_indices(classes, y_true[has]), yp[has], None if p is None else p[has]
-            )
+        if y_true is not None:  # rows without a label are predictions only
+            yt, has = _indices(y_true, classes)
+            s.add_labels(yt[has], yp[has], None if p is None else p[has])
         out[side] = _classification_side(s, {"has_target": y_true is not None}, p is not None)
     return plain(out)  # type: ignore[no-any-return]
 
