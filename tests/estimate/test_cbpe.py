@@ -169,6 +169,25 @@ def test_marginals_match_rows(diamonds: dict[str, Any]) -> None:
         assert abs(rows[m].upper - binned[m].upper) < 0.005, m
 
 
+def test_marginals_from_a_real_window_summary(diamonds: dict[str, Any]) -> None:
+    """The histograms the live windows keep (performance.ClassificationSummary, built in
+    batches and merged) give the same estimate as the rows."""
+    from inferwatch.performance import ClassificationSummary
+
+    rest, cbpe = diamonds["rest"], diamonds["cbpe"]
+    p, s = diamonds["p"][rest], diamonds["s"][rest]
+    scores = np.column_stack([1 - s, s])
+    summary = ClassificationSummary(["other", "Ideal"])
+    for part in np.array_split(np.arange(len(p)), 7):
+        other = ClassificationSummary(["other", "Ideal"])
+        other.observe(p[part], scores[part])
+        summary += other
+    rows = cbpe.estimate(p, scores)
+    binned = cbpe.estimate_marginals(summary.scored_counts, summary.scored_sums)
+    for m in rows:
+        assert abs(rows[m].value - binned[m].value) < 0.002, m
+
+
 def test_multiclass_estimates_track_realised_and_marginals_match() -> None:
     from sklearn.datasets import load_digits
 
