@@ -189,3 +189,21 @@ def test_html_tolerates_a_malformed_block() -> None:
         "current": {"confusion_matrix": [["x", 1]], "reliability": {"count": "many"}},
     }
     assert 'id="model-quality"' in render_html({"performance": odd})
+
+
+def test_rows_without_a_label_count_as_predictions_only(cancer: tuple[Path, Path]) -> None:
+    ref, cur = cancer
+    frame = pd.read_csv(cur)
+    frame["target"] = frame["target"].astype("Int64")
+    frame.loc[frame.index[::2], "target"] = pd.NA
+    partial = cur.parent / "cur_partial.csv"
+    frame.to_csv(partial, index=False)
+    perf = _check_json(ref, partial, "--target", "target", "--prediction", "pred")
+    current = perf["current"]
+    labelled = frame.dropna(subset=["target"])
+    assert current["rows"] == len(frame) and current["labelled"] == len(labelled)
+    assert current["metrics"]["label_coverage"] == pytest.approx(len(labelled) / len(frame))
+    assert current["metrics"]["accuracy"] == pytest.approx(
+        skm.accuracy_score(labelled["target"].astype(int), labelled["pred"]), abs=1e-12
+    )
+    assert "reliability" not in current  # no --score: no score metrics
