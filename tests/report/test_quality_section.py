@@ -207,3 +207,16 @@ def test_rows_without_a_label_count_as_predictions_only(cancer: tuple[Path, Path
         skm.accuracy_score(labelled["target"].astype(int), labelled["pred"]), abs=1e-12
     )
     assert "reliability" not in current  # no --score: no score metrics
+
+
+def test_check_prints_one_line_of_model_quality(cancer: tuple[Path, Path]) -> None:
+    ref, cur = cancer
+    res = _cli(
+        "check", "-r", str(ref), "--current", str(cur), "--target", "target",
+        "--prediction", "pred", cwd=ref.parent,
+    )  # fmt: skip
+    assert res.returncode in (0, 1), res.stderr
+    frame = pd.read_csv(cur)
+    acc = skm.accuracy_score(frame["target"], frame["pred"])
+    line = next(x for x in res.stderr.splitlines() if x.startswith("model quality"))
+    assert f"-> {acc:.4g}" in line and "roc_auc" in line

@@ -259,6 +259,29 @@ def _log_console() -> Console:
     return Console(stderr=True, width=LOG_WIDTH)
 
 
+QUALITY_LINE: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "f1", "roc_auc", "ece"),
+    "regression": ("mae", "rmse", "r2", "mean_error"),
+}
+
+
+def _quality_line(perf: Any) -> None:
+    """One line of realised model quality, reference -> current (the report's section)."""
+    if not isinstance(perf, dict):
+        return
+
+    def shown(side: str, key: str) -> str:
+        value = ((perf.get(side) or {}).get("metrics") or {}).get(key)
+        return "-" if value is None else f"{value:.4g}"
+
+    parts = [
+        f"{key} {shown('reference', key)} -> {shown('current', key)}"
+        for key in QUALITY_LINE.get(str(perf.get("task")), ())
+    ]
+    _log_console().print("model quality (reference -> current): " + ", ".join(parts),
+                         highlight=False)  # fmt: skip
+
+
 def _summary(result: DriftReport) -> None:
     from rich.table import Table
 
@@ -382,6 +405,7 @@ def check(
         print(json.dumps(data))
     else:
         _summary(result)
+        _quality_line(data.get("performance"))
     sys.stdout.flush()
     raise typer.Exit(1 if result.failed else 0)
 
