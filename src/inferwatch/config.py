@@ -37,6 +37,7 @@ __all__ = [
     "DriftSettings",
     "LoggingSettings",
     "ModelSettings",
+    "PerformanceSettings",
     "Role",
     "ServerSettings",
     "Settings",
@@ -76,9 +77,6 @@ class ServerSettings(_Section):
     )
     port: int = Field(8000, ge=0, le=65535, description="TCP port; 0 picks a free one.")
     max_batch_size: int = Field(1000, ge=1, description="Most instances in one predict request.")
-    max_labels_per_request: int = Field(
-        10_000, ge=1, description="Most labels in one feedback request."
-    )
     max_labels_per_request: int = Field(
         10_000, ge=1, description="Most labels in one feedback request."
     )
@@ -172,6 +170,20 @@ class ModelSettings(_Section):
         le=100,
         description="Percent of the ab_group's requests this version answers (the "
         "group's shares sum to 100).",
+    )
+    positive_class: str | None = Field(
+        None,
+        description="The positive class of a binary classifier (precision, recall, F1, "
+        "fairness); the second of the sorted classes if absent.",
+    )
+    segments: list[str] = Field(
+        default_factory=list,
+        description="Input columns whose values get their own performance metrics "
+        "(at most performance.max_segment_values values each, the rest under 'other').",
+    )
+    protected_attribute: str | None = Field(
+        None,
+        description="Input column across whose groups fairness is judged (classifiers).",
     )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -316,6 +328,40 @@ class DriftSettings(_Section):
         return DriftOptions.from_settings(self, multivariate=multivariate)
 
 
+class PerformanceSettings(_Section):
+    """Model quality over time: labels joined by prediction id, estimated before they come."""
+
+    enabled: bool = Field(
+        True,
+        description="Track performance for models whose reference holds the target column.",
+    )
+    window_seconds: float = Field(
+        3600.0, gt=0, description="Performance windows: length in seconds, by prediction time."
+    )
+    retention_windows: int = Field(
+        48,
+        ge=1,
+        le=10_000,
+        description="Performance windows kept in memory per model version (late labels of "
+        "older predictions are stored and count when the window is recomputed).",
+    )
+    min_labels: int = Field(
+        30, ge=1, description="Labels a window needs before its realised metrics are shown."
+    )
+    estimate: bool = Field(
+        True, description="Estimate performance before labels (CBPE, direct loss estimation)."
+    )
+    false_alarm_budget: int = Field(
+        100_000,
+        ge=1_000,
+        description="Stream detectors: at most one false alarm per this many stable "
+        "labelled predictions.",
+    )
+    max_segment_values: int = Field(
+        20, ge=1, le=1000, description="Values per segment column; the rest count as 'other'."
+    )
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -328,6 +374,7 @@ class Settings(BaseSettings):
     models: list[ModelSettings] = Field(default_factory=list)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     model_config = SettingsConfigDict(

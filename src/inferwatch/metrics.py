@@ -29,7 +29,7 @@ from prometheus_client import (
     make_asgi_app,
     make_wsgi_app,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from inferwatch._typing import Task
@@ -45,6 +45,7 @@ __all__ = [
     "LiveDriftCollector",
     "MAX_CLASSES",
     "MAX_JOB_METRICS",
+    "PerformanceCollector",
     "REJECT_REASONS",
     "SHADOW_OUTCOMES",
     "UNKNOWN_MODEL",
@@ -717,3 +718,136 @@ class LiveDriftCollector:
     def collect(self) -> Iterator[Metric]:
         current = sorted(self.reports().items())
         yield from _drift_families(((m, v, r) for (m, v), r in current), live=True)
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+
+
+class PerformanceCollector:
+    """Model-quality gauges of every model version, from the live evaluator's newest state.
+
+    Registered once on the app's registry; the evaluation loop hands it each model
+    version's state (:meth:`publish`): the newest window's realised metrics (labels joined
+    by prediction id, by prediction time), the estimate of the newest estimated window with
+    its band, the reconciliation of the two (realised minus the estimate of the same
+    labelled rows; 1 in ``inferwatch_concept_drift_suspected`` when the realised value left
+    the band), the label coverage, per-segment metrics, fairness gaps and the stream
+    detectors' detection counts.  Label values are bounded: metric names come from a fixed
+    list, segments from at most ``performance.max_segment_values`` values per configured
+    column, fairness attributes from the configuration.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    def publish(self, model: str, version: str, state: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._states[(model, version)] = dict(state)
+
+    def state(self, model: str, version: str) -> Mapping[str, Any] | None:
+        with self._lock:
+            return self._states.get((model, version))
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            states = sorted(self._states.items())
+        mv = ["model", "version"]
+        realised = GaugeMetricFamily(
+            "inferwatch_model_performance",
+            "Realised model performance of the newest window with enough labels "
+            "(labels joined by prediction id; windows by prediction time).",
+            labels=[*mv, "metric"],
+        )
+        estimated = GaugeMetricFamily(
+            "inferwatch_model_performance_estimated",
+            "Performance estimated without labels for the newest window "
+            "(confidence-based for classifiers, direct loss estimation for regressors).",
+            labels=[*mv, "metric"],
+        )
+        lower = GaugeMetricFamily(
+            "inferwatch_model_performance_estimated_lower",
+            "Lower end of the estimate's band.",
+            labels=[*mv, "metric"],
+        )
+        upper = GaugeMetricFamily(
+            "inferwatch_model_performance_estimated_upper",
+            "Upper end of the estimate's band.",
+            labels=[*mv, "metric"],
+        )
+        gap = GaugeMetricFamily(
+            "inferwatch_model_performance_estimate_gap",
+            "Realised minus estimated performance of the same labelled predictions.",
+            labels=[*mv, "metric"],
+        )
+        suspected = GaugeMetricFamily(
+            "inferwatch_concept_drift_suspected",
+            "1 when the realised value fell outside the estimate's band (P(y|x) changed).",
+            labels=[*mv, "metric"],
+        )
+        coverage = GaugeMetricFamily(
+            "inferwatch_label_coverage_ratio",
+            "Share of the newest window's predictions that have a label.",
+            labels=mv,
+        )
+        segment = GaugeMetricFamily(
+            "inferwatch_segment_performance",
+            "Realised headline metrics per value of a segment column (column=value).",
+            labels=[*mv, "metric", "segment"],
+        )
+        fairness = GaugeMetricFamily(
+            "inferwatch_fairness",
+            "Fairness gap across a protected attribute (fairlearn's definitions).",
+            labels=[*mv, "metric", "attribute"],
+        )
+        unfair = GaugeMetricFamily(
+            "inferwatch_fairness_unfair",
+            "1 when the fairness verdict is unfair.",
+            labels=[*mv, "metric", "attribute"],
+        )
+        detections = CounterMetricFamily(
+            "inferwatch_concept_drift_detections",
+            "Stream detector detections on the per-prediction error stream.",
+            labels=[*mv, "detector"],
+        )
+        for (model, version), st in states:
+            for name, value in (st.get("realised") or {}).items():
+                if name not in {"labelled", "label_coverage"} and _finite_number(value):
+                    realised.add_metric([model, version, name], float(value))
+            for name, est in (st.get("estimated") or {}).items():
+                if _finite_number(est.get("value")):
+                    estimated.add_metric([model, version, name], float(est["value"]))
+                    if _finite_number(est.get("lower")):
+                        lower.add_metric([model, version, name], float(est["lower"]))
+                    if _finite_number(est.get("upper")):
+                        upper.add_metric([model, version, name], float(est["upper"]))
+            for name, rec in (st.get("reconciliation") or {}).items():
+                if _finite_number(rec.get("gap")):
+                    gap.add_metric([model, version, name], float(rec["gap"]))
+                    suspected.add_metric(
+                        [model, version, name], float(bool(rec.get("concept_drift_suspected")))
+                    )
+            if _finite_number(st.get("label_coverage")):
+                coverage.add_metric([model, version], float(st["label_coverage"]))
+            for column, values in (st.get("segments") or {}).items():
+                for value, entry in values.items():
+                    for name, x in (entry.get("realised") or {}).items():
+                        if _finite_number(x):
+                            segment.add_metric(
+                                [model, version, name, f"{column}={value}"], float(x)
+                            )
+            fair = st.get("fairness")
+            if fair:
+                for r in fair.get("results", []):
+                    if _finite_number(r.get("value")):
+                        labels = [model, version, r["metric"], fair["attribute"]]
+                        fairness.add_metric(labels, float(r["value"]))
+                        unfair.add_metric(labels, float(r.get("verdict") == "unfair"))
+            for detector, n in (st.get("detections") or {}).items():
+                detections.add_metric([model, version, detector], float(n))
+        yield from (realised, estimated, lower, upper, gap, suspected, coverage, segment)
+        yield from (fairness, unfair, detections)

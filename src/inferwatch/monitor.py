@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from inferwatch.ports import (
     WindowSink,
 )
 from inferwatch.prediction_log import MonitorStats, PredictionLog
+from inferwatch.windows import WindowFanout
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from inferwatch.evaluate import CalibrationMode, DriftOptions, EvaluationLoop, LiveTarget
     from inferwatch.labels import LabelIngestor, LabelReport
     from inferwatch.metrics import Metrics
+    from inferwatch.performance_windows import PerformanceWindows
     from inferwatch.ports import ModelAdapter, Store
     from inferwatch.schema import InstanceValidator, Schema
 
@@ -189,6 +190,10 @@ class Monitor:
         calibration: CalibrationMode = "reference",
         max_batch: int = 1000,
         allow_extra: bool = False,
+        positive_class: str | None = None,
+        segments: Sequence[str] = (),
+        protected_attribute: str | None = None,
+        performance: bool = True,
         **options: Unpack[MonitorOptions],
     ) -> Monitor:
         """A monitor for one model version in your own app: validation, metrics, live drift.
@@ -209,9 +214,17 @@ class Monitor:
         migrated, and closed by :meth:`close`) or a Store.  ``drift`` holds the tests,
         thresholds and drift share (:class:`~inferwatch.evaluate.DriftOptions`);
         ``min_window_rows`` and ``calibration`` are as the ``drift`` config keys.
+        With ``predictor`` and the ``target`` column in the reference, model quality is
+        tracked as the server tracks it (``performance=False`` turns it off): every logged
+        prediction goes into its performance window, :meth:`log_labels` joins labels to
+        them by id, the windows are estimated before labels (CBPE/DLE, fitted on the
+        reference), reconciled after, and judged with the drift; ``positive_class``,
+        ``segments`` and ``protected_attribute`` are as the ``models[]`` config keys.
+        :meth:`performance` returns the newest state.
+
         Raises InputFileError, SchemaError or StoreError before anything starts.
         """
-        from inferwatch.evaluate import DriftOptions, live_target
+        from inferwatch.evaluate import DriftOptions, live_target, performance_setup
 
         if evaluation_interval is not None and not evaluation_interval > 0:
             raise ValueError(f"evaluation_interval must be > 0, got {evaluation_interval!r}")
@@ -230,14 +243,24 @@ class Monitor:
             min_window_rows=min_window_rows,
             calibration=calibration,
         )
+        windows = None
+        if performance and adapter is not None:
+            from inferwatch.performance_windows import PerformanceWindows
+
+            setup = performance_setup(
+                model, version, the_schema, columns, adapter, task=task,  # type: ignore[arg-type]
+                positive=positive_class, segments=segments, protected=protected_attribute,
+            )  # fmt: skip
+            if setup is not None:
+                windows = PerformanceWindows([setup], window_seconds=window_seconds)
         n_rows = len(next(iter(columns.values()))) if columns else 0
         uri = str(reference) if isinstance(reference, str | os.PathLike) else None
         monitor = cls._watching(
             store, registry, model, version, the_schema, adapter, task,
             max_batch=max_batch, allow_extra=allow_extra, live=live,
-            reference=(uri, n_rows), options=options,
+            reference=(uri, n_rows), options=options, performance=windows,
         )  # fmt: skip
-        monitor._start_evaluation(live, evaluation_interval)
+        monitor._start_evaluation(live, evaluation_interval, windows)
         return monitor
 
     @classmethod
@@ -283,6 +306,7 @@ class Monitor:
         live: LiveTarget | None,
         reference: tuple[str | None, int] | None,
         options: MonitorOptions,
+        performance: PerformanceWindows | None = None,
     ) -> Monitor:
         """Open the store, register the model version there and in the metrics, and
         watch it: its validator and, with ``live``, its windows."""
@@ -304,8 +328,13 @@ class Monitor:
                 the_store.register_reference(
                     model, version, uri=uri, n_rows=n_rows, schema=schema.to_dict()
                 )
-            profiler = None if live is None else live.profiler
-            monitor = cls(the_store, registry=registry, profiler=profiler, **options)
+            sinks: list[WindowSink] = [] if live is None else [live.profiler]
+            if performance is not None:
+                sinks.append(performance)
+            profiler = (sinks[0] if len(sinks) == 1 else WindowFanout(sinks)) if sinks else None
+            monitor = cls(
+                the_store, registry=registry, profiler=profiler, label_sink=performance, **options
+            )
         except BaseException:
             if owned is not None:
                 owned.close()
@@ -322,19 +351,32 @@ class Monitor:
         monitor.label_rules[(model, version)] = LabelRules.of(schema, classes)
         return monitor
 
-    def _start_evaluation(self, live: LiveTarget, interval: float | None) -> None:
-        """The evaluation loop of ``live``, publishing to the drift gauges and to
-        :meth:`evaluate`'s answers; its thread runs every ``interval`` seconds."""
-        from inferwatch.metrics import LiveDriftCollector
+    def _start_evaluation(
+        self,
+        live: LiveTarget,
+        interval: float | None,
+        performance: PerformanceWindows | None = None,
+    ) -> None:
+        """The evaluation loop of ``live`` (and of the ``performance`` windows),
+        publishing to the drift and performance gauges and to :meth:`evaluate`'s answers;
+        its thread runs every ``interval`` seconds."""
+        from inferwatch.evaluate import EvaluationLoop
+        from inferwatch.metrics import LiveDriftCollector, PerformanceCollector
 
         collector = LiveDriftCollector()
         self.registry.register(collector)
         self._publish_to = collector.publish
-        loop = _locked_loop(
+        quality = None
+        if performance is not None:
+            quality = PerformanceCollector()
+            self.registry.register(quality)
+        loop = EvaluationLoop(
             [live],
             interval=interval if interval is not None else 60.0,
             sink=self.sink if isinstance(self.sink, EvaluationSink) else None,
             publish=self._published,
+            performance=performance,
+            publish_performance=None if quality is None else quality.publish,
         )
         self.evaluation = loop
         if interval is not None:
@@ -430,6 +472,21 @@ class Monitor:
         self.flush(timeout)
         loop.run_once()
         return dict(self._reports[(watched.model, watched.version)])
+
+    def performance(self, timeout: float | None = 30.0) -> dict[str, Any] | None:
+        """Judge the watched model's performance windows now and return the newest state:
+        ``realised`` (the newest window with enough labels), ``estimated`` (with its band),
+        ``reconciliation``, ``label_coverage``, ``segments``, ``fairness``,
+        ``detections``.  None when the model's quality is not tracked (no predictor, or
+        no target column in the reference)."""
+        watched = self._require_watched("performance")
+        loop = self.evaluation
+        if loop is None or loop.performance is None:
+            return None
+        self.flush(timeout)
+        out = loop.run_once(watched.model)
+        state = out["performance"].get(watched.version)
+        return dict(state) if state is not None else None
 
     def _require_watched(self, what: str) -> Watched:
         if self.watched is None:
@@ -648,18 +705,3 @@ def _adapter(predictor: Any, schema: Schema) -> ModelAdapter | None:
     from inferwatch.models import SklearnAdapter
 
     return SklearnAdapter(predictor, feature_names=schema.names)
-
-
-def _locked_loop(targets: Any, **kwargs: Any) -> EvaluationLoop:
-    """An EvaluationLoop whose rounds never overlap: :meth:`Monitor.evaluate` may judge
-    from the caller's thread while the loop's own thread runs."""
-    from inferwatch.evaluate import EvaluationLoop
-
-    class _Locked(EvaluationLoop):
-        _lock = threading.Lock()
-
-        def run_once(self) -> None:
-            with self._lock:
-                super().run_once()
-
-    return _Locked(targets, **kwargs)

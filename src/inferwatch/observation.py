@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 __all__ = [
+    "DRIFT_METRICS",
     "Evaluation",
     "EvaluationStatus",
     "Label",
@@ -22,6 +23,15 @@ __all__ = [
 ]
 
 EvaluationStatus = Literal["ok", "warning", "critical"]
+
+#: the ``metric`` of the drift and data-quality evaluation rows (the rest is model quality)
+DRIFT_METRICS = (
+    "drift",
+    "missing_share",
+    "out_of_range_share",
+    "unseen_share",
+    "dataset_drift_share",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ __all__ = [
     "CONFIDENCE_COLUMN",
     "DEFAULT_RETENTION",
     "PREDICTION_COLUMN",
+    "WindowFanout",
     "WindowProfiler",
     "WindowRouter",
     "output_features",
@@ -291,3 +292,26 @@ class WindowRouter:
 
     def __repr__(self) -> str:
         return f"WindowRouter({sorted(self.profilers)!r})"
+
+
+class WindowFanout:
+    """Hands every batch to several window sinks (the drift profiles and the performance
+    windows), so the prediction log's writer keeps one ``WindowSink``.  A sink that raises
+    does not keep the batch from the others; the first error is raised after all ran (the
+    writer counts it)."""
+
+    def __init__(self, sinks: Sequence[Any]) -> None:
+        self.sinks = tuple(sinks)
+
+    def add(self, model: str, version: str, records: Sequence[PredictionRecord]) -> None:
+        error: Exception | None = None
+        for sink in self.sinks:
+            try:
+                sink.add(model, version, records)
+            except Exception as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+
+    def __repr__(self) -> str:
+        return f"WindowFanout({', '.join(type(s).__name__ for s in self.sinks)})"

@@ -23,6 +23,12 @@ from inferwatch.evaluate._results import ColumnDrift, DriftOptions, DriftReport,
 if TYPE_CHECKING:
     from inferwatch.evaluate._live import Calibration, CalibrationMode, LiveEvaluator
     from inferwatch.evaluate._loop import EvaluationLoop, LiveTarget, evaluation_rows
+    from inferwatch.evaluate._performance import (
+        detection_rows,
+        performance_rows,
+        performance_setup,
+        recompute_windows,
+    )
     from inferwatch.evaluate._reference import (
         MAX_SCORED_REFERENCE_ROWS,
         SCORE_BATCH_ROWS,
@@ -45,6 +51,10 @@ _LAZY = {
     "live_target": "_reference",
     "output_task": "_reference",
     "score_reference": "_reference",
+    "performance_setup": "_performance",
+    "recompute_windows": "_performance",
+    "performance_rows": "_performance",
+    "detection_rows": "_performance",
 }
 
 
@@ -75,9 +85,13 @@ __all__ = [
     "NumericColumn",
     "SCORE_BATCH_ROWS",
     "SortedColumn",
+    "detection_rows",
     "evaluate_batch",
     "evaluation_rows",
     "live_target",
     "output_task",
+    "performance_rows",
+    "performance_setup",
+    "recompute_windows",
     "score_reference",
 ]

@@ -21,12 +21,13 @@ the publisher and the clock are handed in.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferwatch.errors import StoreError
 from inferwatch.evaluate._live import LiveEvaluator
@@ -35,6 +36,9 @@ from inferwatch.observation import Evaluation, EvaluationStatus
 from inferwatch.ports import EvaluationSink
 from inferwatch.profile import FrameProfile
 from inferwatch.windows import WindowProfiler
+
+if TYPE_CHECKING:
+    from inferwatch.performance_windows import PerformanceWindows
 
 __all__ = ["EvaluationLoop", "LiveTarget", "Publisher", "evaluation_rows"]
 
@@ -145,6 +149,12 @@ class EvaluationLoop:
     ``sink`` receives the evaluation rows (the store), ``publish(model, version,
     report_dict)`` the newest report of each model version, with a ``window`` entry
     (``start``, ``end`` and ``evaluated_at`` in epoch seconds, ``rows``, ``judged``).
+
+    With ``performance`` (the live performance windows), each round also judges every
+    performance window that changed since the last round (labels arrive for old windows:
+    each is judged again with what it holds now), stores the stream detectors' detections
+    as ``concept_drift`` rows, and hands ``publish_performance(model, version, state)``
+    the newest realised and estimated values of each model version.
     """
 
     def __init__(
@@ -155,8 +165,16 @@ class EvaluationLoop:
         sink: EvaluationSink | None = None,
         publish: Publisher | None = None,
         clock: Callable[[], float] = time.time,
+        performance: PerformanceWindows | None = None,
+        publish_performance: Publisher | None = None,
+        min_labels: int = 30,
     ) -> None:
         self.targets = tuple(targets)
+        self.performance = performance
+        self.publish_performance = publish_performance
+        self.min_labels = min_labels
+        self._performance_state: dict[tuple[str, str], dict[str, Any]] = {}
+        self._judge_lock = threading.Lock()
         self.interval = interval
         self.sink = sink
         self.publish = publish
@@ -169,16 +187,99 @@ class EvaluationLoop:
 
     # -- one round ----------------------------------------------------------------------
 
-    def run_once(self) -> None:
-        """Judge every target's current window now (what the thread does each interval)."""
-        for target in self.targets:
-            try:
-                self._judge(target)
-            except Exception:  # one model's failure must not stop the others, or the loop
-                self.failures += 1
-                log.exception("live evaluation of %s:%s failed", target.model, target.version)
+    def run_once(self, model: str | None = None) -> dict[str, Any]:
+        """Judge every target's current window now (what the thread does each interval);
+        with ``model``, that model's versions only, every retained performance window
+        included.  Returns ``{"drift": {version: report}, "performance": {version: state}}``
+        for ``model`` (empty dicts otherwise)."""
+        out: dict[str, Any] = {"drift": {}, "performance": {}}
+        with self._judge_lock:
+            for target in self.targets:
+                if model is not None and target.model != model:
+                    continue
+                try:
+                    report = self._judge(target)
+                    if model is not None:
+                        out["drift"][target.version] = report
+                except Exception:  # one model's failure must not stop the others, or the loop
+                    self.failures += 1
+                    log.exception("live evaluation of %s:%s failed", target.model, target.version)
+            if self.performance is not None:
+                if model is not None:
+                    for m, v in self.performance.keys:
+                        if m == model:
+                            self.performance.mark_dirty(m, v)
+                try:
+                    self._judge_performance()
+                except Exception:
+                    self.failures += 1
+                    log.exception("live performance evaluation failed")
+                if model is not None:
+                    out["performance"] = {
+                        v: self._performance_state.get((m, v), {})
+                        for m, v in self.performance.keys
+                        if m == model
+                    }
+        return out
 
-    def _judge(self, target: LiveTarget) -> None:
+    def _judge_performance(self) -> None:
+        from inferwatch.evaluate._performance import detection_rows, performance_rows
+
+        pw = self.performance
+        assert pw is not None
+        now = self.clock()
+        width = pw.window_seconds
+        rows: list[Evaluation] = []
+        touched: set[tuple[str, str]] = set()
+        for model, version, start in pw.take_dirty():
+            setup = pw.setup(model, version)
+            win = pw.window(model, version, start)
+            if setup is None or win is None:
+                continue
+            found, judged = performance_rows(
+                setup, start, start + width, win, evaluated_at=now, min_labels=self.min_labels
+            )
+            rows.extend(found)
+            self.evaluations += 1
+            state = self._performance_state.setdefault((model, version), {})
+            touched.add((model, version))
+            for part in ("realised", "estimated"):
+                if judged[part] is not None and start >= state.get(f"{part}_window", -math.inf):
+                    state[part] = judged[part]
+                    state[f"{part}_window"] = start
+                    if part == "realised":
+                        state["reconciliation"] = judged["reconciliation"]
+                        state["segments"] = judged["segments"]
+                        state["fairness"] = judged["fairness"]
+            if start >= state.get("coverage_window", -math.inf):
+                state["coverage_window"] = start
+                state["label_coverage"] = judged["label_coverage"]
+                state["labelled"] = judged["labelled"]
+                state["predictions"] = judged["predictions"]
+        for model, version in pw.keys:
+            hits = pw.detections(model, version)
+            if hits:
+                state = self._performance_state.setdefault((model, version), {})
+                counts = state.setdefault("detections", {})
+                for d in hits:
+                    counts[d.detector] = counts.get(d.detector, 0) + 1
+                state["last_detection"] = {"detector": hits[-1].detector, "at": hits[-1].at}
+                rows.extend(detection_rows(hits, window_seconds=width))
+                touched.add((model, version))
+        if rows and self.sink is not None:
+            try:
+                self.sink.write_evaluations(rows)
+            except StoreError as exc:
+                log.warning("could not store %d evaluation rows: %s", len(rows), exc)
+        if self.publish_performance is not None:
+            for key in touched:
+                self.publish_performance(key[0], key[1], self._performance_state[key])
+
+    def performance_state(self, model: str, version: str) -> Mapping[str, Any] | None:
+        """The newest realised and estimated values of a model version (None before any)."""
+        return self._performance_state.get((model, version))
+
+    def _judge(self, target: LiveTarget) -> dict[str, Any]:
         key = (target.model, target.version)
         start, window = target.profiler.current(*key)
         width = target.profiler.window_seconds
@@ -200,6 +301,7 @@ class EvaluationLoop:
         if self.publish is not None:
             shown = report if judged or closed_report is None else closed_report
             self.publish(target.model, target.version, shown)
+        return report
 
     def _evaluate(self, target: LiveTarget, start: float, window: FrameProfile) -> dict[str, Any]:
         report = target.evaluator.evaluate(window)
@@ -229,7 +331,7 @@ class EvaluationLoop:
 
     def start(self) -> EvaluationLoop:
         """Start the thread (a second call does nothing)."""
-        if self._thread is None and self.targets:
+        if self._thread is None and (self.targets or self.performance is not None):
             self._stop.clear()
             self._thread = threading.Thread(
                 target=self._run, name="inferwatch-evaluator", daemon=True

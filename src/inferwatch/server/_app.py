@@ -24,6 +24,7 @@ from inferwatch.ports import Store
 from inferwatch.server._auth import Guard, guarded_route_class
 from inferwatch.server._errors import install_error_handlers
 from inferwatch.server._feedback import add_feedback_route, label_ingestor_of
+from inferwatch.server._performance import add_performance_routes
 from inferwatch.server._predict import add_predict_route
 from inferwatch.server._request_id import RequestIdMiddleware
 from inferwatch.server._routes import (
@@ -129,6 +130,7 @@ def create_app(
         {(t.model, t.version) for t in evaluator.targets} if evaluator is not None else (),
         evaluator.interval if evaluator is not None else None,
     )
+    add_performance_routes(app, served, store, evaluator)
     add_feedback_route(
         app,
         served,

@@ -38,10 +38,12 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = MappingProxyType(
     {
         ("POST", "/v1/models/{name}/predict"): "predict",
         ("POST", "/v1/models/{name}/feedback"): "feedback",
-        ("POST", "/v1/models/{name}/feedback"): "feedback",
         ("GET", "/v1/models"): "read",
         ("GET", "/v1/models/{name}"): "read",
         ("GET", "/v1/models/{name}/drift"): "read",
+        ("GET", "/v1/models/{name}/evaluations"): "read",
+        ("GET", "/v1/models/{name}/performance"): "read",
+        ("POST", "/v1/models/{name}/evaluate"): "admin",
         ("GET", "/metrics"): "metrics",
         ("GET", "/healthz"): "health",
         ("GET", "/readyz"): "health",

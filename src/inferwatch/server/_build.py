@@ -18,24 +18,32 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
-from inferwatch.config import DriftSettings, ModelSettings, ServerSettings, Settings
+from inferwatch.config import (
+    DriftSettings,
+    ModelSettings,
+    PerformanceSettings,
+    ServerSettings,
+    Settings,
+)
 from inferwatch.evaluate import EvaluationLoop, LiveTarget, live_target
-from inferwatch.metrics import LiveDriftCollector, Metrics
+from inferwatch.metrics import LiveDriftCollector, Metrics, PerformanceCollector
 from inferwatch.monitor import Monitor
+from inferwatch.performance_windows import PerformanceWindows
 from inferwatch.server._app import create_app
 from inferwatch.server._feedback import label_ingestor_of
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import build_versions
-from inferwatch.windows import WindowRouter
+from inferwatch.windows import WindowFanout, WindowRouter
 
 if TYPE_CHECKING:
     import numpy.typing as npt
     from fastapi import FastAPI
 
-    from inferwatch.ports import LabelSink, ModelAdapter, Store
+    from inferwatch.performance_windows import PerformanceSetup
+    from inferwatch.ports import LabelSink, ModelAdapter, Store, WindowSink
     from inferwatch.schema import Schema
 
-__all__ = ["build_app", "live_target_of", "load_served_model"]
+__all__ = ["build_app", "live_target_of", "load_served_model", "performance_setup_of"]
 
 log = logging.getLogger("inferwatch.server")
 
@@ -82,6 +90,35 @@ def live_target_of(
     )
 
 
+def performance_setup_of(
+    m: ModelSettings,
+    schema: Schema,
+    reference: Columns,
+    performance: PerformanceSettings,
+    adapter: ModelAdapter,
+) -> PerformanceSetup | None:
+    """The engine's :func:`~inferwatch.evaluate.performance_setup` for one configured model
+    (None when performance is off or the reference has no target column)."""
+    from inferwatch.evaluate import performance_setup
+
+    if not performance.enabled:
+        return None
+    return performance_setup(
+        m.name,
+        m.version,
+        schema,
+        reference,
+        adapter,
+        task=m.task,
+        positive=m.positive_class,
+        segments=m.segments,
+        max_segment_values=performance.max_segment_values,
+        protected=m.protected_attribute,
+        false_alarm_budget=performance.false_alarm_budget,
+        estimate=performance.estimate,
+    )
+
+
 def load_served_model(
     m: ModelSettings, schema: Schema, metrics: Metrics, server: ServerSettings
 ) -> ServedModel:
@@ -118,6 +155,7 @@ def build_app(settings: Settings) -> FastAPI:
         metrics = Metrics(CollectorRegistry())
         models = []
         targets: list[LiveTarget] = []
+        setups: list[PerformanceSetup] = []
         for m in settings.models:
             schema, reference = _schema_and_reference(m)
             n_rows = len(next(iter(reference.values()))) if reference else 0
@@ -125,6 +163,11 @@ def build_app(settings: Settings) -> FastAPI:
             models.append(served)
             if reference is not None:
                 targets.append(live_target_of(m, schema, reference, settings.drift, served.adapter))
+                setup = performance_setup_of(
+                    m, schema, reference, settings.performance, served.adapter
+                )
+                if setup is not None:
+                    setups.append(setup)
             store.register_model(m.name, m.version, flavor=m.flavor, uri=str(m.path))
             store.register_reference(
                 m.name,
@@ -139,6 +182,15 @@ def build_app(settings: Settings) -> FastAPI:
         raise
     s = settings.store
     router = WindowRouter({(t.model, t.version): t.profiler for t in targets})
+    p = settings.performance
+    windows = (
+        PerformanceWindows(setups, window_seconds=p.window_seconds, retention=p.retention_windows)
+        if setups
+        else None
+    )
+    sinks: list[WindowSink] = [router] if targets else []
+    if windows is not None:
+        sinks.append(windows)
     monitor = Monitor(
         store,
         metrics=metrics,
@@ -146,7 +198,7 @@ def build_app(settings: Settings) -> FastAPI:
         batch_size=s.batch_size,
         flush_interval=s.flush_interval_seconds,
         enqueue_timeout=s.enqueue_timeout_seconds,
-        profiler=router if targets else None,
+        profiler=(sinks[0] if len(sinks) == 1 else WindowFanout(sinks)) if sinks else None,
     )
     try:  # shadows and A/B splits (models[].shadow_of, ab_group), checked on the schemas
         versions = build_versions(settings.models, models, monitor, metrics)
@@ -154,22 +206,26 @@ def build_app(settings: Settings) -> FastAPI:
         store.close()
         raise
     evaluator = collector = None
-    if targets:
+    if targets or windows is not None:
         collector = LiveDriftCollector()
         metrics.registry.register(collector)  # once: it yields every model's gauges
+        quality = PerformanceCollector()
+        metrics.registry.register(quality)
         evaluator = EvaluationLoop(
             targets,
             interval=settings.drift.evaluation_interval_seconds,
             sink=store,
             publish=collector.publish,
+            performance=windows,
+            publish_performance=quality.publish,
+            min_labels=p.min_labels,
         )
-    # the feedback route's ingestor: accepted labels go to label_sink (a LabelSink: the
-    # performance windows fold them in by prediction time); None feeds nothing yet
-    label_sink: LabelSink | None = None
+    # the feedback route's ingestor: accepted labels go to the performance windows, which
+    # fold them in by prediction time (None: no model tracks performance)
+    label_sink: LabelSink | None = windows
     labels = label_ingestor_of(models, store, monitor, metrics, sink=label_sink)
     return create_app(
         settings,
-        labels=labels,
         models=models,
         monitor=monitor,
         store=store,
@@ -177,4 +233,5 @@ def build_app(settings: Settings) -> FastAPI:
         evaluator=evaluator,
         drift=collector,
         versions=versions,
+        labels=labels,
     )

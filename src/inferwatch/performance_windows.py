@@ -1,0 +1,612 @@
+"""Live performance windows: one mergeable performance summary per model, version and window.
+
+Windows are cut by **prediction time**, the way :mod:`inferwatch.windows` cuts the drift
+windows (aligned on the epoch, so replicas cut the same ones), never by label time: a label
+that arrives two days late still counts in the window of the prediction it judges.  Each
+window keeps constant-size state whatever its traffic:
+
+* a :class:`~inferwatch.performance.ClassificationSummary` or
+  :class:`~inferwatch.performance.RegressionSummary` that sees every prediction (its
+  "scored" part: what label-free estimation reads) and every labelled pair (its "labelled"
+  part: confusion counts, score histograms, error sums);
+* a second summary that sees only the predictions that have a label, so the estimate of
+  exactly the labelled rows can be set beside their realised value (reconciliation: a gap
+  outside the estimate's band says P(y|x) changed, see :mod:`inferwatch.estimate`);
+* for regressors with a direct-loss estimator, the sums of the predicted losses of all
+  predictions and of the labelled ones;
+* one summary per value of each configured segment column (at most ``max_segment_values``
+  values, the rest under ``other``) and per-group counts over the protected attribute
+  (fairness).
+
+Two threads feed it: the prediction log's writer hands every drained batch to :meth:`add`
+(it is a :class:`~inferwatch.ports.WindowSink`) and the label ingestor every accepted batch
+of labels to :meth:`add_labels` (a :class:`~inferwatch.ports.LabelSink`).  A label that
+replaces an earlier one first takes the earlier pair out (the summaries subtract exactly),
+so a repeated label never counts twice.  The per-prediction error of each new label also
+goes to the model version's stream detectors (:mod:`inferwatch.concept`), in arrival order.
+
+Memory is bounded: each model version keeps its last ``retention`` windows counted back from
+the clock's current one.  Labels of older predictions are stored by the ingestor but miss
+the live summaries (counted in :attr:`PerformanceWindows.late_labels`); their windows can be
+recomputed from the store (:func:`inferwatch.evaluate.recompute_performance`).
+
+Engine layer: numpy and the core only; the clock is handed in.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from inferwatch.observation import LabelledPrediction, PredictionRecord
+from inferwatch.performance import (
+    ClassificationSummary,
+    RegressionSummary,
+    class_indices,
+)
+from inferwatch.windows import window_start
+
+if TYPE_CHECKING:
+    from inferwatch.concept import ErrorStreamMonitor
+    from inferwatch.estimate import CBPE, DLE
+
+__all__ = [
+    "DEFAULT_PERFORMANCE_RETENTION",
+    "Detection",
+    "PerformanceSetup",
+    "PerformanceWindows",
+    "WindowPerformance",
+    "prediction_scores",
+]
+
+#: windows kept per model version: labels come late, so more than the drift windows
+DEFAULT_PERFORMANCE_RETENTION = 48
+
+Summary = ClassificationSummary | RegressionSummary
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A stream detector fired on a model version's error stream."""
+
+    model: str
+    version: str
+    detector: str
+    position: int  # labelled predictions seen by the detector when it fired
+    at: float  # epoch seconds (the clock when the label batch arrived)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PerformanceSetup:
+    """What is fixed for one model version at start: task, classes, estimators, segments.
+
+    ``features`` are the input columns a direct-loss estimator reads (in its order) and
+    ``categories`` the codes of the categorical ones (value -> float code), so the live
+    rows are encoded exactly as the reference was.
+    """
+
+    model: str
+    version: str
+    task: Literal["classification", "regression"]
+    classes: tuple[str, ...] = ()
+    positive: str | None = None
+    segments: tuple[str, ...] = ()
+    max_segment_values: int = 20
+    protected: str | None = None
+    cbpe: CBPE | None = None
+    dle: DLE | None = None
+    features: tuple[str, ...] = ()
+    categories: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    detector: ErrorStreamMonitor | None = None
+
+    @property
+    def positive_index(self) -> int:
+        """The positive class's index (binary: the second class unless configured)."""
+        if self.positive is not None and self.positive in self.classes:
+            return self.classes.index(self.positive)
+        return len(self.classes) - 1
+
+    def new_summary(self) -> Summary:
+        if self.task == "classification":
+            return ClassificationSummary(self.classes)
+        return RegressionSummary()
+
+
+class WindowPerformance:
+    """The performance state of one window (see the module docstring); copied to be read."""
+
+    __slots__ = (
+        "fairness",
+        "labelled",
+        "labelled_losses",
+        "losses",
+        "segments",
+        "summary",
+    )
+
+    def __init__(self, setup: PerformanceSetup) -> None:
+        from inferwatch.fairness import GroupCounts, SegmentIndex
+
+        self.summary: Summary = setup.new_summary()
+        self.labelled: Summary = setup.new_summary()
+        # n, sum of predicted |error|, sum of predicted error^2 (direct loss estimation)
+        self.losses = np.zeros(3)
+        self.labelled_losses = np.zeros(3)
+        # segment column -> value -> summary (values bounded by the setup's SegmentIndex)
+        self.segments: dict[str, dict[str, Summary]] = {c: {} for c in setup.segments}
+        self.fairness = (
+            GroupCounts(SegmentIndex(setup.max_segment_values))
+            if setup.protected is not None and setup.task == "classification"
+            else None
+        )
+
+    def copy(self) -> WindowPerformance:
+        out = WindowPerformance.__new__(WindowPerformance)
+        out.summary = self.summary.copy()
+        out.labelled = self.labelled.copy()
+        out.losses = self.losses.copy()
+        out.labelled_losses = self.labelled_losses.copy()
+        out.segments = {c: {v: s.copy() for v, s in d.items()} for c, d in self.segments.items()}
+        out.fairness = None if self.fairness is None else self.fairness.copy()
+        return out
+
+
+def prediction_scores(
+    records: Sequence[PredictionRecord], classes: Sequence[str], y_pred: npt.NDArray[np.intp]
+) -> npt.NDArray[np.float64] | None:
+    """The class probabilities of ``records`` as an (n, k) matrix in ``classes`` order.
+
+    A record with ``probabilities`` gives its row; a binary classifier's record with only
+    a ``score`` (the top class's probability) gives ``score`` to its predicted class and
+    the rest to the other; a record with neither is a row of NaN (skipped by the score
+    histograms).  None when no record has any score.
+    """
+    k = len(classes)
+    if not any(r.probabilities is not None or r.score is not None for r in records):
+        return None
+    out = np.full((len(records), k), np.nan)
+    col = {c: i for i, c in enumerate(classes)}
+    for i, r in enumerate(records):
+        probs = r.probabilities
+        if probs is not None:
+            row = out[i]
+            row[:] = 0.0
+            for name, p in probs.items():
+                j = col.get(str(name))
+                if j is not None and p is not None:
+                    row[j] = float(p)
+        elif r.score is not None and k == 2 and y_pred[i] >= 0:
+            s = float(r.score)
+            out[i, y_pred[i]] = s
+            out[i, 1 - y_pred[i]] = 1.0 - s
+    return out
+
+
+def _labels(values: Iterable[Any]) -> list[str | None]:
+    return [None if v is None else str(v) for v in values]
+
+
+def _floats(values: Iterable[Any]) -> npt.NDArray[np.float64]:
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            out.append(math.nan)
+    return np.asarray(out, dtype=np.float64)
+
+
+class _Target:
+    """One model version's windows, segment indexes and detectors (under the owner's lock)."""
+
+    __slots__ = ("detections", "segment_index", "setup", "windows")
+
+    def __init__(self, setup: PerformanceSetup) -> None:
+        from inferwatch.fairness import SegmentIndex
+
+        self.setup = setup
+        self.windows: dict[float, WindowPerformance] = {}
+        self.segment_index = {c: SegmentIndex(setup.max_segment_values) for c in setup.segments}
+        self.detections: list[Detection] = []
+
+
+class PerformanceWindows:
+    """Performance windows of the model versions in ``setups`` (thread-safe).
+
+    >>> from datetime import UTC, datetime
+    >>> setup = PerformanceSetup("m", "1", "classification", classes=("no", "yes"))
+    >>> pw = PerformanceWindows([setup], window_seconds=60, clock=lambda: 125.0)
+    >>> ts = datetime.fromtimestamp(121, UTC)
+    >>> rec = PredictionRecord("a", "m", "1", ts, {}, "yes", 0.9, None)
+    >>> pw.add("m", "1", [rec])
+    >>> pw.add_labels("m", "1", [LabelledPrediction(rec, "yes", ts)])
+    >>> start, win = pw.current("m", "1")
+    >>> start, win.summary.n_predictions, win.summary.metrics()["accuracy"]
+    (120.0, 1, 1.0)
+    """
+
+    def __init__(
+        self,
+        setups: Sequence[PerformanceSetup],
+        *,
+        window_seconds: float = 3600.0,
+        retention: int = DEFAULT_PERFORMANCE_RETENTION,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not window_seconds > 0:
+            raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
+        if retention < 1:
+            raise ValueError(f"retention must be >= 1, got {retention!r}")
+        self.window_seconds = float(window_seconds)
+        self.retention = retention
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._targets = {(s.model, s.version): _Target(s) for s in setups}
+        self.late_labels = 0
+        self.dropped = 0
+        self.unmatched_removals = 0
+        # windows changed since the evaluator last looked: (model, version, start)
+        self._dirty: set[tuple[str, str, float]] = set()
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def keys(self) -> list[tuple[str, str]]:
+        return list(self._targets)
+
+    def setup(self, model: str, version: str) -> PerformanceSetup | None:
+        target = self._targets.get((model, version))
+        return None if target is None else target.setup
+
+    def starts(self, model: str, version: str) -> list[float]:
+        """Start times of the retained windows that hold anything, oldest first."""
+        with self._lock:
+            target = self._targets.get((model, version))
+            return [] if target is None else sorted(target.windows)
+
+    def window(self, model: str, version: str, start: float) -> WindowPerformance | None:
+        """A copy of one window's state (None when it holds nothing or is not retained)."""
+        with self._lock:
+            target = self._targets.get((model, version))
+            win = None if target is None else target.windows.get(start)
+            return None if win is None else win.copy()
+
+    def current(self, model: str, version: str) -> tuple[float, WindowPerformance]:
+        """The clock's current window (its start and a copy; empty when nothing came yet)."""
+        start = window_start(self.clock(), self.window_seconds)
+        win = self.window(model, version, start)
+        if win is None:
+            target = self._targets[(model, version)]
+            win = WindowPerformance(target.setup)
+        return start, win
+
+    def take_dirty(self) -> list[tuple[str, str, float]]:
+        """The windows that changed since the last call (oldest first), forgotten as dirty."""
+        with self._lock:
+            out, self._dirty = self._dirty, set()
+        return sorted(out, key=lambda k: (k[2], k[0], k[1]))
+
+    def mark_dirty(self, model: str, version: str) -> None:
+        """Have the evaluator judge every retained window of a model version again."""
+        with self._lock:
+            target = self._targets.get((model, version))
+            if target is not None:
+                self._dirty.update((model, version, s) for s in target.windows)
+
+    def detections(self, model: str, version: str) -> list[Detection]:
+        """Take the stream detections since the last call (the evaluator stores them)."""
+        with self._lock:
+            target = self._targets.get((model, version))
+            if target is None:
+                return []
+            out, target.detections = target.detections, []
+            return out
+
+    # -- feeding ------------------------------------------------------------------------
+
+    def _bounds(self) -> tuple[float, float]:
+        now = window_start(self.clock(), self.window_seconds)
+        return now - (self.retention - 1) * self.window_seconds, now + self.window_seconds
+
+    def _by_window(
+        self, items: Sequence[Any], ts: Callable[[Any], float]
+    ) -> dict[float, list[int]]:
+        groups: dict[float, list[int]] = {}
+        width = self.window_seconds
+        for i, item in enumerate(items):
+            groups.setdefault(window_start(ts(item), width), []).append(i)
+        return groups
+
+    def _window(self, target: _Target, start: float) -> WindowPerformance:
+        win = target.windows.get(start)
+        if win is None:
+            win = target.windows[start] = WindowPerformance(target.setup)
+            oldest, _ = self._bounds()
+            for old in [s for s in target.windows if s < oldest]:
+                del target.windows[old]
+        return win
+
+    def add(self, model: str, version: str, records: Sequence[PredictionRecord]) -> None:
+        """Fold logged predictions (all of one model version) into their windows."""
+        target = self._targets.get((model, version))
+        if target is None or not records:
+            return
+        setup = target.setup
+        oldest, ahead = self._bounds()
+        groups = self._by_window(records, lambda r: r.timestamp.timestamp())
+        prepared = []
+        for start, rows in groups.items():
+            if not oldest <= start < ahead:
+                self.dropped += len(rows)
+                continue
+            batch = [records[i] for i in rows]
+            prepared.append((start, batch, self._prediction_arrays(setup, batch)))
+        with self._lock:
+            for start, batch, arrays in prepared:
+                win = self._window(target, start)
+                self._observe(target, win, batch, arrays)
+                self._dirty.add((model, version, start))
+
+    def _prediction_arrays(
+        self, setup: PerformanceSetup, batch: Sequence[PredictionRecord]
+    ) -> dict[str, Any]:
+        """The arrays one batch of predictions contributes (computed outside the lock)."""
+        out: dict[str, Any] = {}
+        if setup.task == "classification":
+            y_pred = class_indices(setup.classes, _labels(r.output for r in batch))
+            out["y_pred"] = y_pred
+            out["scores"] = prediction_scores(batch, setup.classes, y_pred)
+        else:
+            out["y_pred"] = _floats(r.output for r in batch)
+            if setup.dle is not None:
+                out["losses"] = self._predicted_losses(setup, batch, out["y_pred"])
+        return out
+
+    def _predicted_losses(
+        self,
+        setup: PerformanceSetup,
+        batch: Sequence[PredictionRecord],
+        y_pred: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float64] | None:
+        assert setup.dle is not None
+        x = np.full((len(batch), len(setup.features)), np.nan)
+        for j, name in enumerate(setup.features):
+            codes = setup.categories.get(name)
+            for i, r in enumerate(batch):
+                v = r.inputs.get(name)
+                if v is None:
+                    continue
+                if codes is not None:
+                    x[i, j] = codes.get(str(v), np.nan)
+                else:
+                    try:
+                        x[i, j] = float(v)
+                    except (TypeError, ValueError):
+                        continue
+        ok = np.isfinite(y_pred)
+        if not ok.any():
+            return None
+        abs_err, sq_err = setup.dle.predict_losses(x[ok], y_pred[ok])
+        return np.array([float(ok.sum()), float(np.sum(abs_err)), float(np.sum(sq_err))])
+
+    def _observe(
+        self,
+        target: _Target,
+        win: WindowPerformance,
+        batch: Sequence[PredictionRecord],
+        arrays: Mapping[str, Any],
+    ) -> None:
+        setup = target.setup
+        y_pred = arrays["y_pred"]
+        if isinstance(win.summary, ClassificationSummary):
+            scores = arrays["scores"]
+            win.summary.observe(y_pred, scores)
+            for column, index in target.segment_index.items():
+                slots = index.indices([r.inputs.get(column) for r in batch])
+                by_value = win.segments[column]
+                for slot in np.unique(slots):
+                    name = index.names[int(slot)]
+                    seg = by_value.get(name)
+                    if seg is None:
+                        seg = by_value[name] = setup.new_summary()
+                    pick = slots == slot
+                    assert isinstance(seg, ClassificationSummary)
+                    seg.observe(y_pred[pick], None if scores is None else scores[pick])
+            if win.fairness is not None and setup.protected is not None:
+                groups = [r.inputs.get(setup.protected) for r in batch]
+                known = y_pred >= 0
+                win.fairness.add(
+                    [g for g, k in zip(groups, known, strict=True) if k],
+                    y_pred[known] == setup.positive_index,
+                    None,
+                )
+        else:
+            win.summary.observe(y_pred)
+            losses = arrays.get("losses")
+            if losses is not None:
+                win.losses += losses
+            for column, index in target.segment_index.items():
+                slots = index.indices([r.inputs.get(column) for r in batch])
+                by_value = win.segments[column]
+                for slot in np.unique(slots):
+                    name = index.names[int(slot)]
+                    seg = by_value.get(name)
+                    if seg is None:
+                        seg = by_value[name] = setup.new_summary()
+                    assert isinstance(seg, RegressionSummary)
+                    seg.observe(y_pred[slots == slot])
+
+    def add_labels(self, model: str, version: str, labelled: Sequence[LabelledPrediction]) -> None:
+        """Fold accepted labels (all of one model version) into their predictions' windows."""
+        target = self._targets.get((model, version))
+        if target is None or not labelled:
+            return
+        setup = target.setup
+        oldest, ahead = self._bounds()
+        groups = self._by_window(labelled, lambda lp: lp.prediction.timestamp.timestamp())
+        prepared = []
+        for start, rows in groups.items():
+            if not oldest <= start < ahead:
+                self.late_labels += len(rows)
+                continue
+            items = [labelled[i] for i in rows]
+            prepared.append((start, items, self._label_arrays(setup, items)))
+        errors = self._errors(setup, [lp for lp in labelled if not lp.replaced])
+        with self._lock:
+            for start, items, arrays in prepared:
+                win = self._window(target, start)
+                self._add_pairs(target, win, items, arrays)
+                self._dirty.add((model, version, start))
+            if setup.detector is not None and errors.size:
+                self._detect(target, errors)
+
+    def _label_arrays(
+        self, setup: PerformanceSetup, items: Sequence[LabelledPrediction]
+    ) -> dict[str, Any]:
+        records = [lp.prediction for lp in items]
+        out = self._prediction_arrays(setup, records)
+        if setup.task == "classification":
+            out["y_true"] = class_indices(setup.classes, _labels(lp.label for lp in items))
+            out["y_prev"] = class_indices(setup.classes, _labels(lp.previous for lp in items))
+        else:
+            out["y_true"] = _floats(lp.label for lp in items)
+            out["y_prev"] = _floats(lp.previous for lp in items)
+        out["replaced"] = np.fromiter((lp.replaced for lp in items), dtype=bool, count=len(items))
+        return out
+
+    def _add_pairs(
+        self,
+        target: _Target,
+        win: WindowPerformance,
+        items: Sequence[LabelledPrediction],
+        arrays: Mapping[str, Any],
+    ) -> None:
+        setup = target.setup
+        y_pred, y_true, y_prev = arrays["y_pred"], arrays["y_true"], arrays["y_prev"]
+        replaced: npt.NDArray[np.bool_] = arrays["replaced"]
+        scores = arrays.get("scores")
+        first = ~replaced
+        slot_of = {
+            column: index.indices([lp.prediction.inputs.get(column) for lp in items])
+            for column, index in target.segment_index.items()
+        }
+
+        def pairs(summary: Summary, pick: npt.NDArray[np.bool_]) -> None:
+            old = pick & replaced
+            try:  # a pair counted by another process (before a restart) cannot come out
+                if old.any() and isinstance(summary, ClassificationSummary):
+                    s_old = None if scores is None else scores[old]
+                    summary.add_labels(y_prev[old], y_pred[old], s_old, sign=-1)
+                elif old.any():
+                    summary.add_labels(y_prev[old], y_pred[old], sign=-1)
+            except ValueError:
+                self.unmatched_removals += 1
+            if isinstance(summary, ClassificationSummary):
+                summary.add_labels(
+                    y_true[pick], y_pred[pick], None if scores is None else scores[pick]
+                )
+            else:
+                summary.add_labels(y_true[pick], y_pred[pick])
+
+        everything = np.ones(len(items), dtype=bool)
+        pairs(win.summary, everything)
+        # the labelled-rows view: a prediction is observed once, at its first label
+        if isinstance(win.labelled, ClassificationSummary):
+            win.labelled.observe(y_pred[first], None if scores is None else scores[first])
+        else:
+            win.labelled.observe(y_pred[first])
+            losses = arrays.get("losses")
+            if losses is not None and first.all():
+                win.labelled_losses += losses
+            elif setup.dle is not None and first.any():
+                sub = [lp.prediction for lp, f in zip(items, first, strict=True) if f]
+                more = self._predicted_losses(setup, sub, y_pred[first])
+                if more is not None:
+                    win.labelled_losses += more
+        pairs(win.labelled, everything)
+        for column, slots in slot_of.items():
+            names = target.segment_index[column].names
+            by_value = win.segments[column]
+            for slot in np.unique(slots):
+                name = names[int(slot)]
+                seg = by_value.get(name)
+                if seg is None:
+                    seg = by_value[name] = setup.new_summary()
+                pairs(seg, slots == slot)
+        if win.fairness is not None and setup.protected is not None:
+            # a row was counted unlabelled (or with its earlier label): take it out as it
+            # was counted, then count it with its new label
+            groups = np.array(
+                [
+                    str(lp.prediction.inputs.get(setup.protected))
+                    if lp.prediction.inputs.get(setup.protected) is not None
+                    else None
+                    for lp in items
+                ],
+                dtype=object,
+            )
+            pos = setup.positive_index
+            ok = (y_true >= 0) & (y_pred >= 0)
+            again = ok & replaced & (y_prev >= 0)
+            fresh = ok & ~replaced
+            try:  # rows counted by another process (before a restart) cannot come out
+                if again.any():
+                    win.fairness.add(
+                        groups[again], y_pred[again] == pos, y_prev[again] == pos, sign=-1
+                    )
+                if fresh.any():
+                    win.fairness.add(groups[fresh], y_pred[fresh] == pos, None, sign=-1)
+            except ValueError:
+                self.unmatched_removals += 1
+            keep = again | fresh
+            if keep.any():
+                win.fairness.add(groups[keep], y_pred[keep] == pos, y_true[keep] == pos)
+
+    def _errors(
+        self, setup: PerformanceSetup, items: Sequence[LabelledPrediction]
+    ) -> npt.NDArray[np.float64]:
+        """Per-prediction errors of first labels, in arrival order (the detectors' stream):
+        0/1 misclassification, or the absolute error of a regressor."""
+        if setup.detector is None or not items:
+            return np.empty(0)
+        if setup.task == "classification":
+            pred = _labels(lp.prediction.output for lp in items)
+            true = _labels(lp.label for lp in items)
+            return np.fromiter(
+                (float(p != t) for p, t in zip(pred, true, strict=True)),
+                dtype=np.float64,
+                count=len(items),
+            )
+        err = np.abs(
+            _floats(lp.label for lp in items) - _floats(lp.prediction.output for lp in items)
+        )
+        return err[np.isfinite(err)]
+
+    def _detect(self, target: _Target, errors: npt.NDArray[np.float64]) -> None:
+        assert target.setup.detector is not None
+        now = self.clock()
+        for hit in target.setup.detector.update_many(errors):
+            target.detections.append(
+                Detection(
+                    target.setup.model,
+                    target.setup.version,
+                    hit.detector,
+                    int(hit.index),
+                    now,
+                    {"mean_before": hit.mean_before, "mean_after": hit.mean_after},
+                )
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"PerformanceWindows(models={len(self._targets)}, "
+            f"window_seconds={self.window_seconds}, retention={self.retention})"
+        )
