@@ -76,7 +76,29 @@ def nannyml_side(out: Path, chunk_size: int) -> None:
                 "upper": {m: float(row[(m, "upper_confidence_boundary")]) for m in METRICS},
             }
         )
-    (out / "nannyml.json").write_text(json.dumps({"seconds": seconds, "chunks": chunks}))
+    alerts = [bool(any(row[(m, "alert")] for m in METRICS)) for _, row in df.iterrows()]
+    # concept drift: from the sixth chunk on, the labels of the 20% of employees living
+    # farthest from the office are flipped (P(y|x) changes there; the inputs, and so every
+    # estimate, do not)
+    drifted = analysis.copy()
+    far = drifted["distance_from_office"] > drifted["distance_from_office"].quantile(0.8)
+    late = drifted.index >= len(drifted) // 2
+    drifted.loc[far & late, "work_home_actual"] = 1 - drifted.loc[far & late, "work_home_actual"]
+    drifted.drop(columns=["period"], errors="ignore").to_csv(out / "drifted.csv", index=False)
+    realised_drifted = [
+        float(accuracy_score(part["work_home_actual"], part["y_pred"]))
+        for part in (drifted.iloc[c["start"] : c["end"]] for c in chunks)
+    ]
+    (out / "nannyml.json").write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "chunks": chunks,
+                "alerts": alerts,
+                "drifted_accuracy": realised_drifted,
+            }
+        )
+    )
 
 
 def _inside(c: dict[str, Any], m: str, realised: float) -> bool:
@@ -125,6 +147,11 @@ def main() -> None:
         )  # fmt: skip
         ours_seconds = time.perf_counter() - t0
         ours = json.loads(proc.stdout)
+        argv = proc.args[:]
+        argv[argv.index(str(out / "analysis.csv"))] = str(out / "drifted.csv")
+        drifted = json.loads(
+            subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+        )
     if [(c["start"], c["end"]) for c in ours["chunks"]] != [
         (c["start"], c["end"]) for c in nanny["chunks"]
     ]:
@@ -155,6 +182,24 @@ def main() -> None:
             f"{m:10} {n_mae:12.6f} {o_mae:15.6f} {ratio:7.4f} {n_in:>14}/{k} {o_in:>8}/{k} "
             f"{n_w / k:20.4f} {o_w / k:11.4f}"
         )
+    k = len(ours["chunks"])
+    half = k // 2
+    flagged = [any(f["metric"] == "accuracy" for f in c["findings"]) for c in drifted["chunks"]]
+    print(
+        "concept drift (labels flipped for the farthest 20% of employees from chunk "
+        f"{half + 1} on): realised accuracy "
+        + " ".join(f"{a:.3f}" for a in nanny["drifted_accuracy"])
+    )
+    print(
+        "  estimated accuracy (both tools, unchanged): "
+        + " ".join(f"{c['estimated']['accuracy']:.3f}" for c in drifted["chunks"])
+    )
+    print(
+        f"  inferwatch concept_drift_suspected on accuracy: {sum(flagged[half:])}/{k - half} "
+        f"drifted chunks, {sum(flagged[:half])}/{half} clean ones; NannyML has no "
+        f"reconciliation (its estimate alerts fire on {sum(nanny['alerts'])}/{k} chunks, the "
+        "same with or without the flip)"
+    )
     print(
         f"wall time: nannyml process {nanny_process:.1f} s (CBPE fit+estimate "
         f"{nanny['seconds']:.2f} s); inferwatch performance {ours_seconds:.1f} s"
