@@ -130,7 +130,7 @@ def test_thresholds_are_in_reference_sigmas_and_grow_with_the_budget() -> None:
 @pytest.mark.parametrize(
     ("reference", "kwargs", "match"),
     [
-        (np.zeros(100), {}, "no spread"),
+        (np.full(100, 2.5), {}, "no spread"),
         (np.ones(10), {}, "at least"),
         (np.r_[np.zeros(50), np.nan], {}, "finite"),
         (np.r_[np.zeros(50), np.ones(5)], {"false_alarm_budget": 0}, "false_alarm_budget"),
@@ -142,6 +142,16 @@ def test_unusable_references_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=match):
         ErrorStreamMonitor.from_reference(reference, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_classifier_that_never_erred_on_the_reference_still_gets_a_monitor() -> None:
+    """No spread in 0/1 errors: one pseudo-error (rate 1/(n+1)) instead of a refusal."""
+    rng = np.random.default_rng(28)
+    monitor = ErrorStreamMonitor.from_reference(np.zeros(2_000))
+    assert monitor.page_hinkley.reference_mean == pytest.approx(1 / 2_001)
+    assert monitor.update_many(_bernoulli(rng, 50_000, 1 / 2_001)) == []
+    found = monitor.update_many(_bernoulli(rng, 2_000, 0.05))
+    assert found and found[0].index - 50_000 <= 200
 
 
 def test_a_bad_batch_is_refused_whole_and_loses_nothing() -> None:

@@ -179,6 +179,11 @@ class ErrorStreamMonitor:
             raise ValueError(f"false_alarm_budget must be >= 1, got {false_alarm_budget}")
         if delta_sigmas <= 0:
             raise ValueError(f"delta_sigmas must be > 0, got {delta_sigmas}")
+        binary = bool(np.isin(ref, (0.0, 1.0)).all())
+        if binary and np.ptp(ref) == 0:
+            # a classifier that never (or always) erred on the reference: one pseudo-row of
+            # the other outcome (rate 1 / (n + 1)), so the tuning has a spread to work with
+            ref = np.append(ref, 1.0 - ref[0])
         mu, sigma = float(ref.mean()), float(ref.std())
         if sigma <= 0:
             raise ValueError(
@@ -198,7 +203,7 @@ class ErrorStreamMonitor:
         adwin = ADWIN(delta=min(clock / (2.0 * false_alarm_budget), 0.5), clock=clock)
         knots: tuple[float, ...] = ()
         levels: tuple[float, ...] = ()
-        if not np.isin(ref, (0.0, 1.0)).all():
+        if not binary:
             knots, levels = _rank_table(ref)
         return cls(adwin, ph, int(false_alarm_budget), int(ref.size), knots, levels)
 
