@@ -40,6 +40,7 @@ IntArray = npt.NDArray[np.int64]
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 DEFAULT_BINS = 200  # equal-width score bins on [0, 1], as the window summaries keep them
 REPLICATES = 1000  # simulated label draws per estimate
+SIM_CELLS = 4_000_000  # binomial draws held at once (32 MB)
 MIN_ROWS = 20
 
 
@@ -339,16 +340,24 @@ class CBPE:
         return point, self._simulate(_Cells(counts, cellp))
 
     def _simulate(self, cells: _Cells) -> dict[str, FloatArray]:
+        """Metrics over REPLICATES label draws, drawn in blocks of at most SIM_CELLS
+        binomials so that many classes do not need a huge array at once."""
         rng = np.random.default_rng(self.seed)
-        shape = (REPLICATES, *cells.counts.shape)
-        pos = rng.binomial(cells.counts[None], np.clip(cells.prob, 0, 1)[None], size=shape)
         pred = cells.counts[:, 1].sum(-1).astype(np.float64)  # (m,)
         other = cells.counts[:, 0].sum(-1).astype(np.float64)
-        tp = pos[:, :, 1].sum(-1).astype(np.float64)
-        fn = pos[:, :, 0].sum(-1).astype(np.float64)
-        per_bin = pos.sum(2).astype(np.float64)
-        auc = _auc(per_bin, cells.counts.sum(1)[None].astype(np.float64) - per_bin)
-        return _metrics(tp, pred[None] - tp, fn, other[None] - fn, auc, self.binary)
+        totals = cells.counts.sum(1)[None].astype(np.float64)
+        prob = np.clip(cells.prob, 0, 1)[None]
+        block = max(1, min(REPLICATES, SIM_CELLS // cells.counts.size))
+        parts: list[dict[str, FloatArray]] = []
+        for start in range(0, REPLICATES, block):
+            size = (min(block, REPLICATES - start), *cells.counts.shape)
+            pos = rng.binomial(cells.counts[None], prob, size=size)
+            tp = pos[:, :, 1].sum(-1).astype(np.float64)
+            fn = pos[:, :, 0].sum(-1).astype(np.float64)
+            per_bin = pos.sum(2).astype(np.float64)
+            auc = _auc(per_bin, totals - per_bin)
+            parts.append(_metrics(tp, pred[None] - tp, fn, other[None] - fn, auc, self.binary))
+        return {m: np.concatenate([p[m] for p in parts]) for m in parts[0]}
 
     def _band(self, point: dict[str, float], draws: dict[str, FloatArray]) -> dict[str, Estimate]:
         z = float(norm.ppf(0.5 + self.coverage / 2))
