@@ -9,8 +9,9 @@ times, alternating, in one process:
 - fairlearn 0.15: ``MetricFrame(metrics={selection_rate, tpr, fpr})`` plus
   ``demographic_parity_difference`` and ``equalized_odds_difference`` (no intervals).
 
-It prints the median of each, the ratio (goal: inferwatch at least 10x faster), and
-checks that both give the same values.  ``--boot N`` then times fairlearn's own bootstrap
+It prints the median wall and CPU time of each (CPU time is the steadier figure on a
+shared machine), the ratios (goal: inferwatch at least 10x faster), and checks that both
+give the same values.  ``--boot N`` then times fairlearn's own bootstrap
 (``MetricFrame(n_boot=N)``) once, to show what its intervals would cost per resample.
 
     .venv/bin/python bench/fairness.py --rows 1000000 --runs 5
@@ -73,25 +74,30 @@ def main() -> None:
     args = parser.parse_args()
     data = make_data(args.rows)
     times: dict[str, list[float]] = {"inferwatch": [], "fairlearn": []}
+    cpu: dict[str, list[float]] = {"inferwatch": [], "fairlearn": []}
     values: dict[str, dict[str, float]] = {}
     for _ in range(args.runs):
         for name, fn in (("inferwatch", ours), ("fairlearn", fairlearn)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             values[name] = fn(*data)
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     print(f"{args.rows:,} rows, 4 groups, {args.runs} runs, medians")
     med = {k: statistics.median(v) for k, v in times.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     for name, ts in times.items():
         spread = ", ".join(f"{t:.3f}" for t in ts)
-        print(f"  {name:<10} {med[name]:8.3f} s  [{spread}]")
+        print(f"  {name:<10} {med[name]:8.3f} s wall, {med_cpu[name]:8.3f} s CPU  [{spread}]")
     for metric, value in values["fairlearn"].items():
         got = values["inferwatch"][metric]
         same = "same" if abs(got - value) <= 1e-12 else "DIFFERENT"
         print(f"  {metric}: inferwatch {got:.6f}, fairlearn {value:.6f} ({same})")
     ratio = med["fairlearn"] / med["inferwatch"]
+    ratio_cpu = med_cpu["fairlearn"] / med_cpu["inferwatch"]
     print(
         f"  inferwatch (4 metrics, 1,000-resample intervals, verdicts) is {ratio:.1f}x "
-        f"faster than fairlearn (values only); goal >= 10x: {'met' if ratio >= 10 else 'missed'}"
+        f"faster than fairlearn (values only) in wall time, {ratio_cpu:.1f}x in CPU time; "
+        f"goal >= 10x: {'met' if min(ratio, ratio_cpu) >= 10 else 'missed'}"
     )
     if args.boot:
         groups, y_true, y_pred = data
