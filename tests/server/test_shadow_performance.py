@@ -1,5 +1,6 @@
-"""Labels reach a shadow through its derived ids, so each version gets its own realised
-performance, and the two versions can be compared (breast-cancer data, real SQLite)."""
+"""Labels sent for the primary reach its shadow's predictions of the same rows, so each
+version gets its own realised performance, and the two can be compared (breast-cancer
+data, real SQLite)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def setup(tmp_path: Path) -> dict[str, Any]:
     }
 
 
-def test_labels_sent_for_the_shadows_ids_give_each_version_its_accuracy(
+def test_labels_for_the_primary_give_each_version_its_accuracy(
     setup: dict[str, Any],
 ) -> None:
     rows, truth = setup["rows"], setup["truth"]
@@ -75,14 +76,18 @@ def test_labels_sent_for_the_shadows_ids_give_each_version_its_accuracy(
             res = client.post("/v1/models/cancer/predict", json={"instances": rows[i : i + 50]})
             assert res.status_code == 200, res.text
             ids += [p["id"] for p in res.json()["predictions"]]
-        for model, batch in (
-            ("cancer", ids),
-            ("cancer-tree", [shadow_prediction_id(p, "cancer-tree") for p in ids]),
-        ):
-            labels = [{"prediction_id": p, "label": t} for p, t in zip(batch, truth, strict=True)]
-            res = client.post(f"/v1/models/{model}/feedback", json={"labels": labels})
-            assert res.status_code == 200, res.text
-            assert res.json()["accepted"] == len(rows)
+        labels = [{"prediction_id": p, "label": t} for p, t in zip(ids, truth, strict=True)]
+        res = client.post("/v1/models/cancer/feedback", json={"labels": labels})
+        assert res.status_code == 200, res.text
+        assert res.json()["accepted"] == len(rows)
+        # the shadow got them as well, for its own ids: sent again, each one replaces itself
+        derived = [
+            {"prediction_id": shadow_prediction_id(p, "cancer-tree"), "label": t}
+            for p, t in zip(ids, truth, strict=True)
+        ]
+        res = client.post("/v1/models/cancer-tree/feedback", json={"labels": derived})
+        assert res.status_code == 200, res.text
+        assert (res.json()["accepted"], res.json()["replaced"]) == (0, len(rows))
         realised = {}
         for model, version in (("cancer", "1"), ("cancer-tree", "3")):
             assert client.post(f"/v1/models/{model}/evaluate").status_code == 200

@@ -32,7 +32,7 @@ from inferwatch.performance_windows import PerformanceWindows
 from inferwatch.server._app import create_app
 from inferwatch.server._feedback import label_ingestor_of
 from inferwatch.server._served import ServedModel
-from inferwatch.server._versions import build_versions
+from inferwatch.server._versions import build_versions, shadow_labels
 from inferwatch.windows import WindowFanout, WindowRouter
 
 if TYPE_CHECKING:
@@ -224,6 +224,7 @@ def build_app(settings: Settings) -> FastAPI:
     # fold them in by prediction time (None: no model tracks performance)
     label_sink: LabelSink | None = windows
     labels = label_ingestor_of(models, store, monitor, metrics, sink=label_sink)
+    labels = shadow_labels(labels, versions)  # a primary's labels reach its shadows too
     return create_app(
         settings,
         models=models,

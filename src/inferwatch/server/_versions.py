@@ -30,12 +30,13 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import Counter
 
 from inferwatch.config import ModelSettings
 from inferwatch.errors import ConfigError
+from inferwatch.labels import LabelIngestor, LabelReport
 from inferwatch.metrics import SHADOW_OUTCOMES, Metrics
 from inferwatch.monitor import Monitor
 from inferwatch.server._served import ServedModel
@@ -45,7 +46,9 @@ __all__ = [
     "Shadow",
     "Split",
     "Versions",
+    "ShadowLabels",
     "build_versions",
+    "shadow_labels",
     "shadow_prediction_id",
 ]
 
@@ -210,3 +213,43 @@ def build_versions(
             tuple(accumulate(share for _, share in members)),
         )
     return Versions({k: tuple(v) for k, v in shadows.items()}, splits)
+
+
+class ShadowLabels:
+    """The feedback route's ingestor, passing each label a primary accepts on to the
+    primary's shadows, for their prediction of the same row (:func:`shadow_prediction_id`).
+
+    The answer is the primary's report.  A shadow's label is judged like any other: for
+    a batch the shadow dropped, failed on or has not logged yet it is an
+    ``unknown_prediction_id`` in ``inferwatch_labels_total{model=SHADOW}``; a shadow whose
+    store write fails is logged and never fails the primary's answer.
+    """
+
+    def __init__(self, inner: LabelIngestor, shadows: Mapping[str, Sequence[str]]) -> None:
+        self.inner = inner
+        self.shadows = shadows
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def ingest(self, model: str, items: Any) -> LabelReport:
+        pairs = [(str(pid), value) for pid, value in items]
+        report = self.inner.ingest(model, pairs)
+        names = self.shadows.get(model, ())
+        if not names:
+            return report
+        taken = [pairs[r.index] for r in report.results if not r.rejected]
+        for shadow in names:
+            try:
+                self.inner.ingest(shadow, [(shadow_prediction_id(p, shadow), v) for p, v in taken])
+            except Exception:
+                log.exception("labels for shadow %s were not stored", shadow)
+        return report
+
+
+def shadow_labels(ingestor: LabelIngestor, versions: Versions) -> LabelIngestor:
+    """``ingestor``, or a :class:`ShadowLabels` over it when some model has shadows."""
+    if not versions.shadows:
+        return ingestor
+    names = {p: tuple(s.served.name for s in shadows) for p, shadows in versions.shadows.items()}
+    return cast("LabelIngestor", ShadowLabels(ingestor, names))
