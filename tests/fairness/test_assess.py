@@ -4,6 +4,7 @@ verdict that does not flip on noise."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -286,6 +287,19 @@ def test_seeded_and_order_free(rng: np.random.Generator) -> None:
     assert assess(counts, seed=3) != assess(counts, seed=4)
     merged = GroupCounts(SegmentIndex()).merge(counts)
     assert [r.value for r in assess(merged)] == [r.value for r in assess(counts)]
+
+
+def test_to_dict_is_plain_json() -> None:
+    """A group without labels has no TPR: NaN in the result, null in its JSON."""
+    counts = GroupCounts().add(["a"] * 40 + ["b"] * 40, np.arange(80) % 2 == 0)
+    counts.add(["a"] * 40, np.arange(40) % 2 == 0, np.arange(40) % 3 == 0)
+    result = assess(counts, resamples=50)[1]
+    assert np.isnan(result.by_group["b"]["tpr"])
+    out = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert out["by_group"]["b"]["tpr"] is None
+    assert out["by_group"]["a"]["n"] == 80
+    assert out["metric"] == "equalized_odds_difference"
+    assert out["verdict"] == result.verdict
 
 
 @pytest.mark.parametrize(

@@ -41,12 +41,13 @@ for equal opportunity, labelled positives and negatives for equalized odds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final, Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from inferwatch._json import plain
 from inferwatch.fairness._counts import GroupCounts
 
 __all__ = ["METRICS", "FairnessResult", "Verdict", "assess"]
@@ -74,6 +75,11 @@ class FairnessResult:
     verdict: Verdict
     #: per group taking part: selection_rate, tpr, fpr, n, labelled, positives, negatives
     by_group: dict[str, dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values: NaN (an undefined rate or interval) becomes ``None``."""
+        out: dict[str, Any] = plain(asdict(self))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
