@@ -29,9 +29,10 @@ a metric is undefined (a ratio with no positive prediction) are left out of its 
 bound above ``difference_threshold`` for a difference, the upper bound below
 ``ratio_threshold`` for the ratio.  A verdict on the point value would flip on noise: a
 max-minus-min gap between groups with *equal* true rates is positive by construction,
-and with four groups of 100 rows each the selection-rate gap exceeds 0.1 in about a
-third of windows (``tests/fairness/test_assess.py`` measures it), an alert every few
-windows about nothing.  ``ok`` therefore means "not shown to be past the threshold at
+and with four groups of 100 rows and equal selection rates (0.5) the gap exceeded 0.1
+in 46% of 300 windows, the interval's lower bound in 3% (``tests/fairness/test_assess.py``
+holds both rates to bounds): an alert every other window about nothing.
+``ok`` therefore means "not shown to be past the threshold at
 this confidence", and the interval is reported beside it.  ``insufficient_data`` when
 fewer than two groups take part, or when any group has fewer than ``min_group_size`` of
 the rows the metric divides by: rows for the selection-rate metrics, labelled positives
