@@ -41,7 +41,15 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str] | N
     url = path.replace("{name}", "churn")
     assert "{" not in url, f"unfilled path parameter in {path}"
     kwargs: dict[str, Any] = {"headers": headers or {}}
-    if method == "POST":
+    if method == "POST" and path.endswith("/feedback"):  # a label for a fresh prediction
+        made = client.post(
+            "/v1/models/churn/predict",
+            json={"instances": [GOOD]},
+            headers={"x-api-key": KEYS["admin"]},
+        )
+        (pred,) = made.json()["predictions"]
+        kwargs["json"] = {"labels": [{"prediction_id": pred["id"], "label": pred["prediction"]}]}
+    elif method == "POST":
         kwargs["json"] = {"instances": [GOOD]}
     return client.request(method, url, **kwargs)
 
