@@ -17,7 +17,7 @@ from inferwatch.concept import (
     per_prediction_errors,
 )
 
-#: Rows after a step by which the monitor must have fired (bench: p90 66 and 420 rows).
+#: Rows after a step by which the monitor must have fired (bench: p90 76 and 483 rows).
 STEP_LIMITS = {0.40: 150, 0.20: 900}
 
 
@@ -38,6 +38,10 @@ def test_lundberg_exponent_matches_the_normal_closed_form() -> None:
     steps = np.random.default_rng(20).normal(-0.3, 1.5, 400_000)
     assert lundberg_exponent(steps) == pytest.approx(2 * 0.3 / 1.5**2, rel=0.03)
     assert lundberg_exponent(np.array([-1.0, -0.5])) == np.inf
+    # weights describe the same distribution as repeated steps
+    assert lundberg_exponent([-0.15, 0.85], [0.9, 0.1]) == pytest.approx(
+        lundberg_exponent(np.r_[np.full(9, -0.15), 0.85]), rel=1e-9
+    )
     with pytest.raises(ValueError, match="drift down"):
         lundberg_exponent(np.array([1.0, -0.5]))
 
@@ -121,10 +125,14 @@ def test_thresholds_are_in_reference_sigmas_and_grow_with_the_budget() -> None:
     assert small.page_hinkley.reference_std == pytest.approx(reference.std())
     assert large.page_hinkley.threshold_sigmas > small.page_hinkley.threshold_sigmas
     assert large.adwin.delta < small.adwin.delta
-    scaled = ErrorStreamMonitor.from_reference(reference * 7.0, false_alarm_budget=1_000)
+    # continuous errors in other units: the same thresholds in sigmas
+    residuals = np.random.default_rng(25).exponential(3.0, 5_000)
+    base = ErrorStreamMonitor.from_reference(residuals, false_alarm_budget=1_000)
+    scaled = ErrorStreamMonitor.from_reference(residuals * 7.0, false_alarm_budget=1_000)
     assert scaled.page_hinkley.threshold_sigmas == pytest.approx(
-        small.page_hinkley.threshold_sigmas
+        base.page_hinkley.threshold_sigmas, rel=1e-9
     )
+    assert scaled.page_hinkley.delta_sigmas == pytest.approx(base.page_hinkley.delta_sigmas)
 
 
 @pytest.mark.parametrize(
