@@ -46,7 +46,7 @@ def test_lundberg_exponent_matches_the_normal_closed_form() -> None:
         lundberg_exponent(np.array([1.0, -0.5]))
 
 
-@pytest.mark.parametrize("budget", [1_000, 20_000])
+@pytest.mark.parametrize("budget", [1_000, 20_000, 100_000])
 def test_false_alarms_stay_within_the_budget_on_stable_errors(budget: int) -> None:
     rows = 200_000
     rng = np.random.default_rng(21)
