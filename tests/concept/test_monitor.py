@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -72,6 +73,22 @@ def test_a_step_in_the_error_rate_is_caught_within_the_stated_rows(seed: int, p1
     assert after, "no detection"
     assert after[0].index - 20_000 <= STEP_LIMITS[p1]
     assert after[0].mean_after > after[0].mean_before
+
+
+@pytest.mark.parametrize("direction", ["down", "both"])
+def test_errors_that_fall_are_caught_when_asked(direction: Literal["down", "both"]) -> None:
+    rng = np.random.default_rng(29)
+    reference = _bernoulli(rng, 5_000, 0.2)
+    up_only = ErrorStreamMonitor.from_reference(reference)
+    watch = ErrorStreamMonitor.from_reference(reference, direction=direction)
+    stable, better = _bernoulli(rng, 50_000, 0.2), _bernoulli(rng, 3_000, 0.05)
+    assert watch.update_many(stable) == []
+    found = watch.update_many(better)
+    ph = [d for d in found if d.detector == "page_hinkley"]
+    assert ph and ph[0].index - 50_000 <= 300
+    assert ph[0].mean_after < ph[0].mean_before
+    up_only.update_many(stable)
+    assert not [d for d in up_only.update_many(better) if d.detector == "page_hinkley"]
 
 
 def test_regression_errors_that_grow_are_caught_and_reported_in_error_units() -> None:
