@@ -360,6 +360,13 @@ class PerformanceSettings(_Section):
     max_segment_values: int = Field(
         20, ge=1, le=1000, description="Values per segment column; the rest count as 'other'."
     )
+    gap_tolerance: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Reconciliation: a realised value this close to the estimate is never "
+        "a concept-drift finding, however narrow the estimate's band.",
+    )
 
 
 class LoggingSettings(_Section):

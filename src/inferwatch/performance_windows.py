@@ -49,7 +49,6 @@ from inferwatch.observation import LabelledPrediction, PredictionRecord
 from inferwatch.performance import (
     ClassificationSummary,
     RegressionSummary,
-    class_indices,
 )
 from inferwatch.windows import window_start
 
@@ -164,34 +163,86 @@ def prediction_scores(
 ) -> npt.NDArray[np.float64] | None:
     """The class probabilities of ``records`` as an (n, k) matrix in ``classes`` order.
 
-    A record with ``probabilities`` gives its row; a binary classifier's record with only
-    a ``score`` (the top class's probability) gives ``score`` to its predicted class and
-    the rest to the other; a record with neither is a row of NaN (skipped by the score
-    histograms).  None when no record has any score.
+    A record with ``probabilities`` gives its row (a class it does not name has 0); a
+    binary classifier's record with only a ``score`` (the top class's probability) gives
+    ``score`` to its predicted class and the rest to the other; a record with neither is
+    a row of NaN (skipped by the score histograms).  None when no record has any score.
+    Vectorised per class: one pass over the records for each class.
     """
-    k = len(classes)
-    if not any(r.probabilities is not None or r.score is not None for r in records):
+    k, n = len(classes), len(records)
+    probs = [r.probabilities for r in records]
+    has_probs = np.fromiter((p is not None for p in probs), dtype=bool, count=n)
+    scores = [r.score for r in records]
+    has_score = np.fromiter((s is not None for s in scores), dtype=bool, count=n)
+    if not has_probs.any() and not has_score.any():
         return None
-    out = np.full((len(records), k), np.nan)
-    col = {c: i for i, c in enumerate(classes)}
-    for i, r in enumerate(records):
-        probs = r.probabilities
-        if probs is not None:
-            row = out[i]
-            row[:] = 0.0
-            for name, p in probs.items():
-                j = col.get(str(name))
-                if j is not None and p is not None:
-                    row[j] = float(p)
-        elif r.score is not None and k == 2 and y_pred[i] >= 0:
-            s = float(r.score)
-            out[i, y_pred[i]] = s
-            out[i, 1 - y_pred[i]] = 1.0 - s
+    out = np.full((n, k), np.nan)
+    if has_probs.any():
+        # keys as the adapters log them (strings); a mapping with other keys is read slowly
+        plain = all(p is None or all(type(key) is str for key in p) for p in probs[:1])
+        for j, c in enumerate(classes):
+            if plain:
+                col = np.fromiter(
+                    (np.nan if p is None else (p.get(c) or 0.0) for p in probs),
+                    dtype=np.float64,
+                    count=n,
+                )
+            else:
+                col = np.fromiter(
+                    (
+                        np.nan
+                        if p is None
+                        else float(next((v for key, v in p.items() if str(key) == c), 0.0) or 0.0)
+                        for p in probs
+                    ),
+                    dtype=np.float64,
+                    count=n,
+                )
+            out[:, j] = col
+    if k == 2:
+        only = ~has_probs & has_score & (y_pred >= 0)
+        if only.any():
+            rows = np.flatnonzero(only)
+            top = np.array([float(scores[i]) for i in rows])  # type: ignore[arg-type]
+            out[rows, y_pred[rows]] = top
+            out[rows, 1 - y_pred[rows]] = 1.0 - top
     return out
 
 
-def _labels(values: Iterable[Any]) -> list[str | None]:
-    return [None if v is None else str(v) for v in values]
+def _indices(lookup: Mapping[str, int], values: Sequence[Any]) -> npt.NDArray[np.intp]:
+    """Class indices of ``values`` (-1: not a class); strings are looked up directly and
+    anything else (an int class of a scikit-learn model) as its string."""
+    out = np.fromiter((lookup.get(v, -1) for v in values), dtype=np.intp, count=len(values))
+    miss = np.flatnonzero(out < 0)
+    for i in miss:
+        v = values[int(i)]
+        if v is not None and not isinstance(v, str):
+            out[i] = lookup.get(str(v), -1)
+    return out
+
+
+def _group(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _take(arrays: Mapping[str, Any], rows: npt.NDArray[np.intp]) -> dict[str, Any]:
+    """The rows ``rows`` of every per-row array (lists too); None stays None."""
+    out: dict[str, Any] = {}
+    for key, value in arrays.items():
+        if value is None:
+            out[key] = None
+        elif isinstance(value, np.ndarray):
+            out[key] = value[rows] if len(rows) != len(value) else value
+        else:
+            out[key] = [value[i] for i in rows] if len(rows) != len(value) else value
+    return out
+
+
+def _loss_sums(
+    abs_loss: npt.NDArray[np.float64], sq_loss: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    ok = np.isfinite(abs_loss)
+    return np.array([float(ok.sum()), float(abs_loss[ok].sum()), float(sq_loss[ok].sum())])
 
 
 def _floats(values: Iterable[Any]) -> npt.NDArray[np.float64]:
@@ -207,12 +258,13 @@ def _floats(values: Iterable[Any]) -> npt.NDArray[np.float64]:
 class _Target:
     """One model version's windows, segment indexes and detectors (under the owner's lock)."""
 
-    __slots__ = ("detections", "segment_index", "setup", "windows")
+    __slots__ = ("detections", "lookup", "segment_index", "setup", "windows")
 
     def __init__(self, setup: PerformanceSetup) -> None:
         from inferwatch.fairness import SegmentIndex
 
         self.setup = setup
+        self.lookup = {c: i for i, c in enumerate(setup.classes)}
         self.windows: dict[float, WindowPerformance] = {}
         self.segment_index = {c: SegmentIndex(setup.max_segment_values) for c in setup.segments}
         self.detections: list[Detection] = []
@@ -311,19 +363,26 @@ class PerformanceWindows:
             return out
 
     # -- feeding ------------------------------------------------------------------------
+    #
+    # Both feeds turn the whole batch into arrays first (one pass per field, outside the
+    # lock), split it by window with numpy, and fold each window's slice under the lock:
+    # the per-item Python work is a handful of attribute reads, everything else is numpy.
 
     def _bounds(self) -> tuple[float, float]:
         now = window_start(self.clock(), self.window_seconds)
         return now - (self.retention - 1) * self.window_seconds, now + self.window_seconds
 
-    def _by_window(
-        self, items: Sequence[Any], ts: Callable[[Any], float]
-    ) -> dict[float, list[int]]:
-        groups: dict[float, list[int]] = {}
+    def _by_window(self, records: Sequence[PredictionRecord]) -> dict[float, npt.NDArray[np.intp]]:
+        """Row indices by window start (of each record's prediction time)."""
         width = self.window_seconds
-        for i, item in enumerate(items):
-            groups.setdefault(window_start(ts(item), width), []).append(i)
-        return groups
+        n = len(records)
+        stamps = np.fromiter((r.timestamp.timestamp() for r in records), np.float64, count=n)
+        starts = np.floor(stamps / width) * width
+        first = starts[0]
+        if (starts == first).all():  # the usual batch: one window
+            return {float(first): np.arange(n)}
+        uniq, inverse = np.unique(starts, return_inverse=True)
+        return {float(u): np.flatnonzero(inverse == i) for i, u in enumerate(uniq)}
 
     def _window(self, target: _Target, start: float) -> WindowPerformance:
         win = target.windows.get(start)
@@ -339,35 +398,41 @@ class PerformanceWindows:
         target = self._targets.get((model, version))
         if target is None or not records:
             return
-        setup = target.setup
         oldest, ahead = self._bounds()
-        groups = self._by_window(records, lambda r: r.timestamp.timestamp())
-        prepared = []
-        for start, rows in groups.items():
-            if not oldest <= start < ahead:
-                self.dropped += len(rows)
-                continue
-            batch = [records[i] for i in rows]
-            prepared.append((start, batch, self._prediction_arrays(setup, batch)))
+        groups = self._by_window(records)
+        kept = {s: rows for s, rows in groups.items() if oldest <= s < ahead}
+        self.dropped += sum(len(rows) for s, rows in groups.items() if s not in kept)
+        if not kept:
+            return
+        arrays = self._prediction_arrays(target, records)
         with self._lock:
-            for start, batch, arrays in prepared:
+            for start, rows in kept.items():
                 win = self._window(target, start)
-                self._observe(target, win, batch, arrays)
+                self._observe(target, win, _take(arrays, rows))
                 self._dirty.add((model, version, start))
 
     def _prediction_arrays(
-        self, setup: PerformanceSetup, batch: Sequence[PredictionRecord]
+        self, target: _Target, records: Sequence[PredictionRecord]
     ) -> dict[str, Any]:
-        """The arrays one batch of predictions contributes (computed outside the lock)."""
+        """Per-row arrays of a batch of predictions (computed outside the lock)."""
+        setup = target.setup
         out: dict[str, Any] = {}
         if setup.task == "classification":
-            y_pred = class_indices(setup.classes, _labels(r.output for r in batch))
+            y_pred = _indices(target.lookup, [r.output for r in records])
             out["y_pred"] = y_pred
-            out["scores"] = prediction_scores(batch, setup.classes, y_pred)
+            out["scores"] = prediction_scores(records, setup.classes, y_pred)
         else:
-            out["y_pred"] = _floats(r.output for r in batch)
+            out["y_pred"] = _floats(r.output for r in records)
             if setup.dle is not None:
-                out["losses"] = self._predicted_losses(setup, batch, out["y_pred"])
+                out["abs_loss"], out["sq_loss"] = self._predicted_losses(
+                    setup, records, out["y_pred"]
+                )
+        for column in target.segment_index:
+            out[f"segment:{column}"] = [r.inputs.get(column) for r in records]
+        if setup.protected is not None and setup.task == "classification":
+            out["group"] = np.array(
+                [_group(r.inputs.get(setup.protected)) for r in records], dtype=object
+            )
         return out
 
     def _predicted_losses(
@@ -375,9 +440,12 @@ class PerformanceWindows:
         setup: PerformanceSetup,
         batch: Sequence[PredictionRecord],
         y_pred: npt.NDArray[np.float64],
-    ) -> npt.NDArray[np.float64] | None:
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Per-row predicted |error| and error² of the direct-loss estimator (NaN where
+        the prediction is not a number)."""
         assert setup.dle is not None
-        x = np.full((len(batch), len(setup.features)), np.nan)
+        n = len(batch)
+        x = np.full((n, len(setup.features)), np.nan)
         for j, name in enumerate(setup.features):
             codes = setup.categories.get(name)
             for i, r in enumerate(batch):
@@ -391,58 +459,51 @@ class PerformanceWindows:
                         x[i, j] = float(v)
                     except (TypeError, ValueError):
                         continue
+        abs_loss, sq_loss = np.full(n, np.nan), np.full(n, np.nan)
         ok = np.isfinite(y_pred)
-        if not ok.any():
-            return None
-        abs_err, sq_err = setup.dle.predict_losses(x[ok], y_pred[ok])
-        return np.array([float(ok.sum()), float(np.sum(abs_err)), float(np.sum(sq_err))])
+        if ok.any():
+            a, q = setup.dle.predict_losses(x[ok], y_pred[ok])
+            abs_loss[ok], sq_loss[ok] = a, q
+        return abs_loss, sq_loss
 
-    def _observe(
-        self,
-        target: _Target,
-        win: WindowPerformance,
-        batch: Sequence[PredictionRecord],
-        arrays: Mapping[str, Any],
-    ) -> None:
+    def _segments(
+        self, target: _Target, win: WindowPerformance, arrays: Mapping[str, Any]
+    ) -> list[tuple[Summary, npt.NDArray[np.bool_]]]:
+        """Each segment summary of the window with the rows of the batch it gets."""
+        out = []
+        for column, index in target.segment_index.items():
+            slots = index.indices(arrays[f"segment:{column}"])
+            by_value = win.segments[column]
+            for slot in np.unique(slots):
+                name = index.names[int(slot)]
+                seg = by_value.get(name)
+                if seg is None:
+                    seg = by_value[name] = target.setup.new_summary()
+                out.append((seg, slots == slot))
+        return out
+
+    def _observe(self, target: _Target, win: WindowPerformance, arrays: Mapping[str, Any]) -> None:
         setup = target.setup
         y_pred = arrays["y_pred"]
         if isinstance(win.summary, ClassificationSummary):
             scores = arrays["scores"]
             win.summary.observe(y_pred, scores)
-            for column, index in target.segment_index.items():
-                slots = index.indices([r.inputs.get(column) for r in batch])
-                by_value = win.segments[column]
-                for slot in np.unique(slots):
-                    name = index.names[int(slot)]
-                    seg = by_value.get(name)
-                    if seg is None:
-                        seg = by_value[name] = setup.new_summary()
-                    pick = slots == slot
-                    assert isinstance(seg, ClassificationSummary)
-                    seg.observe(y_pred[pick], None if scores is None else scores[pick])
-            if win.fairness is not None and setup.protected is not None:
-                groups = [r.inputs.get(setup.protected) for r in batch]
+            for seg, pick in self._segments(target, win, arrays):
+                assert isinstance(seg, ClassificationSummary)
+                seg.observe(y_pred[pick], None if scores is None else scores[pick])
+            if win.fairness is not None and "group" in arrays:
                 known = y_pred >= 0
-                win.fairness.add(
-                    [g for g, k in zip(groups, known, strict=True) if k],
-                    y_pred[known] == setup.positive_index,
-                    None,
-                )
+                if known.any():
+                    win.fairness.add(
+                        arrays["group"][known], y_pred[known] == setup.positive_index, None
+                    )
         else:
             win.summary.observe(y_pred)
-            losses = arrays.get("losses")
-            if losses is not None:
-                win.losses += losses
-            for column, index in target.segment_index.items():
-                slots = index.indices([r.inputs.get(column) for r in batch])
-                by_value = win.segments[column]
-                for slot in np.unique(slots):
-                    name = index.names[int(slot)]
-                    seg = by_value.get(name)
-                    if seg is None:
-                        seg = by_value[name] = setup.new_summary()
-                    assert isinstance(seg, RegressionSummary)
-                    seg.observe(y_pred[slots == slot])
+            if "abs_loss" in arrays:
+                win.losses += _loss_sums(arrays["abs_loss"], arrays["sq_loss"])
+            for seg, pick in self._segments(target, win, arrays):
+                assert isinstance(seg, RegressionSummary)
+                seg.observe(y_pred[pick])
 
     def add_labels(self, model: str, version: str, labelled: Sequence[LabelledPrediction]) -> None:
         """Fold accepted labels (all of one model version) into their predictions' windows."""
@@ -450,109 +511,83 @@ class PerformanceWindows:
         if target is None or not labelled:
             return
         setup = target.setup
+        records = [lp.prediction for lp in labelled]
         oldest, ahead = self._bounds()
-        groups = self._by_window(labelled, lambda lp: lp.prediction.timestamp.timestamp())
-        prepared = []
-        for start, rows in groups.items():
-            if not oldest <= start < ahead:
-                self.late_labels += len(rows)
-                continue
-            items = [labelled[i] for i in rows]
-            prepared.append((start, items, self._label_arrays(setup, items)))
-        errors = self._errors(setup, [lp for lp in labelled if not lp.replaced])
+        groups = self._by_window(records)
+        kept = {s: rows for s, rows in groups.items() if oldest <= s < ahead}
+        self.late_labels += sum(len(rows) for s, rows in groups.items() if s not in kept)
+        arrays = self._prediction_arrays(target, records)
+        n = len(labelled)
+        previous = [lp.previous for lp in labelled]
+        replaced = np.fromiter((p is not None for p in previous), dtype=bool, count=n)
+        arrays["replaced"] = replaced
+        if setup.task == "classification":
+            arrays["y_true"] = _indices(target.lookup, [lp.label for lp in labelled])
+            arrays["y_prev"] = (
+                _indices(target.lookup, previous) if replaced.any() else np.full(n, -1, np.intp)
+            )
+            ok = ~replaced & (arrays["y_true"] >= 0) & (arrays["y_pred"] >= 0)
+            errors = (arrays["y_true"][ok] != arrays["y_pred"][ok]).astype(np.float64)
+        else:
+            arrays["y_true"] = _floats(lp.label for lp in labelled)
+            arrays["y_prev"] = _floats(previous) if replaced.any() else np.full(n, np.nan)
+            err = np.abs(arrays["y_true"] - arrays["y_pred"])[~replaced]
+            errors = err[np.isfinite(err)]
         with self._lock:
-            for start, items, arrays in prepared:
+            for start, rows in kept.items():
                 win = self._window(target, start)
-                self._add_pairs(target, win, items, arrays)
+                self._add_pairs(target, win, _take(arrays, rows))
                 self._dirty.add((model, version, start))
             if setup.detector is not None and errors.size:
                 self._detect(target, errors)
 
-    def _label_arrays(
-        self, setup: PerformanceSetup, items: Sequence[LabelledPrediction]
-    ) -> dict[str, Any]:
-        records = [lp.prediction for lp in items]
-        out = self._prediction_arrays(setup, records)
-        if setup.task == "classification":
-            out["y_true"] = class_indices(setup.classes, _labels(lp.label for lp in items))
-            out["y_prev"] = class_indices(setup.classes, _labels(lp.previous for lp in items))
-        else:
-            out["y_true"] = _floats(lp.label for lp in items)
-            out["y_prev"] = _floats(lp.previous for lp in items)
-        out["replaced"] = np.fromiter((lp.replaced for lp in items), dtype=bool, count=len(items))
-        return out
-
     def _add_pairs(
-        self,
-        target: _Target,
-        win: WindowPerformance,
-        items: Sequence[LabelledPrediction],
-        arrays: Mapping[str, Any],
+        self, target: _Target, win: WindowPerformance, arrays: Mapping[str, Any]
     ) -> None:
         setup = target.setup
         y_pred, y_true, y_prev = arrays["y_pred"], arrays["y_true"], arrays["y_prev"]
         replaced: npt.NDArray[np.bool_] = arrays["replaced"]
         scores = arrays.get("scores")
         first = ~replaced
-        slot_of = {
-            column: index.indices([lp.prediction.inputs.get(column) for lp in items])
-            for column, index in target.segment_index.items()
-        }
 
-        def pairs(summary: Summary, pick: npt.NDArray[np.bool_]) -> None:
-            old = pick & replaced
-            try:  # a pair counted by another process (before a restart) cannot come out
-                if old.any() and isinstance(summary, ClassificationSummary):
-                    s_old = None if scores is None else scores[old]
-                    summary.add_labels(y_prev[old], y_pred[old], s_old, sign=-1)
-                elif old.any():
-                    summary.add_labels(y_prev[old], y_pred[old], sign=-1)
-            except ValueError:
-                self.unmatched_removals += 1
-            if isinstance(summary, ClassificationSummary):
-                summary.add_labels(
-                    y_true[pick], y_pred[pick], None if scores is None else scores[pick]
-                )
+        def pairs(summary: Summary, pick: npt.NDArray[np.bool_] | None) -> None:
+            old = replaced if pick is None else pick & replaced
+            if old.any():
+                try:  # a pair counted by another process (before a restart) cannot come out
+                    if isinstance(summary, ClassificationSummary):
+                        s_old = None if scores is None else scores[old]
+                        summary.add_labels(y_prev[old], y_pred[old], s_old, sign=-1)
+                    else:
+                        summary.add_labels(y_prev[old], y_pred[old], sign=-1)
+                except ValueError:
+                    self.unmatched_removals += 1
+            if pick is None:
+                yt, yp, sc = y_true, y_pred, scores
             else:
-                summary.add_labels(y_true[pick], y_pred[pick])
+                yt, yp = y_true[pick], y_pred[pick]
+                sc = None if scores is None else scores[pick]
+            if isinstance(summary, ClassificationSummary):
+                summary.add_labels(yt, yp, sc)
+            else:
+                summary.add_labels(yt, yp)
 
-        everything = np.ones(len(items), dtype=bool)
-        pairs(win.summary, everything)
+        pairs(win.summary, None)
         # the labelled-rows view: a prediction is observed once, at its first label
         if isinstance(win.labelled, ClassificationSummary):
             win.labelled.observe(y_pred[first], None if scores is None else scores[first])
         else:
             win.labelled.observe(y_pred[first])
-            losses = arrays.get("losses")
-            if losses is not None and first.all():
-                win.labelled_losses += losses
-            elif setup.dle is not None and first.any():
-                sub = [lp.prediction for lp, f in zip(items, first, strict=True) if f]
-                more = self._predicted_losses(setup, sub, y_pred[first])
-                if more is not None:
-                    win.labelled_losses += more
-        pairs(win.labelled, everything)
-        for column, slots in slot_of.items():
-            names = target.segment_index[column].names
-            by_value = win.segments[column]
-            for slot in np.unique(slots):
-                name = names[int(slot)]
-                seg = by_value.get(name)
-                if seg is None:
-                    seg = by_value[name] = setup.new_summary()
-                pairs(seg, slots == slot)
-        if win.fairness is not None and setup.protected is not None:
+            if "abs_loss" in arrays:
+                win.labelled_losses += _loss_sums(
+                    arrays["abs_loss"][first], arrays["sq_loss"][first]
+                )
+        pairs(win.labelled, None)
+        for seg, pick in self._segments(target, win, arrays):
+            pairs(seg, pick)
+        if win.fairness is not None and "group" in arrays:
             # a row was counted unlabelled (or with its earlier label): take it out as it
             # was counted, then count it with its new label
-            groups = np.array(
-                [
-                    str(lp.prediction.inputs.get(setup.protected))
-                    if lp.prediction.inputs.get(setup.protected) is not None
-                    else None
-                    for lp in items
-                ],
-                dtype=object,
-            )
+            groups = arrays["group"]
             pos = setup.positive_index
             ok = (y_true >= 0) & (y_pred >= 0)
             again = ok & replaced & (y_prev >= 0)
@@ -569,26 +604,6 @@ class PerformanceWindows:
             keep = again | fresh
             if keep.any():
                 win.fairness.add(groups[keep], y_pred[keep] == pos, y_true[keep] == pos)
-
-    def _errors(
-        self, setup: PerformanceSetup, items: Sequence[LabelledPrediction]
-    ) -> npt.NDArray[np.float64]:
-        """Per-prediction errors of first labels, in arrival order (the detectors' stream):
-        0/1 misclassification, or the absolute error of a regressor."""
-        if setup.detector is None or not items:
-            return np.empty(0)
-        if setup.task == "classification":
-            pred = _labels(lp.prediction.output for lp in items)
-            true = _labels(lp.label for lp in items)
-            return np.fromiter(
-                (float(p != t) for p, t in zip(pred, true, strict=True)),
-                dtype=np.float64,
-                count=len(items),
-            )
-        err = np.abs(
-            _floats(lp.label for lp in items) - _floats(lp.prediction.output for lp in items)
-        )
-        return err[np.isfinite(err)]
 
     def _detect(self, target: _Target, errors: npt.NDArray[np.float64]) -> None:
         assert target.setup.detector is not None

@@ -168,11 +168,13 @@ class EvaluationLoop:
         performance: PerformanceWindows | None = None,
         publish_performance: Publisher | None = None,
         min_labels: int = 30,
+        gap_tolerance: float = 0.02,
     ) -> None:
         self.targets = tuple(targets)
         self.performance = performance
         self.publish_performance = publish_performance
         self.min_labels = min_labels
+        self.gap_tolerance = gap_tolerance
         self._performance_state: dict[tuple[str, str], dict[str, Any]] = {}
         self._judge_lock = threading.Lock()
         self.interval = interval
@@ -237,7 +239,13 @@ class EvaluationLoop:
             if setup is None or win is None:
                 continue
             found, judged = performance_rows(
-                setup, start, start + width, win, evaluated_at=now, min_labels=self.min_labels
+                setup,
+                start,
+                start + width,
+                win,
+                evaluated_at=now,
+                min_labels=self.min_labels,
+                gap_tolerance=self.gap_tolerance,
             )
             rows.extend(found)
             self.evaluations += 1

@@ -219,6 +219,7 @@ def build_app(settings: Settings) -> FastAPI:
             performance=windows,
             publish_performance=quality.publish,
             min_labels=p.min_labels,
+            gap_tolerance=p.gap_tolerance,
         )
     # the feedback route's ingestor: accepted labels go to the performance windows, which
     # fold them in by prediction time (None: no model tracks performance)

@@ -163,14 +163,18 @@ def add_performance_routes(
 
     async def evaluate(name: str) -> Response:
         served = served_model(name)
-        if evaluator is None:
-            raise ApiError(
-                409,
-                "not_evaluated",
-                f"model {served.name!r} has no live evaluation (no reference configured)",
+        if evaluator is None:  # nothing to judge is an answer, not an error
+            return _json(
+                {
+                    "model": served.name,
+                    "message": f"model {served.name!r} has no live evaluation: configure "
+                    "models[].reference (and its target for performance)",
+                    "drift": {},
+                    "performance": {},
+                }
             )
         result = await run_in_threadpool(evaluator.run_once, served.name)
-        return _json({"model": served.name, **result})
+        return _json({"model": served.name, "message": None, **result})
 
     errors: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (401, 403, 404)}
     app.add_api_route(
@@ -220,5 +224,5 @@ def add_performance_routes(
             "every retained performance window; stores and returns the results."
         ),
         tags=["performance"],
-        responses={**errors, 409: {"description": "the model has no live evaluation"}},
+        responses=errors,
     )
