@@ -116,11 +116,16 @@ def demo(
             signal.signal(sig, handler)
     summary = traffic.snapshot()
     latest = store.latest_evaluations(DEMO_MODEL, "1")
+    accuracy = store.query_evaluations(DEMO_MODEL, metric="accuracy", limit=200)
+    realised = next((r["value"] for r in accuracy if r["test"] == "realised"), None)
+    estimated = next((r["value"] for r in accuracy if r["test"] == "cbpe"), None)
     summary.update(
         drifted_features=sorted(
             {r["feature"] for r in latest if r["metric"] == "drift" and r["status"] == "critical"}
         ),
         stored=store.count_predictions(),
+        accuracy_realised=None if realised is None else round(realised, 4),
+        accuracy_estimated=None if estimated is None else round(estimated, 4),
         duration_seconds=round(time.monotonic() - started, 1),
         workdir=str(workdir),
         store=settings.store.url,
@@ -154,7 +159,8 @@ def _print_running(elapsed: float, snap: dict[str, Any], stored: int) -> None:
     err_console.print(
         f"[{elapsed:5.0f}s] requests {snap['requests']:>6}  accepted {snap['accepted']:>6}  "
         f"rejected {snap['rejected']:>5}  errors {snap['errors']:>3}  stored {stored:>6}  "
-        f"p50 {p50 if p50 is not None else '-'} ms  drift {snap['drift']:.2f}",
+        f"p50 {p50 if p50 is not None else '-'} ms  drift {snap['drift']:.2f}  "
+        f"labels {snap['labels_accepted']}",
         highlight=False,
     )
 
@@ -168,6 +174,13 @@ def _print_final(summary: dict[str, Any], as_json: bool) -> None:
     table = Table(title="inferwatch demo: final summary", show_header=False)
     for key in ("requests", "ok_requests", "accepted", "rejected", "errors", "stored"):
         table.add_row(key, str(summary[key]))
+    table.add_row(
+        "labels sent / accepted", f"{summary['labels_sent']} / {summary['labels_accepted']}"
+    )
+    table.add_row(
+        "accuracy realised / estimated (newest window)",
+        f"{summary['accuracy_realised']} / {summary['accuracy_estimated']}",
+    )
     table.add_row("rejected by code", json.dumps(summary["rejected_by_code"]))
     table.add_row("drifted features (last window)", ", ".join(summary["drifted_features"]) or "-")
     table.add_row(

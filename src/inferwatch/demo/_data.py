@@ -120,6 +120,8 @@ def prepare_workdir(workdir: Path, *, port: int, seed: int = 7, n_reference: int
         "store": {"url": "sqlite:///inferwatch.db"},
         # short windows so the demo's drift shows on /metrics within a minute
         "drift": {"window_seconds": 20, "evaluation_interval_seconds": 5},
+        # and performance windows of a minute, judged once 30 labels came back
+        "performance": {"window_seconds": 60, "min_labels": 30},
         "models": [
             {
                 "name": DEMO_MODEL,

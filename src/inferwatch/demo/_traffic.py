@@ -1,7 +1,11 @@
 """Realistic traffic for the demo: good batches, a share of malformed requests, then drift.
 
 Bounded by construction: it sends at most ``rate`` requests a second and stops when its
-event is set.  Malformed requests cover each rejection reason the server counts.
+event is set.  Malformed requests cover each rejection reason the server counts.  Ground
+truth comes back late, as it does in production: the true outcome of ``label_share`` of
+the answered predictions is posted to ``/feedback`` by prediction id ``label_delay``
+seconds after the prediction (the drift moves the inputs only, so the model's realised
+accuracy should stay near its estimate: covariate shift, not concept drift).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from inferwatch.demo._data import make_customers, to_instances
+from inferwatch.demo._data import TARGET, make_customers, to_instances
 
 __all__ = ["TrafficGenerator", "TrafficStats"]
 
@@ -43,6 +47,8 @@ class TrafficStats:
     errors: int = 0
     rejected_by_code: Counter[str] = field(default_factory=Counter)
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    labels_sent: int = 0
+    labels_accepted: int = 0
 
     def latency_ms(self, q: float) -> float | None:
         if not self.latencies:
@@ -64,6 +70,8 @@ class TrafficGenerator:
         drift_ramp: float = 10.0,
         seed: int = 11,
         headers: dict[str, str] | None = None,
+        label_share: float = 0.6,
+        label_delay: float = 3.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -77,6 +85,11 @@ class TrafficGenerator:
         self.stop = threading.Event()
         self.started_at = time.monotonic()
         self._lock = threading.Lock()
+        self.label_share = label_share
+        self.label_delay = label_delay
+        # (due time, [(prediction id, true outcome), ...]) of answered requests
+        self._pending: deque[tuple[float, list[tuple[str, str]]]] = deque()
+        self._truth: list[str] = []
 
     def drift(self) -> float:
         """Current drift level in [0, 1]."""
@@ -85,7 +98,9 @@ class TrafficGenerator:
 
     def _good(self) -> tuple[str, bytes, int]:
         n = int(self.rng.integers(1, 9))
-        instances = to_instances(make_customers(n, self.rng, self.drift()))
+        frame = make_customers(n, self.rng, self.drift())
+        self._truth = [str(v) for v in frame[TARGET]]
+        instances = to_instances(frame)
         return self.model, json.dumps({"instances": instances}).encode(), n
 
     def _bad(self) -> tuple[str, bytes, int]:
@@ -121,6 +136,7 @@ class TrafficGenerator:
                 bad = self.rng.random() < self.bad_share
                 model, body, n = self._bad() if bad else self._good()
                 self._send(client, model, body, n)
+                self._send_labels(client)
                 next_at += interval
                 delay = next_at - time.monotonic()
                 if delay > 0:
@@ -143,13 +159,43 @@ class TrafficGenerator:
             s.requests += 1
             if resp.status_code == 200:
                 s.ok_requests += 1
-                s.accepted += len(resp.json()["predictions"])
+                answered = resp.json()["predictions"]
+                s.accepted += len(answered)
                 s.latencies.append(elapsed)
+                if n and len(answered) == len(self._truth):
+                    keep = [
+                        (item["id"], truth)
+                        for item, truth in zip(answered, self._truth, strict=True)
+                        if self.rng.random() < self.label_share
+                    ]
+                    if keep:
+                        self._pending.append((time.monotonic() + self.label_delay, keep))
             elif 400 <= resp.status_code < 500:
                 s.rejected += 1
                 s.rejected_by_code[_error_code(resp)] += 1
             else:
                 s.errors += 1
+
+    def _send_labels(self, client: httpx.Client) -> None:
+        """Post the outcomes that are due, in one feedback request."""
+        now = time.monotonic()
+        due: list[tuple[str, str]] = []
+        while self._pending and self._pending[0][0] <= now:
+            due.extend(self._pending.popleft()[1])
+        if not due:
+            return
+        body = {"labels": [{"prediction_id": i, "label": y} for i, y in due]}
+        try:
+            resp = client.post(f"/v1/models/{self.model}/feedback", json=body)
+        except httpx.HTTPError:
+            return
+        with self._lock:
+            self.stats.labels_sent += len(due)
+            if resp.status_code in (200, 207):
+                payload = resp.json()
+                self.stats.labels_accepted += int(payload.get("accepted", 0)) + int(
+                    payload.get("replaced", 0)
+                )
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -160,6 +206,8 @@ class TrafficGenerator:
                 "accepted": s.accepted,
                 "rejected": s.rejected,
                 "errors": s.errors,
+                "labels_sent": s.labels_sent,
+                "labels_accepted": s.labels_accepted,
                 "rejected_by_code": dict(sorted(s.rejected_by_code.items())),
                 "latency_p50_ms": _round(s.latency_ms(0.5)),
                 "latency_p95_ms": _round(s.latency_ms(0.95)),

@@ -390,18 +390,27 @@ def _fairness_dict(r: Any) -> dict[str, Any]:
 
 
 def detection_rows(detections: Sequence[Any], *, window_seconds: float) -> list[Evaluation]:
-    """Stream detections as ``concept_drift`` rows (``critical``; value: the position)."""
+    """Stream detections as ``concept_drift`` rows (``critical``), one per detector and
+    model version for each batch handed in: a real change fires a burst of detections
+    as the detector's window shrinks and grows again, and one row (with the count, the
+    first and last positions) says it once.  ``value`` is the first position."""
     from inferwatch.windows import window_start
 
-    out = []
+    groups: dict[tuple[str, str, str], list[Any]] = {}
     for d in detections:
-        start = window_start(d.at, window_seconds)
+        groups.setdefault((d.model, d.version, d.detector), []).append(d)
+    out = []
+    for (model, version, detector), hits in groups.items():
+        first, last = hits[0], hits[-1]
+        start = window_start(first.at, window_seconds)
         out.append(
             Evaluation(
-                model=d.model, version=d.version, window_start=_dt(start),
-                window_end=_dt(start + window_seconds), evaluated_at=_dt(d.at),
-                metric="concept_drift", value=float(d.position), status="critical",
-                test=d.detector, details=dict(d.details),
+                model=model, version=version, window_start=_dt(start),
+                window_end=_dt(start + window_seconds), evaluated_at=_dt(last.at),
+                metric="concept_drift", value=float(first.position), status="critical",
+                test=detector,
+                details={"detections": len(hits), "first_position": first.position,
+                         "last_position": last.position, **dict(last.details)},
             )
         )  # fmt: skip
     return out
