@@ -124,3 +124,70 @@ def test_constant_samples_give_a_definite_answer() -> None:
     assert same.p_value == 1.0 and same.difference == 0
     apart = compare_means(5, 5.0, 5.0, 5, 10.0, 20.0)
     assert apart.p_value == 0.0 and apart.statistic == math.inf
+
+
+def test_summaries_of_two_classifiers_compare_like_their_rows() -> None:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, recall_score
+    from sklearn.tree import DecisionTreeClassifier
+
+    from inferwatch.performance import ClassificationSummary, class_indices
+    from inferwatch.performance._compare import compare_summaries
+
+    x, y = load_breast_cancer(return_X_y=True)
+    truth = np.where(y == 1, "benign", "malignant")
+    fit, rest = slice(0, 300), slice(300, None)
+    a_pred = LogisticRegression(max_iter=5000).fit(x[fit], truth[fit]).predict(x[rest])
+    b_pred = DecisionTreeClassifier(max_depth=2, random_state=0).fit(x[fit], truth[fit])
+    b_pred = b_pred.predict(x[rest])
+    summaries = []
+    for pred in (a_pred, b_pred):
+        classes = ["benign", "malignant"]
+        s = ClassificationSummary(classes)
+        s.observe(class_indices(classes, pred))
+        s.add_labels(class_indices(classes, truth[rest]), class_indices(classes, pred))
+        summaries.append(s)
+    n = truth[rest].size
+    got = compare_summaries(summaries[0], summaries[1], "accuracy")
+    acc = [accuracy_score(truth[rest], p) for p in (a_pred, b_pred)]
+    expected = compare_proportions(round(acc[0] * n), n, round(acc[1] * n), n)
+    assert got == expected
+    assert got.difference == pytest.approx(acc[1] - acc[0], abs=1e-12)
+    recall = compare_summaries(summaries[0], summaries[1], "recall", positive="malignant")
+    rec = [recall_score(truth[rest], p, pos_label="malignant") for p in (a_pred, b_pred)]
+    assert (recall.a, recall.b) == pytest.approx(rec, abs=1e-12)
+    with pytest.raises(ValueError, match="cannot be compared"):
+        compare_summaries(summaries[0], summaries[1], "roc_auc")
+
+
+def test_summaries_of_two_regressors_compare_like_welch_on_their_errors() -> None:
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    from inferwatch.performance import RegressionSummary
+    from inferwatch.performance._compare import compare_summaries
+
+    x, y = load_diabetes(return_X_y=True)
+    fit, rest = slice(0, 250), slice(250, None)
+    preds = [
+        Ridge(alpha=0.1).fit(x[fit], y[fit]).predict(x[rest]),
+        np.full(y[rest].size, y[fit].mean()),  # a baseline that predicts the mean
+    ]
+    summaries = []
+    for pred in preds:
+        s = RegressionSummary()
+        s.observe(pred)
+        s.add_labels(y[rest], pred)
+        summaries.append(s)
+    got = compare_summaries(summaries[0], summaries[1], "mae")
+    errors = [np.abs(y[rest] - p) for p in preds]
+    ref = st.ttest_ind(errors[1], errors[0], equal_var=False)
+    assert got.test == "welch_t"
+    assert got.difference == pytest.approx(errors[1].mean() - errors[0].mean(), rel=1e-9)
+    assert got.p_value == pytest.approx(ref.pvalue, rel=1e-6)
+    bias = compare_summaries(summaries[0], summaries[1], "mean_error")
+    signed = [y[rest] - p for p in preds]
+    assert bias.p_value == pytest.approx(
+        st.ttest_ind(signed[1], signed[0], equal_var=False).pvalue, rel=1e-6
+    )

@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["Comparison", "compare_means", "compare_proportions"]
+if TYPE_CHECKING:
+    from inferwatch.performance._classification import ClassificationSummary
+    from inferwatch.performance._regression import RegressionSummary
+
+__all__ = ["Comparison", "compare_means", "compare_proportions", "compare_summaries"]
 
 ProportionMethod = Literal["auto", "z", "fisher"]
 
@@ -192,3 +196,74 @@ def compare_means(
         "welch_t", mean_a, mean_b, n_a, n_b, diff, diff - half, diff + half, confidence,
         p_value, t, df,
     )  # fmt: skip
+
+
+#: the metrics :func:`compare_summaries` tests, by task
+CLASSIFICATION_COMPARISONS = ("accuracy", "precision", "recall")
+REGRESSION_COMPARISONS = ("mae", "mean_error")
+
+
+def compare_summaries(
+    a: ClassificationSummary | RegressionSummary,
+    b: ClassificationSummary | RegressionSummary,
+    metric: str = "accuracy",
+    *,
+    positive: str | None = None,
+    confidence: float = 0.95,
+) -> Comparison:
+    """Compare one metric of two versions' (merged) performance summaries.
+
+    Classifiers: ``accuracy`` (correct out of labelled), ``recall`` (of ``positive``,
+    correct out of its true rows) and ``precision`` (correct out of the rows predicted
+    ``positive``), from the confusion matrices, with :func:`compare_proportions`.
+    ``positive`` defaults to the second of two classes.  Regressors: ``mae`` (absolute
+    errors: their sum is ``n * mae``, their sum of squares ``n * rmse**2``) and
+    ``mean_error`` (signed errors), with :func:`compare_means`.
+    """
+    from inferwatch.performance._classification import ClassificationSummary
+    from inferwatch.performance._regression import RegressionSummary
+
+    if isinstance(a, ClassificationSummary) and isinstance(b, ClassificationSummary):
+        if metric not in CLASSIFICATION_COMPARISONS:
+            raise ValueError(
+                f"metric {metric!r} cannot be compared for classifiers; "
+                f"use one of {', '.join(CLASSIFICATION_COMPARISONS)}"
+            )
+        return compare_proportions(
+            *_proportion(a, metric, positive, "a"),
+            *_proportion(b, metric, positive, "b"),
+            confidence=confidence,
+        )
+    if isinstance(a, RegressionSummary) and isinstance(b, RegressionSummary):
+        if metric not in REGRESSION_COMPARISONS:
+            raise ValueError(
+                f"metric {metric!r} cannot be compared for regressors; "
+                f"use one of {', '.join(REGRESSION_COMPARISONS)}"
+            )
+        return compare_means(*_sums(a, metric), *_sums(b, metric), confidence=confidence)
+    raise TypeError("compare two ClassificationSummary or two RegressionSummary objects")
+
+
+def _proportion(
+    summary: ClassificationSummary, metric: str, positive: str | None, side: str
+) -> tuple[int, int]:
+    confusion = summary.confusion_matrix()
+    if metric == "accuracy":
+        return int(confusion.trace()), int(confusion.sum())
+    classes = summary.classes
+    if positive is None:
+        if len(classes) != 2:
+            raise ValueError(f"{metric} of a {len(classes)}-class model needs positive=CLASS")
+        positive = classes[1]
+    if positive not in classes:
+        raise ValueError(f"version {side} has no class {positive!r}")
+    k = classes.index(positive)
+    total = confusion[k, :].sum() if metric == "recall" else confusion[:, k].sum()
+    return int(confusion[k, k]), int(total)
+
+
+def _sums(summary: RegressionSummary, metric: str) -> tuple[int, float, float]:
+    n = summary.n_labelled
+    values = summary.metrics()
+    squares = n * values["rmse"] ** 2
+    return n, n * values[metric], squares
