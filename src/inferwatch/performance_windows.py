@@ -346,6 +346,15 @@ class PerformanceWindows:
             out, self._dirty = self._dirty, set()
         return sorted(out, key=lambda k: (k[2], k[0], k[1]))
 
+    def mark_windows_dirty(self, windows: Iterable[tuple[str, str, float]]) -> None:
+        """Have the evaluator judge these windows (model, version, start) next round."""
+        with self._lock:
+            self._dirty.update(windows)
+
+    def oldest_start(self) -> float:
+        """Start of the oldest window still retained (older ones are dropped)."""
+        return self._bounds()[0]
+
     def mark_dirty(self, model: str, version: str) -> None:
         """Have the evaluator judge every retained window of a model version again."""
         with self._lock:

@@ -246,3 +246,35 @@ def test_a_regressors_csv_labels_are_numbers_even_in_a_mixed_column(
     (page,) = store.labelled_columns("ridge", "1", columns=("id", "label"))
     assert page == {"id": [ids[0]], "label": [80.5]}
     store.close()
+
+
+def test_ingest_labels_through_a_running_server(served: dict[str, Any], run_cli: Run) -> None:
+    """``--url``: the labels go through the server's feedback route, so its live performance
+    windows count them (a direct write to the store would not reach them)."""
+    from sklearn.metrics import accuracy_score
+
+    path: Path = served["path"]
+    ids, truth = served["ids"], served["truth"]
+    file = path / "via_url.csv"
+    pd.DataFrame({"pid": ids, "y": truth}).to_csv(file, index=False)
+    server = ServerProcess(["serve", "-c", str(path / "inferwatch.yaml")], cwd=path)
+    server.wait_ready()
+    try:
+        done = run_cli(
+            "ingest", "labels", str(file), "--url", server.base, "--model", "cancer",
+            "--id-column", "pid", "--label-column", "y", cwd=path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"{len(ids)} row(s)" in done.stdout
+        r = httpx.post(f"{server.base}/v1/models/cancer/evaluate", timeout=60)
+        state = r.json()["performance"]["1"]
+        assert state["labelled"] == len(ids)
+        expected = accuracy_score([str(t) for t in truth], [str(p) for p in served["preds"]])
+        assert state["realised"]["accuracy"] == pytest.approx(expected, abs=1e-12)
+        down = run_cli(
+            "ingest", "labels", str(file), "--url", "http://127.0.0.1:9", "--model", "cancer",
+            "--id-column", "pid", "--label-column", "y", cwd=path,
+        )  # fmt: skip
+        assert down.returncode == 2 and "could not reach" in down.stderr
+    finally:
+        server.stop(timeout=60)

@@ -8,6 +8,12 @@ its rows is rejected on all of them (``duplicate_prediction_id``).  Rows go to t
 in chunks, each one transaction; a re-run after a failure is harmless (stored labels
 replace themselves).  A server's predictions still in its memory buffer are not visible
 from here: label them through the feedback route, or after the server flushed them.
+
+With ``--url`` the labels go to a running server's ``POST /v1/models/{name}/feedback``
+instead, in requests of ``HTTP_CHUNK`` labels: the server validates and stores them and,
+unlike a direct write to the store, folds them into its live performance windows at once
+(a server only sees the labels that pass through it; one that is running while labels are
+written to its store directly shows them when the window is recomputed).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ ingest_app = typer.Typer(help="Bring late ground truth into the store.", no_args
 app.add_typer(ingest_app, name="ingest")
 
 CHUNK = 10_000  # labels per store transaction
+HTTP_CHUNK = 1_000  # labels per feedback request (--url)
 SHOWN = 5  # rejected rows printed at the end
 PROGRESS_MIN_ROWS = 20_000
 
@@ -66,6 +73,22 @@ def ingest_labels(
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar (default: large files)."),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Send the labels to this running server's feedback route instead of the "
+            "store, so its live performance windows count them.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="INFERWATCH_API_KEY",
+            show_envvar=True,
+            help="With --url: an API key with the 'feedback' role.",
+        ),
+    ] = None,
 ) -> None:
     """Store labels for earlier predictions, joined by prediction id.
 
@@ -74,9 +97,31 @@ def ingest_labels(
     """
     from inferwatch.config import load_settings
     from inferwatch.io import read_columns
-    from inferwatch.labels import LABEL_OUTCOMES, REJECT_CODES, LabelIngestor, LabelResult
+    from inferwatch.labels import LabelIngestor, LabelResult
     from inferwatch.store import open_store
 
+    if url is not None:
+        found = default_config(config)
+        if model is None and found is None:
+            fail("--model is required with --url (or a configuration naming one model)")
+        chosen_name = model
+        model_task = None
+        if found is not None:
+            settings = load_settings(found)
+            picked = _model(settings, model)
+            chosen_name, model_task = picked.name, picked.task
+        assert chosen_name is not None
+        columns = read_columns(file, [id_column, label_column])
+        ids = [_text_id(v) for v in columns[id_column].tolist()]
+        text = file.name.lower().endswith((".csv", ".csv.gz")) and model_task == "regression"
+        labels = [_plain(v, numeric_text=text) for v in columns[label_column].tolist()]
+        results, pending = _split_duplicates(ids, labels, file.name)
+        with _progress(len(ids), progress) as bar:
+            task_id = bar.add_task("labels", total=len(ids))
+            bar.advance(task_id, len(results))
+            results += _send(url, api_key, chosen_name, pending, lambda n: bar.advance(task_id, n))
+        _report(file, chosen_name, results)
+        return
     overrides: dict[str, Any] = {"store": {"url": store_url}} if store_url else {}
     settings = load_settings(default_config(config), overrides)
     chosen = _model(settings, model)
@@ -93,21 +138,7 @@ def ingest_labels(
         if settings.store.auto_migrate:
             store.upgrade()
         ingestor = LabelIngestor(store, rules=rules)
-        seen = Counter(ids)
-        results: list[LabelResult] = []
-        pending: list[tuple[int, str, Any]] = []
-        for i, (pid, label) in enumerate(zip(ids, labels, strict=True)):
-            if seen[pid] > 1:
-                results.append(
-                    LabelResult(
-                        i,
-                        pid,
-                        "duplicate_prediction_id",
-                        f"row {i + 1}: prediction id {pid!r} is on {seen[pid]} rows of {file.name}",
-                    )
-                )
-            else:
-                pending.append((i, pid, label))
+        results, pending = _split_duplicates(ids, labels, file.name)
         stored = 0
         with _progress(len(ids), progress) as bar:
             task = bar.add_task("labels", total=len(ids))
@@ -129,11 +160,87 @@ def ingest_labels(
         fail(str(exc))
     finally:
         store.close()
+    _report(file, chosen.name, results)
+
+
+def _split_duplicates(
+    ids: list[str], labels: list[Any], name: str
+) -> tuple[list[LabelResult], list[tuple[int, str, Any]]]:
+    """Rows whose id is on several rows (rejected: the file is ambiguous), and the rest."""
+    from inferwatch.labels import LabelResult
+
+    seen = Counter(ids)
+    results: list[LabelResult] = []
+    pending: list[tuple[int, str, Any]] = []
+    for i, (pid, label) in enumerate(zip(ids, labels, strict=True)):
+        if seen[pid] > 1:
+            message = f"row {i + 1}: prediction id {pid!r} is on {seen[pid]} rows of {name}"
+            results.append(LabelResult(i, pid, "duplicate_prediction_id", message))
+        else:
+            pending.append((i, pid, label))
+    return results, pending
+
+
+def _send(
+    url: str,
+    api_key: str | None,
+    model: str,
+    pending: list[tuple[int, str, Any]],
+    advance: Any,
+) -> list[LabelResult]:
+    """POST ``pending`` to the server's feedback route in chunks; a result per row."""
+    import httpx
+
+    from inferwatch.labels import LabelResult
+
+    if not url.startswith(("http://", "https://")):
+        fail(f"--url must be an http:// or https:// URL, got {url!r}")
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    out: list[LabelResult] = []
+    sent = 0
+    try:
+        client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60.0)
+    except (httpx.InvalidURL, ValueError) as exc:
+        fail(f"--url {url!r} is not a valid URL: {exc}")
+    with client:
+        for start in range(0, len(pending), HTTP_CHUNK):
+            chunk = pending[start : start + HTTP_CHUNK]
+            body = {"labels": [{"prediction_id": pid, "label": v} for _, pid, v in chunk]}
+            try:
+                resp = client.post(f"/v1/models/{model}/feedback", json=body)
+            except httpx.HTTPError as exc:
+                fail(
+                    f"could not reach {url} ({exc}); {sent} labels were stored before it "
+                    "(running the command again is safe: a stored label replaces itself)"
+                )
+            if resp.status_code not in (200, 207, 404, 422):
+                fail(f"{url} answered {resp.status_code}: {resp.text[:300]}")
+            payload = resp.json()
+            if "errors" not in payload:  # the request itself was refused (no per-item list)
+                fail(f"{url} refused the labels: {resp.text[:300]}")
+            rejected = {int(e["index"]): e for e in payload["errors"]}
+            # the answer counts new and replaced labels without naming them: the counts
+            # are right, which stored row was new is not said
+            new = int(payload.get("accepted", 0))
+            for j, (row, pid, _) in enumerate(chunk):
+                e = rejected.get(j)
+                if e is not None:
+                    out.append(LabelResult(row, pid, e["code"], e["message"]))
+                else:
+                    out.append(LabelResult(row, pid, "accepted" if new > 0 else "replaced", ""))
+                    new -= 1
+            sent += int(payload.get("accepted", 0)) + int(payload.get("replaced", 0))
+            advance(len(chunk))
+    return out
+
+
+def _report(file: Path, model: str, results: list[LabelResult]) -> None:
+    """Per-outcome counts, the first rejected rows, exit 1 when any was rejected."""
+    from inferwatch.labels import LABEL_OUTCOMES, REJECT_CODES
+
     counts = Counter(r.outcome for r in results)
     summary = ", ".join(f"{k} {counts[k]}" for k in LABEL_OUTCOMES if counts.get(k))
-    console.print(
-        f"{file}: {len(results)} row(s) for model {chosen.name!r}: {summary}", highlight=False
-    )
+    console.print(f"{file}: {len(results)} row(s) for model {model!r}: {summary}", highlight=False)
     rejected = sorted((r for r in results if r.outcome in REJECT_CODES), key=lambda r: r.index)
     if rejected:
         for r in rejected[:SHOWN]:

@@ -176,6 +176,8 @@ class EvaluationLoop:
         self.min_labels = min_labels
         self.gap_tolerance = gap_tolerance
         self._performance_state: dict[tuple[str, str], dict[str, Any]] = {}
+        # per performance window: its last estimates (see performance_rows' memo)
+        self._memos: dict[tuple[str, str, float], dict[Any, Any]] = {}
         self._judge_lock = threading.Lock()
         self.interval = interval
         self.sink = sink
@@ -233,10 +235,18 @@ class EvaluationLoop:
         width = pw.window_seconds
         rows: list[Evaluation] = []
         touched: set[tuple[str, str]] = set()
-        for model, version, start in pw.take_dirty():
+        # newest first, within a time budget: what is left stays dirty for the next round,
+        # so a round never runs much past its interval and stop() is answered promptly
+        dirty = pw.take_dirty()[::-1]
+        deadline = time.monotonic() + max(self.interval * 0.5, 1.0)
+        for i, (model, version, start) in enumerate(dirty):
+            if i and (time.monotonic() > deadline or self._stop.is_set()):
+                pw.mark_windows_dirty(dirty[i:])
+                break
             setup = pw.setup(model, version)
             win = pw.window(model, version, start)
             if setup is None or win is None:
+                self._memos.pop((model, version, start), None)
                 continue
             found, judged = performance_rows(
                 setup,
@@ -246,6 +256,7 @@ class EvaluationLoop:
                 evaluated_at=now,
                 min_labels=self.min_labels,
                 gap_tolerance=self.gap_tolerance,
+                memo=self._memos.setdefault((model, version, start), {}),
             )
             rows.extend(found)
             self.evaluations += 1
@@ -274,6 +285,9 @@ class EvaluationLoop:
                 state["last_detection"] = {"detector": hits[-1].detector, "at": hits[-1].at}
                 rows.extend(detection_rows(hits, window_seconds=width))
                 touched.add((model, version))
+        oldest = pw.oldest_start()
+        for stale in [k for k in self._memos if k[2] < oldest]:
+            del self._memos[stale]
         if rows and self.sink is not None:
             try:
                 self.sink.write_evaluations(rows)

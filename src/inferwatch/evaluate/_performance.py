@@ -233,9 +233,31 @@ def _finite(x: float) -> bool:
 
 
 def _estimates(
+    setup: PerformanceSetup,
+    summary: ClassificationSummary | RegressionSummary,
+    losses: Any,
+    memo: dict[Any, Any] | None = None,
+    key: str = "all",
+) -> dict[str, Estimate]:
+    """The setup's estimate of the predictions ``summary`` observed.
+
+    ``memo`` keeps the last estimate under ``key`` with the number of predictions it was
+    made of: an estimate depends on the predictions only, so a window whose labels change
+    while its predictions do not is not estimated again (a CBPE estimate simulates label
+    draws: tens of milliseconds for two classes, hundreds for ten)."""
+    if memo is not None:
+        seen = memo.get(key)
+        if seen is not None and seen[0] == summary.n_predictions:
+            return seen[1]  # type: ignore[no-any-return]
+    out = _estimate(setup, summary, losses)
+    if memo is not None:
+        memo[key] = (summary.n_predictions, out)
+    return out
+
+
+def _estimate(
     setup: PerformanceSetup, summary: ClassificationSummary | RegressionSummary, losses: Any
 ) -> dict[str, Estimate]:
-    """The setup's estimate of the predictions ``summary`` observed."""
     if setup.cbpe is not None and isinstance(summary, ClassificationSummary):
         if summary.n_predictions == 0:
             return {}
@@ -255,12 +277,14 @@ def performance_rows(
     min_labels: int = 30,
     min_predictions: int = 30,
     gap_tolerance: float = 0.02,
+    memo: dict[Any, Any] | None = None,
 ) -> tuple[list[Evaluation], dict[str, Any]]:
     """The evaluation rows of one window and its JSON form (module docstring).
 
     ``gap_tolerance``: a realised value within this distance of the estimate is never a
     reconciliation finding, however narrow the band (bands shrink as windows grow, while
-    the estimator's bias under covariate shift does not).
+    the estimator's bias under covariate shift does not).  ``memo``: a dict kept per
+    window by the caller, so unchanged predictions are not estimated again.
     """
     rows: list[Evaluation] = []
     now = _dt(evaluated_at)
@@ -307,14 +331,14 @@ def performance_rows(
             out["confusion_matrix"] = summary.confusion_matrix().tolist()
             out["classes"] = list(summary.classes)
     if summary.n_predictions >= min_predictions:
-        estimated = _estimates(setup, summary, window.losses)
+        estimated = _estimates(setup, summary, window.losses, memo, "all")
         if estimated:
             out["estimated"] = {k: _estimate_dict(e) for k, e in estimated.items()}
             for name, est in estimated.items():
                 if _finite(est.value):
                     row(name, est.value, test=est.method, details=_estimate_dict(est))
     if realised is not None:
-        on_labelled = _estimates(setup, window.labelled, window.labelled_losses)
+        on_labelled = _estimates(setup, window.labelled, window.labelled_losses, memo, "labelled")
         recon: dict[str, Any] = {}
         for name, est in on_labelled.items():
             value = realised.get(name, math.nan)
