@@ -331,6 +331,22 @@ class PerformanceWindows:
             win = None if target is None else target.windows.get(start)
             return None if win is None else win.copy()
 
+    def merged(
+        self, model: str, version: str, since: float | None = None
+    ) -> ClassificationSummary | RegressionSummary | None:
+        """The summaries of a version's retained windows (those starting at ``since`` or
+        later) merged into one: what version comparisons run on.  None when the model
+        version is not tracked."""
+        with self._lock:
+            target = self._targets.get((model, version))
+            if target is None:
+                return None
+            out = target.setup.new_summary()
+            for start, win in target.windows.items():
+                if since is None or start >= since:
+                    out += win.summary  # type: ignore[operator]
+            return out
+
     def current(self, model: str, version: str) -> tuple[float, WindowPerformance]:
         """The clock's current window (its start and a copy; empty when nothing came yet)."""
         start = window_start(self.clock(), self.window_seconds)

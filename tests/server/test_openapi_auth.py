@@ -51,6 +51,8 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str] | N
         kwargs["json"] = {"labels": [{"prediction_id": pred["id"], "label": pred["prediction"]}]}
     elif method == "POST":
         kwargs["json"] = {"instances": [GOOD]}
+    if path.endswith("/compare"):  # compare the model with itself
+        kwargs["params"] = {"with": "churn"}
     return client.request(method, url, **kwargs)
 
 

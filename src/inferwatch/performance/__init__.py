@@ -10,14 +10,24 @@ from inferwatch.performance._classification import (
     ClassificationSummary,
     class_indices,
 )
+from inferwatch.performance._compare import (
+    Comparison,
+    compare_means,
+    compare_proportions,
+    compare_summaries,
+)
 from inferwatch.performance._regression import RegressionSummary
 
 __all__ = [
     "DEFAULT_SCORE_BINS",
     "ECE_BINS",
     "ClassificationSummary",
+    "Comparison",
     "RegressionSummary",
     "class_indices",
+    "compare_means",
+    "compare_proportions",
+    "compare_summaries",
     "summary_for",
 ]
 

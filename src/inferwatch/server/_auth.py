@@ -43,6 +43,7 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = MappingProxyType(
         ("GET", "/v1/models/{name}/drift"): "read",
         ("GET", "/v1/models/{name}/evaluations"): "read",
         ("GET", "/v1/models/{name}/performance"): "read",
+        ("GET", "/v1/models/{name}/compare"): "read",
         ("POST", "/v1/models/{name}/evaluate"): "admin",
         ("GET", "/metrics"): "metrics",
         ("GET", "/healthz"): "health",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -176,7 +177,72 @@ def add_performance_routes(
         result = await run_in_threadpool(evaluator.run_once, served.name)
         return _json({"model": served.name, "message": None, **result})
 
+    async def compare(
+        name: str,
+        other: str = Query(..., alias="with", description="the model to compare with (B)"),
+        metric: str = Query("accuracy", description="accuracy, precision, recall; mae, mean_error"),
+        since: str | None = Query(None, description="windows starting at or after this time"),
+        confidence: float = Query(0.95, gt=0.5, lt=1.0),
+    ) -> Response:
+        a, b = served_model(name), served_model(other)
+        start = parse_time(since, "since")
+        pw = None if evaluator is None else evaluator.performance
+        tracked = set() if pw is None else set(pw.keys)
+        for m in (a, b):
+            if (m.name, m.version) not in tracked:  # as /performance: an answer, not an error
+                return _json(
+                    {
+                        "status": "not_tracked",
+                        "message": f"model {m.name!r} has no performance tracking (its "
+                        "reference needs the target column)",
+                        "metric": metric,
+                    }
+                )
+        assert pw is not None
+        stamp = None if start is None else start.timestamp()
+        sa, sb = pw.merged(a.name, a.version, stamp), pw.merged(b.name, b.version, stamp)
+        assert sa is not None
+        assert sb is not None
+        from inferwatch.performance import compare_summaries
+
+        try:
+            result = compare_summaries(sa, sb, metric, confidence=confidence)
+        except ValueError as exc:
+            raise ApiError(
+                422,
+                "invalid_query",
+                str(exc),
+                [FieldError("invalid_query", "metric", str(exc))],
+            ) from None
+        fields = asdict(result)
+        body = {
+            "status": "compared",
+            "metric": metric,
+            "a": {"model": a.name, "version": a.version, "labelled": sa.n_labelled,
+                  "value": fields.pop("a"), "n": fields.pop("n_a")},
+            "b": {"model": b.name, "version": b.version, "labelled": sb.n_labelled,
+                  "value": fields.pop("b"), "n": fields.pop("n_b")},
+            **fields,
+            "significant": result.significant,
+        }  # fmt: skip
+        return _json(body)
+
     errors: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (401, 403, 404)}
+    app.add_api_route(
+        "/v1/models/{name}/compare",
+        compare,
+        methods=["GET"],
+        name="compare_versions",
+        summary="Is another model version better than this one? A significance test",
+        description=(
+            "Merges each model's retained performance windows (labels joined by "
+            "prediction id) and tests the difference of one metric, b - a: a "
+            "two-proportion z-test or Fisher's exact test for rates, Welch's t-test for "
+            "errors. For A/B group members, shadows, or any two served models."
+        ),
+        tags=["performance"],
+        responses={**errors, 422: ERROR_RESPONSES[422]},
+    )
     app.add_api_route(
         "/v1/models/{name}/evaluations",
         evaluations,
