@@ -13,10 +13,10 @@ failure push uses it, so the last success timestamp survives a failed run) and
 
     from inferwatch.push import push_job, timed_job
 
-    push_job("http://pushgateway:9091", "train_churn", {"auc": 0.91}, duration_seconds=42.0)
+    push_job("http://127.0.0.1:9091", "train_churn", {"auc": 0.91}, duration_seconds=42.0)
 
     group = {"model": "churn"}
-    with timed_job("http://pushgateway:9091", "train_churn", grouping_key=group) as scores:
+    with timed_job("http://127.0.0.1:9091", "train_churn", grouping_key=group) as scores:
         scores["auc"] = train()  # pushed with the run time on exit; a failure on exception
 """
 
@@ -91,7 +91,7 @@ def _grouping(grouping_key: Mapping[str, str] | None) -> dict[str, str]:
 
 def check_gateway(url: str) -> str:
     """``url`` if it is an http(s) address with a host (``host:port`` gets ``http://``)."""
-    example = "expected an address like http://pushgateway:9091"
+    example = "expected an address like http://127.0.0.1:9091"
     full = url if "://" in url else f"http://{url}"  # prometheus_client adds http:// too
     try:
         parts = urlsplit(full)

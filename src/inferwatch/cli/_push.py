@@ -76,7 +76,7 @@ def _from_json(path: Path) -> tuple[dict[str, Any], float | None, dict[str, str]
 
 @app.command()
 def push(
-    gateway: Annotated[str, typer.Option(help="Pushgateway URL, e.g. http://pushgateway:9091.")],
+    gateway: Annotated[str, typer.Option(help="Pushgateway URL, e.g. http://127.0.0.1:9091.")],
     job: Annotated[str, typer.Option(help="The job label of the pushed group.")],
     grouping: Annotated[
         list[str] | None,

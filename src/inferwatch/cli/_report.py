@@ -415,7 +415,7 @@ def _check_gateway(url: str) -> None:
     last, and http.client would raise from deep inside prometheus_client)."""
     from urllib.parse import urlsplit
 
-    example = "expected an address like http://pushgateway:9091"
+    example = "expected an address like http://127.0.0.1:9091"
     full = url if "://" in url else f"http://{url}"  # prometheus_client adds http:// too
     try:
         parts = urlsplit(full)
