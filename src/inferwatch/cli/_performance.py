@@ -65,11 +65,30 @@ ChunkSize = Annotated[
     int | None,
     typer.Option("--chunk-size", min=1, help="Rows per chunk (default: 10 chunks)."),
 ]
+GapTolerance = Annotated[
+    float,
+    typer.Option(
+        "--gap-tolerance",
+        min=0.0,
+        max=1.0,
+        help="A realised value this close to its estimate is no finding, however narrow the "
+        "band (the server's performance.gap_tolerance).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Output = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Write an HTML report (estimated vs realised)."),
 ]
+
+
+_TOLERANCE = 0.02  # --gap-tolerance of the running command (one command per process)
+
+
+def _reconcile(estimate: Any, realised: float) -> Any:
+    from inferwatch.estimate import reconcile
+
+    return reconcile(estimate, realised, tolerance=_TOLERANCE)
 
 
 @app.command()
@@ -83,6 +102,7 @@ def performance(
     positive: Positive = None,
     task: TaskOpt = None,
     chunk_size: ChunkSize = None,
+    gap_tolerance: GapTolerance = 0.02,
     as_json: JsonOpt = False,
     output: Output = None,
 ) -> None:
@@ -90,6 +110,8 @@ def performance(
     the target, set the realised values beside the estimates."""
     from inferwatch.errors import InferwatchError
 
+    global _TOLERANCE
+    _TOLERANCE = gap_tolerance
     scores = list(score or [])
     if task is None:
         task = "classification" if scores or score_prefix else "regression"
@@ -236,7 +258,7 @@ def _classification(
     chunk_size: int | None,
 ) -> dict[str, Any]:
 
-    from inferwatch.estimate import CBPE, reconcile
+    from inferwatch.estimate import CBPE
     from inferwatch.performance import ClassificationSummary
 
     ref = _columns(reference, [target, prediction])
@@ -294,7 +316,7 @@ def _classification(
                     )
                     metrics = summary.metrics(classes[pos] if len(classes) == 2 else None)
                     realised = {m: metrics[m] for m in est}
-            out_chunks.append(_chunk(start, end, est, realised, reconcile))
+            out_chunks.append(_chunk(start, end, est, realised, _reconcile))
             bar.advance()
     finally:
         bar.close()
@@ -383,7 +405,7 @@ def _regression(
 ) -> dict[str, Any]:
     import numpy as np
 
-    from inferwatch.estimate import DLE, reconcile
+    from inferwatch.estimate import DLE
     from inferwatch.performance import RegressionSummary
 
     ref = _columns(reference)
@@ -420,7 +442,7 @@ def _regression(
                 summary.add_labels(ct[start:end][rows], cp[start:end][rows])
                 metrics = summary.metrics()
                 realised = {m: metrics[m] for m in est}
-        out_chunks.append(_chunk(start, end, est, realised, reconcile))
+        out_chunks.append(_chunk(start, end, est, realised, _reconcile))
     return {
         "task": "regression",
         "method": "dle",
