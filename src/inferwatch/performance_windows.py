@@ -62,6 +62,7 @@ __all__ = [
     "PerformanceSetup",
     "PerformanceWindows",
     "WindowPerformance",
+    "class_positions",
     "prediction_scores",
 ]
 
@@ -209,7 +210,7 @@ def prediction_scores(
     return out
 
 
-def _indices(lookup: Mapping[str, int], values: Sequence[Any]) -> npt.NDArray[np.intp]:
+def class_positions(lookup: Mapping[str, int], values: Sequence[Any]) -> npt.NDArray[np.intp]:
     """Class indices of ``values`` (-1: not a class); strings are looked up directly and
     anything else (an int class of a scikit-learn model) as its string."""
     out = np.fromiter((lookup.get(v, -1) for v in values), dtype=np.intp, count=len(values))
@@ -443,7 +444,7 @@ class PerformanceWindows:
         setup = target.setup
         out: dict[str, Any] = {}
         if setup.task == "classification":
-            y_pred = _indices(target.lookup, [r.output for r in records])
+            y_pred = class_positions(target.lookup, [r.output for r in records])
             out["y_pred"] = y_pred
             out["scores"] = prediction_scores(records, setup.classes, y_pred)
         else:
@@ -547,9 +548,11 @@ class PerformanceWindows:
         replaced = np.fromiter((p is not None for p in previous), dtype=bool, count=n)
         arrays["replaced"] = replaced
         if setup.task == "classification":
-            arrays["y_true"] = _indices(target.lookup, [lp.label for lp in labelled])
+            arrays["y_true"] = class_positions(target.lookup, [lp.label for lp in labelled])
             arrays["y_prev"] = (
-                _indices(target.lookup, previous) if replaced.any() else np.full(n, -1, np.intp)
+                class_positions(target.lookup, previous)
+                if replaced.any()
+                else np.full(n, -1, np.intp)
             )
             ok = ~replaced & (arrays["y_true"] >= 0) & (arrays["y_pred"] >= 0)
             errors = (arrays["y_true"][ok] != arrays["y_pred"][ok]).astype(np.float64)

@@ -440,10 +440,6 @@ def detection_rows(detections: Sequence[Any], *, window_seconds: float) -> list[
     return out
 
 
-def _strings(values: Sequence[Any]) -> list[str | None]:
-    return [None if v is None else str(v) for v in values]
-
-
 def _score_matrix(
     probabilities: Sequence[Mapping[str, float] | None],
     scores: Sequence[float | None],
@@ -485,6 +481,9 @@ def recompute_windows(
     window start (by prediction time) holding the labelled predictions: what the live
     windows hold for windows past their retention, or after a restart.  Vectorised per page.
     """
+    from inferwatch.performance_windows import class_positions
+
+    lookup = {c: i for i, c in enumerate(setup.classes)}
     out: dict[float, ClassificationSummary | RegressionSummary] = {}
     for page in pages:
         ts = np.asarray(page["ts"], dtype=np.float64)
@@ -492,12 +491,8 @@ def recompute_windows(
             continue
         starts = np.floor(ts / window_seconds) * window_seconds
         if setup.task == "classification":
-            y_pred = class_indices(
-                setup.classes, [None if v is None else str(v) for v in page["output"]]
-            )
-            y_true = class_indices(
-                setup.classes, [None if v is None else str(v) for v in page["label"]]
-            )
+            y_pred = class_positions(lookup, page["output"])
+            y_true = class_positions(lookup, page["label"])
             matrix = _score_matrix(page["probabilities"], page["score"], y_pred, setup.classes)
         else:
             pred = np.array([np.nan if v is None else float(v) for v in page["output"]])
