@@ -114,3 +114,51 @@ def test_no_target_means_no_quality_tracking(tmp_path: Path) -> None:
         assert monitor.performance() is None
     finally:
         monitor.close()
+
+
+def test_segments_and_fairness_reach_the_gauges(tmp_path: Path) -> None:
+    """breast_cancer with two input columns the model ignores: a segment (tumour size band,
+    from a real column) and a protected group; their gauges agree with fairlearn."""
+    from fairlearn.metrics import demographic_parity_difference
+    from prometheus_client.parser import text_string_to_metric_families
+    from sklearn.compose import ColumnTransformer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    features = [c for c in frame.columns if c != "target"]
+    frame["size_band"] = np.where(frame["mean radius"] > 14, "large", "small")
+    frame["group"] = np.where(frame["mean texture"] > 19, "g1", "g2")
+    idx = np.random.default_rng(0).permutation(len(frame))
+    train, ref, live = frame.iloc[idx[:200]], frame.iloc[idx[200:350]], frame.iloc[idx[350:]]
+    model = make_pipeline(
+        ColumnTransformer([("x", StandardScaler(), features)], remainder="drop"),
+        LogisticRegression(),
+    ).fit(train.drop(columns="target"), train["target"])
+    registry = CollectorRegistry()
+    monitor = Monitor.from_reference(
+        ref,
+        model="cancer", version="1", target="target", predictor=model,
+        store=f"sqlite:///{tmp_path}/s.db", registry=registry, evaluation_interval=None,
+        positive_class="1", segments=["size_band"], protected_attribute="group",
+    )  # fmt: skip
+    try:
+        inputs = live.drop(columns="target").to_dict(orient="records")
+        pred = model.predict(live.drop(columns="target"))
+        ids = monitor.log("cancer", "1", inputs, [str(p) for p in pred])
+        monitor.log_labels("cancer", list(zip(ids, live["target"].tolist(), strict=True)))
+        state = monitor.performance()
+        assert state is not None
+        gauges: dict[tuple[str, ...], float] = {}
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            for s in family.samples:
+                if s.name in {"inferwatch_segment_performance", "inferwatch_fairness"}:
+                    key = (s.name, s.labels["metric"], s.labels.get("segment", ""))
+                    gauges[key] = s.value
+        large = (live["size_band"] == "large").to_numpy()
+        expected = accuracy_score(live["target"][large], pred[large])
+        got = gauges[("inferwatch_segment_performance", "accuracy", "size_band=large")]
+        assert got == pytest.approx(expected, abs=1e-12)
+        dpd = demographic_parity_difference(live["target"], pred, sensitive_features=live["group"])
+        fair = gauges[("inferwatch_fairness", "demographic_parity_difference", "")]
+        assert fair == pytest.approx(dpd, abs=1e-12)
+    finally:
+        monitor.close()

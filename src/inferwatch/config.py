@@ -360,6 +360,20 @@ class PerformanceSettings(_Section):
     max_segment_values: int = Field(
         20, ge=1, le=1000, description="Values per segment column; the rest count as 'other'."
     )
+    fairness_difference_threshold: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Fairness: a parity, equalized-odds or equal-opportunity difference "
+        "whose whole confidence interval is above this is unfair.",
+    )
+    fairness_ratio_threshold: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Fairness: a disparate impact ratio whose whole confidence interval is "
+        "below this is unfair (the four-fifths rule).",
+    )
     gap_tolerance: float = Field(
         0.02,
         ge=0,

@@ -101,6 +101,9 @@ class PerformanceSetup:
     segments: tuple[str, ...] = ()
     max_segment_values: int = 20
     protected: str | None = None
+    #: fairness verdicts: unfair past these (differences above, the ratio below)
+    fairness_difference: float = 0.1
+    fairness_ratio: float = 0.8
     cbpe: CBPE | None = None
     dle: DLE | None = None
     features: tuple[str, ...] = ()

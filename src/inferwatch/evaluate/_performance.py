@@ -136,6 +136,8 @@ def performance_setup(
     false_alarm_budget: int = 100_000,
     estimate: bool = True,
     seed: int = 0,
+    fairness_difference: float = 0.1,
+    fairness_ratio: float = 0.8,
 ) -> PerformanceSetup | None:
     """The performance setup of one model version from its labelled reference.
 
@@ -175,6 +177,7 @@ def performance_setup(
         setup = PerformanceSetup(
             model, version, "classification", classes=classes, positive=positive,
             segments=tuple(segments), max_segment_values=max_segment_values, protected=protected,
+            fairness_difference=fairness_difference, fairness_ratio=fairness_ratio,
         )  # fmt: skip
         y_pred = class_indices(classes, [None if v is None else str(v) for v in values])
         y_true = class_indices(classes, [None if v is None else str(v) for v in y_ref])
@@ -383,7 +386,11 @@ def performance_rows(
     if window.fairness is not None and setup.protected is not None:
         from inferwatch.fairness import assess
 
-        results = assess(window.fairness)
+        results = assess(
+            window.fairness,
+            difference_threshold=setup.fairness_difference,
+            ratio_threshold=setup.fairness_ratio,
+        )
         out["fairness"] = {
             "attribute": setup.protected,
             "results": [_fairness_dict(r) for r in results],

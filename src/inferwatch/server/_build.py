@@ -116,6 +116,8 @@ def performance_setup_of(
         protected=m.protected_attribute,
         false_alarm_budget=performance.false_alarm_budget,
         estimate=performance.estimate,
+        fairness_difference=performance.fairness_difference_threshold,
+        fairness_ratio=performance.fairness_ratio_threshold,
     )
 
 
