@@ -18,6 +18,8 @@ ADAPTER_MODULES = ("sqlalchemy", "fastapi", "starlette", "prometheus_client", "u
         "inferwatch.estimate",
         "inferwatch.fairness",
         "inferwatch.concept",
+        "inferwatch.rules",
+        "inferwatch.alerting",
         "inferwatch.observation",
         "inferwatch.errors",
         "inferwatch.ports",

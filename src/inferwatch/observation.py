@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 __all__ = [
     "DRIFT_METRICS",
+    "Alert",
+    "AlertStatus",
     "Evaluation",
     "EvaluationStatus",
     "Label",
@@ -23,6 +25,8 @@ __all__ = [
 ]
 
 EvaluationStatus = Literal["ok", "warning", "critical"]
+#: an alert's lifecycle as Alertmanager's model has it (``inactive`` alerts are not kept)
+AlertStatus = Literal["pending", "firing", "resolved"]
 
 #: the ``metric`` of the drift and data-quality evaluation rows (the rest is model quality)
 DRIFT_METRICS = (
@@ -123,3 +127,39 @@ class Evaluation:
     test: str | None = None
     threshold: float | None = None
     details: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert: a rule at one severity for one label set, as Alertmanager models it.
+
+    ``labels`` identify it (they hold ``alertname``, ``severity`` and, for a model's
+    alert, ``model``); ``annotations`` describe it (``summary``, ``description``, templated
+    by the rule).  ``starts_at`` is when it started firing (pending: when its condition
+    first held); ``ends_at`` is set once it resolved.  ``value`` is the signal's value at
+    the last evaluation.  The built-in engine produces these and every receiver sends them.
+    """
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    status: AlertStatus
+    starts_at: datetime
+    ends_at: datetime | None = None
+    value: float | None = None
+    generator_url: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "")
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable id of the label set (the same alert across evaluations)."""
+        import hashlib
+
+        text = "\x00".join(f"{k}\x01{v}" for k, v in sorted(self.labels.items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
