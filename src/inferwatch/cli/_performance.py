@@ -82,15 +82,6 @@ Output = Annotated[
 ]
 
 
-_TOLERANCE = 0.02  # --gap-tolerance of the running command (one command per process)
-
-
-def _reconcile(estimate: Any, realised: float) -> Any:
-    from inferwatch.estimate import reconcile
-
-    return reconcile(estimate, realised, tolerance=_TOLERANCE)
-
-
 @app.command()
 def performance(
     reference: Reference,
@@ -110,8 +101,6 @@ def performance(
     the target, set the realised values beside the estimates."""
     from inferwatch.errors import InferwatchError
 
-    global _TOLERANCE
-    _TOLERANCE = gap_tolerance
     scores = list(score or [])
     if task is None:
         task = "classification" if scores or score_prefix else "regression"
@@ -126,11 +115,12 @@ def performance(
     try:
         result = (
             _classification(
-                reference, current, target, prediction, scores, score_prefix, positive, chunk_size
+                reference, current, target, prediction, scores, score_prefix, positive,
+                chunk_size, gap_tolerance,
             )
             if task == "classification"
-            else _regression(reference, current, target, prediction, chunk_size)
-        )
+            else _regression(reference, current, target, prediction, chunk_size, gap_tolerance)
+        )  # fmt: skip
     except (InferwatchError, ValueError) as exc:
         fail(str(exc))
     if output is not None:
@@ -256,6 +246,7 @@ def _classification(
     prefix: str | None,
     positive: str | None,
     chunk_size: int | None,
+    gap_tolerance: float,
 ) -> dict[str, Any]:
 
     from inferwatch.estimate import CBPE
@@ -316,7 +307,7 @@ def _classification(
                     )
                     metrics = summary.metrics(classes[pos] if len(classes) == 2 else None)
                     realised = {m: metrics[m] for m in est}
-            out_chunks.append(_chunk(start, end, est, realised, _reconcile))
+            out_chunks.append(_chunk(start, end, est, realised, gap_tolerance))
             bar.advance()
     finally:
         bar.close()
@@ -333,8 +324,14 @@ def _classification(
 
 
 def _chunk(
-    start: int, end: int, est: dict[str, Any], realised: dict[str, float] | None, reconcile: Any
+    start: int,
+    end: int,
+    est: dict[str, Any],
+    realised: dict[str, float] | None,
+    gap_tolerance: float,
 ) -> dict[str, Any]:
+    from inferwatch.estimate import reconcile
+
     def num(x: float) -> float | None:
         return None if math.isnan(x) else round(float(x), 6)
 
@@ -350,7 +347,10 @@ def _chunk(
     }
     if realised is not None:
         for m, e in est.items():
-            if reconcile(e, realised[m]).verdict == "concept_drift_suspected":
+            if (
+                reconcile(e, realised[m], tolerance=gap_tolerance).verdict
+                == "concept_drift_suspected"
+            ):
                 chunk["findings"].append(
                     {
                         "metric": m,
@@ -401,7 +401,12 @@ def _numbers(values: npt.NDArray[Any], path: Path, column: str) -> npt.NDArray[n
 
 
 def _regression(
-    reference: Path, current: Path, target: str, prediction: str, chunk_size: int | None
+    reference: Path,
+    current: Path,
+    target: str,
+    prediction: str,
+    chunk_size: int | None,
+    gap_tolerance: float,
 ) -> dict[str, Any]:
     import numpy as np
 
@@ -442,7 +447,7 @@ def _regression(
                 summary.add_labels(ct[start:end][rows], cp[start:end][rows])
                 metrics = summary.metrics()
                 realised = {m: metrics[m] for m in est}
-        out_chunks.append(_chunk(start, end, est, realised, _reconcile))
+        out_chunks.append(_chunk(start, end, est, realised, gap_tolerance))
     return {
         "task": "regression",
         "method": "dle",
