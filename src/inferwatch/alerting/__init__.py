@@ -1,5 +1,35 @@
-"""The built-in alert engine: pending, firing, resolved; grouping, inhibition, silences."""
+"""The built-in alert engine: pending, firing, resolved; grouping, inhibition, silences.
+
+Engine layer (stdlib and the core only, no I/O, clock injected).  Whoever evaluates the
+rules hands :meth:`AlertEngine.evaluate` one :class:`RuleOutcome` per series per cycle and
+gets the state changes back as history rows; :class:`Dispatcher` groups the alerts and
+delivers them through a :class:`Notifier` with retries; :class:`AlertRunner` drives both
+on a thread for the server.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from inferwatch.alerting._dispatch import DeliveryAttempt, Dispatcher, Notifier, group_key
+from inferwatch.alerting._engine import ActiveAlert, AlertEngine, fingerprint
+from inferwatch.alerting._model import AlertState, AlertTransition, RuleOutcome, Severity
+from inferwatch.alerting._runner import AlertRunner
+from inferwatch.alerting._silence import Matcher, Silence, Silences, SilenceState
+
+__all__ = [
+    "ActiveAlert",
+    "AlertEngine",
+    "AlertRunner",
+    "AlertState",
+    "AlertTransition",
+    "DeliveryAttempt",
+    "Dispatcher",
+    "Matcher",
+    "Notifier",
+    "RuleOutcome",
+    "Severity",
+    "Silence",
+    "SilenceState",
+    "Silences",
+    "fingerprint",
+    "group_key",
+]

@@ -1,0 +1,265 @@
+"""The alert state machine: inactive -> pending -> firing -> resolved, per rule, labels, level.
+
+Semantics follow Prometheus' alerting rules: a series whose condition holds becomes
+*pending*; once it has held for the rule's ``for`` duration (at an evaluation) it is
+*firing*; when the condition stops, a firing alert is *resolved* (and kept for
+``resolve_retention`` so the dispatcher can send the resolution), a pending one goes back to
+*inactive* and is forgotten.  A series missing from a cycle's outcomes reads as "condition
+does not hold" (the model went away, the rule was removed): its alerts resolve too.
+
+Each level is its own alert: a critical breach holds the critical condition *and* the
+warning one, so a series going from warning to critical fires critical and keeps its
+warning alert as it was; a firing critical *inhibits* the warning of the same rule and
+labels (kept, marked, not notified).
+
+The hot path is the series whose condition does *not* hold -- almost all of them: such an
+outcome costs one attribute read.  Only breaching outcomes build a key, and only alerts in
+state are walked to resolve what was not seen, so a cycle where nothing changes allocates
+(almost) nothing.  No I/O, no wall clock: ``now`` comes from the caller or the injected
+clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from inferwatch.alerting._model import AlertState, AlertTransition, RuleOutcome, Severity
+from inferwatch.alerting._silence import Silences
+from inferwatch.observation import Alert
+
+__all__ = ["ActiveAlert", "AlertEngine"]
+
+_Key = tuple[str, tuple[tuple[str, str], ...], str]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """The same fingerprint as :attr:`inferwatch.observation.Alert.fingerprint`."""
+    text = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _Series:
+    """One alert in state (mutable, reused every cycle: no churn while nothing changes)."""
+
+    __slots__ = (
+        "annotations",
+        "ends_at",
+        "fingerprint",
+        "inhibited",
+        "labels",
+        "pair",
+        "seen",
+        "severity",
+        "since",
+        "starts_at",
+        "state",
+        "value",
+    )
+
+    def __init__(
+        self,
+        labels: dict[str, str],
+        pair: tuple[str, tuple[tuple[str, str], ...]],
+        severity: str,
+        now: datetime,
+    ) -> None:
+        self.labels = labels
+        self.pair = pair
+        self.severity = severity
+        self.fingerprint = fingerprint(labels)
+        self.state: AlertState = "inactive"
+        self.since = now  # when the condition started holding (this time)
+        self.starts_at = now  # pending: since; firing: when it fired
+        self.ends_at: datetime | None = None
+        self.value = 0.0
+        self.annotations: Mapping[str, str] = {}
+        self.inhibited = False
+        self.seen = -1
+
+    def alert(self) -> Alert:
+        status = "pending" if self.state == "pending" else self.state
+        assert status != "inactive"
+        return Alert(
+            labels=self.labels,
+            annotations=self.annotations,
+            status=status,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            value=self.value,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAlert:
+    """An alert in the engine's state, with what mutes it (for ``GET /v1/alerts``)."""
+
+    alert: Alert
+    fingerprint: str
+    inhibited: bool
+    silenced_by: tuple[str, ...]
+
+    @property
+    def muted(self) -> bool:
+        return self.inhibited or bool(self.silenced_by)
+
+
+class AlertEngine:
+    """Holds every pending, firing and recently resolved alert; one :meth:`evaluate` a cycle.
+
+    ``resolve_retention``: how long a resolved alert stays (listed, and sendable as
+    resolved) before it is dropped; Prometheus keeps them 15 minutes.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime] = _utc_now,
+        *,
+        resolve_retention: timedelta = timedelta(minutes=15),
+        silences: Silences | None = None,
+    ) -> None:
+        self.clock = clock
+        self.resolve_retention = resolve_retention
+        self.silences = silences if silences is not None else Silences()
+        self._series: dict[_Key, _Series] = {}
+        self._by_fingerprint: dict[str, _Series] = {}
+        self._cycle = 0
+        #: bumped whenever an alert changes state or mute (the dispatcher's cheap "anything new?")
+        self.generation = 0
+
+    # -- the cycle -------------------------------------------------------------------
+    def evaluate(
+        self, outcomes: Iterable[RuleOutcome], now: datetime | None = None
+    ) -> list[AlertTransition]:
+        """Apply one cycle's outcomes; returns every state change, in order, as history rows."""
+        if now is None:
+            now = self.clock()
+        self._cycle += 1
+        cycle = self._cycle
+        series = self._series
+        out: list[AlertTransition] = []
+        for o in outcomes:
+            sev = o.severity
+            if sev is None:
+                continue
+            pair = (o.rule, tuple(sorted(o.labels.items())))
+            if sev == "critical":
+                self._hold(pair, o, "critical", now, cycle, out)
+                if "warning" in o.levels:
+                    self._hold(pair, o, "warning", now, cycle, out)
+            else:
+                self._hold(pair, o, "warning", now, cycle, out)
+        # what was not held this cycle: pending -> inactive, firing -> resolved, expire resolved
+        drop: list[_Key] = []
+        retention = self.resolve_retention
+        for key, s in series.items():
+            if s.seen == cycle:
+                continue
+            if s.state == "pending":
+                out.append(self._move(s, "inactive", now))
+                drop.append(key)
+            elif s.state == "firing":
+                s.ends_at = now
+                out.append(self._move(s, "resolved", now))
+            elif s.state == "resolved" and s.ends_at is not None and now - s.ends_at >= retention:
+                drop.append(key)
+        for key in drop:
+            gone = series.pop(key)
+            self._by_fingerprint.pop(gone.fingerprint, None)
+        if out:
+            self._inhibit()
+        return out
+
+    def _hold(
+        self,
+        pair: tuple[str, tuple[tuple[str, str], ...]],
+        o: RuleOutcome,
+        sev: Severity,
+        now: datetime,
+        cycle: int,
+        out: list[AlertTransition],
+    ) -> None:
+        key = (pair[0], pair[1], sev)
+        s = self._series.get(key)
+        if s is None:
+            labels = dict(pair[1])
+            labels["alertname"] = o.rule
+            labels["severity"] = sev
+            s = _Series(labels, pair, sev, now)
+            self._series[key] = s
+            self._by_fingerprint[s.fingerprint] = s
+        s.seen = cycle
+        s.value = o.value
+        s.annotations = o.annotations
+        state = s.state
+        if state == "firing" or (
+            state == "pending" and (now - s.since).total_seconds() < o.for_seconds
+        ):
+            return
+        if state == "pending":
+            s.starts_at = now
+            out.append(self._move(s, "firing", now))
+            return
+        # inactive (new) or resolved (back again): a new alert starts
+        s.since = s.starts_at = now
+        s.ends_at = None
+        if o.for_seconds <= 0:
+            out.append(self._move(s, "firing", now))
+        else:
+            out.append(self._move(s, "pending", now))
+
+    def _move(self, s: _Series, to: AlertState, now: datetime) -> AlertTransition:
+        self.generation += 1
+        row = AlertTransition(s.fingerprint, s.labels, s.state, to, now, s.value)
+        s.state = to
+        return row
+
+    def _inhibit(self) -> None:
+        """A firing critical mutes the warning of the same rule and labels."""
+        firing_critical = {
+            s.pair
+            for s in self._series.values()
+            if s.severity == "critical" and s.state == "firing"
+        }
+        for s in self._series.values():
+            if s.severity == "warning":
+                muted = s.pair in firing_critical
+                if muted != s.inhibited:
+                    s.inhibited = muted
+                    self.generation += 1
+
+    # -- reading the state -----------------------------------------------------------
+    def alerts(
+        self, now: datetime | None = None, *, include_pending: bool = True
+    ) -> list[ActiveAlert]:
+        """Every alert in state (pending, firing, resolved within retention), with its mutes."""
+        if now is None:
+            now = self.clock()
+        out = []
+        for s in self._series.values():
+            if s.state == "pending" and not include_pending:
+                continue
+            out.append(
+                ActiveAlert(
+                    s.alert(), s.fingerprint, s.inhibited, self.silences.silenced_by(s.labels, now)
+                )
+            )
+        out.sort(key=lambda a: (a.alert.name, a.fingerprint))
+        return out
+
+    def get(self, fp: str) -> _Series | None:
+        """The live series behind a fingerprint (engine-internal; the dispatcher reads it)."""
+        return self._by_fingerprint.get(fp)
+
+    def notifiable(self) -> Iterable[_Series]:
+        """Alerts that a receiver may hear about: firing, or resolved (within retention)."""
+        return (s for s in self._series.values() if s.state != "pending")
+
+    def __len__(self) -> int:
+        return len(self._series)

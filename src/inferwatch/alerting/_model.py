@@ -1,0 +1,59 @@
+"""The engine's plain-data inputs and outputs: rule outcomes in, transitions out.
+
+The engine does not know the rule spec (``inferwatch.rules``): whoever evaluates the rules
+hands it one :class:`RuleOutcome` per series per cycle, already judged (the worst level
+breached now) and with its annotations already rendered.  That keeps the state machine
+testable with nothing but a fake clock, and lets the PromQL path and the built-in path
+share the spec without the engine importing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+__all__ = ["AlertState", "AlertTransition", "RuleOutcome", "Severity"]
+
+Severity = Literal["warning", "critical"]
+#: a series' state in the engine; ``inactive`` series are not kept, only named in history
+AlertState = Literal["inactive", "pending", "firing", "resolved"]
+
+_EMPTY: Mapping[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """One rule judged on one series in one evaluation cycle.
+
+    ``severity`` is the worst level breached now (None: the condition does not hold).  A
+    critical breach also holds the rule's warning condition (the warning threshold is the
+    milder one), unless ``levels`` says the rule defines no warning level.  ``for_seconds``
+    is the rule's ``for`` duration: how long the condition must hold before it fires.
+    """
+
+    rule: str
+    labels: Mapping[str, str]
+    severity: Severity | None
+    value: float
+    for_seconds: float = 0.0
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    levels: tuple[Severity, ...] = ("warning", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTransition:
+    """One change of one alert's state: a row of the alert history the store keeps.
+
+    ``labels`` are the alert's full label set (``alertname``, ``severity`` and the
+    series' labels); ``fingerprint`` is :attr:`inferwatch.observation.Alert.fingerprint`
+    of those labels.  ``value`` is the signal's value at the evaluation that moved it.
+    """
+
+    fingerprint: str
+    labels: Mapping[str, str]
+    from_state: AlertState
+    to_state: AlertState
+    at: datetime
+    value: float

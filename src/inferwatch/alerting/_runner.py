@@ -1,0 +1,82 @@
+"""A small thread that drives the engine and the dispatcher for a server.
+
+Everything that decides lives in :class:`AlertEngine` and :class:`Dispatcher` (driven by a
+fake clock in tests); this only calls them every ``interval`` seconds on a daemon thread,
+hands each cycle's transitions to ``on_transitions`` (the store, later) and survives a bad
+cycle (the error goes to ``on_error``; the next cycle runs).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+from inferwatch.alerting._dispatch import Dispatcher
+from inferwatch.alerting._engine import AlertEngine
+from inferwatch.alerting._model import AlertTransition, RuleOutcome
+
+__all__ = ["AlertRunner"]
+
+
+class AlertRunner:
+    """``start()``/``stop()``; one cycle = outcomes -> evaluate -> transitions sink -> tick."""
+
+    def __init__(
+        self,
+        engine: AlertEngine,
+        dispatcher: Dispatcher,
+        outcomes: Callable[[], Iterable[RuleOutcome]],
+        *,
+        interval: float = 15.0,
+        on_transitions: Callable[[Sequence[AlertTransition]], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be > 0")
+        self.engine = engine
+        self.dispatcher = dispatcher
+        self.outcomes = outcomes
+        self.interval = interval
+        self.on_transitions = on_transitions
+        self.on_error = on_error
+        self.cycles = 0
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> list[AlertTransition]:
+        """One cycle at the engine's clock (what the thread calls; tests may call it directly)."""
+        now = self.engine.clock()
+        transitions = self.engine.evaluate(self.outcomes(), now)
+        if transitions and self.on_transitions is not None:
+            self.on_transitions(transitions)
+        self.dispatcher.tick(now)
+        self.cycles += 1
+        return transitions
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:  # a bad cycle must not end alerting
+                self.errors += 1
+                if self.on_error is not None:
+                    self.on_error(exc)
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="inferwatch-alerts", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
