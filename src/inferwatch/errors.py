@@ -10,6 +10,7 @@
     ├── StoreError(RuntimeError)          the store cannot be reached or refused a write
     │   └── StoreRejectedError            the store refused the rows themselves (no retry)
     ├── InputFileError(ValueError)        a data file cannot be read (format, columns, encoding)
+    ├── NotifyError(RuntimeError)         one attempt to deliver alerts to a receiver failed
     └── stats.DriftInputError(ValueError) a drift test got unusable input
         └── stats.EmptySampleError        an empty reference or current sample
 
@@ -30,6 +31,7 @@ __all__ = [
     "InferwatchError",
     "InputFileError",
     "ModelError",
+    "NotifyError",
     "SchemaError",
     "StoreError",
     "StoreRejectedError",
@@ -74,6 +76,22 @@ class InputFileError(InferwatchError, ValueError):
 
 class ModelError(InferwatchError, RuntimeError):
     """A model cannot be loaded or failed while predicting."""
+
+
+class NotifyError(InferwatchError, RuntimeError):
+    """One attempt to deliver alerts to a receiver failed (refused, unreachable, timed out).
+
+    A receiver makes exactly one attempt per ``send``; retrying with backoff is the
+    alerting engine's job, so the engine catches this, logs it and tries again later.
+    ``receiver`` names the receiver; ``retryable`` is False where the same request
+    cannot succeed later (a 4xx other than 408/429: a bad URL, a revoked key).  The
+    message never carries a secret (a Slack URL, a routing key, a password).
+    """
+
+    def __init__(self, receiver: str, message: str, *, retryable: bool = True) -> None:
+        super().__init__(f"receiver {receiver!r}: {message}")
+        self.receiver = receiver
+        self.retryable = retryable
 
 
 class StoreError(InferwatchError, RuntimeError):
