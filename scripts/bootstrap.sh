@@ -36,12 +36,13 @@ case "${1:-}" in
     command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
+    command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
     if [ ${#missing[@]} -gt 0 ]; then
       echo "installing Debian packages: ${missing[*]}"
       apt_install "${missing[@]}"
       # The packages start their own services where an init system runs; the tests
       # start private instances on free loopback ports instead.
-      for svc in postgresql prometheus prometheus-pushgateway; do
+      for svc in postgresql prometheus prometheus-pushgateway prometheus-alertmanager; do
         service "$svc" stop >/dev/null 2>&1 || true
       done
     fi
