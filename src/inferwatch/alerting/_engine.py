@@ -144,17 +144,30 @@ class AlertEngine:
         cycle = self._cycle
         series = self._series
         out: list[AlertTransition] = []
+        get = series.get
+        hold = self._hold
         for o in outcomes:
             sev = o.severity
             if sev is None:
                 continue
-            pair = (o.rule, tuple(sorted(o.labels.items())))
-            if sev == "critical":
-                self._hold(pair, o, "critical", now, cycle, out)
-                if "warning" in o.levels:
-                    self._hold(pair, o, "warning", now, cycle, out)
+            rule = o.rule
+            items = tuple(sorted(o.labels.items()))
+            # the common case inline: an alert already firing stays firing
+            s = get((rule, items, sev))
+            if s is not None and s.state == "firing":
+                s.seen = cycle
+                s.value = o.value
+                s.annotations = o.annotations
             else:
-                self._hold(pair, o, "warning", now, cycle, out)
+                hold((rule, items), o, sev, now, cycle, out)
+            if sev == "critical" and "warning" in o.levels:
+                s = get((rule, items, "warning"))
+                if s is not None and s.state == "firing":
+                    s.seen = cycle
+                    s.value = o.value
+                    s.annotations = o.annotations
+                else:
+                    hold((rule, items), o, "warning", now, cycle, out)
         # what was not held this cycle: pending -> inactive, firing -> resolved, expire resolved
         drop: list[_Key] = []
         retention = self.resolve_retention
