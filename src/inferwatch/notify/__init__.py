@@ -9,6 +9,7 @@ to deliver one group of alerts to the receiver of that name, raising
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -166,6 +167,14 @@ def build_receiver(
             config.password, config.password_file, config.password_env, path=f"{path}.password"
         )
         host, _, port = config.smarthost.rpartition(":")
+        context = None
+        if config.tls_ca_file is not None:
+            try:
+                context = ssl.create_default_context(cafile=str(config.tls_ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"{path}.tls_ca_file: cannot load {str(config.tls_ca_file)!r}: {exc}"
+                ) from None
         return EmailReceiver(
             config.name,
             to=config.to,
@@ -176,6 +185,7 @@ def build_receiver(
             username=config.username,
             password=password,
             starttls=config.starttls,
+            tls_context=context,
             **common,
         )
     raise ConfigError(f"{path}.type: unknown receiver type")  # pragma: no cover

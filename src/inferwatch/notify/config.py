@@ -151,7 +151,8 @@ class PagerDutyReceiverConfig(_ReceiverBase):
 class EmailReceiverConfig(_ReceiverBase):
     """Sends one email per group over SMTP.  ``smarthost`` is ``host:port``; STARTTLS
     is on by default (as Alertmanager's ``require_tls``), and logging in without it is
-    refused so a password never crosses the network in clear."""
+    refused so a password never crosses the network in clear.  ``tls_ca_file`` names
+    the CA bundle that signed the server's certificate, when not a system-trusted one."""
 
     type: Literal["email"]
     to: list[str] = Field(min_length=1)
@@ -163,6 +164,7 @@ class EmailReceiverConfig(_ReceiverBase):
     password_file: Path | None = None
     password_env: str | None = None
     starttls: bool = True
+    tls_ca_file: Path | None = None
 
     @model_validator(mode="after")
     def _sources(self) -> EmailReceiverConfig:

@@ -546,7 +546,11 @@ class EmailReceiver:
         self, alerts: Sequence[Alert], group_labels: Mapping[str, str] | None = None
     ) -> EmailMessage:
         msg = EmailMessage()
-        msg["Subject"] = _title(alerts, group_labels)
+        subject = _title(alerts, group_labels)
+        if len(alerts) == 1 and alerts[0].annotations.get("summary"):
+            subject = f"{subject}: {alerts[0].annotations['summary']}"
+        # a templated summary may hold a line break, which a header may not
+        msg["Subject"] = " ".join(subject.split())[:998]
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.to)
         msg["Date"] = formatdate(localtime=False, usegmt=True)
