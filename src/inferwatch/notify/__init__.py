@@ -223,7 +223,11 @@ def build_notifier(
         try:
             configs.append(_RECEIVER.validate_python(dict(entry)))
         except ValidationError as exc:
-            problems += [f"{key}[{index}]{_location(e['loc'])}: {e['msg']}" for e in exc.errors()]
+            for e in exc.errors():
+                where = _location(e["loc"])
+                if e["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+                    where += ".type"  # a missing or unknown type is reported at the entry
+                problems.append(f"{key}[{index}]{where}: {e['msg']}")
     if problems:
         raise ConfigError("; ".join(problems))
     seen: dict[str, int] = {}
