@@ -19,11 +19,12 @@ class Receiver:
 
     def __init__(self) -> None:
         self.down = False
+        self.down_for: set[str] = set()
         self.sent: list[tuple[float, str, str, list[tuple[str, str, str]]]] = []
         self.clock: FakeClock | None = None
 
     def send(self, receiver: str, group_key: str, alerts: Sequence[Alert]) -> None:
-        if self.down:
+        if self.down or receiver in self.down_for:
             raise ConnectionRefusedError("receiver is down")
         assert self.clock is not None
         at = (self.clock.now - T_START).total_seconds()
@@ -201,10 +202,41 @@ def test_nothing_floods_when_the_receiver_stays_down() -> None:
     rig.rx.down = True
     rig.outcomes = [outcome("warning", model=f"m{i}", for_seconds=0) for i in range(20)]
     rig.run(6 * 3600, step=10)
-    assert len(rig.dispatcher.groups()) == 5 and rig.dispatcher.dropped_groups > 0
+    assert len(rig.dispatcher.groups()) == 5 and rig.dispatcher.refused_groups > 0
     assert len(rig.dispatcher.attempts) == 50
     # each group tries at most once a backoff_max (60 s) once backed off: ~360 tries in 6 h
     last = list(rig.dispatcher.attempts)
     per_group = {a.group_key for a in last}
     assert len(per_group) <= 5
     assert max(a.attempt for a in last) <= 6 * 3600 // 60 + 10
+
+
+def test_resolution_reaches_a_receiver_down_longer_than_the_resolve_window() -> None:
+    rig = Rig()
+    rig.outcomes = [outcome("warning", for_seconds=0)]
+    rig.run(60)
+    rig.rx.down = True
+    rig.outcomes = []
+    rig.run(20 * 60)  # resolved at 60 s, dropped by the engine at 16 min; still down
+    assert len(rig.engine) == 0
+    rig.rx.down = False
+    rig.run(120)
+    assert [rows for *_, rows in rig.rx.sent] == [
+        [("iris", "warning", "firing")],
+        [("iris", "warning", "resolved")],
+    ]
+    assert rig.dispatcher.groups() == []
+
+
+def test_refiring_reaches_a_receiver_that_was_told_it_resolved() -> None:
+    rig = Rig(receivers=("slack", "pager"))
+    rig.outcomes = [outcome("warning", for_seconds=0)]
+    rig.run(60)  # both told it fires at 30 s
+    rig.rx.down_for = {"pager"}
+    rig.outcomes = []
+    rig.run(300)  # resolved at 60 s; slack is told at 330 s, pager keeps failing
+    rig.outcomes = [outcome("warning", for_seconds=0)]
+    rig.run(100)  # fires again at 360 s
+    slack = [(t, rows[0][2]) for t, r, _, rows in rig.rx.sent if r == "slack"]
+    assert slack == [(30.0, "firing"), (330.0, "resolved"), (390.0, "firing")]
+    assert [rows[0][2] for _, r, _, rows in rig.rx.sent if r == "pager"] == ["firing"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from inferwatch.alerting import AlertEngine, AlertTransition, RuleOutcome
 from inferwatch.observation import Alert
 from tests.alerting._helpers import FakeClock, outcome
@@ -173,3 +175,26 @@ def test_clock_is_used_when_now_is_not_given() -> None:
     clock.advance(123)
     (row,) = engine.evaluate([outcome("warning")])
     assert row.at == clock.now
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"severity": "error"}, "severity"),
+        ({"for_seconds": -1.0}, "for_seconds"),
+        ({"for_seconds": float("nan")}, "for_seconds"),
+        ({"levels": ()}, "levels"),
+        ({"levels": ("page",)}, "levels"),
+    ],
+)
+def test_bad_outcomes_are_refused_before_the_engine_sees_them(
+    kwargs: dict[str, object], match: str
+) -> None:
+    base: dict[str, object] = {
+        "rule": "R",
+        "labels": {"model": "m"},
+        "severity": "warning",
+        "value": 1.0,
+    }
+    with pytest.raises(ValueError, match=match):
+        RuleOutcome(**{**base, **kwargs})  # type: ignore[arg-type]

@@ -73,6 +73,7 @@ class _Group:
         "last_sent_at",
         "notified_firing",
         "receiver",
+        "resolved_alerts",
     )
 
     def __init__(self, receiver: str, key: str, due: datetime) -> None:
@@ -85,6 +86,8 @@ class _Group:
         self.last_resolved: set[str] = set()
         self.last_sent_at: datetime | None = None
         self.notified_firing: set[str] = set()
+        #: resolved alerts not yet told, kept in case the engine drops them first
+        self.resolved_alerts: dict[str, Alert] = {}
 
 
 class Dispatcher:
@@ -130,9 +133,11 @@ class Dispatcher:
         self.rng = rng if rng is not None else random.Random()
         self.max_groups = max_groups
         self.attempts: deque[DeliveryAttempt] = deque(maxlen=attempt_log_size)
-        self.dropped_groups = 0
+        #: times a new group was refused because ``max_groups`` groups were open
+        self.refused_groups = 0
         self._groups: dict[tuple[str, str], _Group] = {}
-        self._member_of: dict[str, list[tuple[str, str]]] = {}
+        self._member_of: dict[str, set[tuple[str, str]]] = {}
+        self._routes: dict[str, tuple[tuple[str, str], ...]] = {}
         self._generation = -1
 
     # -- public ----------------------------------------------------------------------
@@ -162,37 +167,47 @@ class Dispatcher:
 
     # -- internals -------------------------------------------------------------------
     def _sync(self, now: datetime) -> None:
+        member_of = self._member_of
+        routes = self._routes
         for s in self.engine.notifiable():
-            fp = s.fingerprint
-            if fp in self._member_of:
-                continue
             if s.state != "firing":
-                continue  # resolved before it ever joined a group: nothing to tell
-            joined: list[tuple[str, str]] = []
-            key = group_key(s.labels, self.group_by)
-            for receiver in self.route(s.labels):
-                gid = (receiver, key)
+                continue  # resolved: told through the groups it is in, or nothing to tell
+            fp = s.fingerprint
+            gids = routes.get(fp)
+            joined = member_of.get(fp)
+            if gids is not None and joined is not None and len(joined) == len(gids):
+                continue  # in every group it belongs to (the common case: nothing to do)
+            if gids is None:
+                key = group_key(s.labels, self.group_by)
+                gids = routes[fp] = tuple((r, key) for r in dict.fromkeys(self.route(s.labels)))
+            if joined is None:
+                joined = member_of[fp] = set()
+            for gid in gids:
+                if gid in joined:
+                    continue
                 g = self._groups.get(gid)
                 if g is None:
                     if len(self._groups) >= self.max_groups:
-                        self.dropped_groups += 1
+                        self.refused_groups += 1
                         continue
-                    g = self._groups[gid] = _Group(receiver, key, now + self.group_wait)
+                    g = self._groups[gid] = _Group(gid[0], gid[1], now + self.group_wait)
                 g.fps.add(fp)
-                joined.append(gid)
-            self._member_of[fp] = joined
+                joined.add(gid)
+            if not joined:
+                del member_of[fp]
 
     def _leave(self, gid: tuple[str, str], fp: str) -> None:
         g = self._groups.get(gid)
         if g is not None:
             g.fps.discard(fp)
             g.notified_firing.discard(fp)
+            g.resolved_alerts.pop(fp, None)
         groups = self._member_of.get(fp)
         if groups is not None:
-            if gid in groups:
-                groups.remove(gid)
+            groups.discard(gid)
             if not groups:
                 del self._member_of[fp]
+                self._routes.pop(fp, None)
 
     def _flush(
         self, gid: tuple[str, str], g: _Group, now: datetime, made: list[DeliveryAttempt]
@@ -206,17 +221,24 @@ class Dispatcher:
         for fp in list(g.fps):
             s = engine.get(fp)
             if s is None or s.state == "pending":
-                # dropped after retention, or resolved and pending again (a new alert later)
-                if s is None or fp not in g.notified_firing:
+                # dropped after its resolve window, or resolved and pending again: the
+                # receiver that heard it fire still hears it resolve (from the snapshot)
+                told = g.resolved_alerts.get(fp)
+                if told is not None and fp in g.notified_firing:
+                    resolved.append(told)
+                    resolved_fps.add(fp)
+                elif s is None or fp not in g.notified_firing:
                     self._leave(gid, fp)
                 continue
             if s.state == "firing":
+                g.resolved_alerts.pop(fp, None)
                 if s.inhibited or silences.silenced_by(s.labels, now):
                     continue
                 firing.append(s.alert())
                 firing_fps.add(fp)
             elif fp in g.notified_firing:
-                resolved.append(s.alert())
+                told = g.resolved_alerts[fp] = s.alert()
+                resolved.append(told)
                 resolved_fps.add(fp)
             else:
                 self._leave(gid, fp)  # resolved without ever being notified: nothing to tell

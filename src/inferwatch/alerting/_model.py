@@ -41,6 +41,21 @@ class RuleOutcome:
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     levels: tuple[Severity, ...] = ("warning", "critical")
 
+    def __post_init__(self) -> None:
+        # checked here, where a rule evaluator builds it, so a bad outcome never reaches
+        # the engine half way through a cycle (which would lose that cycle's history)
+        if self.severity not in (None, "warning", "critical"):
+            raise ValueError(
+                f"rule {self.rule!r}: severity must be warning, critical or None, "
+                f"got {self.severity!r}"
+            )
+        if not self.for_seconds >= 0:  # also rejects NaN
+            raise ValueError(
+                f"rule {self.rule!r}: for_seconds must be >= 0, got {self.for_seconds}"
+            )
+        if not self.levels or any(lv not in ("warning", "critical") for lv in self.levels):
+            raise ValueError(f"rule {self.rule!r}: levels must name warning and/or critical")
+
 
 @dataclass(frozen=True, slots=True)
 class AlertTransition:
