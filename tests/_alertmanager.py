@@ -13,7 +13,25 @@ import pytest
 
 from tests._postgres import free_port
 
-__all__ = ["alertmanager"]
+__all__ = ["alertmanager", "alertmanager_binary", "start_alertmanager", "stop"]
+
+
+def alertmanager_binary() -> str:
+    """The installed binary's path, or a skip (a failure under CI for integration tests)."""
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        pytest.skip("alertmanager not installed (apt-get install prometheus-alertmanager)")
+    return binary
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
 
 # Routes everything to a receiver that sends nothing: the tests read alerts back
 # through the API, which is what a fleet routing through Alertmanager relies on.
@@ -26,10 +44,12 @@ receivers:
 """
 
 
-def _start(binary: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_alertmanager(
+    binary: str, folder: Path, config: str = CONFIG
+) -> tuple[subprocess.Popen[bytes], str]:
     """Alertmanager on a free port; it cannot bind port 0 and report it, so the port is
     found free first and the start retried when someone took it in between."""
-    (folder / "alertmanager.yml").write_text(CONFIG)
+    (folder / "alertmanager.yml").write_text(config)
     last = ""
     for _ in range(5):
         port = free_port()
@@ -69,16 +89,9 @@ def _start(binary: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a running ``alertmanager`` (skips, or fails under CI, when the
     binary is missing: mark the test ``integration``)."""
-    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if binary is None:
-        pytest.skip("alertmanager not installed (apt-get install prometheus-alertmanager)")
-    proc, url = _start(binary, tmp_path_factory.mktemp("alertmanager"))
+    binary = alertmanager_binary()
+    proc, url = start_alertmanager(binary, tmp_path_factory.mktemp("alertmanager"))
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
