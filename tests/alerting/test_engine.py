@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from datetime import timedelta
 
 import pytest
@@ -198,3 +200,44 @@ def test_bad_outcomes_are_refused_before_the_engine_sees_them(
     }
     with pytest.raises(ValueError, match=match):
         RuleOutcome(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+def test_alerts_can_be_read_while_another_thread_evaluates() -> None:
+    """The server lists alerts from request threads while the runner thread evaluates."""
+    clock = FakeClock()
+    engine = AlertEngine(clock, resolve_retention=timedelta(0))
+    engine.silences.add(["model=~m1.*"], clock.now, clock.now + timedelta(days=1), "ana")
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    cycles = [0]
+
+    def churn() -> None:
+        try:
+            k = 0
+            while not stop.is_set():  # a different half of 4,000 series breaches each cycle
+                engine.evaluate(
+                    [
+                        outcome("warning", model=f"m{i}", for_seconds=0)
+                        for i in range(k % 2, 4000, 2)
+                    ]
+                )
+                k += 1
+                cycles[0] = k
+        except BaseException as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=churn)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, so a race would show
+    worker.start()
+    try:
+        reads = 0
+        while cycles[0] < 20 and not failures:
+            listed = engine.alerts()
+            reads += 1
+            assert all(a.alert.status in ("pending", "firing", "resolved") for a in listed)
+    finally:
+        stop.set()
+        worker.join(30)
+        sys.setswitchinterval(interval)
+    assert failures == [] and reads > 0

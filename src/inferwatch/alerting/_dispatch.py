@@ -163,7 +163,7 @@ class Dispatcher:
 
     def groups(self) -> list[tuple[str, str, int]]:
         """(receiver, group key, alerts in it) for every group, for status pages."""
-        return sorted((g.receiver, g.key, len(g.fps)) for g in self._groups.values())
+        return sorted((g.receiver, g.key, len(g.fps)) for g in tuple(self._groups.values()))
 
     # -- internals -------------------------------------------------------------------
     def _sync(self, now: datetime) -> None:

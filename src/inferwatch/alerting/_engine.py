@@ -22,6 +22,7 @@ clock.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,9 @@ class AlertEngine:
         self._series: dict[_Key, _Series] = {}
         self._by_fingerprint: dict[str, _Series] = {}
         self._cycle = 0
+        # evaluate() and the readers (alerts(), from a server's request threads) take it;
+        # evaluate() and Dispatcher.tick() run on one thread (AlertRunner's)
+        self._lock = threading.Lock()
         #: bumped whenever an alert changes state or mute (the dispatcher's cheap "anything new?")
         self.generation = 0
 
@@ -140,6 +144,10 @@ class AlertEngine:
         """Apply one cycle's outcomes; returns every state change, in order, as history rows."""
         if now is None:
             now = self.clock()
+        with self._lock:
+            return self._evaluate(outcomes, now)
+
+    def _evaluate(self, outcomes: Iterable[RuleOutcome], now: datetime) -> list[AlertTransition]:
         self._cycle += 1
         cycle = self._cycle
         series = self._series
@@ -255,7 +263,9 @@ class AlertEngine:
         if now is None:
             now = self.clock()
         out = []
-        for s in self._series.values():
+        with self._lock:
+            held = list(self._series.values())
+        for s in held:
             if s.state == "pending" and not include_pending:
                 continue
             out.append(

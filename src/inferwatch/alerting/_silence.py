@@ -11,6 +11,7 @@ fires and resolves, and the history records it); only its notification is held b
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -113,6 +114,7 @@ class Silences:
 
     def __init__(self) -> None:
         self._by_id: dict[str, Silence] = {}
+        self._lock = threading.Lock()  # added and expired from request threads
 
     def add(
         self,
@@ -128,22 +130,26 @@ class Silences:
         if ends_at <= starts_at:
             raise ValueError("a silence must end after it starts")
         silence = Silence(id or uuid.uuid4().hex, parsed, starts_at, ends_at, author, comment)
-        self._by_id[silence.id] = silence
+        with self._lock:
+            if silence.id in self._by_id:
+                raise ValueError(f"silence {silence.id!r} exists")
+            self._by_id[silence.id] = silence
         return silence
 
     def expire(self, silence_id: str, now: datetime) -> Silence:
         """End a silence now (a pending one ends before it starts: it never mutes)."""
-        old = self._by_id.get(silence_id)
-        if old is None:
-            raise KeyError(silence_id)
-        if old.state(now) == "expired":
-            return old
-        if now <= old.starts_at:
-            # a pending silence never mutes: it starts and ends now (Alertmanager does the same)
-            new = replace(old, starts_at=now, ends_at=now)
-        else:
-            new = replace(old, ends_at=now)
-        self._by_id[silence_id] = new
+        with self._lock:
+            old = self._by_id.get(silence_id)
+            if old is None:
+                raise KeyError(silence_id)
+            if old.state(now) == "expired":
+                return old
+            if now <= old.starts_at:
+                # a pending silence never mutes: it starts and ends now (as in Alertmanager)
+                new = replace(old, starts_at=now, ends_at=now)
+            else:
+                new = replace(old, ends_at=now)
+            self._by_id[silence_id] = new
         return new
 
     def get(self, silence_id: str) -> Silence | None:
@@ -151,7 +157,7 @@ class Silences:
 
     def list(self, now: datetime, state: SilenceState | None = None) -> list[Silence]:
         """All silences (or those in ``state`` at ``now``), by start time."""
-        out = [s for s in self._by_id.values() if state is None or s.state(now) == state]
+        out = [s for s in tuple(self._by_id.values()) if state is None or s.state(now) == state]
         out.sort(key=lambda s: (s.starts_at, s.id))
         return out
 
@@ -159,7 +165,7 @@ class Silences:
         """Ids of the active silences that mute this label set."""
         return tuple(
             s.id
-            for s in self._by_id.values()
+            for s in tuple(self._by_id.values())
             if s.starts_at <= now < s.ends_at and s.matches(labels)
         )
 
