@@ -240,3 +240,22 @@ def test_refiring_reaches_a_receiver_that_was_told_it_resolved() -> None:
     slack = [(t, rows[0][2]) for t, r, _, rows in rig.rx.sent if r == "slack"]
     assert slack == [(30.0, "firing"), (330.0, "resolved"), (390.0, "firing")]
     assert [rows[0][2] for _, r, _, rows in rig.rx.sent if r == "pager"] == ["firing"]
+
+
+class Refused(Exception):
+    retryable = False
+
+
+def test_a_non_retryable_failure_waits_for_the_next_group_interval() -> None:
+    rig = Rig()
+    calls: list[float] = []
+
+    def send(receiver: str, group_key: str, alerts: Sequence[Alert]) -> None:
+        calls.append((rig.clock.now - T_START).total_seconds())
+        raise Refused("403 forbidden")
+
+    rig.rx.send = send  # type: ignore[method-assign]
+    rig.outcomes = [outcome("warning", for_seconds=0)]
+    rig.run(700)
+    assert calls == [30.0, 330.0, 630.0]  # no backoff loop, one try per group_interval
+    assert all(a.retry_at is None and a.outcome == "error" for a in rig.dispatcher.attempts)

@@ -11,7 +11,9 @@ joins one aggregation group per receiver, keyed by its values of ``group_by`` (d
 * ``repeat_interval``: an unchanged, still firing group is re-sent this often.
 
 Delivery: a group has at most one notification in flight and no queue of past ones.  When
-the receiver fails (``Notifier.send`` raises) the attempt is logged and retried after an
+the receiver fails (``Notifier.send`` raises; an error whose ``retryable`` attribute is
+False, such as a 4xx, is not retried before the next ``group_interval``) the attempt is
+logged and retried after an
 exponential backoff (``backoff_initial`` doubling up to ``backoff_max``; no jitter unless
 ``jitter`` > 0, then each delay is scaled down by up to that fraction at random).  Every
 retry rebuilds the notification from the group's *current* alerts, so a receiver that comes
@@ -260,7 +262,25 @@ class Dispatcher:
         g.attempt += 1
         try:
             self.notifier.send(g.receiver, g.key, alerts)
-        except Exception as exc:  # any failure of a receiver is retried, never raised here
+        except Exception as exc:  # a receiver's failure is logged and retried, never raised
+            if getattr(exc, "retryable", True) is False:
+                # the same request cannot succeed (a 4xx: bad URL, revoked key): no backoff
+                # loop; the group is tried again at its next group_interval, like a new flush
+                made.append(
+                    DeliveryAttempt(
+                        g.receiver,
+                        g.key,
+                        g.attempt,
+                        now,
+                        "error",
+                        len(alerts),
+                        f"{type(exc).__name__}: {exc}",
+                        None,
+                    )
+                )
+                g.attempt = 0
+                g.due = now + self.group_interval
+                return
             retry_at = now + self.backoff(g.attempt)
             made.append(
                 DeliveryAttempt(
