@@ -29,6 +29,7 @@ from inferwatch.errors import ConfigError
 
 if TYPE_CHECKING:
     from inferwatch.evaluate import DriftOptions
+    from inferwatch.rules import Rule
 
 __all__ = [
     "ROLES",
@@ -387,6 +388,45 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class AlertingSettings(_Section):
+    """Alert rules: the default pack and the configured rules, one spec for the built-in
+    engine and the generated PromQL (see :mod:`inferwatch.rules`).
+
+    The rules are kept as the YAML wrote them and checked by the core's
+    :func:`~inferwatch.rules.load_rules`, so ``serve``, ``config validate`` and
+    ``rules validate`` refuse a bad rule with the same key paths
+    (``alerting.rules[3].critical: must be below warning for '<'``), all at once.
+    """
+
+    default_pack: bool = Field(
+        False, description="Start from the default rule pack (a configured rule of the "
+        "same name replaces the default's)."
+    )  # fmt: skip
+    rules: list[Any] = Field(
+        default_factory=list,
+        description="Alert rules: name, signal, aggregation, window, comparison, warning, "
+        "critical, for, labels, summary, description.",
+    )
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> AlertingSettings:
+        from inferwatch.rules import RuleError
+
+        try:
+            self.to_rules()
+        except RuleError as e:
+            # one line per problem; format_errors prints a message that names its own
+            # paths without repeating the section's
+            raise ValueError("\n  ".join(e.problems)) from None
+        return self
+
+    def to_rules(self) -> list[Rule]:
+        """The rules in force: the default pack when asked for, then the configured ones."""
+        from inferwatch.rules import load_rules
+
+        return load_rules({"default_pack": self.default_pack, "rules": self.rules})
+
+
 class Settings(BaseSettings):
     """Everything inferwatch reads at start."""
 
@@ -397,6 +437,7 @@ class Settings(BaseSettings):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
 
     model_config = SettingsConfigDict(
         env_prefix="INFERWATCH_",
@@ -526,6 +567,9 @@ def format_errors(exc: pydantic.ValidationError, source: str | None = None) -> s
             got_text = f" (got {mask_url(str(got))!r})"
         if err["type"] == "missing":
             got_text = ""
+        if msg.startswith(f"{loc}."):  # names its own paths (alerting.rules[3].critical: ...)
+            lines.append(msg)
+            continue
         lines.append(f"{loc}: {msg}{got_text}")
     head = f"invalid configuration in {source}" if source else "invalid configuration"
     return head + ":\n  " + "\n  ".join(lines)

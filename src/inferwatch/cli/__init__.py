@@ -9,6 +9,7 @@ from inferwatch.cli import (
     _performance,
     _push,
     _report,
+    _rules,
     _serve,
     _status,
 )
@@ -17,4 +18,4 @@ from inferwatch.cli._app import app, main
 __all__ = ["app", "main"]
 
 # imported for their commands, which register themselves on `app`
-del _demo, _export, _ingest, _performance, _push, _report, _serve, _status
+del _demo, _export, _ingest, _performance, _push, _report, _rules, _serve, _status

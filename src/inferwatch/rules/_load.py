@@ -116,7 +116,9 @@ def rule_from_dict(data: Any, path: str, problems: list[str]) -> Rule | None:
     comparison = data.get("comparison")
     if comparison is None and spec is not None and spec.bad != "either":
         comparison = ">" if spec.bad == "above" else "<"
-    if comparison not in COMPARISONS:
+    if comparison is None and spec is None:
+        pass  # the unknown signal is the problem; no default to name
+    elif comparison not in COMPARISONS:
         problems.append(
             f"{path}.comparison: must be one of {', '.join(COMPARISONS)} (got {comparison!r})"
         )
