@@ -29,7 +29,7 @@ from inferwatch.errors import ConfigError
 
 if TYPE_CHECKING:
     from inferwatch.evaluate import DriftOptions
-    from inferwatch.rules import Rule
+    from inferwatch.rules import SLO, Rule
 
 __all__ = [
     "ROLES",
@@ -408,16 +408,26 @@ class AlertingSettings(_Section):
         "critical, for, labels, summary, description.",
     )
 
+    slos: list[Any] = Field(
+        default_factory=list,
+        description="SLO burn-rate alerts: name, sli (availability, latency, accuracy), "
+        "objective, threshold (latency, a bucket bound in seconds), period (default 30d).",
+    )
+
     @model_validator(mode="after")
     def _check_rules(self) -> AlertingSettings:
         from inferwatch.rules import RuleError
 
-        try:
-            self.to_rules()
-        except RuleError as e:
+        problems: list[str] = []
+        for check in (self.to_rules, self.to_slos):
+            try:
+                check()
+            except RuleError as e:
+                problems += e.problems
+        if problems:
             # one line per problem; format_errors prints a message that names its own
             # paths without repeating the section's
-            raise ValueError("\n  ".join(e.problems)) from None
+            raise ValueError("\n  ".join(problems)) from None
         return self
 
     def to_rules(self) -> list[Rule]:
@@ -425,6 +435,16 @@ class AlertingSettings(_Section):
         from inferwatch.rules import load_rules
 
         return load_rules({"default_pack": self.default_pack, "rules": self.rules})
+
+    def to_slos(self) -> list[SLO]:
+        """The SLOs (a latency threshold checked against the request histogram's buckets)."""
+        from inferwatch.rules import load_slos
+
+        if not self.slos:
+            return []
+        from inferwatch.metrics import LATENCY_BUCKETS
+
+        return load_slos(self.slos, latency_bounds=LATENCY_BUCKETS)
 
 
 class Settings(BaseSettings):

@@ -18,6 +18,8 @@ alerting:
     - {name: Acc, signal: accuracy, comparison: "<", warning: 0.85, critical: 0.92}
     - {name: Dur, signal: error_rate, warning: 0.1, window: 5 minutes}
     - {name: Slow, signal: drift, warning: 0.5}
+  slos:
+    - {name: Fast, sli: latency, objective: 0.99, threshold: 0.3}
 """
 GOOD = """\
 alerting:
@@ -31,12 +33,15 @@ alerting:
       for: 2m
       labels: {team: ml}
       summary: "p95 of {{ $labels.model }} is {{ $value }} s"
+  slos:
+    - {name: Fast, sli: latency, objective: 0.99, threshold: 0.5}
 """
 PATHS = (
     "alerting.rules[1].signal: unknown signal 'latncy' (known: accuracy,",
     "alerting.rules[2].critical: must be below warning for '<'",
     "alerting.rules[3].window: '5 minutes' is not a duration",
     "alerting.rules[4].name: 'Slow' is already the name of alerting.rules[0]",
+    "alerting.slos[0].threshold: must be a latency bucket bound (0.0005, 0.001,",
 )
 
 
@@ -66,7 +71,7 @@ def test_validate_and_list_a_good_config(run_cli: Run, tmp_path: Path) -> None:
     total = len(default_rules()) + 1
     ok = run_cli("rules", "validate")  # ./inferwatch.yaml by default
     assert ok.returncode == 0, ok.stderr
-    assert f"{total} alert rule(s)" in ok.stdout
+    assert f"{total} alert rule(s), 1 SLO(s)" in ok.stdout
     listed = run_cli("rules", "list", "--promql")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
@@ -76,6 +81,7 @@ def test_validate_and_list_a_good_config(run_cli: Run, tmp_path: Path) -> None:
     assert "histogram_quantile(0.95, sum by (model, le)" in cells[8]
     assert "…" not in listed.stdout  # a pipe gets whole lines
     assert f"{total} rule(s)" in listed.stdout
+    assert "SLO Fast: latency within 0.5 s, objective 0.99 over 30d" in listed.stdout
     as_json = json.loads(run_cli("rules", "list", "--json").stdout)
     assert [r["name"] for r in as_json][-1] == "SlowP95"
     assert as_json[-1]["labels"] == {"team": "ml"} and as_json[-1]["for"] == "2m"

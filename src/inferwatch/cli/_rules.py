@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from inferwatch.cli._app import ConfigOpt, app, console, default_config, fail
+
+if TYPE_CHECKING:
+    from inferwatch.config import AlertingSettings
 
 __all__ = ["rules_app"]
 
@@ -25,13 +28,13 @@ rules_app = typer.Typer(help="List and check the alert rules of a config.", no_a
 app.add_typer(rules_app, name="rules")
 
 
-def _load(config: Path | None) -> tuple[Path | None, list[object]]:
+def _load(config: Path | None) -> tuple[Path, AlertingSettings]:
     from inferwatch.config import load_settings
 
     path = default_config(config)
     if path is None:
         fail("no configuration: pass --config (or run where inferwatch.yaml is)")
-    return path, list(load_settings(path).alerting.to_rules())
+    return path, load_settings(path).alerting
 
 
 def _threshold(value: float | None) -> str:
@@ -52,15 +55,16 @@ def rules_list(
     from rich.console import Console
     from rich.table import Table
 
-    from inferwatch.rules import Rule, format_duration, rule_to_dict
+    from inferwatch.rules import format_duration, rule_to_dict
 
-    _, loaded = _load(config)
-    rules = [r for r in loaded if isinstance(r, Rule)]
+    _, alerting = _load(config)
+    rules = alerting.to_rules()
+    slos = alerting.to_slos()
     if as_json:
         print(json.dumps([rule_to_dict(r) for r in rules], indent=2))
         return
-    if not rules:
-        console.print("no alert rules (set alerting.default_pack or alerting.rules)")
+    if not rules and not slos:
+        console.print("no alert rules (set alerting.default_pack, alerting.rules or .slos)")
         return
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     for label in ("name", "signal", "aggregation", "window", "when", "warning", "critical",
@@ -81,10 +85,20 @@ def rules_list(
     out = console if console.is_terminal else Console(width=PIPE_WIDTH)
     out.print(table)
     out.print(f"{len(rules)} rule(s)", highlight=False)
+    for slo in slos:
+        within = f" within {slo.threshold:g} s" if slo.threshold is not None else ""
+        out.print(
+            f"SLO {slo.name}: {slo.sli}{within}, objective {slo.objective:g} over "
+            f"{format_duration(slo.period)} (burn-rate page and ticket alerts)",
+            highlight=False,
+        )
 
 
 @rules_app.command("validate")
 def rules_validate(config: ConfigOpt = None) -> None:
     """Check the config's alert rules as `serve` would at start; exit 2 naming each bad key."""
-    path, rules = _load(config)
-    console.print(f"[green]ok[/] {path}: {len(rules)} alert rule(s)", highlight=False)
+    path, alerting = _load(config)
+    rules, slos = alerting.to_rules(), alerting.to_slos()
+    console.print(
+        f"[green]ok[/] {path}: {len(rules)} alert rule(s), {len(slos)} SLO(s)", highlight=False
+    )

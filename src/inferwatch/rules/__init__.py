@@ -3,13 +3,15 @@
 Pure core (no I/O): :class:`Rule` and the :data:`SIGNALS` catalogue, :func:`load_rules`
 (validation with key paths), :func:`default_rules` (the default pack), and
 :func:`to_prometheus` / :func:`to_promtool_tests` (a Prometheus rule group and the
-``promtool test rules`` file that proves it).
+``promtool test rules`` file that proves it), and SLO burn-rate alerts
+(:class:`SLO`, :func:`slo_rules`, :func:`slo_promtool_tests`).
 """
 
 from __future__ import annotations
 
 from inferwatch.rules._load import RuleError, default_rules, load_rules, rule_to_dict
 from inferwatch.rules._promql import to_prometheus, to_promtool_tests
+from inferwatch.rules._slo import SLO, load_slos, slo_promtool_tests, slo_rules
 from inferwatch.rules._spec import (
     SIGNALS,
     Rule,
@@ -22,6 +24,7 @@ from inferwatch.rules._spec import (
 
 __all__ = [
     "SIGNALS",
+    "SLO",
     "Rule",
     "RuleError",
     "Signal",
@@ -29,9 +32,12 @@ __all__ = [
     "format_duration",
     "go_float",
     "load_rules",
+    "load_slos",
     "parse_duration",
     "render_template",
     "rule_to_dict",
+    "slo_promtool_tests",
+    "slo_rules",
     "to_prometheus",
     "to_promtool_tests",
 ]
