@@ -140,14 +140,12 @@ class Dispatcher:
         self._groups: dict[tuple[str, str], _Group] = {}
         self._member_of: dict[str, set[tuple[str, str]]] = {}
         self._routes: dict[str, tuple[tuple[str, str], ...]] = {}
-        self._generation = -1
+        self._unplaced: set[str] = set()
 
     # -- public ----------------------------------------------------------------------
     def tick(self, now: datetime) -> list[DeliveryAttempt]:
         """Join new alerts to their groups, flush the groups that are due; returns the attempts."""
-        if self.engine.generation != self._generation:
-            self._generation = self.engine.generation
-            self._sync(now)
+        self._sync(now)
         made: list[DeliveryAttempt] = []
         for gid, g in list(self._groups.items()):
             if now >= g.due:
@@ -171,7 +169,11 @@ class Dispatcher:
     def _sync(self, now: datetime) -> None:
         member_of = self._member_of
         routes = self._routes
-        for s in self.engine.notifiable():
+        fired = self.engine.take_fired()
+        if self._unplaced:  # refused a group earlier (max_groups): try again
+            fired.extend(s for fp in self._unplaced if (s := self.engine.get(fp)) is not None)
+            self._unplaced = set()
+        for s in fired:
             if s.state != "firing":
                 continue  # resolved: told through the groups it is in, or nothing to tell
             fp = s.fingerprint
@@ -191,6 +193,8 @@ class Dispatcher:
                 if g is None:
                     if len(self._groups) >= self.max_groups:
                         self.refused_groups += 1
+                        if len(self._unplaced) < self.max_groups:
+                            self._unplaced.add(fp)
                         continue
                     g = self._groups[gid] = _Group(gid[0], gid[1], now + self.group_wait)
                 g.fps.add(fp)

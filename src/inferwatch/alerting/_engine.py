@@ -131,10 +131,13 @@ class AlertEngine:
         self._series: dict[_Key, _Series] = {}
         self._by_fingerprint: dict[str, _Series] = {}
         self._cycle = 0
+        self._touched: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        #: fired since the dispatcher last looked (by fingerprint: bounded by the alerts held)
+        self._fired: dict[str, _Series] = {}
         # evaluate() and the readers (alerts(), from a server's request threads) take it;
         # evaluate() and Dispatcher.tick() run on one thread (AlertRunner's)
         self._lock = threading.Lock()
-        #: bumped whenever an alert changes state or mute (the dispatcher's cheap "anything new?")
+        #: bumped whenever an alert changes state or mute (a reader can cache its view on it)
         self.generation = 0
 
     # -- the cycle -------------------------------------------------------------------
@@ -193,8 +196,10 @@ class AlertEngine:
         for key in drop:
             gone = series.pop(key)
             self._by_fingerprint.pop(gone.fingerprint, None)
-        if out:
-            self._inhibit()
+            self._fired.pop(gone.fingerprint, None)
+        if self._touched:
+            self._inhibit(self._touched)
+            self._touched = set()
         return out
 
     def _hold(
@@ -239,21 +244,26 @@ class AlertEngine:
         self.generation += 1
         row = AlertTransition(s.fingerprint, s.labels, s.state, to, now, s.value)
         s.state = to
+        self._touched.add(s.pair)
+        if to == "firing":
+            self._fired[s.fingerprint] = s
         return row
 
-    def _inhibit(self) -> None:
-        """A firing critical mutes the warning of the same rule and labels."""
-        firing_critical = {
-            s.pair
-            for s in self._series.values()
-            if s.severity == "critical" and s.state == "firing"
-        }
-        for s in self._series.values():
-            if s.severity == "warning":
-                muted = s.pair in firing_critical
-                if muted != s.inhibited:
-                    s.inhibited = muted
-                    self.generation += 1
+    def _inhibit(self, pairs: Iterable[tuple[str, tuple[tuple[str, str], ...]]]) -> None:
+        """A firing critical mutes the warning of the same rule and labels.
+
+        Only the (rule, labels) pairs whose alerts changed state this cycle can change.
+        """
+        series = self._series
+        for rule, items in pairs:
+            warning = series.get((rule, items, "warning"))
+            if warning is None:
+                continue
+            critical = series.get((rule, items, "critical"))
+            muted = critical is not None and critical.state == "firing"
+            if muted != warning.inhibited:
+                warning.inhibited = muted
+                self.generation += 1
 
     # -- reading the state -----------------------------------------------------------
     def alerts(
@@ -283,6 +293,12 @@ class AlertEngine:
     def notifiable(self) -> Iterable[_Series]:
         """Alerts that a receiver may hear about: firing, or resolved (within retention)."""
         return (s for s in self._series.values() if s.state != "pending")
+
+    def take_fired(self) -> list[_Series]:
+        """The alerts that started firing since the last call (the dispatcher's new work)."""
+        fired = list(self._fired.values())
+        self._fired.clear()
+        return fired
 
     def __len__(self) -> int:
         return len(self._series)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Literal
 
 __all__ = ["AlertState", "AlertTransition", "RuleOutcome", "Severity"]
@@ -20,7 +21,10 @@ Severity = Literal["warning", "critical"]
 #: a series' state in the engine; ``inactive`` series are not kept, only named in history
 AlertState = Literal["inactive", "pending", "firing", "resolved"]
 
-_EMPTY: Mapping[str, str] = {}
+#: the shared, read-only default of ``annotations``
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_LEVELS: tuple[Severity, ...] = ("warning", "critical")
+_SEVERITIES = frozenset(_LEVELS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +43,13 @@ class RuleOutcome:
     value: float
     for_seconds: float = 0.0
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
-    levels: tuple[Severity, ...] = ("warning", "critical")
+    levels: tuple[Severity, ...] = _LEVELS
 
     def __post_init__(self) -> None:
         # checked here, where a rule evaluator builds it, so a bad outcome never reaches
-        # the engine half way through a cycle (which would lose that cycle's history)
-        if self.severity not in (None, "warning", "critical"):
+        # the engine half way through a cycle (which would lose that cycle's history);
+        # kept cheap (a rule evaluator builds one per series per cycle: 100k a cycle)
+        if self.severity is not None and self.severity not in _SEVERITIES:
             raise ValueError(
                 f"rule {self.rule!r}: severity must be warning, critical or None, "
                 f"got {self.severity!r}"
@@ -53,7 +58,9 @@ class RuleOutcome:
             raise ValueError(
                 f"rule {self.rule!r}: for_seconds must be >= 0, got {self.for_seconds}"
             )
-        if not self.levels or any(lv not in ("warning", "critical") for lv in self.levels):
+        if self.levels is not _LEVELS and (
+            not self.levels or not _SEVERITIES.issuperset(self.levels)
+        ):
             raise ValueError(f"rule {self.rule!r}: levels must name warning and/or critical")
 
 
