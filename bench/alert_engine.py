@@ -6,7 +6,10 @@ series change their verdict each cycle (start or stop breaching), so alerts go p
 resolve and get inhibited as they would in a server.  A cycle is ``AlertEngine.evaluate``
 on the cycle's outcomes plus ``Dispatcher.tick`` (grouping by alertname and model, a
 notifier that takes everything).  The outcomes are built before the clock starts: producing
-them is the rule evaluator's cost, not the engine's.  Goal: median cycle < 50 ms.
+them is the rule evaluator's cost, not the engine's; the script prints that cost too, for
+all 100,000 outcomes and for the breaching ones only (a series whose condition does not
+hold may be left out: the engine reads absent as "does not hold").  Goal: median cycle
+< 50 ms.
 
     .venv/bin/python bench/alert_engine.py [--rules 1000] [--models 100] [--cycles 30]
 """
@@ -14,6 +17,7 @@ them is the rule evaluator's cost, not the engine's.  Goal: median cycle < 50 ms
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import statistics
 import time
@@ -79,6 +83,10 @@ def main() -> None:
 
     warmup = 5
     plan = cycles(args.rules, args.models, args.cycles + warmup, args.breach, args.churn, 0)
+    # the plan is 3.5M objects no server holds: move them out of the collector's way so its
+    # full collections time the engine's own garbage, not the benchmark's fixture
+    gc.collect()
+    gc.freeze()
     now = datetime(2026, 1, 1, tzinfo=UTC)
     engine = AlertEngine(lambda: now)
     notifier = Counting()
@@ -94,6 +102,28 @@ def main() -> None:
             times.append(dt)
             transitions += len(rows)
         now += timedelta(seconds=args.step)
+    # what a rule evaluator pays to hand the engine one cycle (not in the cycle figure)
+    last = plan[-1]
+    t = time.perf_counter()
+    _ = [
+        RuleOutcome(o.rule, o.labels, o.severity, o.value, o.for_seconds, o.annotations)
+        for o in last
+    ]
+    build_all = time.perf_counter() - t
+    hot = [o for o in last if o.severity is not None]
+    del _
+    gc.collect()
+    t = time.perf_counter()
+    _ = [
+        RuleOutcome(o.rule, o.labels, o.severity, o.value, o.for_seconds, o.annotations)
+        for o in hot
+    ]
+    build_hot = time.perf_counter() - t
+    t = time.perf_counter()
+    for _k in range(5):
+        engine.evaluate(hot, now)
+        dispatcher.tick(now)
+    hot_cycle = (time.perf_counter() - t) / 5
     series = args.rules * args.models
     median_ms = statistics.median(times) * 1000
     print(
@@ -109,6 +139,11 @@ def main() -> None:
         f"cycle (evaluate + dispatch): median {median_ms:.1f} ms, "
         f"min {min(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms "
         f"over {len(times)} cycles; goal < {GOAL_MS:.0f} ms: {median_ms / GOAL_MS:.2f}x the goal"
+    )
+    print(
+        f"building the outcomes (rule evaluator's side): {build_all * 1000:.1f} ms for all "
+        f"{len(last):,}, {build_hot * 1000:.1f} ms for the {len(hot):,} breaching ones; "
+        f"a cycle handed only those: {hot_cycle * 1000:.1f} ms"
     )
 
 
