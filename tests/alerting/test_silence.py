@@ -83,3 +83,12 @@ def test_bad_silences() -> None:
         silences.add([], T0, T0 + timedelta(hours=1), "ana")
     with pytest.raises(KeyError):
         silences.expire("nope", T0)
+
+
+def test_expired_silences_are_forgotten_after_the_retention() -> None:
+    silences = Silences(retention=timedelta(days=5))
+    s = silences.add(["model=iris"], T0, T0 + timedelta(hours=1), "ana")
+    keep = silences.add(["model=wine"], T0, T0 + timedelta(days=30), "ana")
+    assert silences.purge(T0 + timedelta(days=5)) == 0  # expired 4 d 23 h ago: still listed
+    assert silences.purge(T0 + timedelta(days=5, hours=1)) == 1
+    assert silences.get(s.id) is None and silences.get(keep.id) is keep

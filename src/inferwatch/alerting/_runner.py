@@ -51,6 +51,7 @@ class AlertRunner:
         if transitions and self.on_transitions is not None:
             self.on_transitions(transitions)
         self.dispatcher.tick(now)
+        self.engine.silences.purge(now)
         self.cycles += 1
         return transitions
 

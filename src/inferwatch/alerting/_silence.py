@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 __all__ = ["Matcher", "Silence", "SilenceState", "Silences"]
@@ -110,9 +110,15 @@ class Silence:
 
 
 class Silences:
-    """The set of silences, by id; expiry is by time (nothing to do when one runs out)."""
+    """The set of silences, by id; expiry is by time (nothing to do when one runs out).
 
-    def __init__(self) -> None:
+    An expired silence stays listed for ``retention`` (Alertmanager keeps them 5 days, its
+    ``--data.retention``) and is then forgotten by :meth:`purge` (the runner calls it each
+    cycle), so the set does not grow for ever.
+    """
+
+    def __init__(self, retention: timedelta = timedelta(days=5)) -> None:
+        self.retention = retention
         self._by_id: dict[str, Silence] = {}
         self._lock = threading.Lock()  # added and expired from request threads
 
@@ -151,6 +157,18 @@ class Silences:
                 new = replace(old, ends_at=now)
             self._by_id[silence_id] = new
         return new
+
+    def _purge(self, now: datetime) -> None:
+        old = [k for k, s in self._by_id.items() if now - s.ends_at >= self.retention]
+        for k in old:
+            del self._by_id[k]
+
+    def purge(self, now: datetime) -> int:
+        """Forget silences expired for longer than ``retention``; returns how many."""
+        with self._lock:
+            before = len(self._by_id)
+            self._purge(now)
+            return before - len(self._by_id)
 
     def get(self, silence_id: str) -> Silence | None:
         return self._by_id.get(silence_id)
