@@ -110,3 +110,4 @@ def test_webhook_down_for_60s_gets_each_group_once_when_back(hook: Hook) -> None
         ('{alertname="DriftHigh",model="wine"}', "firing", 1),
     ]
     assert first[0]["alerts"][0]["labels"]["severity"] == "critical"
+    assert first[0]["groupLabels"] == {"alertname": "AccuracyLow", "model": "iris"}

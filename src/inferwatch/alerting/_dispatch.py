@@ -25,11 +25,13 @@ counted, not kept): nothing grows without bound.
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Literal, Protocol
 
 from inferwatch.alerting._engine import AlertEngine
@@ -70,6 +72,7 @@ class _Group:
         "due",
         "fps",
         "key",
+        "labels",
         "last_firing",
         "last_resolved",
         "last_sent_at",
@@ -81,6 +84,7 @@ class _Group:
     def __init__(self, receiver: str, key: str, due: datetime) -> None:
         self.receiver = receiver
         self.key = key
+        self.labels: dict[str, str] = {}
         self.fps: set[str] = set()
         self.due = due
         self.attempt = 0  # failed tries of the notification in flight
@@ -141,6 +145,13 @@ class Dispatcher:
         self._member_of: dict[str, set[tuple[str, str]]] = {}
         self._routes: dict[str, tuple[tuple[str, str], ...]] = {}
         self._unplaced: set[str] = set()
+        # a notifier that takes the group's labels (Alertmanager's payloads carry
+        # groupLabels) gets them as a keyword; the protocol itself needs only three arguments
+        try:
+            params = inspect.signature(notifier.send).parameters
+        except (TypeError, ValueError):
+            params = MappingProxyType({})
+        self._pass_group_labels = "group_labels" in params
 
     # -- public ----------------------------------------------------------------------
     def tick(self, now: datetime) -> list[DeliveryAttempt]:
@@ -197,6 +208,7 @@ class Dispatcher:
                             self._unplaced.add(fp)
                         continue
                     g = self._groups[gid] = _Group(gid[0], gid[1], now + self.group_wait)
+                    g.labels = {k: s.labels[k] for k in self.group_by if k in s.labels}
                 g.fps.add(fp)
                 joined.add(gid)
             if not joined:
@@ -265,7 +277,10 @@ class Dispatcher:
         alerts = firing + resolved
         g.attempt += 1
         try:
-            self.notifier.send(g.receiver, g.key, alerts)
+            if self._pass_group_labels:
+                self.notifier.send(g.receiver, g.key, alerts, group_labels=g.labels)  # type: ignore[call-arg]
+            else:
+                self.notifier.send(g.receiver, g.key, alerts)
         except Exception as exc:  # a receiver's failure is logged and retried, never raised
             if getattr(exc, "retryable", True) is False:
                 # the same request cannot succeed (a 4xx: bad URL, revoked key): no backoff
