@@ -22,6 +22,7 @@ FACADES = [
     "inferwatch.demo",
     "inferwatch.cli",
     "inferwatch.concept",
+    "inferwatch.alerting",
 ]
 
 
