@@ -64,6 +64,7 @@ __all__ = [
     "WindowPerformance",
     "class_positions",
     "prediction_scores",
+    "score_matrix",
 ]
 
 #: windows kept per model version: labels come late, so more than the drift windows
@@ -165,18 +166,29 @@ class WindowPerformance:
 def prediction_scores(
     records: Sequence[PredictionRecord], classes: Sequence[str], y_pred: npt.NDArray[np.intp]
 ) -> npt.NDArray[np.float64] | None:
-    """The class probabilities of ``records`` as an (n, k) matrix in ``classes`` order.
+    """The class probabilities of ``records`` as an (n, k) matrix (see :func:`score_matrix`)."""
+    return score_matrix(
+        [r.probabilities for r in records], [r.score for r in records], y_pred, classes
+    )
 
-    A record with ``probabilities`` gives its row (a class it does not name has 0); a
-    binary classifier's record with only a ``score`` (the top class's probability) gives
-    ``score`` to its predicted class and the rest to the other; a record with neither is
-    a row of NaN (skipped by the score histograms).  None when no record has any score.
-    Vectorised per class: one pass over the records for each class.
+
+def score_matrix(
+    probs: Sequence[Mapping[Any, Any] | None],
+    scores: Sequence[float | None],
+    y_pred: npt.NDArray[np.intp],
+    classes: Sequence[str],
+) -> npt.NDArray[np.float64] | None:
+    """Class probabilities (one mapping per row, or None) as an (n, k) matrix in ``classes``
+    order: the one conversion for logged predictions, the scored reference and the store.
+
+    A row with probabilities gives its row (a class it does not name has 0); a binary
+    classifier's row with only a score (the top class's probability) gives the score to
+    its predicted class and the rest to the other; a row with neither is NaN (skipped by
+    the score histograms).  None when no row has any score.  Vectorised per class: one
+    pass over the rows for each class.
     """
-    k, n = len(classes), len(records)
-    probs = [r.probabilities for r in records]
+    k, n = len(classes), len(probs)
     has_probs = np.fromiter((p is not None for p in probs), dtype=bool, count=n)
-    scores = [r.score for r in records]
     has_score = np.fromiter((s is not None for s in scores), dtype=bool, count=n)
     if not has_probs.any() and not has_score.any():
         return None
@@ -207,7 +219,7 @@ def prediction_scores(
         only = ~has_probs & has_score & (y_pred >= 0)
         if only.any():
             rows = np.flatnonzero(only)
-            top = np.array([float(scores[i]) for i in rows])  # type: ignore[arg-type]
+            top = np.array([float(scores[int(i)] or 0.0) for i in rows])
             out[rows, y_pred[rows]] = top
             out[rows, 1 - y_pred[rows]] = 1.0 - top
     return out

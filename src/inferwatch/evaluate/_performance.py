@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from inferwatch.evaluate._reference import _plain
 from inferwatch.observation import Evaluation, EvaluationStatus
 from inferwatch.performance import ClassificationSummary, RegressionSummary, class_indices
 from inferwatch.performance_windows import (
@@ -75,14 +76,6 @@ ESTIMATED_METRICS = {
 MAX_FIT_ROWS = 50_000
 
 Columns = Mapping[str, npt.NDArray[Any]]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _score(
@@ -145,7 +138,7 @@ def performance_setup(
     the model fails on the reference).  ``estimate=False`` skips the estimators.
     """
     from inferwatch.concept import ErrorStreamMonitor
-    from inferwatch.performance_windows import prediction_scores
+    from inferwatch.performance_windows import score_matrix
 
     target = schema.target
     if target is None or target.name not in reference:
@@ -185,13 +178,8 @@ def performance_setup(
         errors = (y_true[ok] != y_pred[ok]).astype(np.float64)
         if estimate:
             from inferwatch.estimate import CBPE
-            from inferwatch.observation import PredictionRecord
 
-            fake = [
-                PredictionRecord("", model, version, datetime.now(UTC), {}, v, s, None, None, p)
-                for v, p, s in zip(values, probs, scores, strict=True)
-            ]
-            matrix = prediction_scores(fake, classes, y_pred)
+            matrix = score_matrix(probs, scores, y_pred, classes)
             if matrix is not None:
                 good = ok & np.isfinite(matrix).all(axis=1)
                 try:
@@ -447,34 +435,6 @@ def detection_rows(detections: Sequence[Any], *, window_seconds: float) -> list[
     return out
 
 
-def _score_matrix(
-    probabilities: Sequence[Mapping[str, float] | None],
-    scores: Sequence[float | None],
-    y_pred: npt.NDArray[np.intp],
-    classes: Sequence[str],
-) -> npt.NDArray[np.float64] | None:
-    """Stored probabilities (or a binary classifier's top score) as an (n, k) matrix."""
-    n, k = len(probabilities), len(classes)
-    if not any(p is not None for p in probabilities):
-        if k != 2 or not any(s is not None for s in scores):
-            return None
-        top = np.array([np.nan if s is None else s for s in scores], dtype=np.float64)
-        out = np.full((n, 2), np.nan)
-        ok = y_pred >= 0
-        rows = np.flatnonzero(ok)
-        out[rows, y_pred[ok]] = top[ok]
-        out[rows, 1 - y_pred[ok]] = 1.0 - top[ok]
-        return out
-    out = np.empty((n, k))
-    for j, c in enumerate(classes):
-        out[:, j] = np.fromiter(
-            (np.nan if p is None else p.get(c, 0.0) for p in probabilities),
-            dtype=np.float64,
-            count=n,
-        )
-    return out
-
-
 def recompute_windows(
     pages: Iterable[Mapping[str, Sequence[Any]]],
     setup: PerformanceSetup,
@@ -488,7 +448,7 @@ def recompute_windows(
     window start (by prediction time) holding the labelled predictions: what the live
     windows hold for windows past their retention, or after a restart.  Vectorised per page.
     """
-    from inferwatch.performance_windows import class_positions
+    from inferwatch.performance_windows import class_positions, score_matrix
 
     lookup = {c: i for i, c in enumerate(setup.classes)}
     out: dict[float, ClassificationSummary | RegressionSummary] = {}
@@ -500,7 +460,7 @@ def recompute_windows(
         if setup.task == "classification":
             y_pred = class_positions(lookup, page["output"])
             y_true = class_positions(lookup, page["label"])
-            matrix = _score_matrix(page["probabilities"], page["score"], y_pred, setup.classes)
+            matrix = score_matrix(page["probabilities"], page["score"], y_pred, setup.classes)
         else:
             pred = np.array([np.nan if v is None else float(v) for v in page["output"]])
             true = np.array([np.nan if v is None else float(v) for v in page["label"]])
