@@ -28,6 +28,7 @@ from pydantic_settings import (
 from inferwatch.errors import ConfigError
 
 if TYPE_CHECKING:
+    from inferwatch.alerting import Route
     from inferwatch.evaluate import DriftOptions
     from inferwatch.rules import SLO, Rule
 
@@ -35,11 +36,13 @@ __all__ = [
     "ROLES",
     "ApiKey",
     "AuthSettings",
+    "ChildRouteSettings",
     "DriftSettings",
     "LoggingSettings",
     "ModelSettings",
     "PerformanceSettings",
     "Role",
+    "RouteSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
@@ -388,6 +391,112 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+def _seconds(value: Any) -> Any:
+    """A Prometheus duration string (``30s``, ``5m``, ``1h30m``) or plain seconds, as the
+    rules take them, so one config reads the same in every key."""
+    if isinstance(value, str):
+        from inferwatch.rules import parse_duration
+
+        return parse_duration(value)  # ValueError: pydantic reports it at the key's path
+    return value
+
+
+class ChildRouteSettings(_Section):
+    """One ``alerting.route.routes`` entry: alerts matching all ``matchers`` go to
+    ``receiver``; the first matching entry wins unless it says ``continue: true``."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    matchers: list[str] = Field(
+        min_length=1,
+        description="Label matchers, all of which must hold: severity=critical, "
+        'model=~"iris|wine", team!=ml.',
+    )
+    receiver: str = Field(min_length=1, description="The receiver's name.")
+    continue_: bool = Field(
+        False, alias="continue", description="Also try the routes after this one."
+    )
+
+    @field_validator("matchers")
+    @classmethod
+    def _parse(cls, value: list[str]) -> list[str]:
+        from inferwatch.alerting import Matcher
+
+        for text in value:
+            Matcher.parse(text)  # ValueError names the matcher
+        return value
+
+
+class RouteSettings(_Section):
+    """``alerting.route``: Alertmanager's routing tree, one level of children, for the
+    built-in engine and the generated ``alertmanager.yml`` alike."""
+
+    receiver: str | None = Field(
+        None, description="Default receiver (null: the first configured; none: log only)."
+    )
+    group_by: list[str] = Field(
+        default_factory=lambda: ["alertname", "model"],
+        description="Labels that put alerts in one notification.",
+    )
+    group_wait: float = Field(
+        30.0, ge=0, description="Wait before a new group's first notification (30s, 5m)."
+    )
+    group_interval: float = Field(
+        300.0, gt=0, description="Wait before telling a group of new or resolved alerts."
+    )
+    repeat_interval: float = Field(
+        14_400.0, gt=0, description="Wait before repeating an unchanged notification."
+    )
+    routes: list[ChildRouteSettings] = Field(
+        default_factory=list, description="Child routes: matchers, receiver, continue."
+    )
+
+    _durations = field_validator("group_wait", "group_interval", "repeat_interval", mode="before")(
+        _seconds
+    )
+
+
+_RECEIVER_TAGS = frozenset({"webhook", "alertmanager", "slack", "pagerduty", "email"})
+
+
+def _receiver_configs(entries: list[Any]) -> tuple[list[str], list[Any]]:
+    """``alerting.receivers`` as notify's config models, and the problems found (one
+    ``alerting.receivers[i].key: ...`` line each; a duplicate name too)."""
+    from pydantic import TypeAdapter
+
+    from inferwatch.notify import Receiver
+
+    adapter: TypeAdapter[Any] = TypeAdapter(Receiver)
+    problems: list[str] = []
+    configs: list[Any] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        where = f"alerting.receivers[{i}]"
+        try:
+            # an entry that is already a config model (built in code) is kept as it is
+            config: Any = entry if isinstance(entry, BaseModel) else adapter.validate_python(entry)
+        except pydantic.ValidationError as exc:
+            for err in exc.errors():
+                path = "".join(
+                    f"[{p}]" if isinstance(p, int) else f".{p}"
+                    for p in err["loc"]
+                    if p not in _RECEIVER_TAGS  # the union's tag is not a key
+                )
+                if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+                    path += ".type"
+                problems.append(f"{where}{path}: {err['msg'].removeprefix('Value error, ')}")
+            configs.append(None)
+            continue
+        if config.name in seen:
+            problems.append(
+                f"{where}.name: {config.name!r} is already the name of "
+                f"alerting.receivers[{seen[config.name]}]"
+            )
+        seen.setdefault(config.name, i)
+        configs.append(config)
+    return problems, configs
+
+
 class AlertingSettings(_Section):
     """Alert rules: the default pack and the configured rules, one spec for the built-in
     engine and the generated PromQL (see :mod:`inferwatch.rules`).
@@ -413,6 +522,65 @@ class AlertingSettings(_Section):
         description="SLO burn-rate alerts: name, sli (availability, latency, accuracy), "
         "objective, threshold (latency, a bucket bound in seconds), period (default 30d).",
     )
+
+    enabled: bool = Field(True, description="Run the built-in engine when there are rules.")
+    evaluation_interval: float = Field(
+        15.0, gt=0, description="How often the built-in engine evaluates the rules (15s)."
+    )
+    receivers: list[Any] = Field(
+        default_factory=list,
+        description="Where alerts go: name, type (webhook, alertmanager, slack, pagerduty, "
+        "email) and the type's keys; secrets as *_file or *_env.",
+    )
+    route: RouteSettings = Field(default_factory=RouteSettings)
+
+    _interval = field_validator("evaluation_interval", mode="before")(_seconds)
+
+    @model_validator(mode="after")
+    def _check_receivers_and_route(self) -> AlertingSettings:
+        # Each entry becomes notify's config model (secrets held as SecretStr, so a
+        # settings dump masks them); the secrets are resolved by build_notifier at start.
+        problems, configs = _receiver_configs(self.receivers)
+        if not problems:
+            object.__setattr__(self, "receivers", configs)  # no re-validation loop
+        names = [getattr(r, "name", None) for r in configs]
+        known = ", ".join(n for n in names if n) or "none"
+        route = self.route
+        if route.receiver is not None and route.receiver not in names:
+            problems.append(
+                f"alerting.route.receiver: no receiver named {route.receiver!r} "
+                f"(configured: {known})"
+            )
+        for i, child in enumerate(route.routes):
+            if child.receiver not in names:
+                problems.append(
+                    f"alerting.route.routes[{i}].receiver: no receiver named "
+                    f"{child.receiver!r} (configured: {known})"
+                )
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def to_route(self) -> Route:
+        """The engine's :class:`~inferwatch.alerting.Route`: pass ``route=...receivers_for``
+        and its ``group_*``/``repeat_interval`` to the Dispatcher.  The default receiver
+        is the configured one, else the first receiver, else none (alerts are logged)."""
+        from datetime import timedelta
+
+        from inferwatch.alerting import Route
+
+        r = self.route
+        default = r.receiver
+        if default is None and self.receivers:
+            default = self.receivers[0].name
+        return Route.build(
+            default,
+            [(c.matchers, c.receiver, c.continue_) for c in r.routes],
+            group_by=r.group_by,
+            group_wait=timedelta(seconds=r.group_wait),
+            group_interval=timedelta(seconds=r.group_interval),
+            repeat_interval=timedelta(seconds=r.repeat_interval),
+        )
 
     @model_validator(mode="after")
     def _check_rules(self) -> AlertingSettings:

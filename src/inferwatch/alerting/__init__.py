@@ -12,6 +12,7 @@ from __future__ import annotations
 from inferwatch.alerting._dispatch import DeliveryAttempt, Dispatcher, Notifier, group_key
 from inferwatch.alerting._engine import ActiveAlert, AlertEngine, fingerprint
 from inferwatch.alerting._model import AlertState, AlertTransition, RuleOutcome, Severity
+from inferwatch.alerting._route import ChildRoute, Route
 from inferwatch.alerting._runner import AlertRunner
 from inferwatch.alerting._silence import Matcher, Silence, Silences, SilenceState
 
@@ -21,10 +22,12 @@ __all__ = [
     "AlertRunner",
     "AlertState",
     "AlertTransition",
+    "ChildRoute",
     "DeliveryAttempt",
     "Dispatcher",
     "Matcher",
     "Notifier",
+    "Route",
     "RuleOutcome",
     "Severity",
     "Silence",
