@@ -41,6 +41,7 @@ __all__ = [
     "LoggingSettings",
     "ModelSettings",
     "PerformanceSettings",
+    "PreviousVersion",
     "Role",
     "RouteSettings",
     "ServerSettings",
@@ -128,6 +129,16 @@ class StoreSettings(_Section):
         raise ValueError(f"unsupported database {scheme!r}; {_STORE_URL_HINT}")
 
 
+class PreviousVersion(_Section):
+    """An older version of a model, kept loaded so a rollback is instant (``models[].previous``)."""
+
+    version: str = Field(min_length=1, max_length=100)
+    path: Path = Field(description="Model file of this version.")
+    flavor: Literal["sklearn"] | None = Field(
+        None, description="Model adapter (the model's own if absent)."
+    )
+
+
 class ModelSettings(_Section):
     """One served model version."""
 
@@ -189,6 +200,12 @@ class ModelSettings(_Section):
         None,
         description="Input column across whose groups fairness is judged (classifiers).",
     )
+    previous: list[PreviousVersion] = Field(
+        default_factory=list,
+        description="Older versions kept loaded for a rollback, newest first (version, "
+        "path, flavor); they share the model's schema and reference.  A rollback (an alert "
+        "action or POST /v1/models/{name}/rollback) makes the next older one live.",
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -218,7 +235,28 @@ class ModelSettings(_Section):
     def _schema_source(self) -> ModelSettings:
         if self.schema_path is None and self.reference is None:
             raise ValueError("give 'schema' (a schema YAML) or 'reference' (a dataset to infer it)")
+        seen = {self.version}
+        for i, p in enumerate(self.previous):
+            if p.version in seen:
+                raise ValueError(f"previous[{i}].version: {p.version!r} is listed twice")
+            seen.add(p.version)
+        if self.previous and (self.shadow_of is not None or self.ab_group is not None):
+            raise ValueError(
+                "previous versions (a rollback) apply to a model served under its own "
+                "name, not to a shadow or an A/B member"
+            )
         return self
+
+    def versions(self) -> list[ModelSettings]:
+        """This version, then each previous one as settings of its own (same schema,
+        reference, target and options; its own version, path and flavor)."""
+        out = [self]
+        for p in self.previous:
+            update: dict[str, Any] = {"version": p.version, "path": p.path, "previous": []}
+            if p.flavor is not None:
+                update["flavor"] = p.flavor
+            out.append(self.model_copy(update=update))
+        return out
 
 
 class ApiKey(_Section):
@@ -769,6 +807,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             value = getattr(m, attr)
             if value is not None and not value.is_absolute():
                 setattr(m, attr, (base / value).resolve())
+        for p in m.previous:
+            if not p.path.is_absolute():
+                p.path = (base / p.path).resolve()
     url = settings.store.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         rel = url.removeprefix("sqlite:///")
@@ -853,6 +894,11 @@ def check_settings(settings: Settings, *, load_models: bool = True) -> list[str]
             model_ok = False
         else:
             model_ok = True
+        for j, p in enumerate(m.previous):
+            try:
+                check_model_file(p.path, p.flavor or m.flavor, m.trusted_model_hashes)
+            except InferwatchError as exc:
+                problems.append(f"{where}.previous[{j}].path: {exc}")
         problems += _check_model_data(m, where, load_models and model_ok)
     return problems
 

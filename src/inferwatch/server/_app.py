@@ -26,6 +26,7 @@ from inferwatch.server._errors import install_error_handlers
 from inferwatch.server._feedback import add_feedback_route, label_ingestor_of
 from inferwatch.server._performance import add_performance_routes
 from inferwatch.server._predict import add_predict_route
+from inferwatch.server._registry import ModelRegistry
 from inferwatch.server._request_id import RequestIdMiddleware
 from inferwatch.server._routes import (
     add_docs_routes,
@@ -65,6 +66,7 @@ def create_app(
     drift: LiveDriftCollector | None = None,
     versions: Versions | None = None,
     labels: LabelIngestor | None = None,
+    registry: ModelRegistry | None = None,
 ) -> FastAPI:
     """The inferwatch HTTP app serving ``models``.
 
@@ -74,10 +76,15 @@ def create_app(
     owns them from here: its shutdown stops the evaluator, closes the monitor (writing
     every logged prediction) and then the store.  ``labels`` is the label ingestor of
     the feedback route (by default one for ``models`` that feeds no performance windows).
+    ``registry`` holds the versions of each model and which is live (by default ``models``
+    as given, the first of each name live; two entries with one name and version are
+    refused).
     """
-    served = {m.name: m for m in models}
-    if len(served) != len(models):
-        raise ValueError("two served models have the same name")
+    if registry is None:
+        registry = ModelRegistry.of(models)
+    # name -> live version, read on every request: a rollback swaps an entry in place
+    served = registry.live
+    models = list(served.values())
     if monitor.metrics is None:
         log.warning("the monitor has no metrics hook: predictions will not be counted")
     readiness = _Readiness()
@@ -122,7 +129,7 @@ def create_app(
         max_body_bytes=settings.server.max_body_bytes,
         versions=versions,
     )
-    add_model_routes(app, served)
+    add_model_routes(app, served, registry)
     add_drift_route(
         app,
         served,

@@ -40,6 +40,8 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = MappingProxyType(
         ("POST", "/v1/models/{name}/feedback"): "feedback",
         ("GET", "/v1/models"): "read",
         ("GET", "/v1/models/{name}"): "read",
+        ("POST", "/v1/models/{name}/rollback"): "admin",
+        ("POST", "/v1/models/{name}/versions/{version}/activate"): "admin",
         ("GET", "/v1/models/{name}/drift"): "read",
         ("GET", "/v1/models/{name}/evaluations"): "read",
         ("GET", "/v1/models/{name}/performance"): "read",

@@ -31,6 +31,7 @@ from inferwatch.monitor import Monitor
 from inferwatch.performance_windows import PerformanceWindows
 from inferwatch.server._app import create_app
 from inferwatch.server._feedback import label_ingestor_of
+from inferwatch.server._registry import ModelRegistry
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import build_versions, shadow_labels
 from inferwatch.windows import WindowFanout, WindowRouter
@@ -158,27 +159,35 @@ def build_app(settings: Settings) -> FastAPI:
         models = []
         targets: list[LiveTarget] = []
         setups: list[PerformanceSetup] = []
-        for m in settings.models:
-            schema, reference = _schema_and_reference(m)
+        versions: dict[str, list[ServedModel]] = {}
+        for configured in settings.models:
+            schema, reference = _schema_and_reference(configured)
             n_rows = len(next(iter(reference.values()))) if reference else 0
-            served = load_served_model(m, schema, metrics, settings.server)
-            models.append(served)
-            if reference is not None:
-                targets.append(live_target_of(m, schema, reference, settings.drift, served.adapter))
-                setup = performance_setup_of(
-                    m, schema, reference, settings.performance, served.adapter
+            # the live version, then the older ones kept for a rollback: each is loaded
+            # now and monitored on its own (metric children, drift target, windows)
+            for m in configured.versions():
+                served = load_served_model(m, schema, metrics, settings.server)
+                versions.setdefault(m.name, []).append(served)
+                if reference is not None:
+                    targets.append(
+                        live_target_of(m, schema, reference, settings.drift, served.adapter)
+                    )
+                    setup = performance_setup_of(
+                        m, schema, reference, settings.performance, served.adapter
+                    )
+                    if setup is not None:
+                        setups.append(setup)
+                store.register_model(m.name, m.version, flavor=m.flavor, uri=str(m.path))
+                store.register_reference(
+                    m.name,
+                    m.version,
+                    uri=None if m.reference is None else str(m.reference),
+                    n_rows=n_rows,
+                    schema=schema.to_dict(),
                 )
-                if setup is not None:
-                    setups.append(setup)
-            store.register_model(m.name, m.version, flavor=m.flavor, uri=str(m.path))
-            store.register_reference(
-                m.name,
-                m.version,
-                uri=None if m.reference is None else str(m.reference),
-                n_rows=n_rows,
-                schema=schema.to_dict(),
-            )
-            log.info("loaded model %s version %s from %s", m.name, m.version, m.path)
+                log.info("loaded model %s version %s from %s", m.name, m.version, m.path)
+            models.append(versions[configured.name][0])
+        registry = ModelRegistry(versions)
     except BaseException:
         store.close()
         raise
@@ -203,7 +212,7 @@ def build_app(settings: Settings) -> FastAPI:
         profiler=(sinks[0] if len(sinks) == 1 else WindowFanout(sinks)) if sinks else None,
     )
     try:  # shadows and A/B splits (models[].shadow_of, ab_group), checked on the schemas
-        versions = build_versions(settings.models, models, monitor, metrics)
+        shadows = build_versions(settings.models, models, monitor, metrics)
     except BaseException:
         store.close()
         raise
@@ -227,7 +236,7 @@ def build_app(settings: Settings) -> FastAPI:
     # fold them in by prediction time (None: no model tracks performance)
     label_sink: LabelSink | None = windows
     labels = label_ingestor_of(models, store, monitor, metrics, sink=label_sink)
-    labels = shadow_labels(labels, versions)  # a primary's labels reach its shadows too
+    labels = shadow_labels(labels, shadows)  # a primary's labels reach its shadows too
     return create_app(
         settings,
         models=models,
@@ -236,6 +245,7 @@ def build_app(settings: Settings) -> FastAPI:
         metrics=metrics,
         evaluator=evaluator,
         drift=collector,
-        versions=versions,
+        versions=shadows,
         labels=labels,
+        registry=registry,
     )

@@ -10,13 +10,14 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import msgspec
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from inferwatch.ports import Store
 from inferwatch.server._errors import ApiError
+from inferwatch.server._registry import ModelRegistry, VersionChange
 from inferwatch.server._schemas import (
     ERROR_RESPONSES,
     DriftResponse,
@@ -24,6 +25,7 @@ from inferwatch.server._schemas import (
     ModelDetail,
     ModelList,
     ReadyResponse,
+    VersionSwitch,
 )
 from inferwatch.server._served import ServedModel
 
@@ -46,17 +48,26 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(data), status, media_type="application/json")
 
 
-def add_model_routes(app: FastAPI, models: Mapping[str, ServedModel]) -> None:
-    """``GET /v1/models`` and ``GET /v1/models/{name}``."""
+def add_model_routes(
+    app: FastAPI, models: Mapping[str, ServedModel], registry: ModelRegistry | None = None
+) -> None:
+    """``GET /v1/models`` and ``GET /v1/models/{name}``; with a registry, the version switches
+    ``POST /v1/models/{name}/rollback`` and ``.../versions/{version}/activate`` too."""
+
+    def summary(served: ServedModel) -> dict[str, Any]:
+        out = served.describe()
+        if registry is not None and served.name in registry:
+            out.update(registry.describe(served.name))
+        return out
 
     async def list_models() -> Response:
-        return _json({"models": [m.describe() for m in models.values()]})
+        return _json({"models": [summary(m) for m in models.values()]})
 
     async def get_model(name: str) -> Response:
         served = models.get(name)
         if served is None:
             raise ApiError(404, "unknown_model", f"no model named {name!r}")
-        return _json({**served.describe(), "schema": served.schema.to_dict()})
+        return _json({**summary(served), "schema": served.schema.to_dict()})
 
     errors: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (401, 403)}
     app.add_api_route(
@@ -78,6 +89,67 @@ def add_model_routes(app: FastAPI, models: Mapping[str, ServedModel]) -> None:
         tags=["models"],
         response_model=ModelDetail,
         responses={**errors, 404: ERROR_RESPONSES[404]},
+    )
+    if registry is None:
+        return
+    reg = registry
+
+    def switched(name: str, change: VersionChange | None, unchanged: str) -> Response:
+        body: dict[str, Any] = {"model": name, "live_version": reg.live[name].version}
+        body["change"] = change.to_dict() if change is not None else None
+        if change is None:
+            body["message"] = unchanged
+        return _json(body)
+
+    async def rollback(name: str, reason: str = Query("", max_length=500)) -> Response:
+        if name not in reg:
+            raise ApiError(404, "unknown_model", f"no model named {name!r}")
+        change = reg.rollback(name, reason=reason or "requested through the API")
+        if change is None:
+            raise ApiError(
+                409,
+                "no_previous_version",
+                f"model {name!r} is live at its oldest version "
+                f"({reg.live[name].version}); configure models[].previous to roll back",
+            )
+        log.warning("model %s rolled back from %s to %s: %s", name, change.from_version,
+                    change.to_version, change.reason)  # fmt: skip
+        return switched(name, change, "")
+
+    async def activate(
+        name: str, version: str, reason: str = Query("", max_length=500)
+    ) -> Response:
+        if name not in reg:
+            raise ApiError(404, "unknown_model", f"no model named {name!r}")
+        try:
+            change = reg.activate(name, version, reason=reason or "requested through the API")
+        except LookupError as exc:
+            raise ApiError(404, "unknown_version", str(exc.args[0])) from None
+        if change is not None:
+            log.warning("model %s switched from %s to %s: %s", name, change.from_version,
+                        change.to_version, change.reason)  # fmt: skip
+        return switched(name, change, f"version {version!r} is already live")
+
+    admin_errors = {**errors, 404: ERROR_RESPONSES[404]}
+    app.add_api_route(
+        "/v1/models/{name}/rollback",
+        rollback,
+        methods=["POST"],
+        name="rollback_model",
+        summary="Make the model's next older version live (models[].previous)",
+        tags=["models"],
+        response_model=VersionSwitch,
+        responses={**admin_errors, 409: ERROR_RESPONSES[409]},
+    )
+    app.add_api_route(
+        "/v1/models/{name}/versions/{version}/activate",
+        activate,
+        methods=["POST"],
+        name="activate_model_version",
+        summary="Make one of the model's loaded versions live",
+        tags=["models"],
+        response_model=VersionSwitch,
+        responses=admin_errors,
     )
 
 

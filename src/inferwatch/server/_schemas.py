@@ -26,6 +26,7 @@ __all__ = [
     "ModelSummary",
     "PredictResponse",
     "ReadyResponse",
+    "VersionSwitch",
     "predict_request_schema",
 ]
 
@@ -62,13 +63,41 @@ class PredictResponse(BaseModel):
     predictions: list[PredictionOut]
 
 
+class VersionInfo(BaseModel):
+    version: str
+    flavor: str
+    live: bool = Field(description="Whether requests go to this version now.")
+
+
+class VersionChangeOut(BaseModel):
+    model: str
+    from_version: str
+    to_version: str
+    at: str
+    reason: str
+
+
 class ModelSummary(BaseModel):
     name: str
-    version: str
+    version: str = Field(description="The live version.")
     flavor: str
     task: str | None
     features: list[str]
     classes: list[str] | None = None
+    live_since: str | None = None
+    versions: list[VersionInfo] | None = Field(
+        None, description="Every loaded version, newest first (models[].previous)."
+    )
+    last_change: VersionChangeOut | None = Field(
+        None, description="The newest switch of the live version (rollback or activate)."
+    )
+
+
+class VersionSwitch(BaseModel):
+    model: str
+    live_version: str
+    change: VersionChangeOut | None
+    message: str | None = None
 
 
 class ModelDetail(ModelSummary):
@@ -116,6 +145,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _error("Unknown model."),
     413: _error("Body or batch larger than the configured maximum."),
     422: _error("An instance does not match the model's schema; details name each field."),
+    409: _error("The request conflicts with the current state (e.g. no older version)."),
     500: _error("The model failed to predict."),
 }
 

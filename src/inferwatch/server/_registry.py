@@ -1,0 +1,161 @@
+"""Which version of each model is live, and the older ones kept loaded for a rollback.
+
+A model configured with ``previous`` versions has all of them loaded at start (so a
+rollback is a dictionary assignment, not a model load that could fail at the worst
+moment), each with its own metric children, drift target and performance windows.  The
+routes read :attr:`ModelRegistry.live` on every request, so a switch takes effect on
+the next request; requests already running finish on the version they started with.
+
+A switch (a rollback by an alert action or ``POST /v1/models/{name}/rollback``, or an
+``activate``) is recorded as a :class:`VersionChange` with its reason, kept in memory
+(the newest :data:`MAX_CHANGES`) and handed to ``on_change`` (the store's action log).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from inferwatch.server._served import ServedModel
+
+__all__ = ["MAX_CHANGES", "ModelRegistry", "VersionChange"]
+
+#: version changes kept in memory (``GET /v1/models`` shows each model's newest)
+MAX_CHANGES = 100
+
+
+@dataclass(frozen=True, slots=True)
+class VersionChange:
+    """One switch of a model's live version, and why."""
+
+    model: str
+    from_version: str
+    to_version: str
+    at: datetime
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "at": self.at.isoformat(),
+            "reason": self.reason,
+        }
+
+
+class ModelRegistry:
+    """The served versions of every model, newest first, and the live one of each.
+
+    ``versions`` maps a model name to its versions newest first (the configured version,
+    then its ``previous`` list); the first is live at start.
+    """
+
+    def __init__(
+        self,
+        versions: Mapping[str, Sequence[ServedModel]],
+        *,
+        on_change: Callable[[VersionChange], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        for name, listed in versions.items():
+            if not listed:
+                raise ValueError(f"model {name!r} has no version")
+            seen = [m.version for m in listed]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"model {name!r} lists a version twice: {seen}")
+            if any(m.name != name for m in listed):
+                raise ValueError(f"model {name!r} lists another model's version")
+        self._versions = {name: list(listed) for name, listed in versions.items()}
+        #: name -> live version; the routes read it on every request (never rebound)
+        self.live: dict[str, ServedModel] = {n: v[0] for n, v in self._versions.items()}
+        self._clock = clock
+        self._since = {n: clock() for n in self._versions}
+        self._changes: deque[VersionChange] = deque(maxlen=MAX_CHANGES)
+        self._on_change = on_change
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, models: Sequence[ServedModel], **kwargs: Any) -> ModelRegistry:
+        """A registry of ``models`` in order: the first of each name is live."""
+        grouped: dict[str, list[ServedModel]] = {}
+        for m in models:
+            grouped.setdefault(m.name, []).append(m)
+        return cls(grouped, **kwargs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._versions
+
+    def versions(self, name: str) -> list[ServedModel]:
+        """The versions of ``name``, newest first (KeyError for an unknown model)."""
+        return list(self._versions[name])
+
+    def all_versions(self) -> list[ServedModel]:
+        return [m for listed in self._versions.values() for m in listed]
+
+    def changes(self, name: str | None = None) -> list[VersionChange]:
+        """The recorded switches, oldest first (of one model when ``name`` is given)."""
+        return [c for c in self._changes if name is None or c.model == name]
+
+    def rollback(self, name: str, *, reason: str = "") -> VersionChange | None:
+        """Make the next older version of ``name`` live; None when the live one is the oldest.
+
+        KeyError for an unknown model.
+        """
+        with self._lock:
+            listed = self._versions[name]
+            at = listed.index(self.live[name])
+            if at + 1 >= len(listed):
+                return None
+            change = self._switch(name, listed[at + 1], reason)
+        self._notify(change)
+        return change
+
+    def activate(self, name: str, version: str, *, reason: str = "") -> VersionChange | None:
+        """Make ``version`` of ``name`` live; None when it already is.
+
+        KeyError for an unknown model, LookupError naming the versions for an unknown version.
+        """
+        with self._lock:
+            listed = self._versions[name]
+            target = next((m for m in listed if m.version == version), None)
+            if target is None:
+                known = ", ".join(m.version for m in listed)
+                raise LookupError(f"model {name!r} has no version {version!r} (versions: {known})")
+            if self.live[name] is target:
+                return None
+            change = self._switch(name, target, reason)
+        self._notify(change)
+        return change
+
+    def _switch(self, name: str, target: ServedModel, reason: str) -> VersionChange:
+        now = self._clock()
+        change = VersionChange(name, self.live[name].version, target.version, now, reason)
+        self.live[name] = target
+        self._since[name] = now
+        self._changes.append(change)
+        return change
+
+    def _notify(self, change: VersionChange) -> None:
+        if self._on_change is not None:
+            self._on_change(change)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """What ``GET /v1/models`` adds to the live version's summary: every version, which
+        is live since when, and the newest switch."""
+        live = self.live[name]
+        out: dict[str, Any] = {
+            "live_since": self._since[name].isoformat(),
+            "versions": [
+                {"version": m.version, "flavor": m.adapter.flavor, "live": m is live}
+                for m in self._versions[name]
+            ],
+        }
+        last = next((c for c in reversed(self._changes) if c.model == name), None)
+        if last is not None:
+            out["last_change"] = last.to_dict()
+        return out

@@ -1,0 +1,146 @@
+"""Model versions kept for a rollback: ``models[].previous``, ``/v1/models`` and the switches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+from sklearn.dummy import DummyClassifier
+from sklearn.pipeline import Pipeline
+
+from inferwatch.config import load_settings
+from inferwatch.errors import ConfigError
+from inferwatch.io import save_schema
+from inferwatch.metrics import Metrics
+from inferwatch.models import SklearnAdapter
+from inferwatch.server import ServedModel, build_app
+from inferwatch.server._registry import ModelRegistry, VersionChange
+from tests.server.conftest import KEYS, TestClient, Trained, instances, make_frame
+
+
+def _config(trained: Trained, tmp_path: Path, **extra: Any) -> Path:
+    joblib.dump(trained.classifier, tmp_path / "v2.joblib")
+    # version 1 always answers "no": easy to tell apart from version 2
+    old = Pipeline([("model", DummyClassifier(strategy="constant", constant="no"))])
+    old.fit(trained.frame, np.where(trained.frame["income"] > 0, "no", "yes"))
+    joblib.dump(old, tmp_path / "v1.joblib")
+    save_schema(trained.schema, tmp_path / "schema.yaml")
+    config = {
+        "store": {"url": f"sqlite:///{tmp_path / 'store.db'}"},
+        "auth": {"keys": [{"name": r, "key": k, "roles": [r]} for r, k in KEYS.items()]},
+        "models": [
+            {
+                "name": "churn",
+                "version": "2",
+                "path": "v2.joblib",
+                "schema": "schema.yaml",
+                "previous": [{"version": "1", "path": "v1.joblib"}],
+                **extra,
+            }
+        ],
+    }
+    path = tmp_path / "inferwatch.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _auth(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[role]}"}
+
+
+def test_rollback_switches_the_live_version_and_models_shows_it(
+    trained: Trained, tmp_path: Path
+) -> None:
+    app = build_app(load_settings(_config(trained, tmp_path)))
+    rows = instances(make_frame(np.random.default_rng(3), 40))
+    with TestClient(app) as client:
+        listed = client.get("/v1/models", headers=_auth("read")).json()["models"]
+        assert [m["version"] for m in listed] == ["2"]
+        assert listed[0]["versions"] == [
+            {"version": "2", "flavor": "sklearn", "live": True},
+            {"version": "1", "flavor": "sklearn", "live": False},
+        ]
+        before = client.post(
+            "/v1/models/churn/predict", json={"instances": rows}, headers=_auth("predict")
+        ).json()
+        assert before["version"] == "2"
+        assert {p["prediction"] for p in before["predictions"]} == {"yes", "no"}
+
+        # a reader may not switch versions
+        refused = client.post("/v1/models/churn/rollback", headers=_auth("read"))
+        assert refused.status_code == 403
+
+        done = client.post(
+            "/v1/models/churn/rollback", params={"reason": "accuracy fell"}, headers=_auth("admin")
+        )
+        assert done.status_code == 200, done.text
+        body = done.json()
+        assert body["live_version"] == "1"
+        assert body["change"]["from_version"] == "2"
+        assert body["change"]["reason"] == "accuracy fell"
+
+        after = client.post(
+            "/v1/models/churn/predict", json={"instances": rows}, headers=_auth("predict")
+        ).json()
+        assert after["version"] == "1"
+        assert {p["prediction"] for p in after["predictions"]} == {"no"}
+        model = client.get("/v1/models/churn", headers=_auth("read")).json()
+        assert model["version"] == "1"
+        assert model["last_change"]["to_version"] == "1"
+        assert [v["live"] for v in model["versions"]] == [False, True]
+
+        # nothing older than version 1: a clear conflict, the live version unchanged
+        again = client.post("/v1/models/churn/rollback", headers=_auth("admin"))
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "no_previous_version"
+
+        unknown = client.post("/v1/models/churn/versions/9/activate", headers=_auth("admin"))
+        assert unknown.status_code == 404
+        assert unknown.json()["error"]["code"] == "unknown_version"
+        forward = client.post("/v1/models/churn/versions/2/activate", headers=_auth("admin"))
+        assert forward.json()["live_version"] == "2"
+        same = client.post("/v1/models/churn/versions/2/activate", headers=_auth("admin"))
+        assert same.json()["change"] is None
+        assert client.post("/v1/models/nope/rollback", headers=_auth("admin")).status_code == 404
+
+
+def test_a_previous_version_listed_twice_is_refused_with_its_key(
+    trained: Trained, tmp_path: Path
+) -> None:
+    path = _config(trained, tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["models"][0]["previous"].append({"version": "2", "path": "v1.joblib"})
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"previous\[1\]\.version: '2' is listed twice"):
+        load_settings(path)
+
+
+def test_registry_rolls_back_one_step_at_a_time_and_reports_each_change(
+    trained: Trained, tmp_path: Path
+) -> None:
+    m = load_settings(_config(trained, tmp_path)).models[0]
+    assert [v.version for v in m.versions()] == ["2", "1"]
+    assert m.versions()[1].path == tmp_path / "v1.joblib"  # resolved against the YAML
+
+    metrics = Metrics(CollectorRegistry())
+    adapter = SklearnAdapter(trained.classifier, trained.schema.names)
+    built = [ServedModel.build("m", v, adapter, trained.schema, metrics) for v in ("3", "2", "1")]
+    seen: list[VersionChange] = []
+    registry = ModelRegistry.of(built, on_change=seen.append)
+    assert registry.live["m"].version == "3"
+    first = registry.rollback("m", reason="r1")
+    assert first is not None and first.to_version == "2"
+    second = registry.rollback("m", reason="r2")
+    assert second is not None and second.to_version == "1"
+    assert registry.rollback("m") is None
+    assert [(c.from_version, c.to_version, c.reason) for c in seen] == [
+        ("3", "2", "r1"),
+        ("2", "1", "r2"),
+    ]
+    with pytest.raises(ValueError, match="lists a version twice"):
+        ModelRegistry.of([built[0], built[0]])
