@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from inferwatch.observation import (
     Evaluation,
@@ -18,7 +18,11 @@ from inferwatch.observation import (
     PredictionRecord,
 )
 
+if TYPE_CHECKING:  # the engine's plain rows; imported for the annotations only
+    from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence
+
 __all__ = [
+    "AlertStore",
     "EvaluationSink",
     "LabelSink",
     "MetricsHook",
@@ -78,7 +82,98 @@ class LabelSink(Protocol):
 
 
 @runtime_checkable
-class Store(PredictionSink, EvaluationSink, Protocol):
+class AlertStore(Protocol):
+    """What alerting keeps across restarts: the history of alert state changes, every
+    delivery attempt, the silences, and the record of every automated action.
+
+    Reads are newest first; ``since <= at < until``; naive datetimes are UTC.
+    """
+
+    def write_alert_transitions(self, rows: Sequence[AlertTransition]) -> int:
+        """Insert one history row per state change in one transaction; return how many."""
+        ...
+
+    def query_alert_history(
+        self,
+        *,
+        model: str | None = None,
+        alertname: str | None = None,
+        fingerprint: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """History rows (id, fingerprint, alertname, severity, model, labels, from_state,
+        to_state, at, value), newest first, at most ``limit``."""
+        ...
+
+    def write_delivery_attempts(self, rows: Sequence[DeliveryAttempt]) -> int:
+        """Insert one row per try to deliver a group to a receiver; return how many."""
+        ...
+
+    def query_delivery_attempts(
+        self,
+        *,
+        receiver: str | None = None,
+        group_key: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Delivery attempt rows (id, receiver, group_key, attempt, at, outcome, alerts,
+        error, retry_at), newest first, at most ``limit``."""
+        ...
+
+    def save_silence(self, silence: Silence) -> None:
+        """Insert or update a silence by id (expiring one early is an update of its end)."""
+        ...
+
+    def load_silences(
+        self, *, include_expired: bool = False, now: datetime | None = None
+    ) -> list[Silence]:
+        """The stored silences (by default those not ended at ``now``), by start time."""
+        ...
+
+    def write_action_record(
+        self,
+        *,
+        action: str,
+        kind: str,
+        model: str | None,
+        at: datetime,
+        outcome: str,
+        version: str | None = None,
+        fingerprint: str | None = None,
+        detail: str = "",
+        evidence: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record one execution (or skip) of an automated action; return its id."""
+        ...
+
+    def query_action_records(
+        self,
+        *,
+        action: str | None = None,
+        kind: str | None = None,
+        model: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Action records (id, action, kind, model, version, fingerprint, at, outcome,
+        detail, evidence), newest first, at most ``limit``."""
+        ...
+
+    def prune_alert_history(self, before: datetime) -> dict[str, int]:
+        """Delete history rows, delivery attempts and silences that ended before
+        ``before``; return the number of rows deleted by table."""
+        ...
+
+
+@runtime_checkable
+class Store(PredictionSink, EvaluationSink, AlertStore, Protocol):
     """The persistent store (SQLite or PostgreSQL, or in memory for tests)."""
 
     def upgrade(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -61,22 +62,30 @@ def test_the_migration_creates_exactly_the_expected_tables(
 
     assert sorted(inspector.get_table_names()) == sorted(
         [
+            "action_records",
+            "alert_history",
+            "alert_notifications",
             "evaluations",
             "labels",
             "models",
             "predictions",
             "quarantine",
             "references",
+            "silences",
             VERSION_TABLE,
         ]
     )
     assert set(metadata.tables) == {
+        "action_records",
+        "alert_history",
+        "alert_notifications",
         "evaluations",
         "labels",
         "models",
         "predictions",
         "quarantine",
         "references",
+        "silences",
     }
 
 
@@ -143,12 +152,13 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert (migrations / "versions" / "0001_initial.py").is_file()
     assert (migrations / "versions" / "0002_evaluations.py").is_file()
     assert (migrations / "versions" / "0003_quarantine.py").is_file()
+    assert (migrations / "versions" / "0005_alerts.py").is_file()
 
 
 @pytest.mark.parametrize(
     ("before", "table"),
-    [("0001", "evaluations"), ("0002", "quarantine")],
-    ids=["0002_evaluations", "0003_quarantine"],
+    [("0001", "evaluations"), ("0002", "quarantine"), ("0004", "alert_history")],
+    ids=["0002_evaluations", "0003_quarantine", "0005_alerts"],
 )
 def test_each_revision_adds_its_table_on_top_of_the_one_before(
     store_url: str, before: str, table: str
@@ -165,5 +175,31 @@ def test_each_revision_adds_its_table_on_top_of_the_one_before(
 
         assert store.current_revision() == store.head_revision()
         assert table in sa.inspect(store.engine).get_table_names()
+    finally:
+        store.close()
+
+
+def test_0005_downgrades_to_0004_keeping_the_data_before_it(store_url: str) -> None:
+    alerting = {"alert_history", "alert_notifications", "silences", "action_records"}
+    store = SQLStore(store_url)
+    config = _alembic_config()
+    try:
+        store.upgrade()
+        store.register_model("m", "1", flavor="sklearn")
+        store.write_action_record(
+            action="a", kind="rollback", model="m", at=datetime.now(UTC), outcome="ok"
+        )
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0004")
+
+        assert store.current_revision() == "0004"
+        assert not alerting & set(sa.inspect(store.engine).get_table_names())
+        assert [m["name"] for m in store.list_models()] == ["m"]
+
+        store.upgrade()  # and back up: the tables come back, empty
+
+        assert alerting <= set(sa.inspect(store.engine).get_table_names())
+        assert store.query_action_records() == []
     finally:
         store.close()

@@ -11,17 +11,24 @@ from inferwatch.ports import Store
 from inferwatch.store._memory import MemoryStore
 from inferwatch.store._sql import SQLStore, head_revision
 from inferwatch.store._tables import (
+    action_records_table,
+    alert_history_table,
+    alert_notifications_table,
     evaluations_table,
     labels_table,
     metadata,
     models_table,
     predictions_table,
     references_table,
+    silences_table,
 )
 
 __all__ = [
     "MemoryStore",
     "SQLStore",
+    "action_records_table",
+    "alert_history_table",
+    "alert_notifications_table",
     "evaluations_table",
     "head_revision",
     "labels_table",
@@ -30,6 +37,7 @@ __all__ = [
     "open_store",
     "predictions_table",
     "references_table",
+    "silences_table",
     "upgrade",
 ]
 

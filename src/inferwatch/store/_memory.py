@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence
 from inferwatch.errors import StoreError, StoreRejectedError
 from inferwatch.observation import (
     DRIFT_METRICS,
@@ -22,6 +23,17 @@ from inferwatch.observation import (
     Label,
     LabelledPrediction,
     PredictionRecord,
+)
+from inferwatch.store._alerts import (
+    ACTION_COLUMNS,
+    ATTEMPT_COLUMNS,
+    HISTORY_COLUMNS,
+    action_row,
+    attempt_row,
+    check_limit,
+    history_row,
+    silence_from_row,
+    silence_row,
 )
 from inferwatch.store._sql import (
     EVALUATION_COLUMNS,
@@ -65,6 +77,11 @@ class MemoryStore:
         self._evaluations: list[dict[str, Any]] = []
         self._quarantine: list[dict[str, Any]] = []
         self._revision: str | None = None
+        self._alert_history: list[dict[str, Any]] = []
+        self._attempts: list[dict[str, Any]] = []
+        self._silences: dict[str, dict[str, Any]] = {}
+        self._actions: list[dict[str, Any]] = []
+        self._next_id = 0  # one sequence for the alerting tables' ids
 
     def __repr__(self) -> str:
         return f"MemoryStore(predictions={len(self._predictions)}, available={self.available})"
@@ -404,3 +421,165 @@ class MemoryStore:
         with self._lock:
             row = self._references.get((model, version))
         return None if row is None else dict(row)
+
+    # -- alerting -----------------------------------------------------------------
+
+    def _append(self, table: list[dict[str, Any]], rows: list[dict[str, Any]]) -> int:
+        """Append rows with ids that keep counting after a prune (as a sequence does);
+        the last id given."""
+        with self._lock:
+            for row in rows:
+                self._next_id += 1
+                table.append({"id": self._next_id, **row})
+            return self._next_id
+
+    @staticmethod
+    def _newest(
+        table: list[dict[str, Any]],
+        columns: Sequence[str],
+        equal: Mapping[str, str | None],
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        check_limit(limit)
+        lo = None if since is None else utc(since)
+        hi = None if until is None else utc(until)
+        rows = [
+            r
+            for r in table
+            if all(v is None or r[k] == v for k, v in equal.items())
+            and (lo is None or r["at"] >= lo)
+            and (hi is None or r["at"] < hi)
+        ]
+        rows.sort(key=lambda r: (r["at"], r["id"]), reverse=True)
+        return [{key: json_roundtrip(row[key]) if isinstance(row[key], dict | list) else row[key]
+                 for key in columns} for row in rows[:limit]]  # fmt: skip
+
+    def write_alert_transitions(self, rows: Sequence[AlertTransition]) -> int:
+        self._check(f"writing {len(rows)} alert transitions")
+        values = [history_row(row) for row in rows]
+        self._append(self._alert_history, values)
+        return len(values)
+
+    def query_alert_history(
+        self,
+        *,
+        model: str | None = None,
+        alertname: str | None = None,
+        fingerprint: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        self._check("reading the alert history")
+        equal = {"model": model, "alertname": alertname, "fingerprint": fingerprint}
+        with self._lock:
+            table = list(self._alert_history)
+        return self._newest(table, HISTORY_COLUMNS, equal, since, until, limit)
+
+    def write_delivery_attempts(self, rows: Sequence[DeliveryAttempt]) -> int:
+        self._check(f"writing {len(rows)} delivery attempts")
+        values = [attempt_row(row) for row in rows]
+        self._append(self._attempts, values)
+        return len(values)
+
+    def query_delivery_attempts(
+        self,
+        *,
+        receiver: str | None = None,
+        group_key: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        self._check("reading delivery attempts")
+        equal = {"receiver": receiver, "group_key": group_key, "outcome": outcome}
+        with self._lock:
+            table = list(self._attempts)
+        return self._newest(table, ATTEMPT_COLUMNS, equal, since, until, limit)
+
+    def save_silence(self, silence: Silence) -> None:
+        self._check(f"saving silence {silence.id}")
+        now = datetime.now(UTC)
+        row = silence_row(silence)
+        row["matchers"] = json_roundtrip(row["matchers"])
+        with self._lock:
+            old = self._silences.get(silence.id)
+            created = now if old is None else old["created_at"]
+            self._silences[silence.id] = {**row, "created_at": created, "updated_at": now}
+
+    def load_silences(
+        self, *, include_expired: bool = False, now: datetime | None = None
+    ) -> list[Silence]:
+        self._check("reading silences")
+        at = datetime.now(UTC) if now is None else utc(now)
+        with self._lock:
+            rows = [r for r in self._silences.values() if include_expired or r["ends_at"] > at]
+        rows.sort(key=lambda r: (r["starts_at"], r["id"]))
+        return [silence_from_row(row) for row in rows]
+
+    def silence_times(self, silence_id: str) -> dict[str, datetime] | None:
+        self._check("reading a silence")
+        with self._lock:
+            row = self._silences.get(silence_id)
+        return None if row is None else {k: row[k] for k in ("created_at", "updated_at")}
+
+    def write_action_record(
+        self,
+        *,
+        action: str,
+        kind: str,
+        model: str | None,
+        at: datetime,
+        outcome: str,
+        version: str | None = None,
+        fingerprint: str | None = None,
+        detail: str = "",
+        evidence: Mapping[str, Any] | None = None,
+    ) -> int:
+        self._check(f"recording action {action}")
+        row = action_row(
+            action=action, kind=kind, model=model, at=at, outcome=outcome, version=version,
+            fingerprint=fingerprint, detail=detail, evidence=evidence,
+        )  # fmt: skip
+        try:
+            row["evidence"] = json_roundtrip(row["evidence"])
+        except (TypeError, ValueError) as exc:
+            raise StoreRejectedError(f"recording action {action} failed: {exc}") from exc
+        return self._append(self._actions, [row])
+
+    def query_action_records(
+        self,
+        *,
+        action: str | None = None,
+        kind: str | None = None,
+        model: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        self._check("reading action records")
+        equal = {"action": action, "kind": kind, "model": model, "outcome": outcome}
+        with self._lock:
+            table = list(self._actions)
+        return self._newest(table, ACTION_COLUMNS, equal, since, until, limit)
+
+    def prune_alert_history(self, before: datetime) -> dict[str, int]:
+        self._check("pruning the alert history")
+        cut = utc(before)
+        with self._lock:
+            counts = {
+                "alert_history": len(self._alert_history),
+                "alert_notifications": len(self._attempts),
+                "silences": len(self._silences),
+            }
+            self._alert_history[:] = [r for r in self._alert_history if r["at"] >= cut]
+            self._attempts[:] = [r for r in self._attempts if r["at"] >= cut]
+            self._silences = {k: r for k, r in self._silences.items() if r["ends_at"] >= cut}
+            counts["alert_history"] -= len(self._alert_history)
+            counts["alert_notifications"] -= len(self._attempts)
+            counts["silences"] -= len(self._silences)
+        return counts

@@ -32,6 +32,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql, sqlite
 
+from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence
 from inferwatch.errors import StoreError, StoreRejectedError
 from inferwatch.observation import (
     DRIFT_METRICS,
@@ -40,8 +41,22 @@ from inferwatch.observation import (
     LabelledPrediction,
     PredictionRecord,
 )
+from inferwatch.store._alerts import (
+    ACTION_COLUMNS,
+    ATTEMPT_COLUMNS,
+    HISTORY_COLUMNS,
+    action_row,
+    attempt_row,
+    check_limit,
+    history_row,
+    silence_from_row,
+    silence_row,
+)
 from inferwatch.store._tables import (
     VERSION_TABLE,
+    action_records_table,
+    alert_history_table,
+    alert_notifications_table,
     evaluations_table,
     json_dumps,
     labels_table,
@@ -49,6 +64,7 @@ from inferwatch.store._tables import (
     predictions_table,
     quarantine_table,
     references_table,
+    silences_table,
     storable_text,
     utc,
 )
@@ -417,6 +433,25 @@ def _for_model(
         stmt = stmt.where(table.c.ts >= since)
     if until is not None:
         stmt = stmt.where(table.c.ts < until)
+    return stmt
+
+
+def _filtered(
+    stmt: sa.Select[Any],
+    table: sa.Table,
+    equal: Mapping[str, str | None],
+    since: datetime | None,
+    until: datetime | None,
+) -> sa.Select[Any]:
+    """``stmt`` where each column in ``equal`` with a value equals it, and ``since <= at <
+    until`` (the alerting tables' reads)."""
+    for column, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(table.c[column] == value)
+    if since is not None:
+        stmt = stmt.where(table.c.at >= since)
+    if until is not None:
+        stmt = stmt.where(table.c.at < until)
     return stmt
 
 
@@ -963,3 +998,164 @@ class SQLStore:
         with self._begin("reading a reference") as conn:
             row = conn.execute(stmt).first()
         return None if row is None else dict(row._mapping)
+
+    # -- alerting -----------------------------------------------------------------
+
+    def write_alert_transitions(self, rows: Sequence[AlertTransition]) -> int:
+        """Insert one ``alert_history`` row per state change, all in one transaction."""
+        values = [history_row(row) for row in rows]
+        if not values:
+            return 0
+        with self._begin(f"writing {len(values)} alert transitions") as conn:
+            conn.execute(alert_history_table.insert(), values)
+        return len(values)
+
+    def query_alert_history(
+        self,
+        *,
+        model: str | None = None,
+        alertname: str | None = None,
+        fingerprint: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Alert state changes, newest first (then by id: one cycle's rows share ``at``),
+        filtered by model, alert name, fingerprint and ``since <= at < until``."""
+        check_limit(limit)
+        t = alert_history_table
+        stmt = _filtered(
+            sa.select(*(t.c[name] for name in HISTORY_COLUMNS)), t,
+            {"model": model, "alertname": alertname, "fingerprint": fingerprint}, since, until,
+        )  # fmt: skip
+        stmt = stmt.order_by(t.c.at.desc(), t.c.id.desc()).limit(limit)
+        with self._begin("reading the alert history") as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def write_delivery_attempts(self, rows: Sequence[DeliveryAttempt]) -> int:
+        """Insert one ``alert_notifications`` row per delivery attempt, in one transaction."""
+        values = [attempt_row(row) for row in rows]
+        if not values:
+            return 0
+        with self._begin(f"writing {len(values)} delivery attempts") as conn:
+            conn.execute(alert_notifications_table.insert(), values)
+        return len(values)
+
+    def query_delivery_attempts(
+        self,
+        *,
+        receiver: str | None = None,
+        group_key: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Delivery attempts, newest first, filtered by receiver, group key, outcome and
+        ``since <= at < until``."""
+        check_limit(limit)
+        t = alert_notifications_table
+        stmt = _filtered(
+            sa.select(*(t.c[name] for name in ATTEMPT_COLUMNS)), t,
+            {"receiver": receiver, "group_key": group_key, "outcome": outcome}, since, until,
+        )  # fmt: skip
+        stmt = stmt.order_by(t.c.at.desc(), t.c.id.desc()).limit(limit)
+        with self._begin("reading delivery attempts") as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def save_silence(self, silence: Silence) -> None:
+        """Insert a silence, or update the one with its id (expiring early moves its end);
+        ``created_at`` is kept from the first save, ``updated_at`` is now."""
+        now = datetime.now(UTC)
+        row = silence_row(silence)
+        stmt = self._insert(silences_table).values(**row, created_at=now, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={name: stmt.excluded[name] for name in (*row.keys() - {"id"}, "updated_at")},
+        )
+        with self._begin(f"saving silence {silence.id}") as conn:
+            conn.execute(stmt)
+
+    def load_silences(
+        self, *, include_expired: bool = False, now: datetime | None = None
+    ) -> list[Silence]:
+        """The stored silences by start time (then id): those whose end is after ``now``
+        (default: the wall clock), or all of them with ``include_expired``."""
+        t = silences_table
+        stmt = sa.select(t)
+        if not include_expired:
+            stmt = stmt.where(t.c.ends_at > (datetime.now(UTC) if now is None else now))
+        stmt = stmt.order_by(t.c.starts_at, t.c.id)
+        with self._begin("reading silences") as conn:
+            rows = [dict(row._mapping) for row in conn.execute(stmt)]
+        return [silence_from_row(row) for row in rows]
+
+    def silence_times(self, silence_id: str) -> dict[str, datetime] | None:
+        """``created_at`` and ``updated_at`` of a stored silence (who changed it when), or None."""
+        t = silences_table
+        stmt = sa.select(t.c.created_at, t.c.updated_at).where(t.c.id == silence_id)
+        with self._begin("reading a silence") as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else dict(row._mapping)
+
+    def write_action_record(
+        self,
+        *,
+        action: str,
+        kind: str,
+        model: str | None,
+        at: datetime,
+        outcome: str,
+        version: str | None = None,
+        fingerprint: str | None = None,
+        detail: str = "",
+        evidence: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record one run (or skip) of an automated action with its evidence; its id."""
+        row = action_row(
+            action=action, kind=kind, model=model, at=at, outcome=outcome, version=version,
+            fingerprint=fingerprint, detail=detail, evidence=evidence,
+        )  # fmt: skip
+        with self._begin(f"recording action {action}") as conn:
+            key = conn.execute(action_records_table.insert().values(**row)).inserted_primary_key
+        if key is None:  # pragma: no cover - both dialects report the new id
+            raise StoreError(f"recording action {action} failed: no id came back")
+        return int(key[0])
+
+    def query_action_records(
+        self,
+        *,
+        action: str | None = None,
+        kind: str | None = None,
+        model: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Action records, newest first, filtered by action name, kind, model, outcome and
+        ``since <= at < until``."""
+        check_limit(limit)
+        t = action_records_table
+        stmt = _filtered(
+            sa.select(*(t.c[name] for name in ACTION_COLUMNS)), t,
+            {"action": action, "kind": kind, "model": model, "outcome": outcome}, since, until,
+        )  # fmt: skip
+        stmt = stmt.order_by(t.c.at.desc(), t.c.id.desc()).limit(limit)
+        with self._begin("reading action records") as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def prune_alert_history(self, before: datetime) -> dict[str, int]:
+        """Delete alert history and delivery attempts older than ``before`` and silences
+        that ended before it, in one transaction; the rows deleted by table.  Action
+        records are kept: they are the audit trail of what was done to a model, one row
+        per run (bounded by each action's cooldown)."""
+        deletes = {
+            "alert_history": alert_history_table.delete().where(alert_history_table.c.at < before),
+            "alert_notifications": alert_notifications_table.delete().where(
+                alert_notifications_table.c.at < before
+            ),
+            "silences": silences_table.delete().where(silences_table.c.ends_at < before),
+        }
+        with self._begin("pruning the alert history") as conn:
+            return {name: int(conn.execute(stmt).rowcount) for name, stmt in deletes.items()}

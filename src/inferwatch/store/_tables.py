@@ -25,6 +25,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 __all__ = [
     "VERSION_TABLE",
     "UTCDateTime",
+    "action_records_table",
+    "alert_history_table",
+    "alert_notifications_table",
     "evaluations_table",
     "json_dumps",
     "json_roundtrip",
@@ -34,6 +37,7 @@ __all__ = [
     "predictions_table",
     "quarantine_table",
     "references_table",
+    "silences_table",
     "storable_text",
     "utc",
 ]
@@ -266,4 +270,77 @@ evaluations_table = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),  # ok, warning, critical
     sa.Column("details", JSONType, nullable=True),
     sa.Index(None, "model", "version", "evaluated_at"),
+)
+
+# -- alerting (migration 0005) ------------------------------------------------------
+
+# One row per alert state change (the engine's AlertTransition): what fired, when, why.
+alert_history_table = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String(32), nullable=False),
+    sa.Column("alertname", sa.String(200), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("model", sa.String(200), nullable=True),  # alerts of no model (CPU) have none
+    sa.Column("labels", JSONType, nullable=False),
+    sa.Column("from_state", sa.String(20), nullable=False),
+    sa.Column("to_state", sa.String(20), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),  # NULL when not finite
+    sa.Index(None, "at"),
+    sa.Index(None, "model", "at"),
+    sa.Index(None, "alertname", "at"),
+    sa.Index(None, "fingerprint", "at"),
+)
+
+# One row per try to deliver a group to a receiver (the dispatcher's DeliveryAttempt).
+alert_notifications_table = sa.Table(
+    "alert_notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("receiver", sa.String(200), nullable=False),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),  # ok, error
+    sa.Column("alerts", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("retry_at", UTCDateTime, nullable=True),
+    sa.Index(None, "at"),
+    sa.Index(None, "receiver", "at"),
+)
+
+# The silences, so a restart keeps them (Alertmanager keeps them in its snapshot).
+silences_table = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("matchers", JSONType, nullable=False),  # [{"name", "op", "value"}, ...]
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "ends_at"),
+)
+
+# Every automated action (rollback, retrain, scale) run or skipped, with its evidence.
+action_records_table = sa.Table(
+    "action_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("action", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # rollback, retrain, scale
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("version", sa.String(100), nullable=True),
+    sa.Column("fingerprint", sa.String(32), nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),  # ok, error, skipped
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("evidence", JSONType, nullable=True),
+    sa.Index(None, "at"),
+    sa.Index(None, "action", "model", "at"),
+    sa.Index(None, "model", "at"),
 )

@@ -1,0 +1,163 @@
+"""How alerting's rows become store rows and back, shared by ``SQLStore`` and ``MemoryStore``.
+
+One place decides the columns (and refuses a bad kind or outcome before anything is
+written), so both stores give back the same dicts and the same :class:`Silence`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from inferwatch.alerting import AlertTransition, DeliveryAttempt, Matcher, Silence
+from inferwatch.errors import StoreRejectedError
+from inferwatch.store._tables import storable_text, utc
+
+__all__ = [
+    "ACTION_COLUMNS",
+    "ACTION_KINDS",
+    "ACTION_OUTCOMES",
+    "ATTEMPT_COLUMNS",
+    "HISTORY_COLUMNS",
+    "action_row",
+    "attempt_row",
+    "check_limit",
+    "history_row",
+    "silence_from_row",
+    "silence_row",
+]
+
+#: the keys of a row ``query_alert_history`` returns, in this order
+HISTORY_COLUMNS = (
+    "id", "fingerprint", "alertname", "severity", "model", "labels", "from_state",
+    "to_state", "at", "value",
+)  # fmt: skip
+#: the keys of a row ``query_delivery_attempts`` returns
+ATTEMPT_COLUMNS = (
+    "id", "receiver", "group_key", "attempt", "at", "outcome", "alerts", "error", "retry_at",
+)  # fmt: skip
+#: the keys of a row ``query_action_records`` returns
+ACTION_COLUMNS = (
+    "id", "action", "kind", "model", "version", "fingerprint", "at", "outcome", "detail",
+    "evidence",
+)  # fmt: skip
+
+ACTION_KINDS = ("rollback", "retrain", "scale")
+ACTION_OUTCOMES = ("ok", "error", "skipped")
+_STATES = ("inactive", "pending", "firing", "resolved")
+#: error texts and details are capped: a receiver's whole HTML error page is not history
+_TEXT_LIMIT = 4000
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def _text(value: str | None, limit: int = _TEXT_LIMIT) -> str | None:
+    return None if value is None else storable_text(str(value))[:limit]
+
+
+def check_limit(limit: int) -> None:
+    """A query's ``limit`` must be a positive int (0 would silently return nothing)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+
+
+def history_row(t: AlertTransition) -> dict[str, Any]:
+    """The ``alert_history`` row of one state change (without ``id``)."""
+    if t.from_state not in _STATES or t.to_state not in _STATES:
+        raise StoreRejectedError(
+            f"alert state must be one of {', '.join(_STATES)}, "
+            f"not {t.from_state!r} -> {t.to_state!r}"
+        )
+    labels = {str(k): str(v) for k, v in t.labels.items()}
+    return {
+        "fingerprint": t.fingerprint,
+        "alertname": labels.get("alertname", ""),
+        "severity": labels.get("severity", ""),
+        "model": labels.get("model"),
+        "labels": labels,
+        "from_state": t.from_state,
+        "to_state": t.to_state,
+        "at": utc(t.at),
+        "value": _finite(t.value),
+    }
+
+
+def attempt_row(a: DeliveryAttempt) -> dict[str, Any]:
+    """The ``alert_notifications`` row of one delivery attempt (without ``id``)."""
+    if a.outcome not in ("ok", "error"):
+        raise StoreRejectedError(f"delivery outcome must be ok or error, not {a.outcome!r}")
+    return {
+        "receiver": a.receiver,
+        "group_key": storable_text(a.group_key),
+        "attempt": int(a.attempt),
+        "at": utc(a.at),
+        "outcome": a.outcome,
+        "alerts": int(a.alerts),
+        "error": _text(a.error),
+        "retry_at": None if a.retry_at is None else utc(a.retry_at),
+    }
+
+
+def silence_row(s: Silence) -> dict[str, Any]:
+    """The ``silences`` columns a save writes (the store adds created_at/updated_at)."""
+    return {
+        "id": s.id,
+        "matchers": [{"name": m.name, "op": m.op, "value": m.value} for m in s.matchers],
+        "starts_at": utc(s.starts_at),
+        "ends_at": utc(s.ends_at),
+        "created_by": s.author,
+        "comment": s.comment,
+    }
+
+
+def silence_from_row(row: Mapping[str, Any]) -> Silence:
+    """The :class:`Silence` a stored row describes (the exact one that was saved)."""
+    return Silence(
+        id=row["id"],
+        matchers=tuple(Matcher(m["name"], m["op"], m["value"]) for m in row["matchers"]),
+        starts_at=utc(row["starts_at"]),
+        ends_at=utc(row["ends_at"]),
+        author=row["created_by"],
+        comment=row["comment"],
+    )
+
+
+def action_row(
+    *,
+    action: str,
+    kind: str,
+    model: str | None,
+    at: datetime,
+    outcome: str,
+    version: str | None,
+    fingerprint: str | None,
+    detail: str,
+    evidence: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The ``action_records`` row of one action run (without ``id``); a kind or outcome
+    outside the fixed sets is refused before anything is written."""
+    if kind not in ACTION_KINDS:
+        raise StoreRejectedError(f"action kind must be one of {', '.join(ACTION_KINDS)}, "
+                                 f"not {kind!r}")  # fmt: skip
+    if outcome not in ACTION_OUTCOMES:
+        raise StoreRejectedError(
+            f"action outcome must be one of {', '.join(ACTION_OUTCOMES)}, not {outcome!r}"
+        )
+    return {
+        "action": action,
+        "kind": kind,
+        "model": model,
+        "version": version,
+        "fingerprint": fingerprint,
+        "at": utc(at),
+        "outcome": outcome,
+        "detail": _text(detail) or "",
+        "evidence": None if evidence is None else dict(evidence),
+    }
