@@ -5,6 +5,7 @@ from __future__ import annotations
 from inferwatch.cli import (
     _demo,
     _export,
+    _generate,
     _ingest,
     _performance,
     _push,
@@ -18,4 +19,4 @@ from inferwatch.cli._app import app, main
 __all__ = ["app", "main"]
 
 # imported for their commands, which register themselves on `app`
-del _demo, _export, _ingest, _performance, _push, _report, _rules, _serve, _status
+del _demo, _export, _generate, _ingest, _performance, _push, _report, _rules, _serve, _status
