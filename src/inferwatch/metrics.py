@@ -53,6 +53,7 @@ __all__ = [
     "ModelMetrics",
     "class_label",
     "job_registry",
+    "registry_samples",
 ]
 
 MAX_CLASSES = 50
@@ -311,6 +312,20 @@ class Metrics:
             [*mv, "outcome"],
             registry=r,
         )
+        self.actions = Counter(
+            "inferwatch_actions",
+            "Automated actions (alerting.actions) by action name, kind (rollback, retrain, "
+            "scale) and outcome (ok, error, skipped: inside its cooldown or nothing to do).",
+            ["action", "kind", "outcome"],
+            registry=r,
+        )
+        self.desired_replicas = Gauge(
+            "inferwatch_desired_replicas",
+            "Replicas a scale action asks for, by model (a Kubernetes HPA reads it as an "
+            "external metric through prometheus-adapter).",
+            ["model"],
+            registry=r,
+        )
         if process:
             try:
                 ProcessCollector(registry=r)
@@ -455,6 +470,40 @@ def job_registry(
             registry=r,
         ).set(timestamp)
     return r
+
+
+_SUFFIXES: Final = ("_total", "_bucket", "_sum", "_count")
+
+
+def registry_samples(
+    registry: CollectorRegistry,
+    names: Iterable[str] | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> list[tuple[str, dict[str, str], float]]:
+    """The registry's current samples as plain ``(sample_name, labels, value)`` triples:
+    what a scrape would read, for the built-in rule evaluator (no text round trip).
+
+    Counters come as their ``*_total`` sample, histograms as ``*_bucket`` (``le`` as the
+    exposition writes it), ``*_sum`` and ``*_count``, gauges by name; ``*_created``
+    samples are left out.  ``names``: keep only these sample names (families none of them
+    belongs to are not even collected).  ``labels``: added to every sample, as Prometheus
+    adds its target labels (``instance``), a sample's own label winning.
+    """
+    wanted = None if names is None else frozenset(names)
+    families = None
+    if wanted is not None:
+        families = {n.removesuffix(s) for n in wanted for s in _SUFFIXES} | wanted
+    out: list[tuple[str, dict[str, str], float]] = []
+    extra = dict(labels or {})
+    for family in registry.collect():
+        if families is not None and family.name not in families:
+            continue
+        for s in family.samples:
+            if s.name.endswith("_created") or (wanted is not None and s.name not in wanted):
+                continue
+            out.append((s.name, {**extra, **s.labels} if extra else s.labels, s.value))
+    return out
 
 
 def _drift_families(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from inferwatch.alerting._dispatch import DeliveryAttempt, Dispatcher, Notifier, group_key
 from inferwatch.alerting._engine import ActiveAlert, AlertEngine, fingerprint
+from inferwatch.alerting._evaluate import BandScore, RuleEvaluator, SignalValues, parse_matchers
 from inferwatch.alerting._model import AlertState, AlertTransition, RuleOutcome, Severity
 from inferwatch.alerting._route import ChildRoute, Route
 from inferwatch.alerting._runner import AlertRunner
+from inferwatch.alerting._samples import Sample, SampleHistory
 from inferwatch.alerting._silence import Matcher, Silence, Silences, SilenceState
 
 __all__ = [
@@ -22,17 +24,23 @@ __all__ = [
     "AlertRunner",
     "AlertState",
     "AlertTransition",
+    "BandScore",
     "ChildRoute",
     "DeliveryAttempt",
     "Dispatcher",
     "Matcher",
     "Notifier",
     "Route",
+    "RuleEvaluator",
     "RuleOutcome",
+    "Sample",
+    "SampleHistory",
     "Severity",
+    "SignalValues",
     "Silence",
     "SilenceState",
     "Silences",
     "fingerprint",
     "group_key",
+    "parse_matchers",
 ]

@@ -1,0 +1,184 @@
+"""Samples in, a bounded history out: what the built-in rule evaluator reads its windows from.
+
+Each cycle the caller hands :meth:`SampleHistory.observe` the time and the current value of
+every series it has, as plain data ``(sample_name, labels, value)`` (a counter as its
+``*_total`` sample, a histogram as its ``*_bucket``/``*_sum``/``*_count`` samples, a gauge by
+its name; :func:`inferwatch.metrics.registry_samples` flattens a ``CollectorRegistry`` so).
+Only the sample names the rules read are kept (``horizons``: name -> seconds of history the
+longest window reading it needs).
+
+Storage is one table per sample name: a ``rows x columns`` float matrix (one row per label
+set, one column per observation time; NaN where a series had no sample, which is how a gap
+or a vanished series looks, as in Prometheus where a scrape that misses a series writes
+nothing for it).  Instant reads look back :data:`LOOKBACK` (5 minutes, Prometheus' default
+lookback delta), so a series that stops being reported goes stale 5 minutes later.
+
+**Bound.** A table keeps the columns within its horizon, thinned with age: a column of age
+``a`` is kept only if it is the first in its slot of ``2**floor(log2(a / K))`` ms, ``K`` =
+``points_per_window`` (240).  Any window of length ``w`` thus sees at least about ``K / 2``
+samples spread over it, and every sample where the slot is shorter than the scrape interval
+(ages below ``K`` x interval: 64 minutes at a 15 s interval, 4 hours at 1 minute), so those
+windows read exactly the samples Prometheus would.  Older columns are at most ``2 a / K``
+apart: ``rate`` over a longer window starts at most that much after the window's edge and
+extrapolates the rest, as Prometheus does when a scrape is missing.  Columns per series: at
+most about ``K x (1 + log2(horizon / (K x interval)))``: for a 3-day window at 15 s, about
+1,700, not 17,280.  Rows whose series has no sample left in the kept columns are dropped,
+so label churn (old model versions) does not grow a table forever.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["LOOKBACK", "Sample", "SampleHistory", "Table", "to_ms"]
+
+#: Prometheus' default lookback delta for instant vector reads (seconds)
+LOOKBACK: Final = 300.0
+
+#: one sample: ``(sample_name, labels, value)``
+Sample = tuple[str, Mapping[str, str], float]
+LabelKey = tuple[tuple[str, str], ...]
+
+
+def to_ms(now: datetime | float) -> int:
+    """Milliseconds since the epoch (Prometheus' timestamp unit) of a datetime or seconds."""
+    seconds = now.timestamp() if isinstance(now, datetime) else float(now)
+    return round(seconds * 1000)
+
+
+class Table:
+    """The history of one sample name: label sets as rows, observation times as columns."""
+
+    __slots__ = ("cols", "horizon_ms", "keys", "labels", "n", "rows", "times", "values", "version")
+
+    def __init__(self, horizon_ms: int) -> None:
+        self.horizon_ms = horizon_ms
+        #: label set (sorted items) -> row
+        self.rows: dict[LabelKey, int] = {}
+        self.keys: list[LabelKey] = []
+        self.labels: list[dict[str, str]] = []
+        self.cols = 16
+        self.n = 0  # columns in use
+        self.times: NDArray[np.int64] = np.zeros(self.cols, dtype=np.int64)
+        self.values: NDArray[np.float64] = np.full((8, self.cols), np.nan)
+        #: bumped whenever rows change (cached row selections are keyed on it)
+        self.version = 0
+
+    def row(self, key: LabelKey) -> int:
+        r = self.rows.get(key)
+        if r is None:
+            r = len(self.keys)
+            if r == self.values.shape[0]:
+                grown = np.full((2 * r, self.cols), np.nan)
+                grown[:r] = self.values
+                self.values = grown
+            self.rows[key] = r
+            self.keys.append(key)
+            self.labels.append(dict(key))
+            self.version += 1
+        return r
+
+    def column(self, t: int, points: int) -> int:
+        """The column for time ``t`` (a new one, after the newest), compacting when full."""
+        if self.n == self.cols:
+            self.compact(t, points)
+            if self.n > self.cols // 2:
+                grown = np.full((self.values.shape[0], 2 * self.cols), np.nan)
+                grown[:, : self.n] = self.values[:, : self.n]
+                times = np.zeros(2 * self.cols, dtype=np.int64)
+                times[: self.n] = self.times[: self.n]
+                self.values, self.times, self.cols = grown, times, 2 * self.cols
+        c = self.n
+        self.times[c] = t
+        self.n += 1
+        return c
+
+    def compact(self, now: int, points: int) -> None:
+        """Drop columns past the horizon, thin old ones (see the module docstring), drop
+        rows left with no sample."""
+        n = self.n
+        times = self.times[:n]
+        age = (now - times).astype(np.float64)
+        keep = age <= self.horizon_ms
+        slot = np.ones(n, dtype=np.int64)
+        old = age >= 2 * points
+        if old.any():
+            slot[old] = np.exp2(np.floor(np.log2(age[old] / points))).astype(np.int64)
+        prev = np.empty(n, dtype=np.int64)
+        prev[0] = -(2**62)
+        prev[1:] = times[:-1]
+        keep &= (times // slot) != (prev // slot)
+        kept = np.flatnonzero(keep)
+        m = len(kept)
+        self.values[:, :m] = self.values[:, kept]
+        self.values[:, m:] = np.nan
+        self.times[:m] = times[kept]
+        self.n = m
+        live = ~np.isnan(self.values[: len(self.keys), :m]).all(axis=1)
+        if not live.all():
+            idx = np.flatnonzero(live)
+            self.values[: len(idx)] = self.values[idx]
+            self.values[len(idx) :] = np.nan
+            self.keys = [self.keys[i] for i in idx]
+            self.labels = [self.labels[i] for i in idx]
+            self.rows = {k: i for i, k in enumerate(self.keys)}
+            self.version += 1
+
+    def window(self, start: int, end: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Times and values (rows x columns) of the samples in ``[start, end]`` (ms, both
+        ends included, as Prometheus 2 selects a range)."""
+        times = self.times[: self.n]
+        a = int(np.searchsorted(times, start, side="left"))
+        b = int(np.searchsorted(times, end, side="right"))
+        return times[a:b], self.values[: len(self.keys), a:b]
+
+
+class SampleHistory:
+    """Per sample name, the samples of the last ``horizons[name]`` seconds (bounded, see the
+    module docstring).  ``observe(now, samples)`` once a cycle, times increasing."""
+
+    def __init__(self, horizons: Mapping[str, float], *, points_per_window: int = 240) -> None:
+        if points_per_window < 8:
+            raise ValueError("points_per_window must be >= 8")
+        self.points = points_per_window
+        self.tables: dict[str, Table] = {
+            name: Table(math.ceil(h * 1000)) for name, h in horizons.items()
+        }
+        self.last_ms: int | None = None
+        #: observations refused because they were not newer than the last one
+        self.out_of_order = 0
+
+    def observe(self, now: datetime | float, samples: Iterable[Sample]) -> bool:
+        """Record one observation of every series; False (and nothing kept) when ``now`` is
+        not after the previous observation (Prometheus refuses out-of-order samples too).
+        A NaN or infinite value is skipped (we use NaN for "no sample")."""
+        t = to_ms(now)
+        if self.last_ms is not None and t <= self.last_ms:
+            self.out_of_order += 1
+            return False
+        self.last_ms = t
+        tables = self.tables
+        batch: dict[str, list[tuple[LabelKey, float]]] = {}
+        for name, labels, value in samples:
+            if name not in tables or not math.isfinite(value):
+                continue
+            got = batch.get(name)
+            if got is None:
+                got = batch[name] = []
+            got.append((tuple(sorted(labels.items())), value))
+        for name, items in batch.items():
+            table = tables[name]
+            c = table.column(t, self.points)  # compacts first: row numbers are stable after
+            row = table.row
+            rows = [row(key) for key, _ in items]
+            table.values[rows, c] = [v for _, v in items]
+        return True
+
+    def table(self, name: str) -> Table | None:
+        return self.tables.get(name)
