@@ -4,13 +4,16 @@ Pure core (no I/O): :class:`Rule` and the :data:`SIGNALS` catalogue, :func:`load
 (validation with key paths), :func:`default_rules` (the default pack), and
 :func:`to_prometheus` / :func:`to_promtool_tests` (a Prometheus rule group and the
 ``promtool test rules`` file that proves it), and SLO burn-rate alerts
-(:class:`SLO`, :func:`slo_rules`, :func:`slo_promtool_tests`).
+(:class:`SLO`, :func:`slo_rules`, :func:`slo_promtool_tests`), and threshold-free rules
+(``unusual:``, :class:`Band`: a robust z-score against the signal's own history,
+:func:`robust_score`, recorded in PromQL by :func:`band_records`).
 """
 
 from __future__ import annotations
 
+from inferwatch.rules._band import NORMAL_MAD, Band, robust_score
 from inferwatch.rules._load import RuleError, default_rules, load_rules, rule_to_dict
-from inferwatch.rules._promql import to_prometheus, to_promtool_tests
+from inferwatch.rules._promql import band_records, to_prometheus, to_promtool_tests
 from inferwatch.rules._slo import SLO, load_slos, slo_promtool_tests, slo_rules
 from inferwatch.rules._spec import (
     SIGNALS,
@@ -23,11 +26,14 @@ from inferwatch.rules._spec import (
 )
 
 __all__ = [
-    "SIGNALS",
-    "SLO",
+    "Band",
+    "NORMAL_MAD",
     "Rule",
     "RuleError",
+    "SIGNALS",
+    "SLO",
     "Signal",
+    "band_records",
     "default_rules",
     "format_duration",
     "go_float",
@@ -35,6 +41,7 @@ __all__ = [
     "load_slos",
     "parse_duration",
     "render_template",
+    "robust_score",
     "rule_to_dict",
     "slo_promtool_tests",
     "slo_rules",

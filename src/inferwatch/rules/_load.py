@@ -14,23 +14,39 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, cast
 
+from inferwatch.rules._band import DAY, SEASONALITIES, Band
 from inferwatch.rules._spec import (
     AGGREGATIONS,
     COMPARISONS,
     SIGNALS,
     Comparison,
     Rule,
+    format_duration,
     parse_duration,
     template_problems,
 )
 
-__all__ = ["RuleError", "default_rules", "load_rules", "rule_from_dict", "rule_to_dict"]
+__all__ = [
+    "BAND_LEVELS",
+    "RuleError",
+    "band_from_dict",
+    "default_rules",
+    "load_rules",
+    "record_name",
+    "rule_from_dict",
+    "rule_to_dict",
+]
 
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEYS: Final = frozenset(
     {"name", "signal", "aggregation", "window", "comparison", "warning", "critical", "for",
-     "labels", "summary", "description"}
+     "labels", "summary", "description", "unusual"}
 )  # fmt: skip
+_BAND_KEYS: Final = frozenset({"history", "step", "seasonality", "min_history", "min_mad"})
+#: a band rule's default z-score levels: (warning, critical) for ``>``; negated for ``<``
+BAND_LEVELS: Final = (3.0, 5.0)
+#: the most points one band keeps per series (7d at 1m is 10,080)
+_MAX_POINTS: Final = 100_000
 #: labels a rule may not set: the alert's own identity, which the rule or series give
 RESERVED_LABELS: Final = frozenset({"alertname", "severity", "model", "feature", "instance"})
 DEFAULT_WINDOW: Final = 300.0
@@ -76,10 +92,68 @@ def _duration(value: Any, path: str, problems: list[str], default: float) -> flo
     return seconds
 
 
-def _default_summary(signal: str) -> str:
+def _default_summary(signal: str, band: bool = False) -> str:
     per = SIGNALS[signal].per
     who = " ".join(f"{{{{ $labels.{p} }}}}" for p in per)
+    if band:
+        return f'{signal} of {who} is unusual for its history (z {{{{ printf "%.1f" $value }}}})'
     return f"{signal} of {who} is {{{{ $value }}}}"
+
+
+def band_from_dict(data: Any, path: str, problems: list[str]) -> Band | None:
+    """A rule's ``unusual`` mapping (``true`` or ``{}``: every default), appending what is
+    wrong to ``problems``."""
+    if data is True:
+        data = {}
+    if not isinstance(data, Mapping):
+        problems.append(
+            f"{path}: must be true or a mapping of history, step, seasonality, min_history, min_mad"
+        )
+        return None
+    before = len(problems)
+    for key in sorted(set(map(str, data)) - _BAND_KEYS):
+        problems.append(f"{path}.{key}: unknown key (allowed: {', '.join(sorted(_BAND_KEYS))})")
+    seasonality = data.get("seasonality", "none")
+    if seasonality not in SEASONALITIES:
+        problems.append(
+            f"{path}.seasonality: must be one of {', '.join(SEASONALITIES)} (got {seasonality!r})"
+        )
+        seasonality = "none"
+    daily = seasonality == "daily"
+    history = _duration(data.get("history"), f"{path}.history", problems, 7 * DAY)
+    step = _duration(data.get("step"), f"{path}.step", problems, 300.0)
+    if step < 60 or step % 60:
+        problems.append(f"{path}.step: must be a whole number of minutes, at least 1m")
+    elif daily and DAY % step:
+        problems.append(f"{path}.step: must divide a day (1m, 5m, 15m, 1h) for daily seasonality")
+    elif daily and step > 3600:
+        problems.append(f"{path}.step: at most 1h for daily seasonality (it reads +-step)")
+    elif history < 2 * step:
+        problems.append(f"{path}.history: must cover at least two steps ({2 * step:g}s)")
+    elif history / step > _MAX_POINTS:
+        problems.append(f"{path}.history: more than {_MAX_POINTS} steps; use a longer step")
+    if daily and history < DAY:
+        problems.append(f"{path}.history: must be at least 1d for daily seasonality")
+    default_min = min(3 * DAY if daily else DAY, history)
+    min_history = _duration(data.get("min_history"), f"{path}.min_history", problems, default_min)
+    if min_history <= 0:
+        problems.append(f"{path}.min_history: must be positive")
+    elif min_history > history:
+        problems.append(f"{path}.min_history: must not be longer than history")
+    min_mad = _number(data.get("min_mad"), f"{path}.min_mad", problems) or 0.0
+    if min_mad < 0:
+        problems.append(f"{path}.min_mad: must not be negative")
+    if len(problems) > before:
+        return None
+    return Band(history, step, seasonality, min_history, min_mad)
+
+
+def record_name(rule_name: str) -> str:
+    """A rule name in snake case, as its band's recording rules name it
+    (``RequestsUnusual`` -> ``requests_unusual``)."""
+    out = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", rule_name)
+    out = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", out)
+    return out.lower()
 
 
 def rule_from_dict(data: Any, path: str, problems: list[str]) -> Rule | None:
@@ -113,6 +187,16 @@ def rule_from_dict(data: Any, path: str, problems: list[str]) -> Rule | None:
     if window == 0:
         problems.append(f"{path}.window: must be positive")
     for_ = _duration(data.get("for"), f"{path}.for", problems, 0.0)
+    band = None
+    unusual = data.get("unusual") is not None and data.get("unusual") is not False
+    if unusual:
+        band = band_from_dict(data["unusual"], f"{path}.unusual", problems)
+    if band is not None and band.seasonality == "none" and band.history < 4 * (for_ + band.step):
+        problems.append(
+            f"{path}.unusual.history: must be at least 4 x (for + step) = "
+            f"{format_duration(4 * (for_ + band.step))}, or an anomaly that lasts 'for' "
+            "fills the history it is judged against before it fires"
+        )
     comparison = data.get("comparison")
     if comparison is None and spec is not None and spec.bad != "either":
         comparison = ">" if spec.bad == "above" else "<"
@@ -131,8 +215,21 @@ def rule_from_dict(data: Any, path: str, problems: list[str]) -> Rule | None:
             )
     warning = _number(data.get("warning"), f"{path}.warning", problems)
     critical = _number(data.get("critical"), f"{path}.critical", problems)
-    if data.get("warning") is None and data.get("critical") is None:
+    if unusual and data.get("warning") is None and data.get("critical") is None:
+        if comparison in COMPARISONS:  # z-score levels: 3 and 5 on the rule's side
+            sign = 1.0 if comparison in (">", ">=") else -1.0
+            warning, critical = sign * BAND_LEVELS[0], sign * BAND_LEVELS[1]
+    elif data.get("warning") is None and data.get("critical") is None:
         problems.append(f"{path}: needs a warning or a critical threshold (or both)")
+    if unusual and comparison in COMPARISONS:
+        up = comparison in (">", ">=")
+        for key, level in (("warning", warning), ("critical", critical)):
+            if level is not None and (level <= 0 if up else level >= 0):
+                problems.append(
+                    f"{path}.{key}: a z-score level for {comparison!r} must be "
+                    f"{'positive' if up else 'negative'} (it is how many robust standard "
+                    "deviations from the median)"
+                )
     if warning is not None and critical is not None and comparison in COMPARISONS:
         if comparison in (">", ">=") and not critical > warning:
             problems.append(f"{path}.critical: must be above warning for {comparison!r}")
@@ -153,7 +250,10 @@ def rule_from_dict(data: Any, path: str, problems: list[str]) -> Rule | None:
     for key in ("summary", "description"):
         text = data.get(key)
         if text is None:
-            text = _default_summary(spec.name) if key == "summary" and spec is not None else ""
+            if key == "summary" and spec is not None:
+                text = _default_summary(spec.name, band=band is not None)
+            else:
+                text = ""
         if not isinstance(text, str):
             problems.append(f"{path}.{key}: must be a string")
             text = ""
@@ -173,6 +273,7 @@ def rule_from_dict(data: Any, path: str, problems: list[str]) -> Rule | None:
         labels={str(k): str(v) for k, v in labels.items()},
         summary=texts["summary"],
         description=texts["description"],
+        band=band,
     )
 
 
@@ -196,9 +297,18 @@ def load_rules(data: Mapping[str, Any] | None, *, prefix: str = "alerting") -> l
         raw = []
     rules: list[Rule] = []
     seen: dict[str, int] = {}
+    records: dict[str, int] = {}  # band rules' recording-rule names
     for i, item in enumerate(raw):
         path = f"{prefix}.rules[{i}]"
         rule = rule_from_dict(item, path, problems)
+        if rule is not None and rule.band is not None:
+            record = record_name(rule.name)
+            if record in records and records[record] != i:
+                problems.append(
+                    f"{path}.name: its band records as inferwatch:{record}:*, as does "
+                    f"{prefix}.rules[{records[record]}]'s; rename one"
+                )
+            records.setdefault(record, i)
         name = item.get("name") if isinstance(item, Mapping) else None
         if isinstance(name, str):
             if name in seen:
@@ -219,8 +329,6 @@ def load_rules(data: Mapping[str, Any] | None, *, prefix: str = "alerting") -> l
 
 def rule_to_dict(rule: Rule) -> dict[str, Any]:
     """A rule as its YAML mapping (what :func:`rule_from_dict` reads back)."""
-    from inferwatch.rules._spec import format_duration
-
     out: dict[str, Any] = {
         "name": rule.name,
         "signal": rule.signal,
@@ -238,6 +346,16 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
     out["summary"] = rule.summary
     if rule.description:
         out["description"] = rule.description
+    if rule.band is not None:
+        band: dict[str, Any] = {
+            "history": format_duration(rule.band.history),
+            "step": format_duration(rule.band.step),
+            "seasonality": rule.band.seasonality,
+            "min_history": format_duration(rule.band.min_history),
+        }
+        if rule.band.min_mad:
+            band["min_mad"] = rule.band.min_mad
+        out["unusual"] = band
     return out
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Literal
 
+from inferwatch.rules._band import Band
+
 __all__ = [
     "AGGREGATIONS",
     "COMPARISONS",
@@ -192,6 +194,7 @@ class Rule:
     labels: dict[str, str] = field(default_factory=dict, hash=False)
     summary: str = ""
     description: str = ""
+    band: Band | None = None
 
     @property
     def spec(self) -> Signal:
@@ -342,8 +345,8 @@ def render_template(text: str, labels: dict[str, str], value: float) -> str:
         if lab:
             return labels.get(lab.group(1), "")
         pf = _PRINTF.fullmatch(body)
-        if pf:
-            return f"{value:.{int(pf.group(1))}f}"
+        if pf:  # Go prints +Inf, -Inf and NaN whatever the precision
+            return f"{value:.{int(pf.group(1))}f}" if math.isfinite(value) else go_float(value)
         raise ValueError(f"unsupported template action {m.group(0)!r}")
 
     return _ACTION.sub(action, text)
