@@ -571,6 +571,22 @@ class AlertingSettings(_Section):
         "email) and the type's keys; secrets as *_file or *_env.",
     )
     route: RouteSettings = Field(default_factory=RouteSettings)
+    actions: list[Any] = Field(
+        default_factory=list,
+        description="Automated responses: name, kind (rollback, retrain, scale), when "
+        "(label matchers), cooldown, and the kind's keys (see inferwatch.actions).",
+    )
+
+    @model_validator(mode="after")
+    def _check_actions(self) -> AlertingSettings:
+        # each entry becomes the actions package's config model, checked with key paths
+        from inferwatch.actions import load_actions
+
+        problems, configs = load_actions(self.actions)
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        object.__setattr__(self, "actions", configs)  # no re-validation loop
+        return self
 
     _interval = field_validator("evaluation_interval", mode="before")(_seconds)
 
