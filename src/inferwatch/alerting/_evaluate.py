@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -365,6 +365,40 @@ def _divide(a: SignalValues, b: SignalValues) -> SignalValues:
     return SignalValues(keys, labels, values)
 
 
+class _Annotations(Mapping[str, str]):
+    """A rule's annotations for one series, rendered on first read: the engine keeps every
+    breaching outcome's annotations but only notifications and ``GET /v1/alerts`` read
+    them, so rendering thousands of summaries a cycle up front would be wasted."""
+
+    __slots__ = ("_labels", "_rendered", "_templates", "_value")
+
+    def __init__(self, templates: Mapping[str, str], labels: Mapping[str, str], value: float):
+        self._templates = templates
+        self._labels = labels
+        self._value = value
+        self._rendered: dict[str, str] | None = None
+
+    def _get(self) -> dict[str, str]:
+        if self._rendered is None:
+            lab = dict(self._labels)
+            self._rendered = {
+                k: render_template(t, lab, self._value) for k, t in self._templates.items()
+            }
+        return self._rendered
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+
 class _Judged:
     """A rule prepared for judging: comparisons, levels, annotations."""
 
@@ -420,6 +454,7 @@ class RuleEvaluator:
             tuple[str, tuple[Matcher, ...], tuple[str, ...]], tuple[int, _Grouping]
         ] = {}
         self._matchers: dict[str, tuple[Matcher, ...]] = {}
+        self._layouts: dict[tuple[LabelKey, ...], _BucketLayout] = {}
 
     @property
     def sample_names(self) -> frozenset[str]:
@@ -446,6 +481,16 @@ class RuleEvaluator:
             got = (table.version, _Grouping(table, matchers, by))
             self._groupings[key] = got
         return got[1]
+
+    def _layout(self, buckets: SignalValues) -> _BucketLayout:
+        """The bucket layout of a bucket sum, cached on its group keys."""
+        key = tuple(buckets.keys)
+        got = self._layouts.get(key)
+        if got is None:
+            if len(self._layouts) > 64:
+                self._layouts.clear()
+            got = self._layouts[key] = _BucketLayout(buckets)
+        return got
 
     def _m(self, text: str) -> tuple[Matcher, ...]:
         got = self._matchers.get(text)
@@ -520,7 +565,7 @@ class RuleEvaluator:
                 )
             name = f"{sig.metric}_bucket"
             buckets = self._sum_by(name, sel, (*per, "le"), rate_of(name))
-            return _quantiles(_QUANTILES[aggregation], buckets, per)
+            return _quantiles(_QUANTILES[aggregation], buckets, self._layout(buckets))
         if sig.kind == "ratio":
             num = self._m(", ".join(m for m in (sig.selector, sig.numerator) if m))
             return _divide(
@@ -609,11 +654,7 @@ class RuleEvaluator:
     ) -> RuleOutcome:
         series = vals.labels[i]
         rule = j.rule
-        ann = (
-            {k: render_template(t, series, value) for k, t in j.annotations.items()}
-            if sev is not None
-            else {}
-        )
+        ann = _Annotations(j.annotations, series, value) if sev is not None else {}
         labels = {**series, **rule.labels} if rule.labels else series
         return RuleOutcome(rule.name, labels, sev, value, rule.for_, ann, j.levels)
 
@@ -657,28 +698,80 @@ class RuleEvaluator:
                 out.append(RuleOutcome(name, labels, sev_, value, 0.0, ann, levels))
 
 
-def _quantiles(q: float, buckets: SignalValues, per: tuple[str, ...]) -> SignalValues:
-    """``histogram_quantile(q, ...)`` over summed bucket rates keyed by ``per`` and ``le``."""
-    grouped: dict[LabelKey, tuple[dict[str, str], list[tuple[float, float]]]] = {}
-    for lab, count in zip(buckets.labels, buckets.values.tolist(), strict=True):
-        le = lab.get("le")
-        if le is None:
-            continue
-        try:
-            bound = float(le)
-        except ValueError:
-            continue  # Prometheus skips a malformed le
-        series = {k: v for k, v in lab.items() if k != "le"}
-        key = tuple(sorted(series.items()))
-        got = grouped.get(key)
-        if got is None:
-            got = grouped[key] = (series, [])
-        got[1].append((bound, count))
-    keys = list(grouped)
+class _BucketLayout:
+    """Where each (series, le) group of a bucket sum lands in a series x bucket matrix."""
+
+    __slots__ = ("bounds", "col", "keys", "labels", "row")
+
+    def __init__(self, buckets: SignalValues) -> None:
+        series: dict[LabelKey, int] = {}
+        self.labels: list[dict[str, str]] = []
+        bounds: dict[float, int] = {}
+        rows, cols = [], []
+        for lab in buckets.labels:
+            try:
+                bound = float(lab.get("le", "x"))
+            except ValueError:
+                rows.append(-1)  # Prometheus skips a malformed or missing le
+                cols.append(-1)
+                continue
+            rest = {k: v for k, v in lab.items() if k != "le"}
+            key = tuple(sorted(rest.items()))
+            r = series.get(key)
+            if r is None:
+                r = series[key] = len(self.labels)
+                self.labels.append(rest)
+            rows.append(r)
+            cols.append(bounds.setdefault(bound, len(bounds)))
+        order = sorted(bounds, key=lambda b: b)
+        rank = {bounds[b]: i for i, b in enumerate(order)}
+        self.keys = list(series)
+        self.bounds = np.asarray(order, dtype=np.float64)
+        self.row = np.asarray(rows, dtype=np.intp)
+        self.col = np.asarray([rank.get(c, -1) for c in cols], dtype=np.intp)
+
+
+def _quantiles(q: float, buckets: SignalValues, layout: _BucketLayout) -> SignalValues:
+    """``histogram_quantile(q, ...)`` over summed bucket rates keyed by ``per`` and ``le``,
+    vectorised over series; a series missing a bucket takes :func:`_bucket_quantile`."""
+    n, k = len(layout.keys), len(layout.bounds)
+    if n == 0:
+        return _NONE
+    ok = layout.row >= 0
+    sums = np.zeros((n, k))
+    seen = np.zeros((n, k), dtype=np.intp)
+    # add, not assign: two le spellings of one bound ("1", "1.0") are one bucket
+    np.add.at(sums, (layout.row[ok], layout.col[ok]), buckets.values[ok])
+    np.add.at(seen, (layout.row[ok], layout.col[ok]), 1)
+    m = np.where(seen > 0, sums, np.nan)
+    out = np.full(n, np.nan)
+    full = ~np.isnan(m).any(axis=1)
+    if k >= 2 and math.isinf(layout.bounds[-1]) and layout.bounds[-1] > 0 and full.any():
+        c = np.maximum.accumulate(m[full], axis=1)  # ensureMonotonic
+        obs = c[:, -1]
+        rank = q * obs
+        hit = c[:, :-1] >= rank[:, None]
+        b = np.where(hit.any(axis=1), hit.argmax(axis=1), k - 1)
+        r = np.arange(len(b))
+        bounds = layout.bounds
+        end = bounds[np.minimum(b, k - 1)]
+        prev = np.maximum(b - 1, 0)
+        start = np.where(b > 0, bounds[prev], 0.0)
+        count = np.where(b > 0, c[r, np.minimum(b, k - 1)] - c[r, prev], c[r, 0])
+        rnk = np.where(b > 0, rank - c[r, prev], rank)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = start + (end - start) * (rnk / count)
+        v = np.where(b == k - 1, bounds[k - 2], v)
+        v = np.where((b == 0) & (bounds[0] <= 0), bounds[0], v)
+        v = np.where(obs == 0, np.nan, v)
+        out[full] = v
+    for i in np.flatnonzero(~full).tolist():
+        got = [(float(layout.bounds[j]), float(m[i, j])) for j in range(k) if not np.isnan(m[i, j])]
+        out[i] = _bucket_quantile(q, got) if got else np.nan
+    present = ~np.isnan(m).all(axis=1)
+    idx = np.flatnonzero(present).tolist()
     return SignalValues(
-        keys,
-        [grouped[k][0] for k in keys],
-        np.asarray([_bucket_quantile(q, grouped[k][1]) for k in keys], dtype=np.float64),
+        [layout.keys[i] for i in idx], [layout.labels[i] for i in idx], out[present]
     )
 
 
