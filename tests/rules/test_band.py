@@ -33,7 +33,7 @@ def _rule(**unusual: Any) -> dict[str, Any]:
 
 
 def test_normal_mad_is_scipys_normal_scale() -> None:
-    assert NORMAL_MAD == pytest.approx(1 / stats.norm.ppf(0.75), rel=1e-15)
+    assert pytest.approx(1 / stats.norm.ppf(0.75), rel=1e-15) == NORMAL_MAD
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 101, 288])
@@ -196,8 +196,8 @@ def test_band_rules_record_value_median_mad_count_and_z_then_alert() -> None:
     )
     alerts = [r for r in bands["rules"] if "alert" in r]
     assert [(a["expr"], a["labels"]["severity"], a["for"]) for a in alerts] == [
-        (f"{base}:z > 5", "critical", "10m"),
-        (f"{base}:z > 3", "warning", "10m"),
+        (f"{base}:value and {base}:z > 5", "critical", "10m"),
+        (f"{base}:value and {base}:z > 3", "warning", "10m"),
     ]
     # no band rule, no band group
     assert len(to_prometheus(rules[:1])["groups"]) == 1

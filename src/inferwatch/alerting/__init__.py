@@ -9,6 +9,7 @@ on a thread for the server.
 
 from __future__ import annotations
 
+from inferwatch.alerting._bands import BandHistory
 from inferwatch.alerting._dispatch import DeliveryAttempt, Dispatcher, Notifier, group_key
 from inferwatch.alerting._engine import ActiveAlert, AlertEngine, fingerprint
 from inferwatch.alerting._evaluate import BandScore, RuleEvaluator, SignalValues, parse_matchers
@@ -24,6 +25,7 @@ __all__ = [
     "AlertRunner",
     "AlertState",
     "AlertTransition",
+    "BandHistory",
     "BandScore",
     "ChildRoute",
     "DeliveryAttempt",

@@ -96,7 +96,7 @@ def _default_summary(signal: str, band: bool = False) -> str:
     per = SIGNALS[signal].per
     who = " ".join(f"{{{{ $labels.{p} }}}}" for p in per)
     if band:
-        return f'{signal} of {who} is unusual for its history (z {{{{ printf "%.1f" $value }}}})'
+        return f"{signal} of {who} is {{{{ $value }}}}, unusual for its history"
     return f"{signal} of {who} is {{{{ $value }}}}"
 
 

@@ -55,7 +55,8 @@ def to_prometheus(rules: Sequence[Rule], *, group: str = GROUP) -> dict[str, Any
 
     Threshold-free rules (``rule.band``) go to a second group, ``<group>_bands``: per
     rule its recording rules (:func:`band_records`) and then its alerts on the recorded
-    z-score, in one group so the alerts read the z-score of the same evaluation.
+    z-score, in one group so the alerts read the z-score of the same evaluation.  Their
+    ``{{ $value }}`` is the signal's value (the z-score is the recorded ``...:z``).
     """
     out: list[dict[str, Any]] = []
     bands: list[dict[str, Any]] = []
@@ -63,7 +64,8 @@ def to_prometheus(rules: Sequence[Rule], *, group: str = GROUP) -> dict[str, Any
         if rule.band is not None:
             records = band_records(rule)
             bands += records
-            bands += _alerts(rule, str(records[-1]["record"]))
+            value, z = records[0]["record"], records[-1]["record"]
+            bands += _alerts(rule, z, value)
         else:
             out += _alerts(rule, rule.expr())
     groups = [{"name": group, "rules": out}]
@@ -72,13 +74,15 @@ def to_prometheus(rules: Sequence[Rule], *, group: str = GROUP) -> dict[str, Any
     return {"groups": groups}
 
 
-def _alerts(rule: Rule, expr: str) -> list[dict[str, Any]]:
+def _alerts(rule: Rule, expr: str, value: str = "") -> list[dict[str, Any]]:
+    """One alert per level on ``expr``; with ``value`` (a band rule: ``expr`` is the
+    z-score) the alert's value, ``{{ $value }}``, is the signal's (``value and z > 3``),
+    as the built-in engine's outcome carries the signal's value too."""
     out = []
     for severity, threshold in rule.levels():
-        alert: dict[str, Any] = {
-            "alert": rule.name,
-            "expr": f"{expr} {rule.comparison} {_num(threshold)}",
-        }
+        cond = f"{expr} {rule.comparison} {_num(threshold)}"
+        expr_ = f"{value} and {cond}" if value else cond
+        alert: dict[str, Any] = {"alert": rule.name, "expr": expr_}
         if rule.for_:
             alert["for"] = format_duration(rule.for_)
         alert["labels"] = {"severity": severity, **rule.labels}
@@ -388,8 +392,8 @@ def _band_tests(rule: Rule) -> list[dict[str, Any]]:
         scores[who] = band_scores(rule, values)
     expected: list[dict[str, Any]] = []
     for who, z in scores.items():
-        last = z[end]
-        if last is None:
+        last = series[who][end]
+        if z[end] is None or last is None:
             continue
         ann = {k: render_template(t, idents[who], last) for k, t in alert_annotations(rule).items()}
         for level, threshold in rule.levels():

@@ -181,6 +181,10 @@ class Rule:
     before the alert fires (Prometheus' ``for``).  ``summary``/``description`` are
     Prometheus templates (``{{ $labels.model }}``, ``{{ $value }}``), rendered by
     :func:`render_template` in the built-in engine and by Prometheus in generated rules.
+
+    With a ``band`` (YAML ``unusual:``) the rule is threshold-free: the levels apply to the
+    signal's robust z-score against its own history (:mod:`inferwatch.rules._band`), not
+    to the signal itself; ``{{ $value }}`` stays the signal's value.
     """
 
     name: str
