@@ -19,7 +19,7 @@ from inferwatch.alerting import (
 )
 from inferwatch.errors import StoreError, StoreRejectedError
 from inferwatch.ports import Store
-from inferwatch.store import MemoryStore, SQLStore
+from inferwatch.store import MemoryStore, SQLStore, silences_table
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -227,6 +227,17 @@ class AlertStoreContract:
             "c", "a", "b",
         ]  # fmt: skip
 
+    def test_a_nul_in_a_comment_or_author_is_stored_as_the_replacement_char(
+        self, store: Store
+    ) -> None:
+        silence = Silence("n", (Matcher("model", "=", "a\x00b"),), T0, T0 + MIN, "al\x00", "x\x00y")
+        store.save_silence(silence)
+
+        (got,) = store.load_silences(now=T0)
+
+        assert (got.author, got.comment) == ("al\ufffd", "x\ufffdy")
+        assert got.matchers == (Matcher("model", "=", "a\ufffdb"),)
+
     # -- action records -------------------------------------------------------------
     def test_action_records_round_trip_with_evidence(self, store: Store) -> None:
         first = record(store)
@@ -303,6 +314,21 @@ class TestSQLAlerts(AlertStoreContract):
         with SQLStore(store_url) as again:
             assert again.load_silences(now=T0) == [silence]
             assert len(again.query_alert_history()) == 1
+
+    def test_a_stored_silence_that_is_no_longer_valid_is_left_out(
+        self, store: SQLStore, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        store.save_silence(Silence("good", (Matcher("a", "=", "b"),), T0, T0 + MIN, "al"))
+        store.save_silence(Silence("bad", (Matcher("a", "=~", "b+"),), T0, T0 + MIN, "al"))
+        with store.engine.begin() as conn:  # edited by hand: the regex no longer compiles
+            conn.execute(
+                silences_table.update()
+                .where(silences_table.c.id == "bad")
+                .values(matchers=[{"name": "a", "op": "=~", "value": "(b"}])
+            )
+
+        assert [s.id for s in store.load_silences(now=T0)] == ["good"]
+        assert "stored silence 'bad' is not valid" in caplog.text
 
     def test_a_store_that_is_down_raises_store_error(self) -> None:
         down = SQLStore("postgresql+psycopg://nobody@127.0.0.1:1/none")

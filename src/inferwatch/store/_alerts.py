@@ -6,14 +6,17 @@ written), so both stores give back the same dicts and the same :class:`Silence`.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from inferwatch.alerting import AlertTransition, DeliveryAttempt, Matcher, Silence
 from inferwatch.errors import StoreRejectedError
 from inferwatch.store._tables import storable_text, utc
+
+log = logging.getLogger("inferwatch.store")
 
 __all__ = [
     "ACTION_COLUMNS",
@@ -27,6 +30,7 @@ __all__ = [
     "history_row",
     "silence_from_row",
     "silence_row",
+    "silences_from_rows",
 ]
 
 #: the keys of a row ``query_alert_history`` returns, in this order
@@ -76,11 +80,12 @@ def history_row(t: AlertTransition) -> dict[str, Any]:
             f"not {t.from_state!r} -> {t.to_state!r}"
         )
     labels = {str(k): str(v) for k, v in t.labels.items()}
+    model = labels.get("model")
     return {
         "fingerprint": t.fingerprint,
-        "alertname": labels.get("alertname", ""),
-        "severity": labels.get("severity", ""),
-        "model": labels.get("model"),
+        "alertname": storable_text(labels.get("alertname", "")),
+        "severity": storable_text(labels.get("severity", "")),
+        "model": None if model is None else storable_text(model),
         "labels": labels,
         "from_state": t.from_state,
         "to_state": t.to_state,
@@ -112,9 +117,23 @@ def silence_row(s: Silence) -> dict[str, Any]:
         "matchers": [{"name": m.name, "op": m.op, "value": m.value} for m in s.matchers],
         "starts_at": utc(s.starts_at),
         "ends_at": utc(s.ends_at),
-        "created_by": s.author,
-        "comment": s.comment,
+        # text columns: PostgreSQL refuses U+0000 (the one change a round trip can show)
+        "created_by": storable_text(s.author),
+        "comment": storable_text(s.comment),
     }
+
+
+def silences_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Silence]:
+    """The silences of stored rows; a row that no longer makes a valid silence (edited
+    by hand: a bad regex, no matcher) is left out and logged, so one bad row does not
+    cost a restart every other silence."""
+    out = []
+    for row in rows:
+        try:
+            out.append(silence_from_row(row))
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("stored silence %r is not valid, left out: %s", row.get("id"), exc)
+    return out
 
 
 def silence_from_row(row: Mapping[str, Any]) -> Silence:

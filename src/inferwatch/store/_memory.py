@@ -32,8 +32,8 @@ from inferwatch.store._alerts import (
     attempt_row,
     check_limit,
     history_row,
-    silence_from_row,
     silence_row,
+    silences_from_rows,
 )
 from inferwatch.store._sql import (
     EVALUATION_COLUMNS,
@@ -518,7 +518,7 @@ class MemoryStore:
         with self._lock:
             rows = [r for r in self._silences.values() if include_expired or r["ends_at"] > at]
         rows.sort(key=lambda r: (r["starts_at"], r["id"]))
-        return [silence_from_row(row) for row in rows]
+        return silences_from_rows(rows)
 
     def silence_times(self, silence_id: str) -> dict[str, datetime] | None:
         self._check("reading a silence")

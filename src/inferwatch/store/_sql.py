@@ -49,8 +49,8 @@ from inferwatch.store._alerts import (
     attempt_row,
     check_limit,
     history_row,
-    silence_from_row,
     silence_row,
+    silences_from_rows,
 )
 from inferwatch.store._tables import (
     VERSION_TABLE,
@@ -1088,7 +1088,7 @@ class SQLStore:
         stmt = stmt.order_by(t.c.starts_at, t.c.id)
         with self._begin("reading silences") as conn:
             rows = [dict(row._mapping) for row in conn.execute(stmt)]
-        return [silence_from_row(row) for row in rows]
+        return silences_from_rows(rows)
 
     def silence_times(self, silence_id: str) -> dict[str, datetime] | None:
         """``created_at`` and ``updated_at`` of a stored silence (who changed it when), or None."""
