@@ -541,3 +541,39 @@ def test_scale_uses_the_current_replicas_hook(metrics: Metrics) -> None:
     )
     runner.on_transitions([firing("HighCPU", value=0.35)])
     assert desired(metrics, "churn") == 3  # ceil(6 * 0.35 / 0.7)
+
+
+def test_close_kills_a_command_still_running_and_a_closed_runner_runs_nothing(
+    store: SQLStore,
+) -> None:
+    runner = ActionRunner(
+        actions(retrain_entry([sys.executable, "-c", "import time; time.sleep(60)"])),
+        store,
+        clock=FakeClock(),
+    )
+    runner.on_transitions([firing("DatasetDrift")])
+    time.sleep(0.5)  # started
+
+    started = time.monotonic()
+    runner.close(timeout=0.5)
+
+    assert time.monotonic() - started < 10
+    (row,) = store.query_action_records()
+    assert row["outcome"] == "error" and "shutting down" in row["detail"]
+    runner.on_transitions([firing("DatasetDrift", model="fraud")])
+    assert store.query_action_records(model="fraud")[0]["detail"] == (
+        "not run: the action runner is closed"
+    )
+
+
+def test_a_chatty_command_keeps_only_the_tail_of_its_output(store: SQLStore) -> None:
+    code = "import sys\nfor i in range(200000): print('line', i)\nprint('done')"
+    runner = ActionRunner(
+        actions(retrain_entry([sys.executable, "-c", code])), store, clock=FakeClock()
+    )
+    runner.on_transitions([firing("DatasetDrift")])
+    assert runner.wait(60)
+
+    (row,) = store.query_action_records()
+    assert row["outcome"] == "ok" and row["detail"].endswith("line 199999\ndone")
+    assert len(row["detail"]) < 2100

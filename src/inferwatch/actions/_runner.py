@@ -108,6 +108,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f}s"
 
 
+def _read_tail(f: Any) -> str:
+    """The last part of what a process wrote to the temporary file ``f``."""
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - 4 * _OUTPUT_TAIL))
+    return _tail(f.read())
+
+
 def _tail(text: str | bytes | None) -> str:
     if text is None:
         return ""
@@ -158,6 +165,8 @@ class ActionRunner:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="inferwatch-action")
         self._futures: set[Future[None]] = set()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._closing = False
         self._client = http_client
         self.records_lost = 0  # records the store refused or could not take
 
@@ -221,7 +230,15 @@ class ActionRunner:
         if isinstance(action, RollbackActionConfig):
             self._rollback(action, t, model, evidence, now)
         elif isinstance(action, RetrainActionConfig):
-            future = self._pool.submit(self._retrain, action, t, model, evidence, now, key)
+            try:
+                future = self._pool.submit(self._retrain, action, t, model, evidence, now, key)
+            except RuntimeError:  # closed: the worker pool takes no new run
+                with self._lock:
+                    self._running.discard(key)
+                self._record(
+                    action, model, t, "error", "not run: the action runner is closed", evidence, now
+                )
+                return
             with self._lock:
                 self._futures.add(future)
             future.add_done_callback(self._done)
@@ -405,35 +422,46 @@ class ActionRunner:
             with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp: mode 0600
                 f.write(payload)
             env = {**os.environ, "INFERWATCH_EVIDENCE_FILE": path}
-            try:
-                proc = subprocess.Popen(  # a configured argv, no shell
-                    action.command,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=env,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                return "error", f"cannot start {action.command[0]!r}: {exc.strerror or exc}"
-            try:
-                out, err = proc.communicate(payload.encode("utf-8"), timeout=action.timeout)
-            except subprocess.TimeoutExpired:
-                # its own session: the whole process group goes, not only the first child
-                _kill_group(proc)
-                out, err = proc.communicate()
-                took = time.monotonic() - started
-                return "error", (
-                    f"timed out after {_duration(took)} (timeout "
-                    f"{_duration(action.timeout)}); killed. {_tail(err)}"
-                ).strip()
+            # output to files, not pipes: a chatty job costs disk, not the server's memory
+            with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+                try:
+                    proc = subprocess.Popen(  # a configured argv, no shell
+                        action.command,
+                        stdin=subprocess.PIPE,
+                        stdout=out,
+                        stderr=err,
+                        env=env,
+                        start_new_session=True,
+                    )
+                except OSError as exc:
+                    return "error", f"cannot start {action.command[0]!r}: {exc.strerror or exc}"
+                with self._lock:
+                    self._procs.add(proc)
+                try:
+                    proc.communicate(payload.encode("utf-8"), timeout=action.timeout)
+                    timed_out = False
+                except subprocess.TimeoutExpired:
+                    # its own session: the whole process group goes, not only the first child
+                    _kill_group(proc)
+                    proc.wait()
+                    timed_out = True
+                finally:
+                    with self._lock:
+                        self._procs.discard(proc)
+                stdout, stderr = _read_tail(out), _read_tail(err)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        took = time.monotonic() - started
+        took = _duration(time.monotonic() - started)
+        if timed_out:
+            return "error", (
+                f"timed out after {took} (timeout {_duration(action.timeout)}); killed. {stderr}"
+            ).strip()
         if proc.returncode == 0:
-            return "ok", f"exit 0 in {_duration(took)}. {_tail(out)}".strip()
-        return "error", f"exit {proc.returncode} in {_duration(took)}. {_tail(err)}".strip()
+            return "ok", f"exit 0 in {took}. {stdout}".strip()
+        if self._closing and proc.returncode < 0:
+            return "error", f"killed after {took}: inferwatch was shutting down. {stderr}".strip()
+        return "error", f"exit {proc.returncode} in {took}. {stderr}".strip()
 
     def _post(self, action: RetrainActionConfig, evidence: Mapping[str, Any]) -> tuple[str, str]:
         assert action.url is not None
@@ -533,8 +561,16 @@ class ActionRunner:
             futures.wait(pending, timeout=left)
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Wait up to ``timeout`` for the runs in flight, then stop the worker threads."""
-        self.wait(timeout)
+        """Wait up to ``timeout`` for the runs in flight, then kill the commands still
+        running (recorded as errors: a retraining job must not hold a server's shutdown
+        for its whole timeout) and stop the worker threads."""
+        if not self.wait(timeout):
+            self._closing = True
+            with self._lock:
+                running = list(self._procs)
+            for proc in running:
+                _kill_group(proc)
+            self.wait(10)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
