@@ -33,3 +33,25 @@ class Broken:
 
     def predict(self, frame: Any) -> Any:
         raise RuntimeError("the candidate is broken")
+
+
+class Toggled:
+    """Delegates to ``inner``, first sleeping ``Toggled.delay`` seconds (a class attribute,
+    so a test switches the latency of every loaded copy at once, in process)."""
+
+    delay = 0.0
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.classes_ = inner.classes_
+        self.feature_names_in_ = inner.feature_names_in_
+
+    def predict(self, frame: Any) -> Any:
+        if Toggled.delay:
+            time.sleep(Toggled.delay)
+        return self.inner.predict(frame)
+
+    def predict_proba(self, frame: Any) -> Any:
+        if Toggled.delay:
+            time.sleep(Toggled.delay)
+        return self.inner.predict_proba(frame)

@@ -20,7 +20,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from starlette.exceptions import StarletteDeprecationWarning
 
-from inferwatch.config import ApiKey, AuthSettings, ServerSettings, Settings, load_settings
+from inferwatch.config import (
+    AlertingSettings,
+    ApiKey,
+    AuthSettings,
+    ServerSettings,
+    Settings,
+    load_settings,
+)
 from inferwatch.demo import prepare_workdir
 from inferwatch.metrics import Metrics
 from inferwatch.models import SklearnAdapter
@@ -28,6 +35,7 @@ from inferwatch.monitor import Monitor
 from inferwatch.ports import ModelAdapter, Store
 from inferwatch.schema import Schema, infer_schema
 from inferwatch.server import ServedModel, create_app
+from inferwatch.server._alerting import build_alerting
 from inferwatch.store import MemoryStore
 
 with warnings.catch_warnings():
@@ -149,6 +157,7 @@ def make_app(trained: Trained) -> AppFactory:
         keys: bool = False,
         store: Store | None = None,
         extra_models: Sequence[tuple[str, ModelAdapter, Schema]] = (),
+        alerting: Mapping[str, Any] | None = None,
     ) -> Served:
         auth_settings = dict(auth or {})
         if keys:
@@ -156,7 +165,9 @@ def make_app(trained: Trained) -> AppFactory:
                 ApiKey(name=role, key=key, roles=[role]) for role, key in KEYS.items()
             ]
         settings = Settings(
-            server=ServerSettings(**dict(server or {})), auth=AuthSettings(**auth_settings)
+            server=ServerSettings(**dict(server or {})),
+            auth=AuthSettings(**auth_settings),
+            alerting=AlertingSettings(**dict(alerting or {})),
         )
         metrics = Metrics(CollectorRegistry(), process=False)
         the_store = store if store is not None else MemoryStore()
@@ -182,12 +193,16 @@ def make_app(trained: Trained) -> AppFactory:
             )
             for name, adapter, schema in specs
         }
+        service = build_alerting(
+            settings.alerting, registry=metrics.registry, store=the_store, instance="test"
+        )
         app = create_app(
             settings,
             models=list(models.values()),
             monitor=monitor,
             store=the_store,
             metrics=metrics,
+            alerting=service,
         )
         return Served(app, settings, the_store, monitor, metrics, models)
 

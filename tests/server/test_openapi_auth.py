@@ -13,11 +13,12 @@ from inferwatch.server import ROUTE_ACCESS, required_role
 from tests.server.conftest import KEYS, AppFactory, Served, TestClient
 
 GOOD = {"age": 41, "income": 52_000.5, "plan": "basic"}
+SILENCE = {"matchers": ["model=churn"], "created_by": "test", "duration": "1h"}
 
 
 @pytest.fixture
 def keyed(make_app: AppFactory) -> Served:
-    return make_app(keys=True)
+    return make_app(keys=True, alerting={"default_pack": True})
 
 
 @pytest.fixture
@@ -39,6 +40,9 @@ def operations(served: Served) -> list[tuple[str, str]]:
 
 def call(client: TestClient, method: str, path: str, headers: dict[str, str] | None = None) -> Any:
     url = path.replace("{name}", "churn").replace("{version}", "1")
+    if "{silence_id}" in path:  # a silence to expire, made for this call
+        made = client.post("/v1/silences", json=SILENCE, headers={"x-api-key": KEYS["admin"]})
+        url = url.replace("{silence_id}", made.json()["id"])
     assert "{" not in url, f"unfilled path parameter in {path}"
     kwargs: dict[str, Any] = {"headers": headers or {}}
     if method == "POST" and path.endswith("/feedback"):  # a label for a fresh prediction
@@ -49,6 +53,8 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str] | N
         )
         (pred,) = made.json()["predictions"]
         kwargs["json"] = {"labels": [{"prediction_id": pred["id"], "label": pred["prediction"]}]}
+    elif method == "POST" and path == "/v1/silences":
+        kwargs["json"] = SILENCE
     elif method == "POST":
         kwargs["json"] = {"instances": [GOOD]}
     if path.endswith("/compare"):  # compare the model with itself

@@ -107,6 +107,13 @@ def test_rollback_switches_the_live_version_and_models_shows_it(
         same = client.post("/v1/models/churn/versions/2/activate", headers=_auth("admin"))
         assert same.json()["change"] is None
         assert client.post("/v1/models/nope/rollback", headers=_auth("admin")).status_code == 404
+        # each switch asked through the API is in the action log, with its reason
+        logged = client.get("/v1/actions", headers=_auth("read")).json()["rows"]
+        assert [(r["kind"], r["version"]) for r in reversed(logged)] == [
+            ("rollback", "1"),
+            ("activate", "2"),
+        ]
+        assert logged[-1]["detail"] == "2 -> 1: accuracy fell"
 
 
 def test_a_previous_version_listed_twice_is_refused_with_its_key(

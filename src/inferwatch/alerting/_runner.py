@@ -2,7 +2,8 @@
 
 Everything that decides lives in :class:`AlertEngine` and :class:`Dispatcher` (driven by a
 fake clock in tests); this only calls them every ``interval`` seconds on a daemon thread,
-hands each cycle's transitions to ``on_transitions`` (the store, later) and survives a bad
+hands each cycle's transitions to ``on_transitions`` and its delivery attempts to
+``on_attempts`` (the server writes both to the store) and survives a bad
 cycle (the error goes to ``on_error``; the next cycle runs).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from inferwatch.alerting._dispatch import Dispatcher
+from inferwatch.alerting._dispatch import DeliveryAttempt, Dispatcher
 from inferwatch.alerting._engine import AlertEngine
 from inferwatch.alerting._model import AlertTransition, RuleOutcome
 
@@ -29,6 +30,7 @@ class AlertRunner:
         *,
         interval: float = 15.0,
         on_transitions: Callable[[Sequence[AlertTransition]], None] | None = None,
+        on_attempts: Callable[[Sequence[DeliveryAttempt]], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         if interval <= 0:
@@ -38,6 +40,7 @@ class AlertRunner:
         self.outcomes = outcomes
         self.interval = interval
         self.on_transitions = on_transitions
+        self.on_attempts = on_attempts
         self.on_error = on_error
         self.cycles = 0
         self.errors = 0
@@ -50,7 +53,9 @@ class AlertRunner:
         transitions = self.engine.evaluate(self.outcomes(), now)
         if transitions and self.on_transitions is not None:
             self.on_transitions(transitions)
-        self.dispatcher.tick(now)
+        attempts = self.dispatcher.tick(now)
+        if attempts and self.on_attempts is not None:
+            self.on_attempts(attempts)
         self.engine.silences.purge(now)
         self.cycles += 1
         return transitions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from inferwatch.cli import (
+    _alerts,
     _demo,
     _export,
     _generate,
@@ -19,4 +20,16 @@ from inferwatch.cli._app import app, main
 __all__ = ["app", "main"]
 
 # imported for their commands, which register themselves on `app`
-del _demo, _export, _generate, _ingest, _performance, _push, _report, _rules, _serve, _status
+del (
+    _alerts,
+    _demo,
+    _export,
+    _generate,
+    _ingest,
+    _performance,
+    _push,
+    _report,
+    _rules,
+    _serve,
+    _status,
+)

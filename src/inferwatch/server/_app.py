@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -21,6 +22,8 @@ from inferwatch.config import Settings
 from inferwatch.metrics import Metrics
 from inferwatch.monitor import Monitor
 from inferwatch.ports import Store
+from inferwatch.server._alerting import AlertingService
+from inferwatch.server._alerts import add_alert_routes
 from inferwatch.server._auth import Guard, guarded_route_class
 from inferwatch.server._errors import install_error_handlers
 from inferwatch.server._feedback import add_feedback_route, label_ingestor_of
@@ -49,6 +52,12 @@ log = logging.getLogger("inferwatch.server")
 
 #: how long shutdown waits for an evaluation in progress (it is a daemon thread after that)
 EVALUATOR_STOP_SECONDS = 10.0
+#: how long shutdown waits for an alert cycle in progress
+ALERTING_STOP_SECONDS = 10.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class _Readiness:
@@ -67,6 +76,7 @@ def create_app(
     versions: Versions | None = None,
     labels: LabelIngestor | None = None,
     registry: ModelRegistry | None = None,
+    alerting: AlertingService | None = None,
 ) -> FastAPI:
     """The inferwatch HTTP app serving ``models``.
 
@@ -78,7 +88,8 @@ def create_app(
     the feedback route (by default one for ``models`` that feeds no performance windows).
     ``registry`` holds the versions of each model and which is live (by default ``models``
     as given, the first of each name live; two entries with one name and version are
-    refused).
+    refused).  ``alerting``, when given, is the built-in alert engine: started with the
+    app, stopped before the monitor closes.
     """
     if registry is None:
         registry = ModelRegistry.of(models)
@@ -96,11 +107,15 @@ def create_app(
         monitor.start()
         if evaluator is not None:
             evaluator.start()
+        if alerting is not None:
+            await run_in_threadpool(alerting.start)
         readiness.accepting = True
         try:
             yield
         finally:
             readiness.accepting = False
+            if alerting is not None:
+                await run_in_threadpool(alerting.stop, ALERTING_STOP_SECONDS)
             if evaluator is not None:
                 await run_in_threadpool(evaluator.stop, EVALUATOR_STOP_SECONDS)
             if not await run_in_threadpool(monitor.close):
@@ -129,7 +144,7 @@ def create_app(
         max_body_bytes=settings.server.max_body_bytes,
         versions=versions,
     )
-    add_model_routes(app, served, registry)
+    add_model_routes(app, served, registry, store)
     add_drift_route(
         app,
         served,
@@ -145,6 +160,9 @@ def create_app(
         metrics=metrics,
         max_body_bytes=settings.server.max_body_bytes,
         max_labels=settings.server.max_labels_per_request,
+    )
+    add_alert_routes(
+        app, alerting, store, alerting.engine.clock if alerting is not None else _utc_now
     )
     add_metrics_route(app, metrics.registry)
     add_health_routes(app, store, lambda: readiness.accepting)

@@ -29,6 +29,7 @@ from inferwatch.evaluate import EvaluationLoop, LiveTarget, live_target
 from inferwatch.metrics import LiveDriftCollector, Metrics, PerformanceCollector
 from inferwatch.monitor import Monitor
 from inferwatch.performance_windows import PerformanceWindows
+from inferwatch.server._alerting import AlertingService, build_alerting
 from inferwatch.server._app import create_app
 from inferwatch.server._feedback import label_ingestor_of
 from inferwatch.server._registry import ModelRegistry
@@ -143,6 +144,23 @@ def load_served_model(
     )
 
 
+def build_alerting_of(
+    settings: Settings, metrics: Metrics, store: Store, models: ModelRegistry | None = None
+) -> AlertingService | None:
+    """The built-in alert engine for ``alerting.*`` over the app's own metrics (None when
+    alerting is off or no rule is configured)."""
+    address = f"{settings.server.host}:{settings.server.port}"
+    return build_alerting(
+        settings.alerting,
+        registry=metrics.registry,
+        store=store,
+        instance=address,
+        external_url=f"http://{address}",
+        models=models,
+        metrics=metrics,
+    )
+
+
 def build_app(settings: Settings) -> FastAPI:
     """The app for ``settings``: store opened (and migrated), models loaded and registered.
 
@@ -237,6 +255,11 @@ def build_app(settings: Settings) -> FastAPI:
     label_sink: LabelSink | None = windows
     labels = label_ingestor_of(models, store, monitor, metrics, sink=label_sink)
     labels = shadow_labels(labels, shadows)  # a primary's labels reach its shadows too
+    try:  # a receiver whose secret cannot be read fails the start, not the first alert
+        alerting = build_alerting_of(settings, metrics, store, registry)
+    except BaseException:
+        store.close()
+        raise
     return create_app(
         settings,
         models=models,
@@ -248,4 +271,5 @@ def build_app(settings: Settings) -> FastAPI:
         versions=shadows,
         labels=labels,
         registry=registry,
+        alerting=alerting,
     )

@@ -49,7 +49,10 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def add_model_routes(
-    app: FastAPI, models: Mapping[str, ServedModel], registry: ModelRegistry | None = None
+    app: FastAPI,
+    models: Mapping[str, ServedModel],
+    registry: ModelRegistry | None = None,
+    store: Store | None = None,
 ) -> None:
     """``GET /v1/models`` and ``GET /v1/models/{name}``; with a registry, the version switches
     ``POST /v1/models/{name}/rollback`` and ``.../versions/{version}/activate`` too."""
@@ -94,6 +97,25 @@ def add_model_routes(
         return
     reg = registry
 
+    def record(change: VersionChange, kind: str) -> None:
+        """A switch asked for through the API goes to the action log too (best effort: the
+        switch is made, and a store that is down only loses its record)."""
+        if store is None:
+            return
+        try:
+            store.write_action_record(
+                action="api",
+                kind=kind,
+                model=change.model,
+                version=change.to_version,
+                at=change.at,
+                outcome="ok",
+                detail=f"{change.from_version} -> {change.to_version}: {change.reason}",
+                evidence={"change": change.to_dict()},
+            )
+        except Exception as exc:
+            log.warning("could not record the switch of %s: %s", change.model, exc)
+
     def switched(name: str, change: VersionChange | None, unchanged: str) -> Response:
         body: dict[str, Any] = {"model": name, "live_version": reg.live[name].version}
         body["change"] = change.to_dict() if change is not None else None
@@ -114,6 +136,7 @@ def add_model_routes(
             )
         log.warning("model %s rolled back from %s to %s: %s", name, change.from_version,
                     change.to_version, change.reason)  # fmt: skip
+        await run_in_threadpool(record, change, "rollback")
         return switched(name, change, "")
 
     async def activate(
@@ -128,6 +151,7 @@ def add_model_routes(
         if change is not None:
             log.warning("model %s switched from %s to %s: %s", name, change.from_version,
                         change.to_version, change.reason)  # fmt: skip
+            await run_in_threadpool(record, change, "activate")
         return switched(name, change, f"version {version!r} is already live")
 
     admin_errors = {**errors, 404: ERROR_RESPONSES[404]}

@@ -48,7 +48,7 @@ ACTION_COLUMNS = (
     "evidence",
 )  # fmt: skip
 
-ACTION_KINDS = ("rollback", "retrain", "scale")
+ACTION_KINDS = ("rollback", "retrain", "scale", "activate")
 ACTION_OUTCOMES = ("ok", "error", "skipped")
 _STATES = ("inactive", "pending", "firing", "resolved")
 #: error texts and details are capped: a receiver's whole HTML error page is not history

@@ -1,0 +1,343 @@
+"""The built-in alert engine as the server runs it, wired to the app's metrics and store.
+
+Every ``alerting.evaluation_interval`` one thread (:class:`~inferwatch.alerting.AlertRunner`)
+reads the app's own registry as a scrape would (:func:`~inferwatch.metrics.registry_samples`,
+only the families the rules read, with the ``instance`` label Prometheus would add),
+judges every rule with :class:`~inferwatch.alerting.RuleEvaluator`, moves the alerts
+through :class:`~inferwatch.alerting.AlertEngine`, and lets the
+:class:`~inferwatch.alerting.Dispatcher` deliver the groups that are due.
+
+What happens around the cycle, and why it is shaped so:
+
+* State changes and delivery attempts go to the store.  A store that is down must not
+  stop alerting (an outage is exactly when alerts matter), so these writes never raise
+  into the cycle: rows that could not be written wait in a bounded buffer
+  (:data:`MAX_PENDING_ROWS`, the oldest dropped and counted) and are written with the next
+  cycle's.
+* Silences are kept in the store, so a restart keeps them: loaded at start, written when
+  one is added or expired through the API.  The in-memory set is the source of truth
+  while running; a failed write is reported to the caller (the API answers 503 and the
+  silence is not created), so the two cannot disagree silently.
+* ``hooks`` (the automated actions of ``alerting.actions``,
+  :class:`~inferwatch.actions.ActionRunner`) get each cycle's transitions after they are
+  recorded; an error there is logged, never fatal to the cycle.  A rollback action
+  switches the served version in the :class:`ModelRegistry`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from inferwatch.alerting import (
+    AlertEngine,
+    AlertRunner,
+    AlertTransition,
+    DeliveryAttempt,
+    Dispatcher,
+    Matcher,
+    RuleEvaluator,
+    RuleOutcome,
+    Silence,
+    Silences,
+)
+from inferwatch.config import AlertingSettings
+from inferwatch.errors import StoreError
+from inferwatch.metrics import Metrics, registry_samples
+from inferwatch.ports import AlertStore
+from inferwatch.server._registry import ModelRegistry
+
+__all__ = ["MAX_PENDING_ROWS", "AlertingService", "build_alerting"]
+
+log = logging.getLogger("inferwatch.alerting")
+
+#: history rows and delivery attempts kept for the store while it is down
+MAX_PENDING_ROWS = 10_000
+#: evaluation rows an action's evidence carries
+EVIDENCE_ROWS = 50
+
+TransitionHook = Callable[[Sequence[AlertTransition]], None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertingService:
+    """Evaluator, engine, dispatcher and runner of one server; ``start()`` / ``stop()``."""
+
+    def __init__(
+        self,
+        evaluator: RuleEvaluator,
+        engine: AlertEngine,
+        dispatcher: Dispatcher,
+        *,
+        registry: CollectorRegistry,
+        store: AlertStore,
+        interval: float,
+        instance: str,
+        hooks: Sequence[TransitionHook] = (),
+        receivers: Sequence[str] = (),
+        close: Callable[[], None] | None = None,
+    ) -> None:
+        self.evaluator = evaluator
+        self.engine = engine
+        self.dispatcher = dispatcher
+        self.registry = registry
+        self.store = store
+        self.instance = instance
+        self.hooks = list(hooks)
+        self.receivers = list(receivers)
+        self._close = close
+        self._names = evaluator.sample_names
+        self._pending_transitions: deque[AlertTransition] = deque(maxlen=MAX_PENDING_ROWS)
+        self._pending_attempts: deque[DeliveryAttempt] = deque(maxlen=MAX_PENDING_ROWS)
+        #: rows that could not be written and were dropped (the buffer was full)
+        self.dropped_rows = 0
+        self.store_errors = 0
+        self._store_lock = threading.Lock()
+        self.runner = AlertRunner(
+            engine,
+            dispatcher,
+            self._outcomes,
+            interval=interval,
+            on_transitions=self._on_transitions,
+            on_attempts=self._on_attempts,
+            on_error=self._on_error,
+        )
+
+    # -- the cycle -------------------------------------------------------------------
+    def _outcomes(self) -> list[RuleOutcome]:
+        samples = registry_samples(self.registry, self._names, labels={"instance": self.instance})
+        return self.evaluator.cycle(self.engine.clock(), samples)
+
+    def _on_transitions(self, transitions: Sequence[AlertTransition]) -> None:
+        for t in transitions:
+            if t.to_state in ("firing", "resolved"):
+                log.warning(
+                    "alert %s %s: %s", t.labels.get("alertname"), t.to_state, dict(t.labels)
+                )
+        self._write(self._pending_transitions, transitions, "write_alert_transitions")
+        for hook in self.hooks:
+            try:
+                hook(transitions)
+            except Exception:  # an action must never stop alerting
+                log.exception("an alert action failed")
+
+    def _on_attempts(self, attempts: Sequence[DeliveryAttempt]) -> None:
+        for a in attempts:
+            if a.outcome == "error":
+                log.warning(
+                    "delivery to %s failed (attempt %d, group %s): %s",
+                    a.receiver,
+                    a.attempt,
+                    a.group_key,
+                    a.error,
+                )
+        self._write(self._pending_attempts, attempts, "write_delivery_attempts")
+
+    def _write(self, pending: deque[Any], rows: Iterable[Any], method: str) -> None:
+        with self._store_lock:
+            room = pending.maxlen or 0
+            for row in rows:
+                if len(pending) >= room:
+                    self.dropped_rows += 1
+                pending.append(row)
+            if not pending:
+                return
+            batch = list(pending)
+            try:
+                getattr(self.store, method)(batch)
+            except Exception as exc:  # StoreError, or anything the driver raises
+                self.store_errors += 1
+                log.warning("could not write %d alert rows (kept for the next cycle): %s",
+                            len(batch), exc)  # fmt: skip
+                return
+            pending.clear()
+
+    def _on_error(self, exc: BaseException) -> None:
+        log.error("alert evaluation cycle failed", exc_info=exc)
+
+    # -- silences --------------------------------------------------------------------
+    @property
+    def silences(self) -> Silences:
+        return self.engine.silences
+
+    def add_silence(
+        self,
+        matchers: Sequence[str],
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        author: str,
+        comment: str = "",
+    ) -> Silence:
+        """Create a silence and store it; raises ValueError for a bad one and StoreError
+        (the silence not created) when the store cannot take it."""
+        parsed = tuple(Matcher.parse(m) for m in matchers)
+        if ends_at <= starts_at:
+            raise ValueError("a silence must end after it starts")
+        # built and stored first, then muting: a silence the store refused never mutes
+        silence = Silence(uuid.uuid4().hex, parsed, starts_at, ends_at, author, comment)
+        try:
+            self.store.save_silence(silence)
+        except Exception as exc:
+            raise StoreError(f"could not store the silence: {exc}") from exc
+        self.silences.add(parsed, starts_at, ends_at, author, comment, id=silence.id)
+        self.engine.generation += 1
+        return silence
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        """End a silence now (KeyError when unknown); stored, best effort."""
+        silence = self.silences.expire(silence_id, self.engine.clock())
+        try:
+            self.store.save_silence(silence)
+        except Exception as exc:
+            raise StoreError(f"the silence ended, but the store did not record it: {exc}") from exc
+        self.engine.generation += 1
+        return silence
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            for silence in self.store.load_silences(now=self.engine.clock()):
+                if self.silences.get(silence.id) is None:
+                    self.silences.add(
+                        silence.matchers,
+                        silence.starts_at,
+                        silence.ends_at,
+                        silence.author,
+                        silence.comment,
+                        id=silence.id,
+                    )
+        except (StoreError, ValueError) as exc:
+            log.warning("could not load the stored silences: %s", exc)
+        self.runner.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.runner.stop(timeout)
+        # a last try for what the store did not take yet
+        self._write(self._pending_transitions, (), "write_alert_transitions")
+        self._write(self._pending_attempts, (), "write_delivery_attempts")
+        if self._close is not None:
+            self._close()
+
+    def run_once(self) -> list[AlertTransition]:
+        """One cycle now (``POST /v1/alerts/evaluate`` and tests)."""
+        return self.runner.run_once()
+
+
+def _close_all(closers: Sequence[Callable[[], None]]) -> None:
+    for close in closers:
+        try:
+            close()
+        except Exception:  # one failing close must not leave the others open
+            log.exception("closing the alerting service")
+
+
+def _evidence_of(store: Any, models: ModelRegistry | None) -> Callable[[str], dict[str, Any]]:
+    """What an action's record carries besides the alert: the model's live version and its
+    newest evaluation rows (drift, quality, performance), read from the store."""
+
+    def evidence(model: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if models is not None and model in models:
+            out["live_version"] = models.live[model].version
+        try:
+            out["evaluations"] = store.query_evaluations(model, limit=EVIDENCE_ROWS)
+        except Exception as exc:  # the store being down must not stop the action
+            out["evaluations_error"] = str(exc)
+        return out
+
+    return evidence
+
+
+def _rollback_of(models: ModelRegistry) -> Callable[[str], tuple[str, str] | None]:
+    def rollback(model: str) -> tuple[str, str] | None:
+        if model not in models:
+            return None
+        change = models.rollback(model, reason="alert action (alerting.actions)")
+        return None if change is None else (change.from_version, change.to_version)
+
+    return rollback
+
+
+def build_alerting(
+    settings: AlertingSettings,
+    *,
+    registry: CollectorRegistry,
+    store: AlertStore,
+    instance: str,
+    external_url: str = "",
+    hooks: Sequence[TransitionHook] = (),
+    clock: Callable[[], datetime] = _now,
+    models: ModelRegistry | None = None,
+    metrics: Metrics | None = None,
+) -> AlertingService | None:
+    """The service for ``alerting.*`` (None when alerting is off or there are no rules).
+
+    ``models``: the served versions, which a rollback action switches.  Raises
+    ConfigError for a receiver whose secret cannot be read (at start, not at the first
+    alert).
+    """
+    from inferwatch.notify import build_notifier
+
+    rules = settings.to_rules()
+    slos = settings.to_slos()
+    if not settings.enabled or not (rules or slos):
+        return None
+    band_score = None
+    if any(getattr(r, "band", None) for r in rules):
+        from inferwatch.alerting import BandHistory
+
+        band_score = BandHistory().band_score
+    evaluator = RuleEvaluator(rules, slos, band_score=band_score)
+    engine = AlertEngine(clock, silences=Silences())
+    notifier = build_notifier(settings.receivers, external_url=external_url)
+    closers: list[Callable[[], None]] = [notifier.close]
+    hooks = list(hooks)
+    if settings.actions:
+        from inferwatch.actions import ActionRunner, engine_lookup
+
+        actions = ActionRunner(
+            settings.actions,
+            store,
+            rollback=_rollback_of(models) if models is not None else None,
+            evidence=_evidence_of(store, models),
+            alerts=engine_lookup(engine),
+            metrics=metrics,
+            clock=clock,
+        )
+        hooks.append(actions.on_transitions)
+        closers.insert(0, actions.close)
+    route = settings.route
+    names = notifier.names
+    dispatcher = Dispatcher(
+        engine,
+        notifier,
+        receivers=names,
+        route=settings.to_route().receivers_for,
+        group_by=route.group_by,
+        group_wait=timedelta(seconds=route.group_wait),
+        group_interval=timedelta(seconds=route.group_interval),
+        repeat_interval=timedelta(seconds=route.repeat_interval),
+    )
+    return AlertingService(
+        evaluator,
+        engine,
+        dispatcher,
+        registry=registry,
+        store=store,
+        interval=settings.evaluation_interval,
+        instance=instance,
+        hooks=hooks,
+        receivers=names,
+        close=lambda: _close_all(closers),
+    )
