@@ -115,6 +115,11 @@ class AlertingService:
 
     # -- the cycle -------------------------------------------------------------------
     def _outcomes(self) -> list[RuleOutcome]:
+        # rows a store outage held back go in first (a quiet cycle has no rows of its own)
+        if self._pending_transitions:
+            self._write(self._pending_transitions, (), "write_alert_transitions")
+        if self._pending_attempts:
+            self._write(self._pending_attempts, (), "write_delivery_attempts")
         samples = registry_samples(self.registry, self._names, labels={"instance": self.instance})
         return self.evaluator.cycle(self.engine.clock(), samples)
 
