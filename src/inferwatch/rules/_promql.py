@@ -93,14 +93,17 @@ def _alerts(rule: Rule, expr: str, value: str = "") -> list[dict[str, Any]]:
 
 def band_records(rule: Rule) -> list[dict[str, str]]:
     """The recording rules of a band rule, ``inferwatch:<rule_snake>:`` + ``value``,
-    ``median``, ``mad``, ``count`` and ``z`` (the robust z-score, only where the history
-    holds enough points), computed as :mod:`inferwatch.rules._band` defines them.
+    (``seasonal``,) ``median``, ``mad``, ``count`` and ``z`` (the robust z-score, only
+    where the history holds enough points), computed as :mod:`inferwatch.rules._band`
+    defines them.
 
     Without seasonality the history is a subquery ``value[history:step]``; the MAD reads
     the current median with ``@ end()`` so it is the exact MAD of the window.  With daily
     seasonality it is one ``last_over_time(value[step:step] offset O)`` per point (the
     step-aligned sample ``O`` back; ``O`` = each previous day and one step either side),
-    each labelled ``band_point`` so ``quantile by`` and ``count by`` see them all.  The
+    each labelled ``band_point``, recorded once as ``seasonal`` (3 series per day of
+    history per signal series: computing the points once instead of three times made a
+    3-day promtool test 3x faster) and read by ``quantile by`` and ``count by``.  The
     value drops NaN (``>= -Inf`` is false only for NaN: a ratio with no requests), as the
     engine records no NaN.
     """
@@ -117,10 +120,12 @@ def band_records(rule: Rule) -> list[dict[str, str]]:
             f'{format_duration(o / 1000)}), "band_point", "{format_duration(o / 1000)}", "", "")'
             for o in band.offsets()
         )
+        seasonal = f"{base}:seasonal"
         exprs = {
-            med: f"quantile by ({by}) (0.5, {points})",
-            mad: f"quantile by ({by}) (0.5, abs(({points}) - on ({by}) group_left () {med}))",
-            count: f"count by ({by}) ({points})",
+            seasonal: points,
+            med: f"quantile by ({by}) (0.5, {seasonal})",
+            mad: f"quantile by ({by}) (0.5, abs({seasonal} - on ({by}) group_left () {med}))",
+            count: f"count by ({by}) ({seasonal})",
         }
     else:
         window = f"[{format_duration(band.history)}:{step}]"
