@@ -178,6 +178,16 @@ class _Grouping:
             self.labels.append(lab)
             self.keys.append(tuple(sorted(lab.items())))
 
+    def result(self, seen: NDArray[np.bool_], values: NDArray[np.float64]) -> SignalValues:
+        """The groups that had a series with a result (all of them, usually: then this
+        grouping's own key lists, shared, which also keys the bucket-layout cache)."""
+        if seen.all():
+            return SignalValues(self.keys, self.labels, values)
+        idx = np.flatnonzero(seen).tolist()
+        return SignalValues(
+            [self.keys[i] for i in idx], [self.labels[i] for i in idx], values[seen]
+        )
+
 
 class _Cycle:
     """Everything computed at one evaluation time, each once."""
@@ -243,16 +253,20 @@ def _avg_over_time(values: NDArray[np.float64]) -> NDArray[np.float64]:
         for j in range(k):
             col = values[:, j]
             m = ~np.isnan(col)
-            if not m.any():
+            every = m.all()
+            if not every and not m.any():
                 continue
-            count = np.where(m, count + 1.0, count)
+            count = count + 1.0 if every else np.where(m, count + 1.0, count)
             inc = col / count - mean / count
             t = mean + inc
             c = np.where(
                 np.abs(mean) >= np.abs(inc), comp + ((mean - t) + inc), comp + ((inc - t) + mean)
             )
-            mean = np.where(m, t, mean)
-            comp = np.where(m, c, comp)
+            if every:
+                mean, comp = t, c
+            else:
+                mean = np.where(m, t, mean)
+                comp = np.where(m, c, comp)
         out = mean + comp
     out[count == 0] = np.nan
     return out
@@ -349,20 +363,43 @@ def _bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     return start + (end - start) * (rank / count)
 
 
+class _Match:
+    """How two results' series line up for ``a / b`` (one-to-one on identical labels)."""
+
+    __slots__ = ("a", "b", "ia", "ib", "keys", "labels")
+
+    def __init__(self, a: SignalValues, b: SignalValues) -> None:
+        index = {k: i for i, k in enumerate(b.keys)}
+        ia, ib = [], []
+        for i, k in enumerate(a.keys):
+            j = index.get(k)
+            if j is not None:
+                ia.append(i)
+                ib.append(j)
+        self.a, self.b = a.keys, b.keys
+        self.ia = np.asarray(ia, dtype=np.intp)
+        self.ib = np.asarray(ib, dtype=np.intp)
+        self.keys = [a.keys[i] for i in ia]
+        self.labels = [a.labels[i] for i in ia]
+
+
+_MATCHES: dict[tuple[int, int], _Match] = {}
+
+
 def _divide(a: SignalValues, b: SignalValues) -> SignalValues:
-    """``a / b`` matched one-to-one on the series labels (PromQL vector division)."""
-    index = {k: i for i, k in enumerate(b.keys)}
-    keys, labels, num, den = [], [], [], []
-    for i, k in enumerate(a.keys):
-        j = index.get(k)
-        if j is not None:
-            keys.append(k)
-            labels.append(a.labels[i])
-            num.append(a.values[i])
-            den.append(b.values[j])
+    """``a / b`` matched one-to-one on the series labels (PromQL vector division).
+
+    The matching is cached on the identity of the two key lists (a grouping's own lists,
+    shared while its table's series do not change), so a steady cycle divides arrays."""
+    key = (id(a.keys), id(b.keys))
+    m = _MATCHES.get(key)
+    if m is None or m.a is not a.keys or m.b is not b.keys:
+        if len(_MATCHES) > 256:
+            _MATCHES.clear()
+        m = _MATCHES[key] = _Match(a, b)
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.asarray(num, dtype=np.float64) / np.asarray(den, dtype=np.float64)
-    return SignalValues(keys, labels, values)
+        values = a.values[m.ia] / b.values[m.ib]
+    return SignalValues(m.keys, m.labels, values)
 
 
 class _Annotations(Mapping[str, str]):
@@ -402,7 +439,9 @@ class _Annotations(Mapping[str, str]):
 class _Judged:
     """A rule prepared for judging: comparisons, levels, annotations."""
 
-    __slots__ = ("annotations", "band", "cmp", "critical", "key", "levels", "rule", "warning")
+    __slots__ = (
+        "annotations", "band", "cmp", "critical", "key", "last", "levels", "rule", "warning",
+    )  # fmt: skip
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
@@ -416,6 +455,8 @@ class _Judged:
         self.levels = levels
         self.annotations = alert_annotations(rule)
         self.band = bool(getattr(rule, "band", None))
+        #: last cycle's outcomes by series (reused when verdict and value are unchanged)
+        self.last: dict[LabelKey, RuleOutcome] = {}
 
 
 class RuleEvaluator:
@@ -454,7 +495,8 @@ class RuleEvaluator:
             tuple[str, tuple[Matcher, ...], tuple[str, ...]], tuple[int, _Grouping]
         ] = {}
         self._matchers: dict[str, tuple[Matcher, ...]] = {}
-        self._layouts: dict[tuple[LabelKey, ...], _BucketLayout] = {}
+        #: bucket layouts by the identity of the (shared) key list they were built for
+        self._layouts: dict[int, tuple[list[LabelKey], _BucketLayout]] = {}
 
     @property
     def sample_names(self) -> frozenset[str]:
@@ -484,13 +526,14 @@ class RuleEvaluator:
 
     def _layout(self, buckets: SignalValues) -> _BucketLayout:
         """The bucket layout of a bucket sum, cached on its group keys."""
-        key = tuple(buckets.keys)
-        got = self._layouts.get(key)
-        if got is None:
-            if len(self._layouts) > 64:
-                self._layouts.clear()
-            got = self._layouts[key] = _BucketLayout(buckets)
-        return got
+        cached = self._layouts.get(id(buckets.keys))
+        if cached is not None and cached[0] is buckets.keys:
+            return cached[1]
+        if len(self._layouts) > 64:
+            self._layouts.clear()
+        layout = _BucketLayout(buckets)
+        self._layouts[id(buckets.keys)] = (buckets.keys, layout)
+        return layout
 
     def _m(self, text: str) -> tuple[Matcher, ...]:
         got = self._matchers.get(text)
@@ -516,8 +559,7 @@ class RuleEvaluator:
         n = len(g.keys)
         sums = np.bincount(g.gidx[present], weights=v[present], minlength=n).astype(np.float64)
         seen = np.bincount(g.gidx[present], minlength=n) > 0
-        idx = np.flatnonzero(seen).tolist()
-        return SignalValues([g.keys[i] for i in idx], [g.labels[i] for i in idx], sums[seen])
+        return g.result(seen, sums)
 
     def _worst_by(
         self, name: str, matchers: tuple[Matcher, ...], by: tuple[str, ...], worst: str,
@@ -539,8 +581,7 @@ class RuleEvaluator:
             acc = np.full(n, np.inf)
             np.minimum.at(acc, g.gidx[present], v[present])
         seen = np.bincount(g.gidx[present], minlength=n) > 0
-        idx = np.flatnonzero(seen).tolist()
-        return SignalValues([g.keys[i] for i in idx], [g.labels[i] for i in idx], acc[seen])
+        return g.result(seen, acc)
 
     def signal(self, cyc: _Cycle, sig: Signal, aggregation: str, window: float) -> SignalValues:
         key = (sig.name, aggregation, window)
@@ -635,16 +676,28 @@ class RuleEvaluator:
             warn = j.cmp(v, j.warning) if j.warning is not None else None
             hit = crit if warn is None else warn if crit is None else crit | warn
             assert hit is not None
-            idx = range(len(v)) if quiet else np.flatnonzero(hit).tolist()
-            for i in idx:
-                sev: Severity | None
-                if crit is not None and crit[i]:
-                    sev = "critical"
-                elif warn is not None and warn[i]:
-                    sev = "warning"
-                else:
-                    sev = None
-                out.append(self._outcome(j, vals, i, sev, float(v[i])))
+            idx = np.arange(len(v)) if quiet else np.flatnonzero(hit)
+            if len(idx) == 0:
+                j.last = {}
+                continue
+            values = v[idx].tolist()
+            crits = crit[idx].tolist() if crit is not None else [False] * len(idx)
+            hits = hit[idx].tolist()
+            keys = vals.keys
+            last = j.last
+            kept: dict[LabelKey, RuleOutcome] = {}
+            for n, i in enumerate(idx.tolist()):
+                sev: Severity | None = "critical" if crits[n] else "warning" if hits[n] else None
+                value = values[n]
+                key = keys[i]
+                o = last.get(key)
+                # the same verdict on the same value as last cycle: the same outcome (a
+                # gauge that did not move costs one lookup, not a new outcome)
+                if o is None or o.value != value or o.severity != sev:
+                    o = self._outcome(j, vals, i, sev, value)
+                kept[key] = o
+                out.append(o)
+            j.last = kept
         for slo in self.slos:
             self._slo(cyc, slo, quiet, out)
         return out

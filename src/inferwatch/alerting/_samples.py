@@ -57,7 +57,9 @@ def to_ms(now: datetime | float) -> int:
 class Table:
     """The history of one sample name: label sets as rows, observation times as columns."""
 
-    __slots__ = ("cols", "horizon_ms", "keys", "labels", "n", "rows", "times", "values", "version")
+    __slots__ = (
+        "alias", "cols", "horizon_ms", "keys", "labels", "n", "rows", "times", "values", "version",
+    )  # fmt: skip
 
     def __init__(self, horizon_ms: int) -> None:
         self.horizon_ms = horizon_ms
@@ -65,6 +67,8 @@ class Table:
         self.rows: dict[LabelKey, int] = {}
         self.keys: list[LabelKey] = []
         self.labels: list[dict[str, str]] = []
+        #: label items in the order a caller gives them -> row (skips sorting each sample)
+        self.alias: dict[LabelKey, int] = {}
         self.cols = 16
         self.n = 0  # columns in use
         self.times: NDArray[np.int64] = np.zeros(self.cols, dtype=np.int64)
@@ -84,6 +88,12 @@ class Table:
             self.keys.append(key)
             self.labels.append(dict(key))
             self.version += 1
+        return r
+
+    def row_of(self, items: LabelKey) -> int:
+        """The row of a label set given as items in any order (remembered as given)."""
+        r = self.row(tuple(sorted(items)))
+        self.alias[items] = r
         return r
 
     def column(self, t: int, points: int) -> int:
@@ -130,6 +140,7 @@ class Table:
             self.keys = [self.keys[i] for i in idx]
             self.labels = [self.labels[i] for i in idx]
             self.rows = {k: i for i, k in enumerate(self.keys)}
+            self.alias = {}
             self.version += 1
 
     def window(self, start: int, end: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -166,20 +177,28 @@ class SampleHistory:
             return False
         self.last_ms = t
         tables = self.tables
-        batch: dict[str, list[tuple[LabelKey, float]]] = {}
+        batch: dict[str, tuple[list[LabelKey], list[float]]] = {}
         for name, labels, value in samples:
-            if name not in tables or not math.isfinite(value):
-                continue
             got = batch.get(name)
             if got is None:
-                got = batch[name] = []
-            got.append((tuple(sorted(labels.items())), value))
-        for name, items in batch.items():
+                if name not in tables:
+                    continue
+                got = batch[name] = ([], [])
+            got[0].append(tuple(labels.items()))  # as given: Table.alias maps it to a row
+            got[1].append(value)
+        for name, (keys, values) in batch.items():
             table = tables[name]
             c = table.column(t, self.points)  # compacts first: row numbers are stable after
-            row = table.row
-            rows = [row(key) for key, _ in items]
-            table.values[rows, c] = [v for _, v in items]
+            found = list(map(table.alias.get, keys))
+            if None in found:
+                found = [table.row_of(k) if r is None else r for r, k in zip(found, keys)]  # noqa: B905
+            rows = np.asarray(found, dtype=np.intp)
+            vals = np.asarray(values, dtype=np.float64)
+            finite = np.isfinite(vals)
+            if finite.all():
+                table.values[rows, c] = vals
+            else:
+                table.values[rows[finite], c] = vals[finite]
         return True
 
     def table(self, name: str) -> Table | None:
