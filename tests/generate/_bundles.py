@@ -8,6 +8,11 @@ from typing import Any
 from inferwatch.config import Settings
 
 INLINE_SECRETS = ("http://127.0.0.1:5001/inline-hook-s3cr3t", "pd-inline-R0UTING")
+BAND_RULE = {
+    "name": "LatencyUnusual",
+    "signal": "latency",
+    "unusual": {"history": "2h", "step": "1m", "min_history": "1h"},
+}
 ENV_SECRETS = {"IW_TEST_PD_KEY": "pd-env-K3Y", "IW_TEST_SMTP_PW": "smtp-env-PASSW0RD"}
 
 
@@ -30,6 +35,7 @@ def full_alerting(secret_dir: Path) -> dict[str, Any]:
     ]  # fmt: skip
     return {
         "default_pack": True,
+        "rules": [BAND_RULE],  # threshold-free: recording rules, their promtool test
         "evaluation_interval": "30s",
         "slos": [
             {"name": "availability", "sli": "availability", "objective": 0.999},

@@ -97,7 +97,10 @@ def test_port_zero_and_bad_addresses_are_refused() -> None:
 
 def test_rule_files_are_the_rules_promql(settings: Settings) -> None:
     files = generate(settings, ["rules"]).files
-    assert _yaml(files["rules/inferwatch.yml"]) == to_prometheus(default_rules())
+    assert _yaml(files["rules/inferwatch.yml"]) == to_prometheus(settings.alerting.to_rules())
+    # the default pack, then the configured (band) rule
+    assert [r.name for r in settings.alerting.to_rules()][-1] == "LatencyUnusual"
+    assert len(settings.alerting.to_rules()) == len(default_rules()) + 1
     assert _yaml(files["rules/slo.yml"]) == slo_rules(settings.alerting.to_slos())
     # the test files name their rule file relative to themselves, as promtool reads it
     assert _yaml(files["rules/inferwatch_test.yml"])["rule_files"] == ["inferwatch.yml"]
