@@ -18,6 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from inferwatch.store import SQLStore
 from tests.cli.conftest import ServerProcess
+from tests.notify.conftest import Sink, sink
+
+__all__ = ["sink"]  # the webhook receiver fixture
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DURATION = 20
@@ -120,3 +123,40 @@ def test_demo_runs_and_its_counts_match_the_store(tmp_path: Path) -> None:
         [promtool, "check", "metrics"], input=exposition, capture_output=True, timeout=30
     )
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+
+
+@pytest.mark.slow
+def test_the_demos_drift_alert_fires_within_a_minute_at_its_webhook(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """``inferwatch demo --alert-webhook``: the default pack scaled to the demo's windows
+    fires the drift alert at the receiver within about a minute of the drift starting,
+    and the summary lists it."""
+    drift_after, duration = 3, 60
+    server = ServerProcess(
+        ["demo", "--duration", str(duration), "--drift-after", str(drift_after),
+         "--workdir", str(tmp_path / "demo"), "--json", "--alert-webhook", sink.url],
+        cwd=tmp_path,
+    )  # fmt: skip
+    started = time.monotonic()
+    try:
+        rc = server.proc.wait(duration + 90)
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(10)
+    server.stop()
+    assert rc == 0, server.stderr
+    received = {
+        a["labels"]["alertname"]
+        for r in sink.requests
+        for a in r.json()["alerts"]
+        if a["status"] == "firing"
+    }
+    assert "DatasetDrift" in received, received
+    assert time.monotonic() - started < duration + 60
+    summary = json.loads(server.stdout.strip().splitlines()[-1])
+    assert any(a.startswith("DatasetDrift (") for a in summary["alerts_fired"]), summary
+    # the demo's config carries the pack, scaled: the drift rule waits 15 s, not 15 minutes
+    config = (tmp_path / "demo" / "inferwatch.yaml").read_text()
+    assert "name: DatasetDrift" in config and "for: 15s" in config

@@ -63,6 +63,12 @@ def demo(
         float | None,
         typer.Option(help="Seconds before inputs start to drift (default: half the duration)."),
     ] = None,
+    alert_webhook: Annotated[
+        str | None,
+        typer.Option(
+            help="Also send the demo's alerts to this URL (Alertmanager's webhook payload)."
+        ),
+    ] = None,
 ) -> None:
     """Train a demo churn model, serve it on 127.0.0.1 and send it realistic traffic."""
     from inferwatch.config import load_settings
@@ -74,12 +80,14 @@ def demo(
         fail("--duration must be positive")
     if rate <= 0:
         fail("--rate must be positive")
+    if alert_webhook is not None and not alert_webhook.startswith(("http://", "https://")):
+        fail(f"--alert-webhook must be an http:// or https:// URL, got {alert_webhook!r}")
     if port != 0 and not _port_free(port):
         err_console.print(f"port {port} is busy; using a free port instead", highlight=False)
         port = 0
     workdir = workdir.resolve()
     err_console.print(f"preparing {workdir} (training the demo model) ...", highlight=False)
-    config_path = prepare_workdir(workdir, port=port)
+    config_path = prepare_workdir(workdir, port=port, alert_webhook=alert_webhook)
     settings = load_settings(config_path)
     application = build_app(settings)
     server, thread, bound = _start_server(application, port)
@@ -119,6 +127,11 @@ def demo(
     accuracy = store.query_evaluations(DEMO_MODEL, metric="accuracy", limit=200)
     realised = next((r["value"] for r in accuracy if r["test"] == "realised"), None)
     estimated = next((r["value"] for r in accuracy if r["test"] == "cbpe"), None)
+    fired: dict[str, list[str]] = {}  # alert name -> its levels, in firing order
+    for r in reversed(store.query_alert_history(limit=10_000)):
+        levels = fired.setdefault(r["alertname"], [])
+        if r["to_state"] == "firing" and r["severity"] not in levels:
+            levels.append(r["severity"])
     summary.update(
         drifted_features=sorted(
             {r["feature"] for r in latest if r["metric"] == "drift" and r["status"] == "critical"}
@@ -126,6 +139,7 @@ def demo(
         stored=store.count_predictions(),
         accuracy_realised=None if realised is None else round(realised, 4),
         accuracy_estimated=None if estimated is None else round(estimated, 4),
+        alerts_fired=[f"{name} ({', '.join(levels)})" for name, levels in fired.items() if levels],
         duration_seconds=round(time.monotonic() - started, 1),
         workdir=str(workdir),
         store=settings.store.url,
@@ -145,6 +159,7 @@ def _print_where(base: str, workdir: Path, store_url: str, drift_after: float) -
   metrics   {base}/metrics
   API docs  {base}/docs
   models    {base}/v1/models
+  alerts    {base}/v1/alerts  (inferwatch alerts list --url {base})
   store     {store_url}
   config    {workdir / "inferwatch.yaml"}
 Sending traffic (about 8% malformed); inputs start drifting after {drift_after:.0f}s.
@@ -183,6 +198,7 @@ def _print_final(summary: dict[str, Any], as_json: bool) -> None:
     )
     table.add_row("rejected by code", json.dumps(summary["rejected_by_code"]))
     table.add_row("drifted features (last window)", ", ".join(summary["drifted_features"]) or "-")
+    table.add_row("alerts fired", ", ".join(summary["alerts_fired"]) or "-")
     table.add_row(
         "latency p50 / p95", f"{summary['latency_p50_ms']} / {summary['latency_p95_ms']} ms"
     )

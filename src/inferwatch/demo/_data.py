@@ -94,7 +94,42 @@ def _train(df: pd.DataFrame) -> Any:
     return model.fit(df[list(FEATURES)], df[TARGET])
 
 
-def prepare_workdir(workdir: Path, *, port: int, seed: int = 7, n_reference: int = 5000) -> Path:
+#: the demo runs minutes, not days: the default pack's ``for`` durations are divided by
+#: this, and its rate windows by :data:`DEMO_WINDOW_SCALE` (at least 30 s)
+DEMO_FOR_SCALE = 60
+DEMO_WINDOW_SCALE = 10
+
+
+def demo_alerting(alert_webhook: str | None = None) -> dict[str, Any]:
+    """The demo's ``alerting`` section: the default pack scaled to the demo's short windows
+    (its drift alerts fire within about a minute of the drift starting), evaluated every
+    5 s, and a webhook receiver when ``alert_webhook`` is given."""
+    from inferwatch.rules import default_rules, rule_to_dict
+
+    rules = []
+    for rule in default_rules():
+        entry = rule_to_dict(rule)
+        entry["window"] = f"{max(30, round(rule.window / DEMO_WINDOW_SCALE))}s"
+        entry["for"] = f"{round(rule.for_ / DEMO_FOR_SCALE)}s"
+        rules.append(entry)
+    section: dict[str, Any] = {
+        "evaluation_interval": "5s",
+        "rules": rules,
+        "route": {"group_wait": "5s", "group_interval": "30s", "repeat_interval": "1h"},
+    }
+    if alert_webhook is not None:
+        section["receivers"] = [{"name": "webhook", "type": "webhook", "url": alert_webhook}]
+    return section
+
+
+def prepare_workdir(
+    workdir: Path,
+    *,
+    port: int,
+    seed: int = 7,
+    n_reference: int = 5000,
+    alert_webhook: str | None = None,
+) -> Path:
     """Train the model and write model, reference, schema and ``inferwatch.yaml``.
 
     Returns the config path.  Existing files are overwritten; the store is kept.
@@ -132,6 +167,7 @@ def prepare_workdir(workdir: Path, *, port: int, seed: int = 7, n_reference: int
                 "target": TARGET,
             }
         ],
+        "alerting": demo_alerting(alert_webhook),
     }
     path = workdir / "inferwatch.yaml"
     header = "# Written by `inferwatch demo`; edit freely and run `inferwatch serve -c` on it.\n"

@@ -212,18 +212,24 @@ class AlertingService:
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         try:
-            for silence in self.store.load_silences(now=self.engine.clock()):
-                if self.silences.get(silence.id) is None:
-                    self.silences.add(
-                        silence.matchers,
-                        silence.starts_at,
-                        silence.ends_at,
-                        silence.author,
-                        silence.comment,
-                        id=silence.id,
-                    )
-        except (StoreError, ValueError) as exc:
+            stored = self.store.load_silences(now=self.engine.clock())
+        except Exception as exc:  # serve without them rather than not at all
             log.warning("could not load the stored silences: %s", exc)
+            stored = []
+        for silence in stored:  # one bad silence must not keep the others out
+            if self.silences.get(silence.id) is not None:
+                continue
+            try:
+                self.silences.add(
+                    silence.matchers,
+                    silence.starts_at,
+                    silence.ends_at,
+                    silence.author,
+                    silence.comment,
+                    id=silence.id,
+                )
+            except ValueError as exc:
+                log.warning("stored silence %s left out: %s", silence.id, exc)
         self.runner.start()
 
     def stop(self, timeout: float = 5.0) -> None:
