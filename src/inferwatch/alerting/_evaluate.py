@@ -66,7 +66,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -86,7 +86,7 @@ _GroupKey = tuple[str, tuple[Matcher, ...], tuple[str, ...]]
 _Rows = Callable[[Table], NDArray[np.float64]]
 
 _MATCHER: Final = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
-_COMPARE: Final[dict[str, Callable[[NDArray[np.float64], float], NDArray[np.bool_]]]] = {
+_COMPARE: Final[dict[str, Callable[[NDArray[np.float64], Any], NDArray[np.bool_]]]] = {
     ">": np.greater,
     ">=": np.greater_equal,
     "<": np.less,
@@ -159,7 +159,7 @@ _NONE: Final = SignalValues([], [], _EMPTY_F)
 class _Grouping:
     """The rows of a table matching some matchers, in label order, and their groups."""
 
-    __slots__ = ("gidx", "keys", "labels", "order")
+    __slots__ = ("gidx", "keys", "labels", "order", "single")
 
     def __init__(self, table: Table, matchers: Sequence[Matcher], by: Sequence[str]) -> None:
         rows = [i for i, lab in enumerate(table.labels) if _matches(lab, matchers)]
@@ -171,6 +171,8 @@ class _Grouping:
             gidx.append(groups.setdefault(tuple(lab.get(b, "") for b in by), len(groups)))
         self.order = np.asarray(rows, dtype=np.intp)
         self.gidx = np.asarray(gidx, dtype=np.intp)
+        #: every group holds exactly one row, in group order
+        self.single = bool(len(groups) == len(rows) and (self.gidx == np.arange(len(rows))).all())
         self.keys: list[LabelKey] = []
         self.labels: list[dict[str, str]] = []
         for vals in groups:
@@ -273,30 +275,41 @@ def _avg_over_time(values: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _rate(table: Table, now: int, range_ms: int) -> NDArray[np.float64]:
-    """``rate(x[range])`` of every row of ``table`` at ``now`` (NaN: no result)."""
+    """``rate(x[range])`` of every row of ``table`` at ``now`` (NaN: no result).
+
+    The table's prefix counts give each row's number of samples and counter resets in the
+    window in O(rows); a row with every sample present and no reset (almost all) takes
+    its first and last column directly, the others find theirs, and a row with a reset
+    walks its samples as ``extrapolatedRate`` does."""
     start = now - range_ms
-    times, values = table.window(start, now)
-    rows, k = values.shape
+    a, b = table.span(start, now)
+    rows = len(table.keys)
     out = np.full(rows, np.nan)
+    k = b - a
     if k < 2 or rows == 0:
         return out
-    valid = ~np.isnan(values)
-    cnt = valid.sum(axis=1)
+    cnt = table.cv[:rows, b] - table.cv[:rows, a]
     ok = cnt >= 2
     if not ok.any():
         return out
-    first = valid.argmax(axis=1)
-    last = k - 1 - valid[:, ::-1].argmax(axis=1)
+    values = table.values
+    times = table.times
+    first = np.full(rows, a)
+    last = np.full(rows, b - 1)
+    odd = np.flatnonzero(ok & (cnt != k))
+    if len(odd):
+        valid = ~np.isnan(values[odd, a:b])
+        first[odd] = a + valid.argmax(axis=1)
+        last[odd] = a + k - 1 - valid[:, ::-1].argmax(axis=1)
     r = np.arange(rows)
     vf = values[r, first]
     vl = values[r, last]
     result = vl - vf
-    with np.errstate(invalid="ignore"):
-        dropped = (np.diff(values, axis=1) < 0).any(axis=1)
-    gap = (last - first + 1) != cnt
-    for i in np.flatnonzero(ok & (dropped | gap)).tolist():
+    resets = table.cd[r, last + 1] - table.cd[r, first + 1]
+    for i in np.flatnonzero(ok & (resets > 0)).tolist():
         # the exact loop of extrapolatedRate: a reset adds the value before it
-        seq = values[i][valid[i]].tolist()
+        row = values[i, first[i] : last[i] + 1]
+        seq = row[~np.isnan(row)].tolist()
         res = seq[-1] - seq[0]
         prev = seq[0]
         for v in seq[1:]:
@@ -440,12 +453,14 @@ class _Judged:
     """A rule prepared for judging: comparisons, levels, annotations."""
 
     __slots__ = (
-        "annotations", "band", "cmp", "critical", "key", "last", "levels", "rule", "warning",
+        "annotations", "band", "cmp", "critical", "key", "last", "levels", "rule", "spec",
+        "warning",
     )  # fmt: skip
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.key = (rule.signal, rule.aggregation, rule.window)
+        self.spec = rule.spec
         self.cmp = _COMPARE[rule.comparison]
         self.critical = rule.critical
         self.warning = rule.warning
@@ -457,6 +472,25 @@ class _Judged:
         self.band = bool(getattr(rule, "band", None))
         #: last cycle's outcomes by series (reused when verdict and value are unchanged)
         self.last: dict[LabelKey, RuleOutcome] = {}
+
+
+class _Bank:
+    """The rules that read one signal with one comparison: judged together."""
+
+    __slots__ = ("cmp", "critical", "key", "rules", "spec", "warning")
+
+    def __init__(self, rules: list[_Judged]) -> None:
+        self.rules = rules
+        self.key = rules[0].key
+        self.spec = rules[0].spec
+        self.cmp = rules[0].cmp
+        nan = math.nan
+        self.critical = np.asarray(
+            [nan if j.critical is None else j.critical for j in rules], dtype=np.float64
+        )[:, None]
+        self.warning = np.asarray(
+            [nan if j.warning is None else j.warning for j in rules], dtype=np.float64
+        )[:, None]
 
 
 class RuleEvaluator:
@@ -477,6 +511,12 @@ class RuleEvaluator:
         self.slos = list(slos)
         self.band_score = band_score
         self._judged = [_Judged(r) for r in self.rules]
+        self._banded = [j for j in self._judged if j.band]
+        banks: dict[tuple[tuple[str, str, float], str], list[_Judged]] = {}
+        for j in self._judged:
+            if not j.band:
+                banks.setdefault((j.key, j.rule.comparison), []).append(j)
+        self._banks = [_Bank(js) for js in banks.values()]
         horizons: dict[str, float] = {}
 
         def need(name: str, seconds: float) -> None:
@@ -574,6 +614,8 @@ class RuleEvaluator:
         v = rows(table)[g.order]
         present = ~np.isnan(v)
         n = len(g.keys)
+        if g.single:  # one series per group (one version per model): nothing to reduce
+            return g.result(present, v)
         if worst == "max":
             acc = np.full(n, -np.inf)
             np.maximum.at(acc, g.gidx[present], v[present])
@@ -662,45 +704,52 @@ class RuleEvaluator:
         at = now if isinstance(now, datetime) else datetime.fromtimestamp(now, UTC)
         cyc = _Cycle(self, now_ms)
         out: list[RuleOutcome] = []
-        for j in self._judged:
+        signals = cyc.signals
+        for j in self._banded:
             rule = j.rule
-            vals = self.signal(cyc, rule.spec, rule.aggregation, rule.window)
+            vals = signals.get(j.key) or self.signal(cyc, j.spec, rule.aggregation, rule.window)
+            if vals.keys and self.band_score is not None:
+                self._band(j, vals, at, quiet, out)
+        for bank in self._banks:
+            vals = signals.get(bank.key) or self.signal(cyc, bank.spec, *bank.key[1:])
             if not vals.keys:
+                for j in bank.rules:
+                    j.last = {}
                 continue
-            if j.band:
-                if self.band_score is not None:
-                    self._band(j, vals, at, quiet, out)
-                continue
-            v = vals.values
-            crit = j.cmp(v, j.critical) if j.critical is not None else None
-            warn = j.cmp(v, j.warning) if j.warning is not None else None
-            hit = crit if warn is None else warn if crit is None else crit | warn
-            assert hit is not None
-            idx = np.arange(len(v)) if quiet else np.flatnonzero(hit)
-            if len(idx) == 0:
-                j.last = {}
-                continue
-            values = v[idx].tolist()
-            crits = crit[idx].tolist() if crit is not None else [False] * len(idx)
-            hits = hit[idx].tolist()
+            self._judge(bank, vals, quiet, out)
+        for slo in self.slos:
+            self._slo(cyc, slo, quiet, out)
+        return out
+
+    def _judge(self, bank: _Bank, vals: SignalValues, quiet: bool, out: list[RuleOutcome]) -> None:
+        """Judge every rule of ``bank`` on every series at once: one comparison matrix per
+        level (rules x series), the breaching pairs from one ``nonzero``."""
+        v = vals.values[None, :]
+        with np.errstate(invalid="ignore"):
+            crit = bank.cmp(v, bank.critical)  # a NaN threshold (no such level) never holds
+            hit = crit | bank.cmp(v, bank.warning)
+        rr, ii = np.nonzero(np.ones_like(hit) if quiet else hit)
+        kept: list[dict[LabelKey, RuleOutcome]] = [{} for _ in bank.rules]
+        if len(rr):
+            values = vals.values[ii].tolist()
+            crits = crit[rr, ii].tolist()
+            hits = hit[rr, ii].tolist()
             keys = vals.keys
-            last = j.last
-            kept: dict[LabelKey, RuleOutcome] = {}
-            for n, i in enumerate(idx.tolist()):
+            rules = bank.rules
+            for n, (r, i) in enumerate(zip(rr.tolist(), ii.tolist(), strict=True)):
+                j = rules[r]
                 sev: Severity | None = "critical" if crits[n] else "warning" if hits[n] else None
                 value = values[n]
                 key = keys[i]
-                o = last.get(key)
+                o = j.last.get(key)
                 # the same verdict on the same value as last cycle: the same outcome (a
                 # gauge that did not move costs one lookup, not a new outcome)
                 if o is None or o.value != value or o.severity != sev:
                     o = self._outcome(j, vals, i, sev, value)
-                kept[key] = o
+                kept[r][key] = o
                 out.append(o)
-            j.last = kept
-        for slo in self.slos:
-            self._slo(cyc, slo, quiet, out)
-        return out
+        for j, k in zip(bank.rules, kept, strict=True):
+            j.last = k
 
     def _outcome(
         self, j: _Judged, vals: SignalValues, i: int, sev: Severity | None, value: float

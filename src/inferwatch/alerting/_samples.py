@@ -58,7 +58,8 @@ class Table:
     """The history of one sample name: label sets as rows, observation times as columns."""
 
     __slots__ = (
-        "alias", "cols", "horizon_ms", "keys", "labels", "n", "rows", "times", "values", "version",
+        "alias", "cd", "cols", "cv", "horizon_ms", "keys", "labels", "lastv", "n", "rows",
+        "times", "values", "version",
     )  # fmt: skip
 
     def __init__(self, horizon_ms: int) -> None:
@@ -73,6 +74,13 @@ class Table:
         self.n = 0  # columns in use
         self.times: NDArray[np.int64] = np.zeros(self.cols, dtype=np.int64)
         self.values: NDArray[np.float64] = np.full((8, self.cols), np.nan)
+        #: prefix counts per row: ``cv[r, c]`` samples and ``cd[r, c]`` drops (a sample below
+        #: the row's previous sample: a counter reset) in columns ``[0, c)``; kept up to date
+        #: as columns are written, so a window's sample count and resets cost O(rows)
+        self.cv: NDArray[np.int64] = np.zeros((8, self.cols + 1), dtype=np.int64)
+        self.cd: NDArray[np.int64] = np.zeros((8, self.cols + 1), dtype=np.int64)
+        #: each row's newest sample (NaN: none yet)
+        self.lastv: NDArray[np.float64] = np.full(8, np.nan)
         #: bumped whenever rows change (cached row selections are keyed on it)
         self.version = 0
 
@@ -84,6 +92,12 @@ class Table:
                 grown = np.full((2 * r, self.cols), np.nan)
                 grown[:r] = self.values
                 self.values = grown
+                self.cv = np.concatenate([self.cv, np.zeros_like(self.cv)])
+                self.cd = np.concatenate([self.cd, np.zeros_like(self.cd)])
+                self.lastv = np.concatenate([self.lastv, np.full(r, np.nan)])
+            self.cv[r] = 0  # a reused slot (rows dropped by a compaction) starts empty
+            self.cd[r] = 0
+            self.lastv[r] = np.nan
             self.rows[key] = r
             self.keys.append(key)
             self.labels.append(dict(key))
@@ -105,7 +119,13 @@ class Table:
                 grown[:, : self.n] = self.values[:, : self.n]
                 times = np.zeros(2 * self.cols, dtype=np.int64)
                 times[: self.n] = self.times[: self.n]
+                rows = self.values.shape[0]
+                cv = np.zeros((rows, 2 * self.cols + 1), dtype=np.int64)
+                cd = np.zeros((rows, 2 * self.cols + 1), dtype=np.int64)
+                cv[:, : self.n + 1] = self.cv[:, : self.n + 1]
+                cd[:, : self.n + 1] = self.cd[:, : self.n + 1]
                 self.values, self.times, self.cols = grown, times, 2 * self.cols
+                self.cv, self.cd = cv, cd
         c = self.n
         self.times[c] = t
         self.n += 1
@@ -142,6 +162,49 @@ class Table:
             self.rows = {k: i for i, k in enumerate(self.keys)}
             self.alias = {}
             self.version += 1
+        self._rebuild()
+
+    def commit(self, c: int) -> None:
+        """Extend the prefix counts over column ``c`` once its values are written."""
+        n = len(self.keys)
+        col = self.values[:n, c]
+        valid = ~np.isnan(col)
+        last = self.lastv[:n]
+        with np.errstate(invalid="ignore"):
+            drop = valid & (col < last)
+        self.cv[:n, c + 1] = self.cv[:n, c] + valid
+        self.cd[:n, c + 1] = self.cd[:n, c] + drop
+        self.lastv[:n] = np.where(valid, col, last)
+
+    def _rebuild(self) -> None:
+        """The prefix counts from scratch (after a compaction moved columns and rows)."""
+        rows, n = len(self.keys), self.n
+        self.cv[:, 0] = 0
+        self.cd[:, 0] = 0
+        self.lastv[:] = np.nan
+        if rows == 0 or n == 0:
+            return
+        v = self.values[:rows, :n]
+        valid = ~np.isnan(v)
+        self.cv[:rows, 1 : n + 1] = np.cumsum(valid, axis=1)
+        upto = np.maximum.accumulate(np.where(valid, np.arange(n), -1), axis=1)
+        before = np.full((rows, n), -1)
+        before[:, 1:] = upto[:, :-1]
+        r = np.arange(rows)[:, None]
+        prev = np.where(before >= 0, v[r, np.maximum(before, 0)], np.nan)
+        with np.errstate(invalid="ignore"):
+            drop = valid & (v < prev)
+        self.cd[:rows, 1 : n + 1] = np.cumsum(drop, axis=1)
+        newest = upto[:, -1]
+        self.lastv[:rows] = np.where(newest >= 0, v[np.arange(rows), np.maximum(newest, 0)], np.nan)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Column indices ``[a, b)`` of the samples in ``[start, end]`` (ms, both ends
+        included, as Prometheus 2 selects a range)."""
+        times = self.times[: self.n]
+        a = int(np.searchsorted(times, start, side="left"))
+        b = int(np.searchsorted(times, end, side="right"))
+        return a, b
 
     def window(self, start: int, end: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Times and values (rows x columns) of the samples in ``[start, end]`` (ms, both
@@ -199,6 +262,7 @@ class SampleHistory:
                 table.values[rows, c] = vals
             else:
                 table.values[rows[finite], c] = vals[finite]
+            table.commit(c)
         return True
 
     def table(self, name: str) -> Table | None:
