@@ -31,6 +31,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.utils import floatToGoString
 
 from inferwatch._typing import Task
 from inferwatch._version import __version__
@@ -473,6 +474,7 @@ def job_registry(
 
 
 _SUFFIXES: Final = ("_total", "_bucket", "_sum", "_count")
+Triple = tuple[str, dict[str, str], float]
 
 
 def registry_samples(
@@ -480,30 +482,107 @@ def registry_samples(
     names: Iterable[str] | None = None,
     *,
     labels: Mapping[str, str] | None = None,
-) -> list[tuple[str, dict[str, str], float]]:
+) -> list[Triple]:
     """The registry's current samples as plain ``(sample_name, labels, value)`` triples:
     what a scrape would read, for the built-in rule evaluator (no text round trip).
 
     Counters come as their ``*_total`` sample, histograms as ``*_bucket`` (``le`` as the
     exposition writes it), ``*_sum`` and ``*_count``, gauges by name; ``*_created``
-    samples are left out.  ``names``: keep only these sample names (families none of them
-    belongs to are not even collected).  ``labels``: added to every sample, as Prometheus
+    samples are left out.  ``names``: keep only these sample names (collectors none of
+    them belongs to are not even asked).  ``labels``: added to every sample, as Prometheus
     adds its target labels (``instance``), a sample's own label winning.
+
+    Why not just ``registry.collect()``: for 100 models' histograms it spends ~25-45 ms a
+    cycle building ``Sample`` tuples and formatting bucket bounds, most of the built-in
+    engine's 50 ms budget.  Plain ``Counter``/``Gauge``/``Histogram`` objects are read
+    directly (their children's values, under the metric's lock as prometheus_client
+    does), 5-10x faster; anything else (process and custom collectors, a gauge with
+    ``set_function``) goes through its ``collect()``.  Both paths give the same triples
+    (tests/test_registry_samples.py); if prometheus_client's internals change shape, the
+    direct read falls back to ``collect()`` for that collector.
     """
     wanted = None if names is None else frozenset(names)
-    families = None
-    if wanted is not None:
-        families = {n.removesuffix(s) for n in wanted for s in _SUFFIXES} | wanted
-    out: list[tuple[str, dict[str, str], float]] = []
     extra = dict(labels or {})
-    for family in registry.collect():
-        if families is not None and family.name not in families:
-            continue
+    out: list[Triple] = []
+    with registry._lock:
+        collectors = dict(registry._collector_to_names)
+    for collector, produced in collectors.items():
+        if wanted is not None and produced and wanted.isdisjoint(produced):
+            continue  # (a collector without describe() names nothing: it is asked)
+        size = len(out)
+        try:
+            if _read_direct(collector, wanted, extra, out):
+                continue
+        except AttributeError:  # internals moved: the public way below, from scratch
+            del out[size:]
+        _read_collected(collector, wanted, extra, out)
+    return out
+
+
+def _read_collected(
+    collector: Any, wanted: frozenset[str] | None, extra: dict[str, str], out: list[Triple]
+) -> None:
+    for family in collector.collect():
         for s in family.samples:
             if s.name.endswith("_created") or (wanted is not None and s.name not in wanted):
                 continue
             out.append((s.name, {**extra, **s.labels} if extra else s.labels, s.value))
-    return out
+
+
+_LE_TEXT: dict[float, str] = {}
+
+
+def _le(bound: float) -> str:
+    text = _LE_TEXT.get(bound)
+    if text is None:
+        text = _LE_TEXT[bound] = str(floatToGoString(bound))  # type: ignore[no-untyped-call]
+    return text
+
+
+def _read_direct(
+    metric: Any, wanted: frozenset[str] | None, extra: dict[str, str], out: list[Triple]
+) -> bool:
+    """Read a plain Counter/Gauge/Histogram's children; False for anything else."""
+    kind = type(metric)
+    if kind not in (Counter, Gauge, Histogram):
+        return False
+    if metric._is_parent():
+        with metric._lock:
+            children = list(metric._metrics.items())
+    else:
+        children = [((), metric)]
+    if kind is Gauge and any("_child_samples" in vars(c) for _, c in children):
+        return False  # set_function: its value comes from a callback
+    name = metric._name
+    names = metric._labelnames
+    if kind is Counter:
+        total = f"{name}_total"
+        if wanted is None or total in wanted:
+            for values, child in children:
+                lab = dict(zip(names, values, strict=True))
+                out.append((total, {**extra, **lab} if extra else lab, child._value.get()))
+    elif kind is Gauge:
+        if wanted is None or name in wanted:
+            for values, child in children:
+                lab = dict(zip(names, values, strict=True))
+                out.append((name, {**extra, **lab} if extra else lab, child._value.get()))
+    else:
+        bucket, count, total = f"{name}_bucket", f"{name}_count", f"{name}_sum"
+        keep = [wanted is None or n in wanted for n in (bucket, count, total)]
+        for values, child in children:
+            lab = dict(zip(names, values, strict=True))
+            if extra:
+                lab = {**extra, **lab}
+            acc = 0.0
+            for bound, b in zip(child._upper_bounds, child._buckets, strict=True):
+                acc += b.get()
+                if keep[0]:
+                    out.append((bucket, {**lab, "le": _le(bound)}, acc))
+            if keep[1]:
+                out.append((count, lab, acc))
+            if keep[2] and child._upper_bounds[0] >= 0:
+                out.append((total, lab, child._sum.get()))
+    return True
 
 
 def _drift_families(
