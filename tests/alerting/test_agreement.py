@@ -130,7 +130,7 @@ def _series() -> Series:
                 for i in range(100, 104):  # a minute of missed scrapes
                     ok[i] = None
             if model == "calm":
-                bad = [None] * 120 + bad[120:]  # the 5xx series starts late
+                bad = [None if i < 120 else v for i, v in enumerate(bad)]  # starts late
             put("inferwatch_requests_total", {**ident, "status": "200"}, ok)
             put("inferwatch_requests_total", {**ident, "status": "500"}, bad)
     models = {"hot": 0.9, "warm": 0.4, "calm": 0.1}
@@ -168,8 +168,9 @@ def _series() -> Series:
                 for i in range(n)
             ]
             if model == "calm":
-                acc = acc[:160] + [None] * (n - 160)  # stops: stale 5 minutes later
-            for metric, vals in (("accuracy", acc), ("f1", [rng.random() for _ in range(n)])):
+                acc = [v if i < 160 else None for i, v in enumerate(acc)]  # stops: stale later
+            f1: list[float | None] = [rng.random() for _ in range(n)]
+            for metric, vals in (("accuracy", acc), ("f1", f1)):
                 put("inferwatch_model_performance", {**ident, "metric": metric}, vals)
             put(
                 "inferwatch_model_performance_estimated",
@@ -222,9 +223,9 @@ def _run_ours(
         if t % STEP == 0:
             i = t // STEP
             samples = [
-                (name, dict(key), vals[i])
+                (name, dict(key), v)
                 for (name, key), vals in series.items()
-                if vals[i] is not None
+                if (v := vals[i]) is not None
             ]
             assert evaluator.observe(now, samples)
         if t % 60 == 0:  # the evaluation interval

@@ -5,12 +5,12 @@ Prometheus is tests/alerting/test_agreement.py.)"""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from inferwatch.alerting import AlertEngine, RuleEvaluator, SampleHistory, parse_matchers
 from inferwatch.metrics import Metrics, registry_samples
-from inferwatch.rules import Rule, load_rules
+from inferwatch.rules import Band, Rule, load_rules
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -105,12 +105,8 @@ def test_outcomes_carry_rule_labels_rendered_annotations_and_feed_the_engine() -
 
 
 def test_band_rules_are_judged_by_the_hook_and_skipped_without_one() -> None:
-    @dataclass(frozen=True)
-    class Banded(Rule):
-        band: str = "mad"
-
     base = _rule(warning=3.0, critical=6.0, comparison=">", signal="drift")
-    banded = Banded(**{f: getattr(base, f) for f in base.__dataclass_fields__ if f != "band"})
+    banded = replace(base, band=Band())
     seen: list[tuple[dict[str, str], float]] = []
 
     def score(rule: Rule, labels: object, now: datetime, value: float) -> float | None:
