@@ -2,10 +2,12 @@
 the generated ``prometheus.yml`` and rules, Alertmanager on the generated
 ``alertmanager.yml`` posting to a webhook in the test.  A model that turns slow fires the
 latency alert at the receiver (the critical only: the generated inhibition mutes its
-warning), and removing the delay resolves it.
+warning), and removing the delay resolves it; then inputs shifted off the reference fire
+the dataset drift alert.
 
-The 2 s scrape and 1 s evaluation intervals, the 10 s window and the 2 s ``for`` are test
-settings passed through the config and ``generate``'s options, not a code path.
+The 2 s scrape and 1 s evaluation intervals, the 10 s windows (latency and live drift),
+the 2 s drift evaluation and the short ``for`` are test settings passed through the
+config and ``generate``'s options, not a code path.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import httpx
 import joblib
+import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
@@ -46,13 +49,13 @@ class Webhook:
     url: str = ""
     payloads: list[dict[str, Any]] = field(default_factory=list)
 
-    def alerts(self, status: str) -> list[dict[str, Any]]:
-        """Every LatencyHigh alert posted with that status (payload order)."""
+    def alerts(self, status: str, alertname: str) -> list[dict[str, Any]]:
+        """Every alert of that name posted with that status (payload order)."""
         return [
             a
             for p in list(self.payloads)
             for a in p["alerts"]
-            if a["status"] == status and a["labels"].get("alertname") == "LatencyHigh"
+            if a["status"] == status and a["labels"].get("alertname") == alertname
         ]
 
 
@@ -122,7 +125,7 @@ def _until(check: Callable[[], bool], timeout: float, what: str, logs: Callable[
     raise AssertionError(f"{what} within {timeout:.0f} s\n{logs()[-6000:]}")
 
 
-def test_a_slow_model_fires_the_latency_alert_and_recovery_resolves_it(
+def test_slow_model_fires_latency_alert_recovery_resolves_it_and_drift_fires(
     tmp_path: Path, webhook: Webhook
 ) -> None:
     prometheus = shutil.which("prometheus")
@@ -138,7 +141,9 @@ def test_a_slow_model_fires_the_latency_alert_and_recovery_resolves_it(
     x.assign(target=y).to_csv(tmp_path / "reference.csv", index=False)
     (tmp_path / "serve.yaml").write_text(
         "store: {url: 'sqlite:///predictions.db'}\n"
-        "drift: {calibration: fixed}\n"  # no start-up calibration: drift is not tested here
+        # live drift windows of 10 s judged every 2 s with the tests' usual thresholds
+        "drift: {calibration: fixed, window_seconds: 10, evaluation_interval_seconds: 2,\n"
+        "        min_window_rows: 30}\n"
         "models:\n"
         "  - {name: diabetes, path: model.joblib, reference: reference.csv, target: target}\n"
     )
@@ -168,7 +173,9 @@ def test_a_slow_model_fires_the_latency_alert_and_recovery_resolves_it(
                 "rules": [
                     {"name": "LatencyHigh", "signal": "latency", "aggregation": "p99",
                      "window": "10s", "comparison": ">", "warning": 0.25, "critical": 0.5,
-                     "for": "2s", "summary": "p99 latency of {{ $labels.model }} is high"}
+                     "for": "2s", "summary": "p99 latency of {{ $labels.model }} is high"},
+                    {"name": "DriftHigh", "signal": "dataset_drift_share", "aggregation": "last",
+                     "comparison": ">", "warning": 0.3, "critical": 0.5, "for": "0s"},
                 ],
                 "receivers": [{"name": "hook", "type": "webhook", "url": webhook.url}],
                 "route": {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
@@ -192,11 +199,14 @@ def test_a_slow_model_fires_the_latency_alert_and_recovery_resolves_it(
         procs.append(prom_proc)
         logs.append(prom_log)
 
+        shift = [0.0]  # added to every feature: 0 is the reference's distribution
+
         def load() -> None:
-            row = x.iloc[0].to_dict()
+            rng = np.random.default_rng(7)
             with httpx.Client(base_url=server.base, timeout=10) as client:
                 while not stop_load.is_set():
-                    client.post("/v1/models/diabetes/predict", json={"instances": [row]})
+                    rows = (x.iloc[rng.integers(0, len(x), 5)] + shift[0]).to_dict("records")
+                    client.post("/v1/models/diabetes/predict", json={"instances": rows})
                     time.sleep(0.2)
 
         # one client with pauses: the server runs the model on its event loop, so a slow
@@ -205,8 +215,10 @@ def test_a_slow_model_fires_the_latency_alert_and_recovery_resolves_it(
         for t in loaders:
             t.start()
 
-        _until(lambda: bool(webhook.alerts("firing")), 45, "no firing LatencyHigh", output)
-        first = webhook.payloads[0]
+        _until(lambda: bool(webhook.alerts("firing", "LatencyHigh")), 45, "no LatencyHigh", output)
+        first = next(
+            p for p in webhook.payloads if p["groupLabels"].get("alertname") == "LatencyHigh"
+        )
         assert first["status"] == "firing" and first["receiver"] == "hook"
         # the critical only: the generated inhibit rule mutes its warning
         assert [a["labels"]["severity"] for a in first["alerts"]] == ["critical"], first
@@ -215,9 +227,24 @@ def test_a_slow_model_fires_the_latency_alert_and_recovery_resolves_it(
 
         flag.unlink()  # the model is fast again
         _until(
-            lambda: any(a["labels"]["severity"] == "critical" for a in webhook.alerts("resolved")),
+            lambda: any(
+                a["labels"]["severity"] == "critical"
+                for a in webhook.alerts("resolved", "LatencyHigh")
+            ),
             45,
             "the critical LatencyHigh did not resolve",
+            output,
+        )
+        # inputs drawn from the reference never fired the drift alert
+        assert webhook.alerts("firing", "DriftHigh") == [], output()
+
+        shift[0] = 0.5  # far outside every (scaled) diabetes feature's range
+        _until(
+            lambda: any(
+                a["labels"]["severity"] == "critical" for a in webhook.alerts("firing", "DriftHigh")
+            ),
+            45,
+            "no critical DriftHigh after the inputs drifted",
             output,
         )
     finally:
