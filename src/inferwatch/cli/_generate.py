@@ -88,8 +88,9 @@ def generate_command(
     webhook_url_in_clear: Annotated[
         bool,
         typer.Option(
+            "--webhook-url-in-clear",
             help="With Alertmanager 0.25, write webhook URLs into alertmanager.yml "
-            "(only for URLs that are not secrets)."
+            "(only for URLs that are not secrets).",
         ),
     ] = False,
 ) -> None:
