@@ -67,7 +67,8 @@ def passed(path: str, response: Any) -> bool:
     a model served at one version (nothing older to go back to)."""
     if path.endswith("/rollback") and response.status_code == 409:
         return bool(response.json()["error"]["code"] == "no_previous_version")
-    return 200 <= response.status_code < 300
+    status: int = response.status_code
+    return 200 <= status < 300
 
 
 def wrong_role_key(role: str) -> str:
