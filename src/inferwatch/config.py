@@ -571,6 +571,12 @@ class AlertingSettings(_Section):
         "email) and the type's keys; secrets as *_file or *_env.",
     )
     route: RouteSettings = Field(default_factory=RouteSettings)
+    history_retention: float = Field(
+        30 * 86_400.0,
+        gt=0,
+        description="How long alert history and delivery attempts are kept in the store "
+        "(30d); older rows are pruned hourly.  Action records are kept.",
+    )
     actions: list[Any] = Field(
         default_factory=list,
         description="Automated responses: name, kind (rollback, retrain, scale), when "
@@ -588,7 +594,7 @@ class AlertingSettings(_Section):
         object.__setattr__(self, "actions", configs)  # no re-validation loop
         return self
 
-    _interval = field_validator("evaluation_interval", mode="before")(_seconds)
+    _interval = field_validator("evaluation_interval", "history_retention", mode="before")(_seconds)
 
     @model_validator(mode="after")
     def _check_receivers_and_route(self) -> AlertingSettings:

@@ -116,3 +116,17 @@ def test_a_silence_the_store_refuses_is_not_made(sink: Sink) -> None:
                                ends_at=clock.now + timedelta(hours=1), author="ana")  # fmt: skip
     assert [s.id for s in store.load_silences(now=clock.now)] == [made.id]
     service.stop()
+
+
+def test_history_older_than_the_retention_is_pruned_hourly(sink: Sink) -> None:
+    store, clock = FlakyStore(), Clock()
+    service = _service(store, sink, clock)
+    service.retention = timedelta(days=1)
+    service.run_once()  # fires: one history row, one delivery attempt
+    assert len(store.query_alert_history()) == 1
+    clock.now += timedelta(days=2)
+    service.run_once()  # the first prune of this service: the day-old rows go
+    assert store.query_alert_history() == []
+    # only this cycle's repeat of the still firing group is left
+    assert [a["at"] for a in store.query_delivery_attempts()] == [clock.now]
+    service.stop()

@@ -60,6 +60,8 @@ log = logging.getLogger("inferwatch.alerting")
 
 #: history rows and delivery attempts kept for the store while it is down
 MAX_PENDING_ROWS = 10_000
+#: how often the history older than ``alerting.history_retention`` is deleted
+PRUNE_EVERY = timedelta(hours=1)
 #: evaluation rows an action's evidence carries
 EVIDENCE_ROWS = 50
 
@@ -86,6 +88,7 @@ class AlertingService:
         hooks: Sequence[TransitionHook] = (),
         receivers: Sequence[str] = (),
         close: Callable[[], None] | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.engine = engine
@@ -96,6 +99,8 @@ class AlertingService:
         self.hooks = list(hooks)
         self.receivers = list(receivers)
         self._close = close
+        self.retention = retention
+        self._pruned_at: datetime | None = None
         self._names = evaluator.sample_names
         self._pending_transitions: deque[AlertTransition] = deque(maxlen=MAX_PENDING_ROWS)
         self._pending_attempts: deque[DeliveryAttempt] = deque(maxlen=MAX_PENDING_ROWS)
@@ -114,7 +119,24 @@ class AlertingService:
         )
 
     # -- the cycle -------------------------------------------------------------------
+    def _prune(self) -> None:
+        """Drop history older than the retention, at most once per :data:`PRUNE_EVERY`."""
+        now = self.engine.clock()
+        if self.retention is None or (
+            self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY
+        ):
+            return
+        self._pruned_at = now
+        try:
+            deleted = self.store.prune_alert_history(now - self.retention)
+        except Exception as exc:  # next hour, then
+            log.warning("could not prune the alert history: %s", exc)
+            return
+        if any(deleted.values()):
+            log.info("pruned alert history older than %s: %s", self.retention, deleted)
+
     def _outcomes(self) -> list[RuleOutcome]:
+        self._prune()
         # rows a store outage held back go in first (a quiet cycle has no rows of its own)
         if self._pending_transitions:
             self._write(self._pending_transitions, (), "write_alert_transitions")
@@ -351,4 +373,5 @@ def build_alerting(
         hooks=hooks,
         receivers=names,
         close=lambda: _close_all(closers),
+        retention=timedelta(seconds=settings.history_retention),
     )
