@@ -98,6 +98,7 @@ def _custom_rules() -> list[Rule]:
 SLOS = [
     SLO("avail", "availability", 0.99, period=3 * 86400.0),  # windows: 6m/30s ... 7.2h/36m
     SLO("acc", "accuracy", 0.95, period=3 * 86400.0),
+    SLO("lat", "latency", 0.97, threshold=0.5, period=3 * 86400.0),
 ]
 
 
@@ -343,6 +344,7 @@ def test_our_evaluator_and_promtool_agree_on_the_same_series(tmp_path: Path) -> 
         ("NoTraffic", "warning"), ("FeatureDrift", "warning"), ("LatencyMean", "critical"),
         ("AccuracyAvgLow", "critical"), ("HighCPU", "warning"),
         ("avail_ErrorBudgetBurn", "critical"), ("acc_ErrorBudgetBurn", "warning"),
+        ("lat_ErrorBudgetBurn", "critical"),
     ]:  # fmt: skip
         assert expected in fired, f"{expected} never fired: the test would not show it"
 

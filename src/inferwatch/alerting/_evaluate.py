@@ -41,7 +41,13 @@ the bit (tests/alerting/test_agreement.py):
 
 Each distinct (signal, aggregation, window) is computed once per cycle and shared by every
 rule reading it (and each ``rate`` of one sample name over one window once too), as numpy
-arrays over all series; a rule then costs a few vector comparisons.
+arrays over all series.  The rules reading one signal with one comparison are judged
+together (a rules x series comparison matrix per level), and an outcome whose verdict and
+value did not change since the last cycle is reused, so the per-cycle Python work is
+per breaching series, not per rule x series.  bench/alert_engine.py: 1,000 rules over 100
+models (8,400 samples, ~4,700 breaching outcomes) take ~40-60 ms of CPU a cycle,
+sampling and the engine included, on a shared 2-core machine; ~26x faster than judging
+each rule on its own.
 
 SLO burn-rate alerts (:class:`inferwatch.rules.SLO`) are judged as :func:`slo_rules`
 generates them: the error ratio per window (the recording rules), and per severity the

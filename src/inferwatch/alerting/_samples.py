@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import numpy as np
@@ -48,10 +48,19 @@ Sample = tuple[str, Mapping[str, str], float]
 LabelKey = tuple[tuple[str, str], ...]
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MS: Final = timedelta(milliseconds=1)
+
+
 def to_ms(now: datetime | float) -> int:
-    """Milliseconds since the epoch (Prometheus' timestamp unit) of a datetime or seconds."""
-    seconds = now.timestamp() if isinstance(now, datetime) else float(now)
-    return round(seconds * 1000)
+    """Milliseconds since the epoch (Prometheus' timestamp unit) of a datetime (exact,
+    floored as Prometheus' ``timestamp.FromTime``; naive means UTC) or of epoch seconds
+    (rounded: ``x.015 * 1000`` is ``...14.9999`` in binary)."""
+    if isinstance(now, datetime):
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        return (now - _EPOCH) // _MS
+    return round(float(now) * 1000)
 
 
 class Table:
