@@ -8,6 +8,8 @@ import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from inferwatch.alerting import AlertEngine, RuleEvaluator, SampleHistory, parse_matchers
 from inferwatch.metrics import Metrics, registry_samples
 from inferwatch.rules import Band, Rule, load_rules
@@ -148,3 +150,36 @@ def test_parse_matchers_reads_promql_label_matchers() -> None:
         ("metric", "=", "accuracy"), ("status", "=~", "5.."), ("a", "!=", "b"),
     )  # fmt: skip
     assert parse_matchers("") == ()
+
+
+def test_thinned_history_reads_long_windows_within_the_stated_bound() -> None:
+    """A 6-hour rate and average over a thinned history (older columns kept at most
+    ``2 age / K`` apart) stay within 1% of the same computed from every scrape."""
+    rng = np.random.default_rng(7)
+    rules = load_rules({"rules": [
+        {"name": "Busy", "signal": "requests", "aggregation": "rate", "window": "6h",
+         "comparison": ">", "warning": 1.0},
+        {"name": "AccAvg", "signal": "accuracy", "aggregation": "avg", "window": "6h",
+         "warning": 0.9},
+    ]})  # fmt: skip
+    thinned, exact = RuleEvaluator(rules), RuleEvaluator(rules, points_per_window=10**6)
+    total = 0.0
+    for i in range(6 * 240 + 100):  # 6h25m of 15 s scrapes, the rate drifting
+        total += rng.uniform(10, 20) * (1 + i / 1000)
+        samples = [
+            ("inferwatch_requests_total", {"model": "m", "status": "200"}, total),
+            _acc("m", 0.9 + 0.05 * math.sin(i / 50) + rng.uniform(-0.01, 0.01)),
+        ]
+        thinned.observe(i * 15.0, samples)
+        exact.observe(i * 15.0, samples)
+    now = (6 * 240 + 99) * 15.0
+    for ev in (thinned, exact):  # compact now (as the next observation would)
+        for table in ev.history.tables.values():
+            table.compact(round(now * 1000), ev.history.points)
+    kept = {n: t.n for n, t in thinned.history.tables.items()}
+    every = {n: t.n for n, t in exact.history.tables.items()}
+    assert all(kept[n] < 1000 < every[n] for n in kept), (kept, every)  # 1,441 scrapes
+    got, want = thinned.values(now), exact.values(now)
+    for key in [("requests", "rate", 21600.0), ("accuracy", "avg", 21600.0)]:
+        (a,), (b,) = got[key].values.tolist(), want[key].values.tolist()
+        assert math.isclose(a, b, rel_tol=0.01), (key, a, b)

@@ -20,7 +20,10 @@ samples spread over it, and every sample where the slot is shorter than the scra
 (ages below ``K`` x interval: 64 minutes at a 15 s interval, 4 hours at 1 minute), so those
 windows read exactly the samples Prometheus would.  Older columns are at most ``2 a / K``
 apart: ``rate`` over a longer window starts at most that much after the window's edge and
-extrapolates the rest, as Prometheus does when a scrape is missing.  Columns per series after a
+extrapolates the rest, as Prometheus does when a scrape is missing; ``avg_over_time``
+averages the kept samples, so its older part weighs less than in Prometheus (a 6-hour
+window at 15 s: rate within 0.04%, average within 0.1% of the unthinned values in
+tests/alerting/test_evaluate.py).  Columns per series after a
 compaction: about ``K x (1 + log2(horizon / (K x interval)))`` (every scrape of the first
 ``K x interval``, then at most ``K`` per doubling of age): for a 3-day window at 15 s about
 1,950, not 17,280; new columns accumulate until the buffer is full, so at most twice that
