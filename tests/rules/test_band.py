@@ -201,3 +201,9 @@ def test_band_rules_record_value_median_mad_count_and_z_then_alert() -> None:
     ]
     # no band rule, no band group
     assert len(to_prometheus(rules[:1])["groups"]) == 1
+
+
+def test_an_infinite_value_in_the_history_gives_what_promql_gives() -> None:
+    # quantile(0.5) of [1, 2, +Inf]: values[1] * 1 + values[2] * 0 = 2 + NaN (Go: Inf * 0)
+    assert math.isnan(median([1.0, 2.0, math.inf]))
+    assert median([1.0, 2.0, math.inf, math.inf]) == math.inf

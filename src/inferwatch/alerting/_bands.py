@@ -101,10 +101,11 @@ class _Series:
             self.cache = (lo, hi, None, None)
             return None
         points.sort()
-        m = _median_sorted(points)
-        dev = np.abs(points - m)
-        dev.sort()
-        mad = _median_sorted(dev)
+        with np.errstate(invalid="ignore"):  # +Inf in a history: NaN, as in PromQL
+            m = _median_sorted(points)
+            dev = np.abs(points - m)
+            dev.sort()
+            mad = _median_sorted(dev)
         self.cache = (lo, hi, m, mad)
         return m, mad
 

@@ -129,7 +129,8 @@ def _quantile_sorted(values: npt.NDArray[np.float64], q: float) -> float:
     lower = max(0, math.floor(rank))
     upper = min(n - 1, lower + 1)
     weight = rank - math.floor(rank)
-    return float(values[lower] * (1 - weight) + values[upper] * weight)
+    with np.errstate(invalid="ignore"):  # Inf * 0 is NaN, as in Go
+        return float(values[lower] * (1 - weight) + values[upper] * weight)
 
 
 def median(values: Sequence[float] | npt.NDArray[np.float64]) -> float:
@@ -159,7 +160,8 @@ def robust_score(
     if arr.size == 0:
         return math.nan
     m = median(arr)
-    mad = median(np.abs(arr - m))
+    with np.errstate(invalid="ignore"):
+        mad = median(np.abs(arr - m))
     if min_mad > 0:
         mad = max(mad, min_mad)
     return divide(value - m, NORMAL_MAD * mad)
