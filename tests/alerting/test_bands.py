@@ -53,30 +53,33 @@ def test_scores_against_the_history_of_each_series(rng: np.random.Generator) -> 
 
 
 def test_one_value_per_step_the_last_one_before_it() -> None:
-    rule = _rule(history="2h", step="5m", min_history="10m")
+    rule = _rule(history="2h", step="5m", min_history="30m")
     h = BandHistory()
     labels = {"model": "a"}
-    for minute, v in [(0, 1.0), (1, 50.0), (4, 2.0), (5, 3.0), (9, 4.0), (10, 5.0)]:
+    steps = [(0, 1.0), (1, 50.0), (4, 2.0), (5, 3.0), (9, 4.0), (10, 5.0), (15, 6.0), (20, 7.0)]
+    for minute, v in [*steps, (25, 8.0)]:
         h.record(rule, labels, T0 + timedelta(minutes=minute), v)
-    # steps at 0, 5 and 10 minutes hold 1, 3 and 5 (50 and 2 were overwritten by 3; 4 by 5)
-    assert h.points(rule, labels) == 3
-    assert h.score(rule, labels, T0 + timedelta(minutes=10), 3.0) == 0.0
+    # steps at 0, 5, 10 minutes hold 1, 3, 5 (50 and 2 were overwritten by 3; 4 by 5)
+    assert h.points(rule, labels) == 6
+    history = [1.0, 3.0, 5.0, 6.0, 7.0, 8.0]
+    assert h.score(rule, labels, T0 + timedelta(minutes=25), 5.5) == 0.0
     # epoch seconds work as well as datetimes
-    assert h.score(rule, labels, (T0 + timedelta(minutes=10)).timestamp(), 7.0) == (
-        robust_score([1.0, 3.0, 5.0], 7.0)
+    assert h.score(rule, labels, (T0 + timedelta(minutes=25)).timestamp(), 10.0) == (
+        robust_score(history, 10.0)
     )
+    assert h.score(rule, labels, T0 + timedelta(minutes=24), 5.5) is None  # 5 points then
 
 
 def test_nan_is_not_recorded_and_not_scored() -> None:
-    rule = _rule(history="1h", step="1m", min_history="2m")
+    rule = _rule(history="1h", step="1m", min_history="6m")
     h = BandHistory()
     labels = {"model": "a"}
     assert h.band_score(rule, labels, T0, math.nan) is None
     assert h.points(rule, labels) == 0
-    h.record(rule, labels, T0 + timedelta(minutes=1), 1.0)
-    h.record(rule, labels, T0 + timedelta(minutes=2), 1.0)
-    assert h.score(rule, labels, T0 + timedelta(minutes=2), 1.0) is not None
-    assert h.score(rule, labels, T0 + timedelta(minutes=2), math.nan) is None
+    for minute in range(1, 7):
+        h.record(rule, labels, T0 + timedelta(minutes=minute), float(minute))
+    assert h.score(rule, labels, T0 + timedelta(minutes=6), 1.0) is not None
+    assert h.score(rule, labels, T0 + timedelta(minutes=6), math.nan) is None
 
 
 def test_memory_is_bounded_and_unseen_series_are_forgotten() -> None:
@@ -93,7 +96,7 @@ def test_memory_is_bounded_and_unseen_series_are_forgotten() -> None:
 
 
 def test_a_changed_band_starts_a_new_history() -> None:
-    short, longer = _rule(history="1h", step="1m", min_history="2m"), _rule(history="2h")
+    short, longer = _rule(history="1h", step="1m", min_history="6m"), _rule(history="2h")
     h = BandHistory()
     for minute in range(5):
         h.record(short, {"model": "a"}, T0 + timedelta(minutes=minute), 1.0)
@@ -164,22 +167,27 @@ def test_engine_scores_and_alerts_equal_promtools(tmp_path: Path) -> None:
     rules = load_rules(
         {"rules": [
             {"name": "FewRequests", "signal": "requests", "comparison": "<", "for": "5m",
-             "unusual": {"seasonality": "daily", "history": "1d", "min_history": "1d"}},
+             "unusual": {"seasonality": "daily", "history": "2d", "min_history": "2d"}},
             {"name": "LatencyUnusual", "signal": "latency", "for": "5m",
              "labels": {"team": "ml"}, "unusual": {"history": "2h", "min_history": "1h"}},
         ]}
     )  # fmt: skip
-    rule_file, test_file = tmp_path / "rules.yml", tmp_path / "rules_test.yml"
-    rule_file.write_text(yaml.safe_dump(to_prometheus(rules), sort_keys=False, width=10_000))
-    tests = to_promtool_tests(rules)
-    test_file.write_text(yaml.safe_dump(tests, sort_keys=False, width=10_000))
+    # a rule file each (promtool evaluates every rule of a file at every minute of every
+    # test in it: the two days of the daily test need not pay for the other rule)
+    test_files, tests = [], []
+    for i, rule in enumerate(rules):
+        rule_file, test_file = tmp_path / f"rules{i}.yml", tmp_path / f"rules{i}_test.yml"
+        rule_file.write_text(yaml.safe_dump(to_prometheus([rule]), sort_keys=False, width=10_000))
+        tests.append(to_promtool_tests([rule], rule_file=rule_file.name))
+        test_file.write_text(yaml.safe_dump(tests[-1], sort_keys=False, width=10_000))
+        test_files.append(str(test_file))
     run = subprocess.run(
-        [_promtool(), "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120
+        [_promtool(), "test", "rules", *test_files], capture_output=True, text=True, timeout=120
     )
     assert run.returncode == 0, run.stdout + run.stderr
 
-    for rule in rules:
-        [case] = [t for t in tests["tests"] if t["name"].startswith(f"{rule.name} (unusual")]
+    for rule, generated in zip(rules, tests, strict=True):
+        [case] = [t for t in generated["tests"] if t["name"].startswith(f"{rule.name} (unusual")]
         series = {s["series"].split('model="')[1].split('"')[0]: _values(s["values"])
                   for s in case["input_series"]}  # fmt: skip
         assert set(series) == {"steady", "outlier", "young"}

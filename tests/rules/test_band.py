@@ -112,12 +112,12 @@ def test_unusual_defaults_and_levels_on_the_rules_side() -> None:
 
 def test_round_trip_through_the_yaml_shape() -> None:
     [rule] = load_rules(
-        {"rules": [_rule(history="2d", step="10m", seasonality="daily", min_history="1d",
+        {"rules": [_rule(history="2d", step="10m", seasonality="daily", min_history="2d",
                          min_mad=0.001) | {"warning": 4, "for": "10m"}]}
     )  # fmt: skip
     data = rule_to_dict(rule)
     assert data["unusual"] == {"history": "2d", "step": "10m", "seasonality": "daily",
-                               "min_history": "1d", "min_mad": 0.001}  # fmt: skip
+                               "min_history": "2d", "min_mad": 0.001}  # fmt: skip
     assert load_rules({"rules": [data]}) == [rule]
 
 
@@ -132,6 +132,7 @@ def test_bad_bands_name_their_key_paths() -> None:
         {"name": "Short", "signal": "latency", "for": "30m", "unusual": {"history": "1h"}},
         {"name": "Odd", "signal": "latency", "unusual": "yes"},
         _rule(min_mad=-1),
+        _rule(step="10m", min_history="30m"),
     ]
     for i, item in enumerate(bad):
         item["name"] = f"Rule{i}"
@@ -143,12 +144,13 @@ def test_bad_bands_name_their_key_paths() -> None:
         "alerting.rules[0].unusual.seasonality: must be one of none, daily (got 'weekly')",
         "alerting.rules[1].unusual.step: must be a whole number of minutes",
         "alerting.rules[2].unusual.step: must divide a day",
-        "alerting.rules[3].unusual.history: must be at least 1d for daily seasonality",
+        "alerting.rules[3].unusual.history: must be at least 2d for daily seasonality",
         "alerting.rules[4].unusual.min_history: must not be longer than history",
         "alerting.rules[5].warning: a z-score level for '<' must be negative",
         "alerting.rules[6].unusual.history: must be at least 4 x (for + step) = 2h20m",
         "alerting.rules[7].unusual: must be true or a mapping",
         "alerting.rules[8].unusual.min_mad: must not be negative",
+        "alerting.rules[9].unusual.min_history: must cover at least 6 points (1h): the median",
     ]
     for start in expected:
         assert any(p.startswith(start) for p in problems), (start, problems)

@@ -26,7 +26,7 @@ SPECS: list[dict[str, Any]] = [
     {"name": "MeanUnusual", "signal": "inference_latency", "aggregation": "mean",
      "unusual": {"history": "2h", "min_history": "1h"}},
     {"name": "ErrorsUnusual", "signal": "error_rate", "warning": 4, "for": "10m",
-     "unusual": {"history": "3h", "min_history": "30m", "step": "10m", "min_mad": 0.01}},
+     "unusual": {"history": "3h", "min_history": "1h", "step": "10m", "min_mad": 0.01}},
     {"name": "FewRequests", "signal": "requests", "comparison": "<=", "critical": -4,
      "window": "2m", "unusual": {"history": "1h", "min_history": "20m", "step": "1m"}},
     {"name": "DriftUnusual", "signal": "drift", "aggregation": "avg", "comparison": ">=",

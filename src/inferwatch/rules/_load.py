@@ -47,6 +47,8 @@ _BAND_KEYS: Final = frozenset({"history", "step", "seasonality", "min_history", 
 BAND_LEVELS: Final = (3.0, 5.0)
 #: the most points one band keeps per series (7d at 1m is 10,080)
 _MAX_POINTS: Final = 100_000
+#: the fewest history points a band judges by (daily: two days of three points)
+_MIN_POINTS: Final = 6
 #: labels a rule may not set: the alert's own identity, which the rule or series give
 RESERVED_LABELS: Final = frozenset({"alertname", "severity", "model", "feature", "instance"})
 DEFAULT_WINDOW: Final = 300.0
@@ -132,20 +134,30 @@ def band_from_dict(data: Any, path: str, problems: list[str]) -> Band | None:
         problems.append(f"{path}.history: must cover at least two steps ({2 * step:g}s)")
     elif history / step > _MAX_POINTS:
         problems.append(f"{path}.history: more than {_MAX_POINTS} steps; use a longer step")
-    if daily and history < DAY:
-        problems.append(f"{path}.history: must be at least 1d for daily seasonality")
+    if daily and history < 2 * DAY:
+        problems.append(f"{path}.history: must be at least 2d for daily seasonality")
     default_min = min(3 * DAY if daily else DAY, history)
     min_history = _duration(data.get("min_history"), f"{path}.min_history", problems, default_min)
     if min_history <= 0:
         problems.append(f"{path}.min_history: must be positive")
     elif min_history > history:
         problems.append(f"{path}.min_history: must not be longer than history")
+    elif len(problems) == before and _points(history, step, seasonality, min_history) < _MIN_POINTS:
+        least = "2d" if daily else format_duration(_MIN_POINTS * step)
+        problems.append(
+            f"{path}.min_history: must cover at least {_MIN_POINTS} points ({least}): the "
+            "median and MAD of fewer are too unsteady to judge by"
+        )
     min_mad = _number(data.get("min_mad"), f"{path}.min_mad", problems) or 0.0
     if min_mad < 0:
         problems.append(f"{path}.min_mad: must not be negative")
     if len(problems) > before:
         return None
     return Band(history, step, seasonality, min_history, min_mad)
+
+
+def _points(history: float, step: float, seasonality: Any, min_history: float) -> int:
+    return Band(history, step, seasonality, min_history).min_points()
 
 
 def record_name(rule_name: str) -> str:
