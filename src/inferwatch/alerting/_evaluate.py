@@ -402,20 +402,19 @@ class _Match:
         self.labels = [a.labels[i] for i in ia]
 
 
-_MATCHES: dict[tuple[int, int], _Match] = {}
-
-
-def _divide(a: SignalValues, b: SignalValues) -> SignalValues:
+def _divide(
+    a: SignalValues, b: SignalValues, matches: dict[tuple[int, int], _Match]
+) -> SignalValues:
     """``a / b`` matched one-to-one on the series labels (PromQL vector division).
 
     The matching is cached on the identity of the two key lists (a grouping's own lists,
     shared while its table's series do not change), so a steady cycle divides arrays."""
     key = (id(a.keys), id(b.keys))
-    m = _MATCHES.get(key)
+    m = matches.get(key)
     if m is None or m.a is not a.keys or m.b is not b.keys:
-        if len(_MATCHES) > 256:
-            _MATCHES.clear()
-        m = _MATCHES[key] = _Match(a, b)
+        if len(matches) > 256:
+            matches.clear()
+        m = matches[key] = _Match(a, b)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = a.values[m.ia] / b.values[m.ib]
     return SignalValues(m.keys, m.labels, values)
@@ -543,6 +542,8 @@ class RuleEvaluator:
         self._matchers: dict[str, tuple[Matcher, ...]] = {}
         #: bucket layouts by the identity of the (shared) key list they were built for
         self._layouts: dict[int, tuple[list[LabelKey], _BucketLayout]] = {}
+        #: ratio matchings by the identities of the two key lists (see _divide)
+        self._matches: dict[tuple[int, int], _Match] = {}
 
     @property
     def sample_names(self) -> frozenset[str]:
@@ -650,7 +651,9 @@ class RuleEvaluator:
             if aggregation == "mean":
                 s, c = f"{sig.metric}_sum", f"{sig.metric}_count"
                 return _divide(
-                    self._sum_by(s, sel, per, rate_of(s)), self._sum_by(c, sel, per, rate_of(c))
+                    self._sum_by(s, sel, per, rate_of(s)),
+                    self._sum_by(c, sel, per, rate_of(c)),
+                    self._matches,
                 )
             name = f"{sig.metric}_bucket"
             buckets = self._sum_by(name, sel, (*per, "le"), rate_of(name))
@@ -660,6 +663,7 @@ class RuleEvaluator:
             return _divide(
                 self._sum_by(sig.metric, num, per, rate_of(sig.metric)),
                 self._sum_by(sig.metric, sel, per, rate_of(sig.metric)),
+                self._matches,
             )
         if sig.kind == "rate":
             return self._sum_by(sig.metric, sel, per, rate_of(sig.metric))
@@ -694,6 +698,7 @@ class RuleEvaluator:
             ratio = _divide(
                 self._sum_by(b, le, ("model",), lambda t: cyc.rate(t, b, w)),
                 self._sum_by(c, (), ("model",), lambda t: cyc.rate(t, c, w)),
+                self._matches,
             )
             got = SignalValues(ratio.keys, ratio.labels, 1 - ratio.values)
         else:
