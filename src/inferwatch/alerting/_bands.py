@@ -94,9 +94,12 @@ class _Series:
         c = self.cache
         if c is not None and c[0] == lo and c[1] == hi:
             return None if c[2] is None or c[3] is None else (c[2], c[3])
-        slots = window_slots(self.band, now_ms)
-        idx = slots % self.cap
-        points = self.vals[idx[self.ids[idx] == slots]]
+        if self.band.seasonality == "daily":
+            slots = window_slots(self.band, now_ms)
+            idx = slots % self.cap
+            points = self.vals[idx[self.ids[idx] == slots]]
+        else:  # every step from lo to hi: the ring cells holding one of them
+            points = self.vals[(self.ids >= lo) & (self.ids <= hi)]
         if len(points) < self.band.min_points():
             self.cache = (lo, hi, None, None)
             return None
