@@ -78,6 +78,19 @@ def test_default_pack_passes_promtool(tmp_path: Path) -> None:
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
+def test_short_windows_like_the_demos_pass_promtool(tmp_path: Path) -> None:
+    """Windows under a minute (the demo's 30 s) and a 1-minute window in one file: each
+    rule's test samples often enough that ``rate`` finds two samples at every evaluation
+    (sampled once a minute, a 30 s window read nothing and its alerts never fired)."""
+    from inferwatch.demo._data import demo_alerting
+
+    rules = load_rules({"rules": demo_alerting()["rules"]})
+    assert {r.window for r in rules if r.spec.kind != "gauge"} >= {30.0, 60.0}
+    rule_file, test_file = _write(tmp_path, rules)
+    tested = _run("test", "rules", test_file)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
 def test_every_signal_aggregation_and_comparison_passes_promtool(tmp_path: Path) -> None:
     rules = _every_signal()
     assert len(rules) == sum(len(AGGREGATIONS[s.kind]) for s in SIGNALS.values())

@@ -198,13 +198,28 @@ def _series(
     return {"series": f"{metric}{{{body}}}", "values": f"{_num(start)}+{_num(step)}x{n}"}
 
 
-def _feed(rule: Rule, who: str, value: float, n: int) -> tuple[list[dict[str, str]], float]:
+def _test_step(rule: Rule) -> int:
+    """Seconds between a rule's test samples: the largest of a minute, 30 s, 20 s, ...
+    that divides the window at least twice, so ``rate`` finds two samples in the window
+    wherever an evaluation falls (a test file evaluates at one interval for all its rules:
+    the demo's 30 s windows make it 15 s, and a 1-minute window sampled once a minute
+    would then read nothing between the minutes)."""
+    w = round(rule.window)
+    for step in (_STEP, 30, 20, 15, 12, 10, 6, 5, 4, 3, 2, 1):
+        if w % step == 0 and w // step >= 2:
+            return step
+    return 1
+
+
+def _feed(
+    rule: Rule, who: str, value: float, n: int, step: int = _STEP
+) -> tuple[list[dict[str, str]], float]:
     """Input series making ``rule``'s expression read about ``value`` for ``who``, and
-    the exact value Prometheus computes from them."""
+    the exact value Prometheus computes from them (one sample every ``step`` seconds)."""
     sig = rule.spec
     base = {**_selector_labels(sig.selector), **_ident(sig, who)}
     w = rule.window
-    k = w / _STEP  # increments inside the window (samples sit on its edges)
+    k = w / step  # increments inside the window (samples sit on its edges)
 
     def rate(step: float) -> float:  # Prometheus: increase * (extrapolation / range)
         return (k * step) * (1.0 / w)
@@ -212,7 +227,7 @@ def _feed(rule: Rule, who: str, value: float, n: int) -> tuple[list[dict[str, st
     if sig.kind == "gauge":
         return [_series(sig.metric, base, value, 0, n)], value
     if sig.kind == "rate":
-        per_step = _dyadic(value * _STEP)
+        per_step = _dyadic(value * step)
         return [_series(sig.metric, base, 0, per_step, n)], rate(per_step)
     if sig.kind == "ratio":
         bad = round(value * 1000)
@@ -249,17 +264,20 @@ def to_promtool_tests(rules: Sequence[Rule], *, rule_file: str = "rules.yml") ->
     gets the two tests of :func:`_band_tests` instead.
     """
     tests: list[dict[str, Any]] = []
+    every = _STEP  # the file's evaluation interval: divides every test's step
     for rule in rules:
         if rule.band is not None:
             tests += _band_tests(rule)
             continue
         sig = rule.spec
-        settle = math.ceil((rule.window + rule.for_) / _STEP) + 2
+        step = _test_step(rule)
+        every = math.gcd(every, step)
+        settle = math.ceil((rule.window + rule.for_) / step) + 2
         n = settle + 1
         series: list[dict[str, str]] = []
         expected: list[dict[str, Any]] = []
         for who, target in _test_values(rule).items():
-            feed, value = _feed(rule, who, target, n)
+            feed, value = _feed(rule, who, target, n, step)
             series += feed
             severity = rule.severity(value)
             if (severity is None) != (who == "calm"):
@@ -273,15 +291,18 @@ def to_promtool_tests(rules: Sequence[Rule], *, rule_file: str = "rules.yml") ->
                          "exp_annotations": dict(ann)}
                     )  # fmt: skip
         checks: list[dict[str, Any]] = []
-        if rule.for_ >= _STEP:
-            early = math.floor(rule.for_ / _STEP) - 1
-            checks.append({"eval_time": f"{early}m", "alertname": rule.name, "exp_alerts": []})
-        checks.append({"eval_time": f"{settle}m", "alertname": rule.name, "exp_alerts": expected})
+        if rule.for_ >= step:
+            early = math.floor(rule.for_ / step) - 1
+            checks.append({"eval_time": format_duration(early * step), "alertname": rule.name,
+                           "exp_alerts": []})  # fmt: skip
+        checks.append({"eval_time": format_duration(settle * step), "alertname": rule.name,
+                       "exp_alerts": expected})  # fmt: skip
         tests.append(
-            {"name": rule.name, "interval": "1m", "input_series": series,
+            {"name": rule.name, "interval": format_duration(step), "input_series": series,
              "alert_rule_test": checks}
         )  # fmt: skip
-    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
+    return {"rule_files": [rule_file], "evaluation_interval": format_duration(every),
+            "tests": tests}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- band tests
