@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from inferwatch.config import Settings, is_loopback, load_settings, mask_url
@@ -190,3 +191,12 @@ def test_trusted_model_hashes_are_sha256_digests(tmp_path: Path) -> None:
 
 def test_an_in_memory_store_is_a_valid_store_url() -> None:
     assert load_settings(None, {"store": {"url": "memory://"}}).store.url == "memory://"
+
+
+def test_a_band_step_shorter_than_the_evaluation_interval_is_refused() -> None:
+    from inferwatch.config import AlertingSettings
+
+    band = {"name": "Few", "signal": "requests", "comparison": "<", "unusual": {"step": "5m"}}
+    with pytest.raises(pydantic.ValidationError, match=r"rules\[0\]\.unusual\.step: 300 s is"):
+        AlertingSettings(evaluation_interval="10m", rules=[band])
+    assert AlertingSettings(evaluation_interval="5m", rules=[band]).to_rules()[0].band is not None

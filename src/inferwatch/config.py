@@ -652,6 +652,18 @@ class AlertingSettings(_Section):
                 check()
             except RuleError as e:
                 problems += e.problems
+        if not problems:
+            # a band keeps one point per step, taken at an evaluation: a step shorter than
+            # the evaluation interval would leave holes in the history
+            for i, entry in enumerate(self.rules):
+                if not isinstance(entry, dict) or not entry.get("unusual"):
+                    continue
+                rule = next(r for r in self.to_rules() if r.name == entry.get("name"))
+                if rule.band is not None and rule.band.step < self.evaluation_interval:
+                    problems.append(
+                        f"alerting.rules[{i}].unusual.step: {rule.band.step:g} s is shorter "
+                        f"than alerting.evaluation_interval ({self.evaluation_interval:g} s)"
+                    )
         if problems:
             # one line per problem; format_errors prints a message that names its own
             # paths without repeating the section's

@@ -33,6 +33,7 @@ alerting:
       for: 2m
       labels: {team: ml}
       summary: "p95 of {{ $labels.model }} is {{ $value }} s"
+    - {name: FewRequests, signal: requests, comparison: "<", unusual: true}
   slos:
     - {name: Fast, sli: latency, objective: 0.99, threshold: 0.5}
 """
@@ -68,7 +69,7 @@ def test_serve_refuses_bad_rules_at_start(run_cli: Run, tmp_path: Path) -> None:
 
 def test_validate_and_list_a_good_config(run_cli: Run, tmp_path: Path) -> None:
     (tmp_path / "inferwatch.yaml").write_text(GOOD)
-    total = len(default_rules()) + 1
+    total = len(default_rules()) + 2
     ok = run_cli("rules", "validate")  # ./inferwatch.yaml by default
     assert ok.returncode == 0, ok.stderr
     assert f"{total} alert rule(s), 1 SLO(s)" in ok.stdout
@@ -79,12 +80,16 @@ def test_validate_and_list_a_good_config(run_cli: Run, tmp_path: Path) -> None:
     cells = [c.strip() for c in slow.split("│")]
     assert cells[:8] == ["SlowP95", "latency", "p95", "5m", ">", "0.2", "0.4", "2m"]
     assert "histogram_quantile(0.95, sum by (model, le)" in cells[8]
+    [few] = [line for line in lines if line.startswith("FewRequests")]
+    cells = [c.strip() for c in few.split("│")]
+    assert cells[4:7] == ["unusual: z <", "-3", "-5"]  # levels of the z-score, marked
     assert "…" not in listed.stdout  # a pipe gets whole lines
     assert f"{total} rule(s)" in listed.stdout
     assert "SLO Fast: latency within 0.5 s, objective 0.99 over 30d" in listed.stdout
     as_json = json.loads(run_cli("rules", "list", "--json").stdout)
-    assert [r["name"] for r in as_json][-1] == "SlowP95"
-    assert as_json[-1]["labels"] == {"team": "ml"} and as_json[-1]["for"] == "2m"
+    assert [r["name"] for r in as_json][-2:] == ["SlowP95", "FewRequests"]
+    assert as_json[-2]["labels"] == {"team": "ml"} and as_json[-2]["for"] == "2m"
+    assert as_json[-1]["unusual"]["seasonality"] == "none"
 
 
 def test_no_rules_and_no_config(run_cli: Run, tmp_path: Path) -> None:

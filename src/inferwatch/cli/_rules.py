@@ -75,7 +75,9 @@ def rules_list(
     for r in rules:
         row = [
             r.name, r.signal, r.aggregation,
-            "" if r.aggregation == "last" else format_duration(r.window), r.comparison,
+            "" if r.aggregation == "last" else format_duration(r.window),
+            # a band rule's levels are robust z-scores against the signal's own history
+            r.comparison if r.band is None else f"unusual: z {r.comparison}",
             _threshold(r.warning), _threshold(r.critical), format_duration(r.for_),
         ]  # fmt: skip
         if promql:
