@@ -86,7 +86,7 @@ def test_short_windows_like_the_demos_pass_promtool(tmp_path: Path) -> None:
 
     rules = load_rules({"rules": demo_alerting()["rules"]})
     assert {r.window for r in rules if r.spec.kind != "gauge"} >= {30.0, 60.0}
-    rule_file, test_file = _write(tmp_path, rules)
+    _, test_file = _write(tmp_path, rules)
     tested = _run("test", "rules", test_file)
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
