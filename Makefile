@@ -26,7 +26,7 @@ system-deps:
 	@bash scripts/bootstrap.sh system
 
 test: $(STAMP) system-deps lint typecheck
-	$(BIN)/pytest --durations=10 $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --durations=10 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
