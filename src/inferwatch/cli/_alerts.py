@@ -20,6 +20,9 @@ from inferwatch.cli._app import ConfigOpt, app, console, default_config, err_con
 
 __all__ = ["alerts_app", "silence_app"]
 
+#: a pipe or a CI log gets whole rows, never cells cut to "…"
+PIPE_WIDTH = 400
+
 alerts_app = typer.Typer(help="List a running server's alerts and their history.",
                          no_args_is_help=True)  # fmt: skip
 silence_app = typer.Typer(help="Mute a running server's alerts for a time.", no_args_is_help=True)
@@ -96,6 +99,18 @@ def _call(
     return resp.json()
 
 
+def _print(table: Any) -> None:
+    from rich.console import Console
+
+    out = console if console.is_terminal else Console(width=PIPE_WIDTH)
+    out.print(table)
+
+
+def _when(iso: str) -> str:
+    """``2026-11-29 18:24:04`` from an ISO time (seconds are enough to read)."""
+    return iso[:19].replace("T", " ")
+
+
 def _labels(labels: dict[str, str], skip: tuple[str, ...] = ("alertname", "severity")) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skip)
 
@@ -134,12 +149,12 @@ def alerts_list(
             a["labels"].get("alertname", ""),
             a["labels"].get("severity", ""),
             a["state"],
-            a["starts_at"][:19],
+            _when(a["starts_at"]),
             _labels(a["labels"]),
             a["annotations"].get("summary", ""),
             muted,
         )
-    console.print(table)
+    _print(table)
 
 
 @alerts_app.command("history")
@@ -165,14 +180,14 @@ def alerts_history(
     for r in rows:
         value = r.get("value")
         table.add_row(
-            str(r["at"])[:19],
+            _when(str(r["at"])),
             r["alertname"],
             r["severity"],
             _labels(r["labels"]),
             f"{r['from_state']} -> {r['to_state']}",
             "" if value is None else f"{value:.4g}",
         )
-    console.print(table)
+    _print(table)
 
 
 @silence_app.command("add")
@@ -195,7 +210,7 @@ def silence_add(
     made = _call("POST", base, "/v1/silences", api_key, json=body)
     console.print(made["id"], highlight=False)
     err_console.print(
-        f"silenced {', '.join(made['matchers'])} until {made['ends_at'][:19]} (by {who})",
+        f"silenced {', '.join(made['matchers'])} until {_when(made['ends_at'])} (by {who})",
         highlight=False,
     )
 
@@ -219,9 +234,9 @@ def silence_list(
         return
     table = Table("id", "state", "matchers", "ends", "by", "comment")
     for s in silences:
-        table.add_row(s["id"], s["state"], ", ".join(s["matchers"]), s["ends_at"][:19],
+        table.add_row(s["id"], s["state"], ", ".join(s["matchers"]), _when(s["ends_at"]),
                       s["created_by"], s["comment"])  # fmt: skip
-    console.print(table)
+    _print(table)
 
 
 @silence_app.command("expire")
