@@ -458,8 +458,7 @@ class _Judged:
     """A rule prepared for judging: comparisons, levels, annotations."""
 
     __slots__ = (
-        "annotations", "band", "cmp", "critical", "key", "last", "levels", "rule", "spec",
-        "warning",
+        "annotations", "band", "cmp", "critical", "key", "levels", "rule", "spec", "warning",
     )  # fmt: skip
 
     def __init__(self, rule: Rule) -> None:
@@ -475,14 +474,28 @@ class _Judged:
         self.levels = levels
         self.annotations = alert_annotations(rule)
         self.band = bool(getattr(rule, "band", None))
-        #: last cycle's outcomes by series (reused when verdict and value are unchanged)
-        self.last: dict[LabelKey, RuleOutcome] = {}
+
+
+class _Verdicts:
+    """A bank's last cycle: its series and values, the (rule, series) pairs it returned
+    (rules x series) and their outcomes (an object matrix, None elsewhere)."""
+
+    __slots__ = ("keys", "outs", "values", "want")
+
+    def __init__(
+        self, keys: list[LabelKey], values: NDArray[np.float64], want: NDArray[np.bool_],
+        outs: NDArray[np.object_],
+    ) -> None:  # fmt: skip
+        self.keys = keys
+        self.values = values
+        self.want = want
+        self.outs = outs
 
 
 class _Bank:
     """The rules that read one signal with one comparison: judged together."""
 
-    __slots__ = ("cmp", "critical", "key", "rules", "spec", "warning")
+    __slots__ = ("cmp", "critical", "key", "last", "rules", "spec", "warning")
 
     def __init__(self, rules: list[_Judged]) -> None:
         self.rules = rules
@@ -496,6 +509,8 @@ class _Bank:
         self.warning = np.asarray(
             [nan if j.warning is None else j.warning for j in rules], dtype=np.float64
         )[:, None]
+        #: the last cycle's verdicts and outcomes (reused when verdict and value hold)
+        self.last: _Verdicts | None = None
 
 
 class RuleEvaluator:
@@ -724,8 +739,7 @@ class RuleEvaluator:
         for bank in self._banks:
             vals = signals.get(bank.key) or self.signal(cyc, bank.spec, *bank.key[1:])
             if not vals.keys:
-                for j in bank.rules:
-                    j.last = {}
+                bank.last = None
                 continue
             self._judge(bank, vals, quiet, out)
         for slo in self.slos:
@@ -734,33 +748,48 @@ class RuleEvaluator:
 
     def _judge(self, bank: _Bank, vals: SignalValues, quiet: bool, out: list[RuleOutcome]) -> None:
         """Judge every rule of ``bank`` on every series at once: one comparison matrix per
-        level (rules x series), the breaching pairs from one ``nonzero``."""
-        v = vals.values[None, :]
+        level (rules x series), the breaching pairs from one ``nonzero``.
+
+        A pair whose verdict and value did not change since the last cycle keeps its
+        outcome (a gauge that did not move costs nothing, not a new outcome): the last
+        cycle's outcomes are kept as a rules x series object matrix beside its values (a
+        bank's thresholds are fixed, so the same value is the same verdict), so finding and reusing them is vectorised and the Python work is per new
+        outcome only.  The matrix holds while the series are the same (the signal's key
+        list is the same object: its grouping is cached); else every outcome is new."""
+        v = vals.values
         with np.errstate(invalid="ignore"):
-            crit = bank.cmp(v, bank.critical)  # a NaN threshold (no such level) never holds
-            hit = crit | bank.cmp(v, bank.warning)
-        rr, ii = np.nonzero(np.ones_like(hit) if quiet else hit)
-        kept: list[dict[LabelKey, RuleOutcome]] = [{} for _ in bank.rules]
+            crit = bank.cmp(v[None, :], bank.critical)  # a NaN threshold never holds
+            hit = crit | bank.cmp(v[None, :], bank.warning)
+        want = np.ones_like(hit) if quiet else hit
+        rr, ii = np.nonzero(want)
+        outs = np.empty(hit.shape, dtype=object)
+        last = bank.last
         if len(rr):
-            values = vals.values[ii].tolist()
-            crits = crit[rr, ii].tolist()
-            hits = hit[rr, ii].tolist()
-            keys = vals.keys
-            rules = bank.rules
-            for n, (r, i) in enumerate(zip(rr.tolist(), ii.tolist(), strict=True)):
-                j = rules[r]
-                sev: Severity | None = "critical" if crits[n] else "warning" if hits[n] else None
-                value = values[n]
-                key = keys[i]
-                o = j.last.get(key)
-                # the same verdict on the same value as last cycle: the same outcome (a
-                # gauge that did not move costs one lookup, not a new outcome)
-                if o is None or o.value != value or o.severity != sev:
-                    o = self._outcome(j, vals, i, sev, value)
-                kept[r][key] = o
-                out.append(o)
-        for j, k in zip(bank.rules, kept, strict=True):
-            j.last = k
+            if last is not None and last.keys is vals.keys:
+                # a bank's thresholds are fixed: the same value is the same verdict
+                same = last.want[rr, ii] & (v[ii] == last.values[ii])
+                kr, ki = rr[same], ii[same]
+                outs[kr, ki] = last.outs[kr, ki]
+                nr, ni = rr[~same], ii[~same]
+            else:
+                nr, ni = rr, ii
+            if len(nr):
+                values = v[ni].tolist()
+                crits = crit[nr, ni].tolist()
+                hits = hit[nr, ni].tolist()
+                rules = bank.rules
+                made = np.empty(len(nr), dtype=object)
+                made[:] = [
+                    self._outcome(
+                        rules[r], vals, i, "critical" if c else "warning" if h else None, x
+                    )
+                    for r, i, c, h, x in zip(
+                        nr.tolist(), ni.tolist(), crits, hits, values, strict=True
+                    )
+                ]
+                outs[nr, ni] = made
+            out.extend(outs[rr, ii].tolist())
+        bank.last = _Verdicts(vals.keys, v, want, outs)
 
     def _outcome(
         self, j: _Judged, vals: SignalValues, i: int, sev: Severity | None, value: float
@@ -882,6 +911,8 @@ def _quantiles(q: float, buckets: SignalValues, layout: _BucketLayout) -> Signal
         got = [(float(layout.bounds[j]), float(m[i, j])) for j in range(k) if not np.isnan(m[i, j])]
         out[i] = _bucket_quantile(q, got) if got else np.nan
     present = ~np.isnan(m).all(axis=1)
+    if present.all():  # the layout's own lists: the same objects while it is cached
+        return SignalValues(layout.keys, layout.labels, out)
     idx = np.flatnonzero(present).tolist()
     return SignalValues(
         [layout.keys[i] for i in idx], [layout.labels[i] for i in idx], out[present]

@@ -227,6 +227,33 @@ class Table:
         return times[a:b], self.values[: len(self.keys), a:b]
 
 
+class _Part:
+    """One table's share of a cycle's samples: their positions in the cycle, their label
+    keys (sorted items) and rows (found again when the table's rows change)."""
+
+    __slots__ = ("keys", "pos", "rows", "table", "version")
+
+    def __init__(self, table: Table, pos: NDArray[np.intp], keys: list[LabelKey]) -> None:
+        self.table = table
+        self.pos = pos
+        self.keys = keys
+        self.rows: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self.version = -1  # rows not looked up yet
+
+
+class _Plan:
+    """Where a cycle's samples go, for a cycle with these names and label sets."""
+
+    __slots__ = ("labels", "names", "parts")
+
+    def __init__(
+        self, names: tuple[str, ...], labels: tuple[dict[str, str], ...], parts: list[_Part]
+    ) -> None:
+        self.names = names
+        self.labels = labels
+        self.parts = parts
+
+
 class SampleHistory:
     """Per sample name, the samples of the last ``horizons[name]`` seconds (bounded, see the
     module docstring).  ``observe(now, samples)`` once a cycle, times increasing."""
@@ -241,6 +268,7 @@ class SampleHistory:
         self.last_ms: int | None = None
         #: observations refused because they were not newer than the last one
         self.out_of_order = 0
+        self._plan: _Plan | None = None
 
     def observe(self, now: datetime | float, samples: Iterable[Sample]) -> bool:
         """Record one observation of every series; False (and nothing kept) when ``now`` is
@@ -251,31 +279,54 @@ class SampleHistory:
             self.out_of_order += 1
             return False
         self.last_ms = t
+        rows = samples if isinstance(samples, list | tuple) else list(samples)
+        if not rows:
+            return True
+        names, labels, values = zip(*rows, strict=True)
+        plan = self._plan
+        if plan is None or plan.names != names or plan.labels != labels:
+            plan = self._plan = self._planned(names, labels)
+        vals = np.asarray(values, dtype=np.float64)
+        finite = np.isfinite(vals)
+        clean = bool(finite.all())
+        for part in plan.parts:
+            table = part.table
+            c = table.column(t, self.points)  # compacts first: row numbers are stable after
+            if table.version != part.version:  # a compaction dropped rows (or rows came)
+                part.rows = np.asarray(list(map(table.row, part.keys)), dtype=np.intp)
+                part.version = table.version
+            if clean:
+                table.values[part.rows, c] = vals[part.pos]
+            else:
+                ok = finite[part.pos]
+                table.values[part.rows[ok], c] = vals[part.pos[ok]]
+            table.commit(c)
+        return True
+
+    def _planned(self, names: tuple[str, ...], labels: tuple[Mapping[str, str], ...]) -> _Plan:
+        """Which table and row each sample of a cycle goes to.
+
+        A server hands the same series in the same order every cycle (the registry's), so
+        this is worked out once per change of series and reused: a steady cycle costs one
+        comparison of the names and label sets with the last plan's (done in C) and a
+        vectorised write per table, not a label key and a dict lookup per sample.  The
+        plan keeps its own copies of the label sets, so a caller reusing (and changing) a
+        mapping between cycles cannot make a stale plan look current."""
         tables = self.tables
-        batch: dict[str, tuple[list[LabelKey], list[float]]] = {}
-        for name, labels, value in samples:
-            got = batch.get(name)
+        pos: dict[str, list[int]] = {}
+        for k, name in enumerate(names):
+            got = pos.get(name)
             if got is None:
                 if name not in tables:
                     continue
-                got = batch[name] = ([], [])
-            got[0].append(tuple(labels.items()))  # as given: Table.alias maps it to a row
-            got[1].append(value)
-        for name, (keys, values) in batch.items():
+                got = pos[name] = []
+            got.append(k)
+        parts = []
+        for name, where in pos.items():
             table = tables[name]
-            c = table.column(t, self.points)  # compacts first: row numbers are stable after
-            found = list(map(table.alias.get, keys))
-            if None in found:
-                found = [table.row_of(k) if r is None else r for r, k in zip(found, keys)]  # noqa: B905
-            rows = np.asarray(found, dtype=np.intp)
-            vals = np.asarray(values, dtype=np.float64)
-            finite = np.isfinite(vals)
-            if finite.all():
-                table.values[rows, c] = vals
-            else:
-                table.values[rows[finite], c] = vals[finite]
-            table.commit(c)
-        return True
+            keys = [tuple(sorted(labels[k].items())) for k in where]
+            parts.append(_Part(table, np.asarray(where, dtype=np.intp), keys))
+        return _Plan(names, tuple(map(dict, labels)), parts)
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name)
