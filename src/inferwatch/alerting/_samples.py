@@ -70,8 +70,8 @@ class Table:
     """The history of one sample name: label sets as rows, observation times as columns."""
 
     __slots__ = (
-        "alias", "cd", "cols", "cv", "horizon_ms", "keys", "labels", "lastv", "n", "rows",
-        "times", "values", "version",
+        "cd", "cols", "cv", "horizon_ms", "keys", "labels", "lastv", "n", "rows", "times",
+        "values", "version",
     )  # fmt: skip
 
     def __init__(self, horizon_ms: int) -> None:
@@ -80,8 +80,6 @@ class Table:
         self.rows: dict[LabelKey, int] = {}
         self.keys: list[LabelKey] = []
         self.labels: list[dict[str, str]] = []
-        #: label items in the order a caller gives them -> row (skips sorting each sample)
-        self.alias: dict[LabelKey, int] = {}
         self.cols = 16
         self.n = 0  # columns in use
         self.times: NDArray[np.int64] = np.zeros(self.cols, dtype=np.int64)
@@ -114,12 +112,6 @@ class Table:
             self.keys.append(key)
             self.labels.append(dict(key))
             self.version += 1
-        return r
-
-    def row_of(self, items: LabelKey) -> int:
-        """The row of a label set given as items in any order (remembered as given)."""
-        r = self.row(tuple(sorted(items)))
-        self.alias[items] = r
         return r
 
     def column(self, t: int, points: int) -> int:
@@ -172,7 +164,6 @@ class Table:
             self.keys = [self.keys[i] for i in idx]
             self.labels = [self.labels[i] for i in idx]
             self.rows = {k: i for i, k in enumerate(self.keys)}
-            self.alias = {}
             self.version += 1
         self._rebuild()
 
