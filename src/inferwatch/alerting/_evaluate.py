@@ -512,7 +512,7 @@ class _Verdicts:
 class _Bank:
     """The rules that read one signal with one comparison: judged together."""
 
-    __slots__ = ("cmp", "critical", "key", "last", "rules", "spec", "warning")
+    __slots__ = ("_shared", "cmp", "critical", "key", "last", "rules", "spec", "warning")
 
     def __init__(self, rules: list[_Judged]) -> None:
         self.rules = rules
@@ -528,6 +528,22 @@ class _Bank:
         )[:, None]
         #: the last cycle's verdicts and outcomes (reused when verdict and value hold)
         self.last: _Verdicts | None = None
+        #: per rule: what every outcome of it shares
+        self._shared = [
+            (j.rule.name, j.rule.labels, j.rule.for_, j.annotations, j.levels) for j in rules
+        ]
+
+    def make(
+        self, r: int, i: int, crit: bool, hit: bool, value: float, labels: list[dict[str, str]]
+    ) -> RuleOutcome:
+        """Rule ``r``'s outcome on series ``i`` (what ``RuleEvaluator._outcome`` builds)."""
+        name, extra, for_, templates, levels = self._shared[r]
+        series = labels[i]
+        sev: Severity | None = "critical" if crit else "warning" if hit else None
+        ann = _Annotations(templates, series, value) if sev is not None else {}
+        return RuleOutcome(
+            name, {**series, **extra} if extra else series, sev, value, for_, ann, levels
+        )
 
 
 class RuleEvaluator:
@@ -795,16 +811,9 @@ class RuleEvaluator:
                 values = v[ni].tolist()
                 crits = crit[nr, ni].tolist()
                 hits = hit[nr, ni].tolist()
-                rules = bank.rules
                 made = np.empty(len(nr), dtype=object)
-                made[:] = [
-                    self._outcome(
-                        rules[r], vals, i, "critical" if c else "warning" if h else None, x
-                    )
-                    for r, i, c, h, x in zip(
-                        nr.tolist(), ni.tolist(), crits, hits, values, strict=True
-                    )
-                ]
+                made[:] = list(map(bank.make, nr.tolist(), ni.tolist(), crits, hits, values,
+                                   [vals.labels] * len(values)))  # fmt: skip
                 outs[nr, ni] = made
             out.extend(outs[rr, ii].tolist())
         bank.last = _Verdicts(vals.keys, v, want, outs)
