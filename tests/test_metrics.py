@@ -274,6 +274,30 @@ def test_live_gauges_carry_each_verdicts_threshold_and_quality_limits() -> None:
     assert share_limit.value == report["drift_share_threshold"] == 0.5
 
 
+def test_collectors_build_their_families_once_per_publish() -> None:
+    """/metrics and the alert engine read the same families until the next publish, and
+    a publish shows at once."""
+    from inferwatch.metrics import PerformanceCollector
+
+    report, collector = _live_diamonds()
+    first = list(collector.collect())
+    assert list(collector.collect()) == first
+    assert all(a is b for a, b in zip(collector.collect(), first, strict=True))  # not rebuilt
+    collector.publish("other", "2", report)
+    again = list(collector.collect())
+    assert again is not first
+    models = {s.labels["model"] for f in again for s in f.samples}
+    assert models == {"diamonds", "other"}
+
+    perf = PerformanceCollector()
+    perf.publish("m", "1", {"realised": {"accuracy": 0.9}})
+    (before,) = [f for f in perf.collect() if f.name == "inferwatch_model_performance"]
+    assert [s.value for s in before.samples] == [0.9]
+    perf.publish("m", "1", {"realised": {"accuracy": 0.8}})
+    (after,) = [f for f in perf.collect() if f.name == "inferwatch_model_performance"]
+    assert [s.value for s in after.samples] == [0.8]
+
+
 def test_batch_gauges_carry_the_tests_own_thresholds() -> None:
     from inferwatch.evaluate import CategoricalColumn, NumericColumn, evaluate_batch
     from inferwatch.metrics import DriftCollector

@@ -13,6 +13,7 @@ schema's features and the registered tests.  Per-model children are resolved onc
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
@@ -506,6 +507,8 @@ def registry_samples(
     out: list[Triple] = []
     with registry._lock:
         collectors = dict(registry._collector_to_names)
+    previous = _FILTERED.get(registry, {})
+    kept: dict[int, _Filtered] = {}
     for collector, produced in collectors.items():
         if wanted is not None and produced and wanted.isdisjoint(produced):
             continue  # (a collector without describe() names nothing: it is asked)
@@ -515,18 +518,42 @@ def registry_samples(
                 continue
         except AttributeError:  # internals moved: the public way below, from scratch
             del out[size:]
-        _read_collected(collector, wanted, extra, out)
+        _read_collected(collector, wanted, extra, out, previous, kept)
+    _FILTERED[registry] = kept  # only this call's families: the cache never grows
     return out
 
 
+#: a family's filtered triples, kept while a collector hands out the very same family
+#: object (the drift and performance collectors keep theirs until the next publish, so
+#: most cycles find them here instead of walking ~17k samples again)
+_Filtered = tuple[Any, "frozenset[str] | None", tuple[tuple[str, str], ...], list[Triple]]
+_FILTERED: weakref.WeakKeyDictionary[CollectorRegistry, dict[int, _Filtered]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _read_collected(
-    collector: Any, wanted: frozenset[str] | None, extra: dict[str, str], out: list[Triple]
+    collector: Any,
+    wanted: frozenset[str] | None,
+    extra: dict[str, str],
+    out: list[Triple],
+    previous: dict[int, _Filtered],
+    kept: dict[int, _Filtered],
 ) -> None:
+    extra_key = tuple(extra.items())
     for family in collector.collect():
-        for s in family.samples:
-            if s.name.endswith("_created") or (wanted is not None and s.name not in wanted):
-                continue
-            out.append((s.name, {**extra, **s.labels} if extra else s.labels, s.value))
+        hit = previous.get(id(family))
+        if hit is not None and hit[0] is family and hit[1] == wanted and hit[2] == extra_key:
+            out.extend(hit[3])
+            kept[id(family)] = hit
+            continue
+        triples = [
+            (s.name, {**extra, **s.labels} if extra else s.labels, s.value)
+            for s in family.samples
+            if not s.name.endswith("_created") and (wanted is None or s.name in wanted)
+        ]
+        out.extend(triples)
+        kept[id(family)] = (family, wanted, extra_key, triples)
 
 
 _LE_TEXT: dict[float, str] = {}
@@ -782,6 +809,40 @@ def _confidence(prediction: Any) -> list[Mapping[str, Any]]:
     return [{**found, "name": "confidence"}]
 
 
+class _FamilyCache:
+    """The metric families a collector built from its published reports, kept until the
+    next publish.
+
+    Building them walks every model's report (about 40 ms for 100 models with 10
+    features each), and both ``/metrics`` and the built-in alert engine's evaluation
+    read them, between publishes that come once per evaluation interval.  A build that a
+    publish overtakes is not kept (the generation moved), so a reader never gets stale
+    families after a publish returned.
+    """
+
+    __slots__ = ("_families", "_generation")
+
+    def __init__(self) -> None:
+        self._generation = 0
+        self._families: tuple[int, list[Metric]] | None = None
+
+    def invalidate(self) -> None:
+        """Called under the owner's lock by ``publish``."""
+        self._generation += 1
+        self._families = None
+
+    def get(self, lock: threading.Lock, build: Callable[[], list[Metric]]) -> list[Metric]:
+        with lock:
+            cached, generation = self._families, self._generation
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        families = build()
+        with lock:
+            if self._generation == generation:
+                self._families = (generation, families)
+        return families
+
+
 class DriftCollector:
     """Drift and data-quality gauges computed from one report when Prometheus collects.
 
@@ -824,11 +885,13 @@ class LiveDriftCollector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._reports: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._families = _FamilyCache()
 
     def publish(self, model: str, version: str, report: Mapping[str, Any]) -> None:
         """Make ``report`` (``DriftReport.to_dict()`` plus ``window``) the one shown."""
         with self._lock:
             self._reports[(model, version)] = report
+            self._families.invalidate()
 
     def report(self, model: str, version: str) -> Mapping[str, Any] | None:
         """The newest report of one model version (None before its first evaluation)."""
@@ -844,8 +907,11 @@ class LiveDriftCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._families.get(self._lock, self._build)
+
+    def _build(self) -> list[Metric]:
         current = sorted(self.reports().items())
-        yield from _drift_families(((m, v, r) for (m, v), r in current), live=True)
+        return list(_drift_families(((m, v, r) for (m, v), r in current), live=True))
 
 
 def _finite_number(value: Any) -> bool:
@@ -869,10 +935,12 @@ class PerformanceCollector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._states: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._families = _FamilyCache()
 
     def publish(self, model: str, version: str, state: Mapping[str, Any]) -> None:
         with self._lock:
             self._states[(model, version)] = dict(state)
+            self._families.invalidate()
 
     def state(self, model: str, version: str) -> Mapping[str, Any] | None:
         with self._lock:
@@ -882,6 +950,12 @@ class PerformanceCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._families.get(self._lock, self._build)
+
+    def _build(self) -> list[Metric]:
+        return list(self._families_of_states())
+
+    def _families_of_states(self) -> Iterator[Metric]:
         with self._lock:
             states = sorted(self._states.items())
         mv = ["model", "version"]

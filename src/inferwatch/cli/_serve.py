@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -172,6 +173,11 @@ def serve(
         )
     )
     _stop_gracefully_on_every_signal(server)
+    # what start-up made (models, references, bins, imported modules) lives as long as the
+    # process: out of the collector's generations, a full collection no longer walks it
+    # (the alert cycle's pauses, bench/alert_engine.py)
+    gc.collect()
+    gc.freeze()
     server.run()
 
 
