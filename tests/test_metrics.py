@@ -64,7 +64,7 @@ def test_predictions_and_confidence(registry: CollectorRegistry) -> None:
             "inferwatch_predictions_total",
             model="m",
             version="1",
-            predicted_class="other",
+            predicted_class="__other__",
         )
         == 1
     )
@@ -82,14 +82,14 @@ def test_class_label_is_bounded(registry: CollectorRegistry) -> None:
     m.observe(obs(classes, [None] * len(classes)))
     text = generate_latest(registry).decode()
     series = [s for s in text.splitlines() if s.startswith("inferwatch_predictions_total{")]
-    assert len(series) == MAX_CLASSES + 1  # the known classes, then "other"
+    assert len(series) == MAX_CLASSES + 1  # the known classes, then "__other__"
     assert (
         sample(
             registry,
             "inferwatch_predictions_total",
             model="m",
             version="1",
-            predicted_class="other",
+            predicted_class="__other__",
         )
         == 30
     )
@@ -384,7 +384,7 @@ def test_classes_are_learned_when_not_given(registry: CollectorRegistry) -> None
     m = Metrics(registry, process=False)
     m.observe(obs(["b", "a", "b", "c"], [None] * 4))
     m.observe(obs(["a"], [None]))
-    assert _series(registry) == {"a": 2.0, "b": 2.0, "c": 1.0, "other": 0.0}
+    assert _series(registry) == {"a": 2.0, "b": 2.0, "c": 1.0, "__other__": 0.0}
 
 
 def test_learned_classes_are_bounded_and_overflow_to_other(registry: CollectorRegistry) -> None:
@@ -394,7 +394,9 @@ def test_learned_classes_are_bounded_and_overflow_to_other(registry: CollectorRe
     m.observe(obs(["c0", "c79", "new"], [None] * 3))  # a first-50 class, then two past the cap
     got = _series(registry)
     assert len(got) == MAX_CLASSES + 1
-    assert got["other"] == 30 + 2
+    assert got["__other__"] == 30 + 2
+    overflow = sample(registry, "inferwatch_label_overflow_total", label="predicted_class")
+    assert overflow == 30 + 2  # each value folded into __other__ is counted
     assert got["c0"] == 2
     assert m.for_model("m", "1").classes == tuple(outputs[:MAX_CLASSES])
 
@@ -403,14 +405,14 @@ def test_floats_none_and_objects_are_never_classes(registry: CollectorRegistry) 
     m = Metrics(registry, process=False)
     values: list[Any] = [0.5, np.float64(151.0), None, [1, 2], {"a": 1}, 3, np.int64(4), True]
     m.observe(obs(values, [None] * len(values)))
-    assert _series(registry) == {"3": 1.0, "4": 1.0, "True": 1.0, "other": 0.0}
+    assert _series(registry) == {"3": 1.0, "4": 1.0, "True": 1.0, "__other__": 0.0}
 
 
 def test_a_regression_model_counts_no_classes(registry: CollectorRegistry) -> None:
     m = Metrics(registry, process=False)
     m.for_model("m", "1", task="regression")
     m.observe(obs([3, 5, 7], [None] * 3))  # type: ignore[list-item]  # integer counts
-    assert _series(registry) == {"other": 0.0}
+    assert _series(registry) == {"__other__": 0.0}
     assert sample(registry, "inferwatch_request_instances_sum", model="m", version="1") == 3
 
 
@@ -520,3 +522,37 @@ def test_live_and_batch_disagree_only_by_threshold_and_fixed_calibration_agrees(
     assert by_name["color"].result.statistic == pytest.approx(gauges["inferwatch_drift_score"])
     assert {f.name for f in fixed.features if f.drift_detected} == set(batch.drifted)
     assert set(batch.drifted) < {f.name for f in live.features if f.drift_detected}
+
+
+def test_100k_hostile_model_names_and_classes_keep_the_exposition_bounded() -> None:
+    """The library path logs under names the caller chooses: past the budgets every value
+    shares ``__other__``, so the series count and /metrics' size stop growing."""
+    from inferwatch.metrics import MAX_MODEL_VERSIONS, OTHER
+    from inferwatch.monitor import Monitor
+    from inferwatch.store import MemoryStore
+
+    metrics = Metrics(CollectorRegistry(), process=False)
+    mon = Monitor(MemoryStore(), metrics=metrics, flush_interval=0.05)
+    sizes = []
+    for chunk in range(10):
+        for i in range(chunk * 10_000, (chunk + 1) * 10_000, 100):
+            names = [f"m\u202e{i + j}<script>" for j in range(100)]
+            for name in names[:2]:  # a new model name per call...
+                mon.log(name, f"v{i}", [{"x": 1.0}], [f"class-{i}"])
+            # ...and 100 hostile class values under one model
+            mon.log("steady", "1", [{"x": 1.0}] * 100, names)
+        sizes.append(len(generate_latest(metrics.registry).splitlines()))
+    mon.close()
+    text = generate_latest(metrics.registry).decode()
+    models = {
+        line.split('model="', 1)[1].split('"', 1)[0]
+        for line in text.splitlines()
+        if line.startswith("inferwatch_request_instances_count{")
+    }
+    assert len(models) == MAX_MODEL_VERSIONS + 1  # the budget, then __other__
+    assert OTHER in models
+    assert sizes[-1] == sizes[2]  # no new series once the budgets were spent
+    assert len(text) < 2_000_000  # bytes: only the counts' digits still grow
+    folded = sample(metrics.registry, "inferwatch_label_overflow_total", label="model")
+    assert folded == 2 * 1000 - (MAX_MODEL_VERSIONS - 1)  # "steady" took one of the slots
+    assert sample(metrics.registry, "inferwatch_label_overflow_total", label="predicted_class") > 0

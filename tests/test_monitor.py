@@ -546,7 +546,7 @@ def test_a_regressor_built_from_a_reference_counts_no_classes() -> None:
     mon.log("dia", "1", rows, reg_model.predict(frame).tolist())
     report = mon.evaluate()
     text = mon.render_metrics()[0].decode()
-    assert "predicted_class=" not in text.replace('predicted_class="other"', "")
+    assert "predicted_class=" not in text.replace('predicted_class="__other__"', "")
     assert report["prediction_drift"]["name"] == "prediction"
     assert report["prediction_drift"]["drift_detected"] is False
     mon.close()

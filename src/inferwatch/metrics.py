@@ -47,6 +47,8 @@ __all__ = [
     "LiveDriftCollector",
     "MAX_CLASSES",
     "MAX_JOB_METRICS",
+    "MAX_MODEL_VERSIONS",
+    "OTHER",
     "PerformanceCollector",
     "REJECT_REASONS",
     "SHADOW_OUTCOMES",
@@ -59,6 +61,11 @@ __all__ = [
 ]
 
 MAX_CLASSES = 50
+#: (model, version) pairs that get series of their own; later ones share OTHER's, so a
+#: library caller logging under unbounded model names cannot grow the exposition
+MAX_MODEL_VERSIONS = 200
+#: the label value that stands for every value past a label's budget
+OTHER = "__other__"
 UNKNOWN_MODEL = "unknown"
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -140,7 +147,7 @@ class ModelMetrics:
         self.confidence = o.confidence.labels(*m)
         self._status: dict[int, Counter] = {}
         self._lock = threading.Lock()
-        self._other = o.predictions.labels(*m, "other")
+        self._other = o.predictions.labels(*m, OTHER)
         self.classes: tuple[str, ...] = tuple(str(c) for c in classes or ())
         self.learning = not self.classes and task != "regression"
         self._full = False
@@ -169,7 +176,8 @@ class ModelMetrics:
             if found is not None:
                 return found
             if len(counters) >= MAX_CLASSES:
-                self._full = True  # unknown outputs are "other" from now on, lock-free
+                self._full = True  # unknown outputs are OTHER from now on, lock-free
+                self.owner.label_overflow.labels("predicted_class").inc()
                 return self._other
             counter = self.owner.predictions.labels(self.model, self.version, label)
             # copy on write: readers on other threads look up a dict nobody mutates
@@ -189,7 +197,11 @@ class ModelMetrics:
                 continue
             counter = counters.get(label)
             if counter is None:
-                counter = other if self._full else self._learn(label)
+                if self._full:
+                    counter = other
+                    self.owner.label_overflow.labels("predicted_class").inc()
+                else:
+                    counter = self._learn(label)
                 counters = self._class_counters
             counter.inc()
 
@@ -213,10 +225,25 @@ class ModelMetrics:
 class Metrics:
     """All of inferwatch's live metrics on one registry."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True):
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        process: bool = True,
+        max_model_versions: int = MAX_MODEL_VERSIONS,
+    ):
         self.registry = registry if registry is not None else CollectorRegistry()
+        self.max_model_versions = max_model_versions
         r = self.registry
         mv = ["model", "version"]
+        self.label_overflow = Counter(
+            "inferwatch_label_overflow",
+            "Values past a label's budget, counted under __other__ instead of a series of "
+            "their own: label is model (a model version past max_model_versions) or "
+            "predicted_class (a class past the first 50).",
+            ["label"],
+            registry=r,
+        )
         Info("inferwatch_build", "inferwatch build information.", registry=r).info(
             {"version": __version__}
         )
@@ -336,6 +363,7 @@ class Metrics:
                 pass
         self._models: dict[tuple[str, str], ModelMetrics] = {}
         self._models_lock = threading.Lock()
+        self._other_model: ModelMetrics | None = None
 
     def for_model(
         self,
@@ -357,9 +385,19 @@ class Metrics:
             with self._models_lock:
                 found = self._models.get(key)
                 if found is None:
+                    if len(self._models) >= self.max_model_versions:
+                        # past the budget: one shared set of series, counted
+                        self.label_overflow.labels("model").inc()
+                        return self._overflow(task)
                     found = ModelMetrics(self, model, version, classes, task=task)
                     self._models = {**self._models, key: found}
         return found
+
+    def _overflow(self, task: Task | None) -> ModelMetrics:
+        """The children every model version past the budget shares (called under the lock)."""
+        if self._other_model is None:
+            self._other_model = ModelMetrics(self, OTHER, OTHER, task=task)
+        return self._other_model
 
     # -- exposition --------------------------------------------------------------------
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
