@@ -16,7 +16,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from prometheus_client import (
@@ -38,6 +38,9 @@ from inferwatch._typing import Task
 from inferwatch._version import __version__
 from inferwatch.labels import LABEL_OUTCOMES
 from inferwatch.observation import Observation
+
+if TYPE_CHECKING:
+    from inferwatch.resources import ResourceCollector
 
 __all__ = [
     "CONFIDENCE_BUCKETS",
@@ -91,6 +94,7 @@ REJECT_REASONS = (
     "non_finite",
     "null_not_allowed",
     "unknown_model",
+    "invalid_record",
     "unauthorized",
     "forbidden",
 )
@@ -223,13 +227,20 @@ class ModelMetrics:
 
 
 class Metrics:
-    """All of inferwatch's live metrics on one registry."""
+    """All of inferwatch's live metrics on one registry.
+
+    ``process`` registers prometheus_client's process and platform collectors;
+    ``resources`` (by default as ``process``) an :class:`inferwatch.resources.
+    ResourceCollector`: host CPU, memory, disk and network I/O, threads, uptime and GPUs
+    (NVML), read at scrape time.
+    """
 
     def __init__(
         self,
         registry: CollectorRegistry | None = None,
         *,
         process: bool = True,
+        resources: bool | None = None,
         max_model_versions: int = MAX_MODEL_VERSIONS,
     ):
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -361,6 +372,17 @@ class Metrics:
                 PlatformCollector(registry=r)
             except ValueError:  # the registry has them already (prometheus_client.REGISTRY)
                 pass
+        # host, process and GPU resources (psutil, NVML) read at scrape time; on with the
+        # process collector unless asked otherwise
+        self.resources: ResourceCollector | None = None
+        if process if resources is None else resources:
+            from inferwatch.resources import ResourceCollector  # psutil: only when asked
+
+            self.resources = ResourceCollector()
+            try:
+                r.register(self.resources)
+            except ValueError:  # already there (a second Metrics on prometheus_client.REGISTRY)
+                self.resources = None
         self._models: dict[tuple[str, str], ModelMetrics] = {}
         self._models_lock = threading.Lock()
         self._other_model: ModelMetrics | None = None

@@ -55,6 +55,8 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str] | N
         kwargs["json"] = {"labels": [{"prediction_id": pred["id"], "label": pred["prediction"]}]}
     elif method == "POST" and path == "/v1/silences":
         kwargs["json"] = SILENCE
+    elif method == "POST" and path.endswith("/log"):
+        kwargs["json"] = {"records": [{"inputs": GOOD, "output": "no"}]}
     elif method == "POST":
         kwargs["json"] = {"instances": [GOOD]}
     if path.endswith("/compare"):  # compare the model with itself

@@ -39,6 +39,7 @@ from inferwatch.server._routes import (
     add_model_routes,
 )
 from inferwatch.server._served import ServedModel
+from inferwatch.server._sidecar import add_log_route
 
 if TYPE_CHECKING:
     from inferwatch.evaluate import EvaluationLoop
@@ -143,6 +144,9 @@ def create_app(
         metrics=metrics,
         max_body_bytes=settings.server.max_body_bytes,
         versions=versions,
+    )
+    add_log_route(
+        app, served, monitor=monitor, metrics=metrics, max_body_bytes=settings.server.max_body_bytes
     )
     add_model_routes(app, served, registry, store)
     add_drift_route(

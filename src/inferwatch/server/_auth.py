@@ -37,6 +37,7 @@ Access = Literal["predict", "feedback", "read", "admin", "metrics", "health", "d
 ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = MappingProxyType(
     {
         ("POST", "/v1/models/{name}/predict"): "predict",
+        ("POST", "/v1/models/{name}/log"): "predict",
         ("POST", "/v1/models/{name}/feedback"): "feedback",
         ("GET", "/v1/models"): "read",
         ("GET", "/v1/models/{name}"): "read",
