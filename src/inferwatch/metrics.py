@@ -215,7 +215,14 @@ class ModelMetrics:
         records = observation.records
         self.instances.observe(len(records))
         if observation.latency_seconds is not None:
-            self.duration.observe(observation.latency_seconds)
+            first = records[0] if records else None
+            if first is not None and first.trace_id:
+                # an exemplar links the latency bucket to the trace and the prediction
+                # (OpenMetrics exposition only; 89 of the 128 characters allowed)
+                exemplar = {"trace_id": first.trace_id[:32], "prediction_id": first.id[:36]}
+                self.duration.observe(observation.latency_seconds, exemplar)
+            else:
+                self.duration.observe(observation.latency_seconds)
         if observation.inference_seconds is not None:
             self.inference.observe(observation.inference_seconds)
         if self.counting:

@@ -270,3 +270,31 @@ def test_what_a_custom_adapter_returns_is_checked(
             assert r.json()["error"]["code"] == "model_error"
             assert served.store.count_predictions("odd") == 0
         assert served.sample("inferwatch_requests_total", model="odd", status=str(status)) == 1
+
+
+def test_openmetrics_scrape_carries_the_trace_and_prediction_id_as_an_exemplar(
+    served: Served, client: TestClient, good_rows: list[dict[str, Any]]
+) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    r = client.post(
+        "/v1/models/churn/predict",
+        json={"instances": good_rows[:1]},
+        headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+    )
+    (pred,) = r.json()["predictions"]
+    assert served.monitor.flush(5)
+    plain = client.get("/metrics")
+    assert plain.headers["content-type"].startswith("text/plain")
+    assert "# {" not in plain.text  # the Prometheus text format has no exemplars
+    om = client.get("/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
+    assert om.headers["content-type"].startswith("application/openmetrics-text")
+    buckets = [
+        line
+        for line in om.text.splitlines()
+        if line.startswith("inferwatch_request_duration_seconds_bucket{")
+        and 'model="churn"' in line
+        and " # " in line
+    ]
+    assert len(buckets) == 1
+    assert f'trace_id="{trace}"' in buckets[0] and f'prediction_id="{pred["id"]}"' in buckets[0]
+    assert om.text.rstrip().endswith("# EOF")

@@ -13,6 +13,7 @@ import msgspec
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 from inferwatch.ports import Store
@@ -259,10 +260,16 @@ def add_drift_route(
 
 
 def add_metrics_route(app: FastAPI, registry: CollectorRegistry) -> None:
-    """``GET /metrics`` in the Prometheus text format."""
+    """``GET /metrics``: the Prometheus text format, or OpenMetrics (with the latency
+    buckets' exemplars) when the scraper's ``Accept`` asks for it, as Prometheus does with
+    ``--enable-feature=exemplar-storage``."""
 
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        accept = request.headers.get("accept", "")
+        if "application/openmetrics-text" not in accept:
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        encoder, content_type = choose_encoder(accept)
+        return Response(encoder(registry), media_type=content_type)
 
     app.add_api_route(
         "/metrics",
