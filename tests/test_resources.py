@@ -160,6 +160,32 @@ def test_counters_never_go_backwards_when_an_interface_disappears(
     assert (_one(third, received), _one(third, sent)) == (1070, 480)  # eth0's later steps
 
 
+def test_a_source_the_platform_refuses_is_left_out_and_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sandbox that hides /proc/meminfo or /proc/self/io: the scrape still answers
+    with everything else, and says why once, not on every scrape."""
+    caplog.set_level(logging.INFO, logger="inferwatch.resources")
+
+    def denied(*args: Any, **kwargs: Any) -> Any:
+        raise psutil.AccessDenied(os.getpid())
+
+    monkeypatch.setattr(psutil, "virtual_memory", denied)
+    monkeypatch.setattr(psutil.Process, "io_counters", denied)
+    monkeypatch.setattr(psutil.Process, "create_time", denied)
+    collector = ResourceCollector(gpu=False)
+    for _ in range(5):
+        names = {n for n, _ in _values(collector)}
+        assert not any(n.startswith(("inferwatch_host_memory", "inferwatch_process_disk"))
+                       for n in names)  # fmt: skip
+        assert {"inferwatch_host_cpu_utilization_ratio", "inferwatch_process_threads",
+                "inferwatch_process_uptime_seconds"} <= names  # fmt: skip
+    assert 0 <= _one(_values(collector), "inferwatch_process_uptime_seconds") < 60
+    sources = sorted(r.getMessage().split(": ")[1].split(" unavailable")[0]
+                     for r in caplog.records if r.name == "inferwatch.resources")  # fmt: skip
+    assert sources == ["host memory", "process I/O", "process start time"]
+
+
 def test_real_counters_are_monotone_under_concurrent_scrapes() -> None:
     collector = ResourceCollector(gpu=False)
     counters = [n + "_total" for n, k, _ in RESOURCE_METRICS if k == "counter"]

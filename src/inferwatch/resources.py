@@ -181,14 +181,21 @@ class ResourceCollector:
 
         self._psutil = psutil
         self._proc = psutil.Process()
-        self._started = float(self._proc.create_time())
+        self._failed: set[str] = set()
+        try:
+            self._started = float(self._proc.create_time())
+        except Exception as exc:  # a sandbox hiding /proc: uptime from now on
+            self._unavailable("process start time", exc)
+            self._started = time.time()
         self._cpus = psutil.cpu_count() or 0
         self._lock = threading.Lock()
-        self._cpu_last = self._cpu_times()
-        self._cpu_ratio = self._busy_share(None, self._cpu_last)  # since boot, at first
+        try:
+            self._cpu_last: tuple[float, float] | None = self._cpu_times()
+        except Exception:  # reported by the first scrape
+            self._cpu_last = None
+        self._cpu_ratio = self._busy_share(None, self._cpu_last) if self._cpu_last else 0.0
         self._counters = {n: _Monotone() for n, k, _ in _HOST if k == "counter"}
         self._gpus = probe_gpus() if gpu else _Gpus(None, ())
-        self._failed: set[str] = set()
 
     # -- prometheus_client's collector protocol ----------------------------------------
     def describe(self) -> Iterator[Metric]:
@@ -230,7 +237,7 @@ class ResourceCollector:
         ps = self._psutil
         try:
             now = self._cpu_times()
-            share = self._busy_share(self._cpu_last, now)
+            share = self._busy_share(self._cpu_last, now)  # since boot without a baseline
             if share >= 0:
                 self._cpu_ratio, self._cpu_last = share, now
             yield _family("inferwatch_host_cpu_utilization_ratio", self._cpu_ratio)
