@@ -149,6 +149,7 @@ class ModelMetrics:
         self.inference = o.inference_duration.labels(*m)
         self.instances = o.request_instances.labels(*m)
         self.confidence = o.confidence.labels(*m)
+        self.inflight = o.inflight.labels(model)
         self._status: dict[int, Counter] = {}
         self._lock = threading.Lock()
         self._other = o.predictions.labels(*m, OTHER)
@@ -267,6 +268,12 @@ class Metrics:
         )
         self.model_info = Gauge(
             "inferwatch_model_info", "Model versions loaded and serving (always 1).", mv, registry=r
+        )
+        self.inflight = Gauge(
+            "inferwatch_inflight_requests",
+            "Prediction requests being answered now, by model.",
+            ["model"],
+            registry=r,
         )
         self.requests = Counter(
             "inferwatch_requests",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -298,3 +298,32 @@ def test_openmetrics_scrape_carries_the_trace_and_prediction_id_as_an_exemplar(
     assert len(buckets) == 1
     assert f'trace_id="{trace}"' in buckets[0] and f'prediction_id="{pred["id"]}"' in buckets[0]
     assert om.text.rstrip().endswith("# EOF")
+
+
+class ProbeAdapter(FlakyAdapter):
+    """Reads the in-flight gauge while it predicts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+        self.read: Callable[[], float] = lambda: -1.0
+        self.seen: list[float] = []
+
+    def predict(self, instances: Sequence[Mapping[str, Any]]) -> list[ModelPrediction]:
+        self.seen.append(self.read())
+        return super().predict(instances)
+
+
+def test_inflight_requests_count_while_answering_and_return_to_zero(
+    make_app: AppFactory, trained: Trained, good_rows: list[dict[str, Any]]
+) -> None:
+    probe = ProbeAdapter()
+    served = make_app(extra_models=[("probe", probe, trained.schema)])
+    probe.read = lambda: served.sample("inferwatch_inflight_requests", model="probe")
+    with TestClient(served.app) as client:
+        assert predict(client, good_rows, model="probe").status_code == 200
+        assert client.post("/v1/models/probe/predict", json={"x": 1}).status_code == 400
+        probe.fail = True
+        assert predict(client, good_rows, model="probe").status_code == 500
+    assert probe.seen == [1.0, 1.0]  # counted while the model ran
+    assert served.sample("inferwatch_inflight_requests", model="probe") == 0  # and after

@@ -241,6 +241,16 @@ def add_predict_route(
             return error_response(
                 request, 404, "unknown_model", f"no model named {echo(name)!r}; serving: {known}"
             )
+        inflight = served.metrics.inflight
+        inflight.inc()
+        try:
+            return await _answer(request, served, name, start, split)
+        finally:
+            inflight.dec()
+
+    async def _answer(
+        request: Request, served: ServedModel, name: str, start: float, split: bool
+    ) -> Response:
         try:
             content_type = request.headers.get("content-type")
             if not is_json_media_type(content_type):
