@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -129,13 +129,20 @@ class StoreSettings(_Section):
         raise ValueError(f"unsupported database {scheme!r}; {_STORE_URL_HINT}")
 
 
+#: the model adapters (``inferwatch.models.FLAVORS`` has one loader for each; a test keeps
+#: the two in step)
+ModelFlavor = Literal["sklearn", "onnx", "python"]
+
+
 class PreviousVersion(_Section):
     """An older version of a model, kept loaded so a rollback is instant (``models[].previous``)."""
 
     version: str = Field(min_length=1, max_length=100)
     path: Path = Field(description="Model file of this version.")
-    flavor: Literal["sklearn"] | None = Field(
-        None, description="Model adapter (the model's own if absent)."
+    flavor: ModelFlavor | None = Field(
+        None,
+        description="Model adapter (if absent: the one the file's suffix names, else the "
+        "model's own).",
     )
 
 
@@ -144,8 +151,15 @@ class ModelSettings(_Section):
 
     name: str = Field(description="Name in the URL: /v1/models/{name}/predict.")
     version: str = Field("1", min_length=1, max_length=100)
-    path: Path = Field(description="Model file (scikit-learn: a joblib or pickle file).")
-    flavor: Literal["sklearn"] = Field("sklearn", description="Model adapter.")
+    path: Path = Field(
+        description="Model file (sklearn: a joblib or pickle file; onnx: a .onnx file); "
+        "for flavor python, [FOLDER/]module:attribute naming an object with predict(X)."
+    )
+    flavor: ModelFlavor = Field(
+        "sklearn",
+        description="Model adapter: sklearn, onnx or python (if absent: onnx for a .onnx "
+        "path, else sklearn).",
+    )
     schema_path: Path | None = Field(
         None, alias="schema", description="Schema YAML; inferred from the reference if absent."
     )
@@ -231,6 +245,21 @@ class ModelSettings(_Section):
                 )
         return digests
 
+    @model_validator(mode="before")
+    @classmethod
+    def _flavor_from_path(cls, data: Any) -> Any:
+        # no flavor given: the one the model file's suffix names (model.onnx is onnx)
+        if isinstance(data, dict) and data.get("flavor") is None and "path" in data:
+            from inferwatch.models._loader import flavor_of
+
+            try:
+                flavor = flavor_of(data["path"])
+            except TypeError:  # not a path: the field's own check names it
+                return data
+            if flavor is not None:
+                data = {**data, "flavor": flavor}
+        return data
+
     @model_validator(mode="after")
     def _schema_source(self) -> ModelSettings:
         if self.schema_path is None and self.reference is None:
@@ -240,6 +269,10 @@ class ModelSettings(_Section):
             if p.version in seen:
                 raise ValueError(f"previous[{i}].version: {p.version!r} is listed twice")
             seen.add(p.version)
+            if p.flavor is None:
+                from inferwatch.models._loader import flavor_of
+
+                p.flavor = cast(ModelFlavor | None, flavor_of(p.path)) or self.flavor
         if self.previous and (self.shadow_of is not None or self.ab_group is not None):
             raise ValueError(
                 "previous versions (a rollback) apply to a model served under its own "
@@ -970,13 +1003,9 @@ def _check_model_data(m: ModelSettings, where: str, load_model: bool) -> list[st
     if problems or schema is None or not load_model:
         return problems
     from inferwatch.models import load_model as load
+    from inferwatch.models._loader import check_model_file
 
-    try:
-        adapter = load(
-            m.path, m.flavor, feature_names=schema.names, trusted_hashes=m.trusted_model_hashes
-        )
-    except InferwatchError as exc:
-        return [f"{where}.path: {exc}"]
+    rows: list[dict[str, Any]] | None = None
     if columns is not None:
         missing = [name for name in schema.names if name not in columns]
         if missing:
@@ -984,12 +1013,31 @@ def _check_model_data(m: ModelSettings, where: str, load_model: bool) -> list[st
         n = min(5, len(next(iter(columns.values()), [])))
         rows = [{name: columns[name][r].item() if hasattr(columns[name][r], "item")
                  else columns[name][r] for name in schema.names} for r in range(n)]  # fmt: skip
+    # the live version and each previous one: serve loads them all at start
+    for j, version in enumerate(m.versions()):
+        key = f"{where}.path" if j == 0 else f"{where}.previous[{j - 1}].path"
+        try:
+            check_model_file(version.path, version.flavor, m.trusted_model_hashes)
+        except InferwatchError:
+            continue  # check_settings reported it
+        try:
+            adapter = load(
+                version.path,
+                version.flavor,
+                feature_names=schema.names,
+                trusted_hashes=m.trusted_model_hashes,
+            )
+        except InferwatchError as exc:
+            problems.append(f"{key}: {exc}")
+            continue
+        if rows is None:
+            continue
         try:
             adapter.predict(rows)
         except Exception as exc:  # the model's own error, whatever its type
             problems.append(
-                f"{where}: the model cannot predict the reference's rows with this schema's "
-                f"features ({type(exc).__name__}: {str(exc).strip()[:300]})"
+                f"{key.removesuffix('.path')}: the model cannot predict the reference's rows "
+                f"with this schema's features ({type(exc).__name__}: {str(exc).strip()[:300]})"
             )
     return problems
 

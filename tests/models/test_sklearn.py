@@ -206,10 +206,12 @@ def test_load_model_errors(tmp_path: Path, frame: pd.DataFrame) -> None:
     with pytest.raises(ModelError, match="cannot load model"):
         load_model(corrupt, feature_names=FEATURES)
 
-    odd = tmp_path / "model.onnx"
+    odd = tmp_path / "model.h5"  # a suffix that names no flavor: read as sklearn's
     odd.write_bytes(b"x")
     with pytest.raises(ModelError, match=r"\.joblib"):
         load_model(odd, feature_names=FEATURES)
+    with pytest.raises(ModelError, match=r"\.joblib"):  # an explicit flavor wins over a suffix
+        load_model(odd.rename(tmp_path / "model.onnx"), "sklearn", feature_names=FEATURES)
 
     unfitted = tmp_path / "unfitted.joblib"
     joblib.dump(LogisticRegression(), unfitted)
@@ -228,9 +230,9 @@ def test_load_model_errors(tmp_path: Path, frame: pd.DataFrame) -> None:
 
 
 def test_unknown_flavor_lists_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="known: sklearn"):
+    with pytest.raises(ModelError, match="known: onnx, python, sklearn"):
         load_model(tmp_path / "m.onnx", "onnx-ish")
-    assert sorted(FLAVORS) == ["sklearn"]
+    assert sorted(FLAVORS) == ["onnx", "python", "sklearn"]
 
 
 def test_importing_the_facade_does_not_import_sklearn() -> None:

@@ -29,12 +29,17 @@ def _overrides(
     *,
     drift_window: float | None = None,
     drift_interval: float | None = None,
+    flavor: str | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if model is not None:
         if reference is None and schema is None:
             fail("--model needs --reference (to infer the schema) or --schema")
-        entry: dict[str, Any] = {"name": name or model.stem, "path": str(model.resolve())}
+        # a python model is module:attribute: named after its module's last part
+        stem = model.name.split(":")[0].rsplit(".", 1)[-1] if flavor == "python" else model.stem
+        entry: dict[str, Any] = {"name": name or stem, "path": str(model.resolve())}
+        if flavor is not None:
+            entry["flavor"] = flavor
         if reference is not None:
             entry["reference"] = str(reference.resolve())
         if schema is not None:
@@ -46,8 +51,11 @@ def _overrides(
         if task is not None:
             entry["task"] = task
         out["models"] = [entry]
-    elif reference or schema or target or prediction or name or task:
-        fail("--reference, --schema, --target, --prediction, --task and --name go with --model")
+    elif reference or schema or target or prediction or name or task or flavor:
+        fail(
+            "--reference, --schema, --target, --prediction, --task, --name and --flavor "
+            "go with --model"
+        )
     server = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if server:
         out["server"] = server
@@ -70,7 +78,17 @@ def _overrides(
 def serve(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="inferwatch.yaml.")] = None,
     model: Annotated[
-        Path | None, typer.Option(help="Quick start: a model file (joblib) to serve.")
+        Path | None,
+        typer.Option(
+            help="Quick start: a model file to serve (.joblib/.pkl: sklearn, .onnx: onnx), "
+            "or module:attribute with --flavor python."
+        ),
+    ] = None,
+    flavor: Annotated[
+        str | None,
+        typer.Option(
+            help="Model adapter: sklearn, onnx or python (default: from the file's suffix)."
+        ),
     ] = None,
     reference: Annotated[
         Path | None, typer.Option(help="Quick start: reference data the schema is inferred from.")
@@ -136,6 +154,7 @@ def serve(
         task,
         drift_window=drift_window,
         drift_interval=drift_interval,
+        flavor=flavor,
     )
     settings = load_settings(None if model is not None else default_config(config), overrides)
     if not settings.models:

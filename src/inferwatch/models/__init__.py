@@ -9,12 +9,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from inferwatch.models._base import ModelPrediction, to_python
-from inferwatch.models._loader import FLAVORS, load_model
+from inferwatch.models._loader import FLAVORS, flavor_of, load_model
 
 if TYPE_CHECKING:
+    from inferwatch.models._onnx import OnnxAdapter
     from inferwatch.models._sklearn import SklearnAdapter
 
-__all__ = ["FLAVORS", "ModelPrediction", "SklearnAdapter", "load_model", "to_python"]
+__all__ = [
+    "FLAVORS",
+    "ModelPrediction",
+    "OnnxAdapter",
+    "SklearnAdapter",
+    "flavor_of",
+    "load_model",
+    "to_python",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +31,8 @@ def __getattr__(name: str) -> Any:
         from inferwatch.models._sklearn import SklearnAdapter
 
         return SklearnAdapter
+    if name == "OnnxAdapter":
+        from inferwatch.models._onnx import OnnxAdapter
+
+        return OnnxAdapter
     raise AttributeError(f"module 'inferwatch.models' has no attribute {name!r}")

@@ -1,30 +1,140 @@
-"""Load a model file into a ModelAdapter; one loader per flavor, chosen from a table.
+"""Load a model into a ModelAdapter; one loader per flavor, chosen from a table.
 
-Framework imports happen inside each loader, so an optional backend (onnx, keras, torch,
-mlflow) costs nothing until a model of that flavor is loaded.
+The flavor comes from configuration (``models[].flavor``, ``--flavor``) or, when absent,
+from the file's suffix (:func:`flavor_of`).  Framework imports happen inside each loader,
+so an optional backend (onnx, keras, torch, mlflow) costs nothing until a model of that
+flavor is loaded.  A new flavor is one loader function and one :data:`FLAVORS` entry (and
+the ``flavor`` Literal in ``config.ModelSettings``; a test keeps the two in step).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
+import re
+import sys
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from inferwatch.errors import ModelError
 from inferwatch.ports import ModelAdapter
 
-__all__ = ["FLAVORS", "file_sha256", "load_model"]
+__all__ = [
+    "FLAVORS",
+    "LoadOptions",
+    "check_model_file",
+    "file_sha256",
+    "flavor_of",
+    "load_model",
+    "python_reference",
+]
 
 log = logging.getLogger("inferwatch.models")
 
-Loader = Callable[[Path, Sequence[str] | None], ModelAdapter]
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """How a loader sets up its runtime (the knobs some flavors have and others ignore).
+
+    ``threads`` is the intra-op thread count of runtimes that have one (ONNX Runtime).
+    One by default: a server runs many requests at once and batches them, so one thread
+    per call keeps calls from fighting over cores; more only helps a lone large batch.
+    """
+
+    threads: int = 1
+
+
+Loader = Callable[[Path, Sequence[str] | None, LoadOptions], ModelAdapter]
 
 _PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+_SUFFIX_FLAVORS = {".onnx": "onnx", **dict.fromkeys(_PICKLE_SUFFIXES, "sklearn")}
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_PYTHON_REFERENCE = re.compile(rf"({_DOTTED}):({_DOTTED})")
 
 
-def _load_sklearn(path: Path, feature_names: Sequence[str] | None) -> ModelAdapter:
+def flavor_of(path: str | Path) -> str | None:
+    """The flavor a model file's suffix names (``.onnx``: onnx; ``.joblib``, ``.pkl``,
+    ``.pickle``: sklearn), or None when the suffix names none."""
+    return _SUFFIX_FLAVORS.get(Path(path).suffix.lower())
+
+
+def python_reference(path: str | Path) -> tuple[Path, str, str]:
+    """``(folder, module, attribute)`` of a python-flavor model's ``[FOLDER/]module:attribute``.
+
+    The python flavor's "path" names an object rather than a file: the last part is
+    ``module:attribute`` (both dotted names), and the folder before it is put at the front
+    of ``sys.path`` for the import (the config file's folder when the config gives a bare
+    ``module:attribute``, since relative paths resolve against it; the working directory
+    for ``serve --model``).  Raises ModelError for anything else.
+    """
+    path = Path(path)
+    match = _PYTHON_REFERENCE.fullmatch(path.name)
+    if match is None:
+        raise ModelError(
+            f"python model {str(path)!r}: expected module:attribute (e.g. my_models.churn:model,"
+            " optionally after a folder to import it from)"
+        )
+    return path.parent, match.group(1), match.group(2)
+
+
+def _load_python(path: Path, feature_names: Sequence[str] | None, _: LoadOptions) -> ModelAdapter:
+    from inferwatch.models._sklearn import SklearnAdapter
+
+    folder, module_name, attribute = python_reference(path)
+    where = f"{module_name}:{attribute}"
+    if str(folder) not in sys.path:
+        # kept there: the module may import its siblings later, lazily
+        sys.path.insert(0, str(folder))
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise ModelError(
+                f"python model {where}: no module named {exc.name!r} "
+                f"(looked in {folder} first, then sys.path)"
+            ) from None
+        raise ModelError(f"python model {where}: importing {module_name!r} failed: {exc}") from exc
+    except Exception as exc:  # the module's own code raised while it was imported
+        raise ModelError(
+            f"python model {where}: importing {module_name!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+    obj: Any = module
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ModelError(
+                f"python model {where}: {module_name!r} has no attribute {attribute!r}"
+            ) from None
+    if isinstance(obj, type):
+        raise ModelError(
+            f"python model {where}: names the class {obj.__name__}; name an instance of it "
+            "(an object with predict(X))"
+        )
+    if not callable(getattr(obj, "predict", None)):
+        raise ModelError(f"python model {where}: a {type(obj).__name__} has no predict(X) method")
+    if feature_names is None:
+        fitted_on = getattr(obj, "feature_names_in_", None)
+        if fitted_on is None:
+            raise ModelError(
+                f"python model {where} does not record its feature names; pass feature_names"
+            )
+        feature_names = [str(c) for c in fitted_on]
+    return SklearnAdapter(obj, feature_names, flavor="python", dataframe=True)
+
+
+def _load_onnx(
+    path: Path, feature_names: Sequence[str] | None, options: LoadOptions
+) -> ModelAdapter:
+    from inferwatch.models._onnx import load_onnx
+
+    return load_onnx(path, feature_names, threads=options.threads)
+
+
+def _load_sklearn(path: Path, feature_names: Sequence[str] | None, _: LoadOptions) -> ModelAdapter:
     import joblib
     from sklearn.base import BaseEstimator
     from sklearn.exceptions import NotFittedError
@@ -56,12 +166,15 @@ def _load_sklearn(path: Path, feature_names: Sequence[str] | None) -> ModelAdapt
     return SklearnAdapter(estimator, feature_names, flavor="sklearn")
 
 
-#: flavor → loader.  Later flavors (onnx, keras, torch, mlflow) add one entry each.
-FLAVORS: dict[str, Loader] = {"sklearn": _load_sklearn}
+#: flavor → loader.  Later flavors (keras, torch, mlflow) add one entry each.
+FLAVORS: dict[str, Loader] = {"sklearn": _load_sklearn, "onnx": _load_onnx, "python": _load_python}
 
 
 #: flavors whose files are pickles: loading one runs the code it names
 PICKLE_FLAVORS = frozenset({"sklearn"})
+
+#: flavors that name a Python object (``module:attribute``), not a file
+OBJECT_FLAVORS = frozenset({"python"})
 
 
 def file_sha256(path: Path) -> str:
@@ -74,22 +187,39 @@ def file_sha256(path: Path) -> str:
 
 
 def check_model_file(
-    path: str | Path, flavor: str = "sklearn", trusted_hashes: Collection[str] = ()
+    path: str | Path, flavor: str | None = None, trusted_hashes: Collection[str] = ()
 ) -> Path:
     """``path`` after the checks made before anything is loaded (``config validate`` too).
 
-    The flavor is known, the file exists and is a file (not a folder), and when
-    ``trusted_hashes`` is not empty its SHA-256 is one of them: a pickle runs code when
-    it is loaded, so pinning the digests is what stops a swapped file from running.
-    Raises :class:`~inferwatch.errors.ModelError`.
+    The flavor (by default the one the suffix names, else sklearn) is known, the file
+    exists and is a file (not a folder), and when ``trusted_hashes`` is not empty its
+    SHA-256 is one of them: a pickle runs code when it is loaded, so pinning the digests
+    is what stops a swapped file from running.  A python-flavor model names an object, not
+    a file: its ``module:attribute`` is well formed and its folder exists (nothing is
+    imported).  Raises :class:`~inferwatch.errors.ModelError`.
     """
+    flavor = flavor or flavor_of(path) or "sklearn"
     if flavor not in FLAVORS:
         raise ModelError(f"unknown model flavor {flavor!r}; known: {', '.join(sorted(FLAVORS))}")
     path = Path(path)
+    if flavor in OBJECT_FLAVORS:
+        folder, _, _ = python_reference(path)
+        if not folder.is_dir():
+            raise ModelError(f"python model {path.name}: folder {folder} does not exist")
+        if trusted_hashes:
+            raise ModelError(
+                f"python model {path.name}: trusted_model_hashes pins model files, and a "
+                "python model is code imported from its module; pin that code where you "
+                "deploy it, and leave trusted_model_hashes out"
+            )
+        return path
     if path.is_dir():
         raise ModelError(f"model path {path} is a folder, not a model file")
     if not path.is_file():
-        raise ModelError(f"model file {path} does not exist")
+        hint = ""
+        if _PYTHON_REFERENCE.fullmatch(path.name):
+            hint = " (a Python object's module:attribute needs flavor python)"
+        raise ModelError(f"model file {path} does not exist{hint}")
     if trusted_hashes:
         try:
             digest = file_sha256(path)
@@ -105,20 +235,26 @@ def check_model_file(
 
 def load_model(
     path: str | Path,
-    flavor: str = "sklearn",
+    flavor: str | None = None,
     *,
     feature_names: Sequence[str] | None = None,
     trusted_hashes: Collection[str] = (),
+    threads: int = 1,
 ) -> ModelAdapter:
     """Load the model in ``path`` with the adapter for ``flavor``.
 
-    ``feature_names`` is the schema's column order (by default, what the model records).
+    ``flavor`` defaults to the one the file's suffix names (``.onnx``: onnx; ``.joblib``,
+    ``.pkl``, ``.pickle``: sklearn), else sklearn; the python flavor's ``path`` is
+    ``[FOLDER/]module:attribute`` (:func:`python_reference`).  ``feature_names`` is the
+    schema's column order (by default, what the model records).  ``threads`` is the
+    intra-op thread count of runtimes that have one (:class:`LoadOptions`).
     Pickle-based files (joblib, pickle) run code when loaded: with ``trusted_hashes``
     (SHA-256 hex digests) any file whose digest is not listed is refused before it is
     read; without, every load logs a warning that names the file's digest to pin.
     Raises :class:`~inferwatch.errors.ModelError` for an unknown flavor, a missing file,
-    a folder, an unlisted digest or a file that cannot be loaded.
+    a folder, an unlisted digest or a model that cannot be loaded.
     """
+    flavor = flavor or flavor_of(path) or "sklearn"
     path = check_model_file(path, flavor, trusted_hashes)
     if flavor in PICKLE_FLAVORS and not trusted_hashes:
         log.warning(
@@ -128,4 +264,6 @@ def load_model(
             path,
             file_sha256(path),
         )
-    return FLAVORS[flavor](path, feature_names)
+    if threads < 1:
+        raise ModelError(f"threads must be at least 1 (got {threads})")
+    return FLAVORS[flavor](path, feature_names, LoadOptions(threads=threads))

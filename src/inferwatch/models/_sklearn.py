@@ -27,10 +27,20 @@ class SklearnAdapter:
     top probability (from ``classes_``), ``probabilities`` maps ``str(class)`` to its
     probability and ``score`` is the top probability.  Otherwise ``predict``: the value is
     a float for regressors, the plain label otherwise, and ``score`` is None.
+
+    An estimator fitted on a DataFrame gets a DataFrame of the columns it was fitted on;
+    one fitted on an array gets rows in the schema's order.  With ``dataframe`` it always
+    gets a DataFrame of the schema's columns in order: the python flavor's contract, so a
+    user's object can select columns by name whatever it records.
     """
 
     def __init__(
-        self, estimator: Any, feature_names: Sequence[str], *, flavor: str = "sklearn"
+        self,
+        estimator: Any,
+        feature_names: Sequence[str],
+        *,
+        flavor: str = "sklearn",
+        dataframe: bool = False,
     ) -> None:
         if not callable(getattr(estimator, "predict", None)):
             raise ModelError(f"a {type(estimator).__name__} has no predict() method")
@@ -47,6 +57,8 @@ class SklearnAdapter:
                     f"the model was fitted on feature(s) {', '.join(map(repr, missing))} "
                     "that the schema does not have"
                 )
+        elif dataframe:
+            self._columns = list(self.feature_names)
         self._proba = callable(getattr(estimator, "predict_proba", None))
         self._regressor = _is_regressor(estimator)
         classes = getattr(estimator, "classes_", None)
