@@ -72,6 +72,12 @@ def python_reference(path: str | Path) -> tuple[Path, str, str]:
     """
     path = Path(path)
     match = _PYTHON_REFERENCE.fullmatch(path.name)
+    if match is not None and match.group(1).endswith(".py"):
+        module = match.group(1).removesuffix(".py")
+        raise ModelError(
+            f"python model {path.name!r}: expected module:attribute; name the module "
+            f"({module}:{match.group(2)}), not its file"
+        )
     if match is None:
         raise ModelError(
             f"python model {str(path)!r}: expected module:attribute (e.g. my_models.churn:model,"
