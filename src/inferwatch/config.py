@@ -176,6 +176,13 @@ class ModelSettings(_Section):
         description="SHA-256 hex digests of the model files allowed to load; when set, any "
         "other file is refused before it is unpickled (a pickle runs code when loaded).",
     )
+    threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Threads one model call may use (ONNX Runtime's intra-op threads); 1 by "
+        "default, since a server runs many calls at once.",
+    )
     shadow_of: str | None = Field(
         None,
         description="Run this version in shadow of the named model: it scores a copy of "

@@ -24,7 +24,11 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from inferwatch.config import ModelFlavor, ModelSettings, check_settings, load_settings
 from inferwatch.errors import ModelError
+from inferwatch.io import read_columns
+from inferwatch.metrics import Metrics
 from inferwatch.models import FLAVORS, OnnxAdapter, flavor_of, load_model
+from inferwatch.schema import infer_schema
+from inferwatch.server._build import load_served_model
 from tests.models.conftest import serve_end_to_end, write_config
 from tests.server.conftest import sample
 
@@ -201,6 +205,24 @@ def test_session_threads_default_to_one(
     assert three.session.get_session_options().intra_op_num_threads == 3
     with pytest.raises(ModelError, match="threads"):
         load_model(path, feature_names=names, threads=0)
+
+
+def test_models_threads_reaches_the_served_session(
+    tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray[Any, Any], LogisticRegression]
+) -> None:
+    frame, target, model = iris
+    save(to_onnx(model, frame.to_numpy()[:1].astype(np.float32)), tmp_path / "iris.onnx")
+    config = write_config(
+        tmp_path, {"name": "iris", "path": "iris.onnx", "threads": 2}, frame.assign(y=target)
+    )
+    settings = load_settings(config)
+    m = settings.models[0]
+    assert m.threads == 2
+    schema = infer_schema(read_columns(m.reference), target="y") if m.reference else None
+    assert schema is not None
+    served = load_served_model(m, schema, Metrics(process=False), settings.server)
+    assert isinstance(served.adapter, OnnxAdapter)
+    assert served.adapter.session.get_session_options().intra_op_num_threads == 2
 
 
 def test_a_corrupt_file_is_refused_at_load_naming_it(tmp_path: Path) -> None:

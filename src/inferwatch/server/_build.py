@@ -130,7 +130,11 @@ def load_served_model(
     from inferwatch.models import load_model
 
     adapter = load_model(
-        m.path, m.flavor, feature_names=schema.names, trusted_hashes=m.trusted_model_hashes
+        m.path,
+        m.flavor,
+        feature_names=schema.names,
+        trusted_hashes=m.trusted_model_hashes,
+        threads=m.threads,
     )
     return ServedModel.build(
         m.name,
