@@ -542,37 +542,16 @@ def _receiver_configs(entries: list[Any]) -> tuple[list[str], list[Any]]:
     ``alerting.receivers[i].key: ...`` line each; a duplicate name too)."""
     from pydantic import TypeAdapter
 
+    from inferwatch._entries import validate_named_entries
     from inferwatch.notify import Receiver
 
-    adapter: TypeAdapter[Any] = TypeAdapter(Receiver)
-    problems: list[str] = []
-    configs: list[Any] = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(entries):
-        where = f"alerting.receivers[{i}]"
-        try:
-            # an entry that is already a config model (built in code) is kept as it is
-            config: Any = entry if isinstance(entry, BaseModel) else adapter.validate_python(entry)
-        except pydantic.ValidationError as exc:
-            for err in exc.errors():
-                path = "".join(
-                    f"[{p}]" if isinstance(p, int) else f".{p}"
-                    for p in err["loc"]
-                    if p not in _RECEIVER_TAGS  # the union's tag is not a key
-                )
-                if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
-                    path += ".type"
-                problems.append(f"{where}{path}: {err['msg'].removeprefix('Value error, ')}")
-            configs.append(None)
-            continue
-        if config.name in seen:
-            problems.append(
-                f"{where}.name: {config.name!r} is already the name of "
-                f"alerting.receivers[{seen[config.name]}]"
-            )
-        seen.setdefault(config.name, i)
-        configs.append(config)
-    return problems, configs
+    return validate_named_entries(
+        TypeAdapter(Receiver),
+        entries,
+        path="alerting.receivers",
+        tags=_RECEIVER_TAGS,
+        tag_key="type",
+    )
 
 
 class AlertingSettings(_Section):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import pydantic
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from inferwatch._entries import validate_named_entries
 from inferwatch.alerting import Matcher
 
 __all__ = [
@@ -141,32 +141,8 @@ def load_actions(
 ) -> tuple[list[str], list[Any]]:
     """The entries as config models, and every problem found, one
     ``alerting.actions[i].key: message`` line each (a duplicate name too)."""
-    adapter: TypeAdapter[Any] = TypeAdapter(ActionConfig)
-    problems: list[str] = []
-    configs: list[Any] = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(entries):
-        where = f"{path}[{i}]"
-        try:
-            config: Any = entry if isinstance(entry, BaseModel) else adapter.validate_python(entry)
-        except pydantic.ValidationError as exc:
-            for err in exc.errors():
-                key = "".join(
-                    f"[{p}]" if isinstance(p, int) else f".{p}"
-                    for p in err["loc"]
-                    if p not in _KINDS  # the union's tag is not a key
-                )
-                if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
-                    key = ".kind"
-                message = err["msg"].removeprefix("Value error, ")
-                if err["type"] == "union_tag_invalid":
-                    message = f"must be one of {', '.join(_KINDS)}, got {entry.get('kind')!r}"
-                problems.append(f"{where}{key}: {message}")
-            continue
-        if config.name in seen:
-            problems.append(
-                f"{where}.name: {config.name!r} is already the name of {path}[{seen[config.name]}]"
-            )
-        seen.setdefault(config.name, i)
-        configs.append(config)
-    return problems, configs
+    problems, configs = validate_named_entries(
+        TypeAdapter(ActionConfig), entries, path=path, tags=_KINDS, tag_key="kind",
+        explain_tag=True,
+    )  # fmt: skip
+    return problems, [c for c in configs if c is not None]

@@ -13,8 +13,9 @@ import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import SecretStr, TypeAdapter, ValidationError
+from pydantic import SecretStr, TypeAdapter
 
+from inferwatch._entries import validate_named_entries
 from inferwatch.errors import ConfigError, NotifyError
 from inferwatch.notify.config import (
     AlertmanagerReceiverConfig,
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 _RECEIVER: TypeAdapter[Receiver] = TypeAdapter(Receiver)
+#: the receiver types: the union's tags, never keys of a config
+_TAGS = ("webhook", "alertmanager", "slack", "pagerduty", "email")
 
 
 class Notifier:
@@ -191,16 +194,6 @@ def build_receiver(
     raise ConfigError(f"{path}.type: unknown receiver type")  # pragma: no cover
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part not in {"webhook", "alertmanager", "slack", "pagerduty", "email"}:
-            text += f".{part}"  # the discriminator's tag is not a key of the config
-    return text
-
-
 def build_notifier(
     receivers: Sequence[Receiver | Mapping[str, Any]],
     *,
@@ -214,32 +207,18 @@ def build_notifier(
     (``alerting.receivers[2].url_file``).  ``external_url`` is the server's own address,
     sent as the webhook payload's ``externalURL``.
     """
-    configs: list[Receiver] = []
-    problems: list[str] = []
-    for index, entry in enumerate(receivers):
-        if not isinstance(entry, Mapping):
-            configs.append(entry)
-            continue
-        try:
-            configs.append(_RECEIVER.validate_python(dict(entry)))
-        except ValidationError as exc:
-            for e in exc.errors():
-                where = _location(e["loc"])
-                if e["type"] in {"union_tag_invalid", "union_tag_not_found"}:
-                    where += ".type"  # a missing or unknown type is reported at the entry
-                problems.append(f"{key}[{index}]{where}: {e['msg']}")
+    problems, configs = validate_named_entries(
+        _RECEIVER,
+        [dict(e) if isinstance(e, Mapping) else e for e in receivers],
+        path=key,
+        tags=_TAGS,
+        tag_key="type",
+    )
     if problems:
         raise ConfigError("; ".join(problems))
-    seen: dict[str, int] = {}
     built: list[ReceiverProtocol] = []
     try:
         for index, config in enumerate(configs):
-            if config.name in seen:
-                raise ConfigError(
-                    f"{key}[{index}].name: {config.name!r} is already the name of "
-                    f"{key}[{seen[config.name]}]"
-                )
-            seen[config.name] = index
             built.append(build_receiver(config, path=f"{key}[{index}]", external_url=external_url))
     except ConfigError:
         for receiver in built:
