@@ -14,6 +14,12 @@ pytest_plugins = ["tests._postgres"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# pytest-xdist runs a worker per core: OpenMP pools of a core each in every worker (the
+# models the tests train, the servers they start) spin against each other and made single
+# tests 40x slower in CI.  One OpenMP thread per process, inherited by subprocesses; the
+# product's own limit is tested in tests/estimate/test_dle.py whatever this says.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import norm
 
+from inferwatch._threads import one_thread
 from inferwatch.estimate._result import Estimate
 
 __all__ = ["DLE", "REGRESSION_METRICS"]
@@ -52,7 +53,8 @@ def _nanny(Z: FloatArray, target: FloatArray, seed: int) -> Any:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     model = HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1, random_state=seed)
-    return model.fit(Z, target)
+    with one_thread():  # see inferwatch._threads: 40x slower when the cores are busy
+        return model.fit(Z, target)
 
 
 @dataclass(slots=True, eq=False)
@@ -124,8 +126,9 @@ class DLE:
     def _losses(self, Z: FloatArray) -> tuple[FloatArray, FloatArray]:
         if len(Z) == 0:
             return np.zeros(0), np.zeros(0)
-        a = np.clip(np.asarray(self.abs_model_.predict(Z), dtype=np.float64), 0.0, None)
-        s = np.clip(np.asarray(self.sq_model_.predict(Z), dtype=np.float64), 0.0, None)
+        with one_thread():
+            a = np.clip(np.asarray(self.abs_model_.predict(Z), dtype=np.float64), 0.0, None)
+            s = np.clip(np.asarray(self.sq_model_.predict(Z), dtype=np.float64), 0.0, None)
         return a, np.maximum(s, a**2)  # E[e²] >= E[|e|]² (Jensen)
 
     def predict_losses(

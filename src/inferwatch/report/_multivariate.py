@@ -76,6 +76,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from inferwatch._threads import one_thread
 from inferwatch.evaluate import MultivariateResult
 from inferwatch.report._load import _f64, _is_numeric, _plain
 
@@ -240,7 +241,7 @@ def domain_classifier(
         random_state=seed,
     )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    with _one_thread():
+    with one_thread(blas=True):
         aucs = cross_val_score(model, X, y, cv=cv, scoring="roc_auc", error_score="raise")
     auc = float(np.mean(aucs))
     chance = 0.5 + CHANCE_SIGMAS * math.sqrt((2 * n + 1) / (12 * n * n))
@@ -331,7 +332,7 @@ def pca_reconstruction(
     def fit(Z: Matrix) -> Any:
         return PCA(n_components=variance, svd_solver="full", random_state=seed).fit(Z)
 
-    with _one_thread():
+    with one_thread(blas=True):
         pca = fit(z_ref)
         error = float(_errors(pca, z_cur).mean())
         parts = np.array_split(np.arange(len(z_ref)), chunks)
@@ -357,13 +358,6 @@ def pca_reconstruction(
             "n_current_sampled": len(z_cur),
         },
     )
-
-
-def _one_thread() -> Any:
-    """Run OpenMP (the classifier) and BLAS (the PCA) on one thread (see module doc)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
 
 
 def _standardise(X_ref: Matrix, X_cur: Matrix) -> tuple[Matrix, Matrix]:
