@@ -14,7 +14,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -27,11 +28,12 @@ from inferwatch.models import to_python
 from inferwatch.monitor import Monitor, new_prediction_id
 from inferwatch.ports import Prediction
 from inferwatch.server._errors import ApiError, error_response, status_for
+from inferwatch.server._inference import infer
 from inferwatch.server._schemas import ERROR_RESPONSES, PredictResponse, predict_request_schema
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import Shadow, Versions
 
-__all__ = ["add_predict_route", "read_body", "trace_id"]
+__all__ = ["Answered", "add_predict_route", "answer_rows", "read_body", "trace_id"]
 
 log = logging.getLogger("inferwatch.server")
 
@@ -268,7 +270,7 @@ def add_predict_route(
             served.metrics.request(status, time.perf_counter() - start)
             return error_response(request, status, exc.code, exc.message, exc.errors)
         try:
-            return _predict(
+            return await _predict(
                 request, served, rows, monitor, start, shadows.get(name, ()), split=split
             )
         except Exception:  # answered as a 500 by the catch-all handler; count it here
@@ -304,35 +306,51 @@ def add_predict_route(
     )
 
 
-def _predict(
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A batch predicted, counted and logged: what a route encodes into its answer."""
+
+    ids: list[str]
+    predictions: Sequence[Prediction]
+    body: bytes  # what ``encode`` made of them
+    background: BackgroundTasks | None  # the shadows' work, run after the answer is sent
+
+
+Encode = Callable[[ServedModel, list[str], Sequence[Prediction]], bytes]
+
+
+async def answer_rows(
     request: Request,
     served: ServedModel,
     rows: list[dict[str, Any]],
     monitor: Monitor,
     start: float,
+    encode: Encode,
     shadows: Sequence[Shadow] = (),
-    *,
-    split: bool = False,
-) -> Response:
-    t0 = time.perf_counter()
+) -> Answered:
+    """Predict validated ``rows`` with ``served``, encode, log and count the request as 200.
+
+    The one path from validated rows to logged predictions, shared by every predict route
+    (V1 and the Open Inference Protocol), so each is monitored and logged the same way.
+    Raises :class:`ApiError` (a 5xx, already counted, nothing logged) when the model fails
+    or its output cannot be encoded.
+    """
     try:
-        predictions = served.adapter.predict(rows)
-        inference = time.perf_counter() - t0
-        if len(predictions) != len(rows):
-            raise RuntimeError(f"{len(predictions)} predictions for {len(rows)} instances")
+        predictions = await infer(served, rows)
         ids = [new_prediction_id() for _ in rows]
-        body = _encode(served, ids, predictions)
-    except Exception as exc:
-        log.exception("model %s version %s failed to predict", served.name, served.version)
-        served.metrics.request(500, time.perf_counter() - start)
-        return error_response(
-            request,
-            500,
-            "model_error",
-            f"model {served.name!r} failed to predict ({type(exc).__name__}); "
-            "the server log has the details",
-        )
-    served.metrics.inference.observe(inference)
+        try:
+            body = encode(served, ids, predictions)
+        except Exception as exc:
+            log.exception("model %s version %s: answer not encodable", served.name, served.version)
+            raise ApiError(
+                500,
+                "model_error",
+                f"model {served.name!r} returned a prediction that cannot be encoded "
+                f"({type(exc).__name__}); the server log has the details",
+            ) from None
+    except ApiError as exc:
+        served.metrics.request(exc.status, time.perf_counter() - start)
+        raise
     monitor.log(
         served.name,
         served.version,
@@ -344,14 +362,36 @@ def _predict(
         latency_seconds=time.perf_counter() - start,
         trace_id=trace_id(request.headers.get("traceparent")),
     )
+    background = _shadow_tasks(request, shadows, rows, ids, predictions) if shadows else None
+    served.metrics.request(200)  # its duration is the latency_seconds logged above
+    return Answered(ids, predictions, body, background)
+
+
+async def _predict(
+    request: Request,
+    served: ServedModel,
+    rows: list[dict[str, Any]],
+    monitor: Monitor,
+    start: float,
+    shadows: Sequence[Shadow] = (),
+    *,
+    split: bool = False,
+) -> Response:
+    try:
+        answered = await answer_rows(request, served, rows, monitor, start, _encode, shadows)
+    except ApiError as exc:
+        return error_response(request, exc.status, exc.code, exc.message, exc.details)
+    ids = answered.ids
     headers = {"x-prediction-ids": ",".join(ids)} if len(ids) <= MAX_ID_HEADER else None
     if split:  # which member of the A/B group answered (the body says it too)
         headers = {**(headers or {}), "x-model-name": served.name}
         headers["x-model-version"] = served.version
-    background = _shadow_tasks(request, shadows, rows, ids, predictions) if shadows else None
-    response = Response(body, headers=headers, media_type="application/json", background=background)
-    served.metrics.request(200)  # its duration is the latency_seconds logged above
-    return response
+    return Response(
+        answered.body,
+        headers=headers,
+        media_type="application/json",
+        background=answered.background,
+    )
 
 
 def _shadow_tasks(
