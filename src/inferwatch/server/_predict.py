@@ -22,6 +22,7 @@ import msgspec
 from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTasks
 
+from inferwatch._traceparent import trace_id
 from inferwatch.errors import FieldError, ValidationError, echo
 from inferwatch.metrics import UNKNOWN_MODEL, Metrics
 from inferwatch.models import to_python
@@ -38,7 +39,6 @@ __all__ = ["Answered", "add_predict_route", "answer_rows", "read_body", "trace_i
 log = logging.getLogger("inferwatch.server")
 
 MAX_ID_HEADER = 100  # X-Prediction-Ids is sent for batches up to this size
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 _BODY_KEYS = frozenset({"instances", "parameters"})
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -64,16 +64,6 @@ def _unsupported_media_type(content_type: str | None) -> ApiError:
         "unsupported_media_type",
         f"the body must be JSON sent as Content-Type: application/json (got {got})",
     )
-
-
-def trace_id(traceparent: str | None) -> str | None:
-    """The trace id of a W3C ``traceparent`` header, or None when absent or malformed."""
-    if not traceparent:
-        return None
-    match = _TRACEPARENT.fullmatch(traceparent.strip())
-    if match is None or match.group(1) == "0" * 32:
-        return None
-    return match.group(1)
 
 
 def _too_large(limit: int) -> ApiError:
