@@ -92,6 +92,24 @@ class ServerSettings(_Section):
         False, description="Accept and drop features that are not in the schema."
     )
     docs: bool = Field(True, description="Publish the OpenAPI document and /docs.")
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A connection's request headers must arrive within this of it opening "
+        "(or of the previous answer); past it: 408 (closed unanswered if nothing was sent).",
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request's body must arrive within this of its headers: 408."
+    )
+    keepalive_timeout_seconds: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this."
+    )
+    max_connections: int = Field(
+        1024,
+        ge=1,
+        description="Most open connections; past it the longest-waiting idle or half-sent one "
+        "makes room, or, when all are busy, the new one gets 503 (lowered to fit ulimit -n).",
+    )
 
 
 class StoreSettings(_Section):
@@ -108,7 +126,10 @@ class StoreSettings(_Section):
         0.5, gt=0, description="Longest a row waits in the buffer before it is written."
     )
     enqueue_timeout_seconds: float = Field(
-        5.0, ge=0, description="How long a full buffer blocks a request before rows are dropped."
+        5.0,
+        ge=0,
+        description="How long a full buffer blocks Monitor.log in your own code before rows "
+        "are dropped; the server never waits (a full buffer drops and counts at once).",
     )
 
     @field_validator("url")
@@ -131,7 +152,7 @@ class StoreSettings(_Section):
 
 #: the model adapters (``inferwatch.models.FLAVORS`` has one loader for each; a test keeps
 #: the two in step)
-ModelFlavor = Literal["sklearn", "onnx", "python"]
+ModelFlavor = Literal["sklearn", "onnx", "python", "torchscript"]
 
 
 class PreviousVersion(_Section):
@@ -146,19 +167,43 @@ class PreviousVersion(_Section):
     )
 
 
+def _from_yaml_folder(path: Any) -> Any:
+    """A relative model path as it will resolve (against the YAML file's folder), so the
+    flavor a folder names (an MLflow model's MLmodel file) is found before paths resolve."""
+    yaml_path = _yaml_file.get()
+    if not isinstance(path, str | Path) or yaml_path is None or Path(path).is_absolute():
+        return path
+    return yaml_path.parent / path
+
+
 class ModelSettings(_Section):
     """One served model version."""
 
     name: str = Field(description="Name in the URL: /v1/models/{name}/predict.")
     version: str = Field("1", min_length=1, max_length=100)
     path: Path = Field(
-        description="Model file (sklearn: a joblib or pickle file; onnx: a .onnx file); "
-        "for flavor python, [FOLDER/]module:attribute naming an object with predict(X)."
+        description="Model file (sklearn: a joblib or pickle file; onnx: a .onnx file; "
+        "torchscript: a .pt file; keras: a .keras or .h5 file); for flavor mlflow, a model "
+        "folder (with an MLmodel file) or models:/name/version or models:/name@alias; for "
+        "flavor python, [FOLDER/]module:attribute naming an object with predict(X)."
     )
     flavor: ModelFlavor = Field(
         "sklearn",
-        description="Model adapter: sklearn, onnx or python (if absent: onnx for a .onnx "
-        "path, else sklearn).",
+        description="Model adapter: sklearn, onnx, torchscript, keras, mlflow or python (if "
+        "absent: the one the path names -- .onnx, .pt, .keras/.h5, an MLmodel folder or "
+        "models:/ URI -- else sklearn).",
+    )
+    classes: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Class names in the order of a torchscript, keras or mlflow model's "
+        "output columns (those files do not record them); 0, 1, ... if absent.",
+    )
+    tracking_uri: str | None = Field(
+        None,
+        min_length=1,
+        description="MLflow tracking server (or sqlite:/// database) a models:/ path is "
+        "resolved against; MLflow's own MLFLOW_TRACKING_URI if absent.",
     )
     schema_path: Path | None = Field(
         None, alias="schema", description="Schema YAML; inferred from the reference if absent."
@@ -182,6 +227,36 @@ class ModelSettings(_Section):
         le=256,
         description="Threads one model call may use (ONNX Runtime's intra-op threads); 1 by "
         "default, since a server runs many calls at once.",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Threads that run this model's calls, off the event loop; more helps "
+        "models that release the GIL (ONNX Runtime, numpy) on several cores.",
+    )
+    max_batch_size: int = Field(
+        64,
+        ge=1,
+        description="Most rows of concurrent requests gathered into one model call (a "
+        "larger request runs alone, whole).",
+    )
+    max_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1000,
+        description="Longest an idle worker waits for more requests to batch, only while "
+        "requests arrive more often than this (a lone request is never delayed); 0: never.",
+    )
+    timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A request whose model answer takes longer gets 504 model_timeout.",
+    )
+    max_queued_rows: int = Field(
+        10_000,
+        ge=1,
+        description="Rows that may wait for this model; past it requests get 503 overloaded.",
     )
     shadow_of: str | None = Field(
         None,
@@ -260,7 +335,7 @@ class ModelSettings(_Section):
             from inferwatch.models._loader import flavor_of
 
             try:
-                flavor = flavor_of(data["path"])
+                flavor = flavor_of(_from_yaml_folder(data["path"]))
             except TypeError:  # not a path: the field's own check names it
                 return data
             if flavor is not None:
@@ -279,7 +354,8 @@ class ModelSettings(_Section):
             if p.flavor is None:
                 from inferwatch.models._loader import flavor_of
 
-                p.flavor = cast(ModelFlavor | None, flavor_of(p.path)) or self.flavor
+                named = flavor_of(_from_yaml_folder(p.path))
+                p.flavor = cast(ModelFlavor | None, named) or self.flavor
         if self.previous and (self.shadow_of is not None or self.ab_group is not None):
             raise ValueError(
                 "previous versions (a rollback) apply to a model served under its own "
@@ -855,13 +931,17 @@ def format_errors(exc: pydantic.ValidationError, source: str | None = None) -> s
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    from inferwatch.models._loader import is_registry_uri
+
     for m in settings.models:
         for attr in ("path", "schema_path", "reference"):
             value = getattr(m, attr)
+            if attr == "path" and is_registry_uri(value):
+                continue  # models:/name/version names a registered model, not a file
             if value is not None and not value.is_absolute():
                 setattr(m, attr, (base / value).resolve())
         for p in m.previous:
-            if not p.path.is_absolute():
+            if not p.path.is_absolute() and not is_registry_uri(p.path):
                 p.path = (base / p.path).resolve()
     url = settings.store.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
@@ -1012,6 +1092,8 @@ def _check_model_data(m: ModelSettings, where: str, load_model: bool) -> list[st
                 version.flavor,
                 feature_names=schema.names,
                 trusted_hashes=m.trusted_model_hashes,
+                classes=m.classes,
+                tracking_uri=m.tracking_uri,
             )
         except InferwatchError as exc:
             problems.append(f"{key}: {exc}")

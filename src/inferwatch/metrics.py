@@ -75,6 +75,8 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+#: waits for a model worker: tens of microseconds when idle, up to the model's timeout
+QUEUE_BUCKETS = (0.0001, 0.00025, *LATENCY_BUCKETS)
 #: label delay (label time minus prediction time): a second to four weeks
 LABEL_DELAY_BUCKETS = (
     1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
@@ -147,6 +149,8 @@ class ModelMetrics:
         m, o = (model, version), owner
         self.duration = o.request_duration.labels(*m)
         self.inference = o.inference_duration.labels(*m)
+        self.batch_size = o.model_batch_size.labels(*m)
+        self.queue = o.queue_duration.labels(*m)
         self.instances = o.request_instances.labels(*m)
         self.confidence = o.confidence.labels(*m)
         self.inflight = o.inflight.labels(model)
@@ -290,9 +294,24 @@ class Metrics:
         )
         self.inference_duration = Histogram(
             "inferwatch_model_inference_duration_seconds",
-            "Time spent inside the model's predict call, per request.",
+            "Time spent inside the model's predict call, per call (one call may answer "
+            "several requests batched together).",
             mv,
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_batch_size = Histogram(
+            "inferwatch_model_batch_size",
+            "Instances per model call: the rows of every request batched into it.",
+            mv,
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.queue_duration = Histogram(
+            "inferwatch_queue_duration_seconds",
+            "Time a prediction request waited for the model's worker before its call began.",
+            mv,
+            buckets=QUEUE_BUCKETS,
             registry=r,
         )
         self.request_instances = Histogram(
@@ -400,6 +419,7 @@ class Metrics:
         self._models: dict[tuple[str, str], ModelMetrics] = {}
         self._models_lock = threading.Lock()
         self._other_model: ModelMetrics | None = None
+        self._connections: tuple[Counter, Gauge] | None = None
 
     def for_model(
         self,
@@ -434,6 +454,31 @@ class Metrics:
         if self._other_model is None:
             self._other_model = ModelMetrics(self, OTHER, OTHER, task=task)
         return self._other_model
+
+    def connection_metrics(self) -> tuple[Counter, Gauge]:
+        """``inferwatch serve``'s connection guard's metrics, registered on first call.
+
+        Only the server has connections of its own to count; a library caller's
+        ``Metrics`` (inside someone else's server) would only show zeros.
+        """
+        if self._connections is None:
+            closed = Counter(
+                "inferwatch_connections_closed",
+                "Connections the server closed on its own, by reason: header_timeout and "
+                "body_timeout (408 when a request had begun), refused (503: at "
+                "server.max_connections with every connection busy), evicted (the "
+                "connection that had waited longest for its request, closed to admit a new "
+                "one at the limit), invalid_http (400: not HTTP).",
+                ["reason"],
+                registry=self.registry,
+            )
+            open_now = Gauge(
+                "inferwatch_open_connections",
+                "HTTP connections open now (at most server.max_connections).",
+                registry=self.registry,
+            )
+            self._connections = (closed, open_now)
+        return self._connections
 
     # -- exposition --------------------------------------------------------------------
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:

@@ -511,8 +511,13 @@ class Monitor:
         latency_seconds: float | None = None,
         inference_seconds: float | None = None,
         trace_id: str | None = None,
+        block: bool = True,
     ) -> list[str]:
         """Record a batch of predictions; return their ids (generated when not given).
+
+        With the buffer full, ``log`` waits up to ``enqueue_timeout`` for room, then drops
+        and counts the rows that do not fit; ``block=False`` never waits (what the server
+        does on its event loop).
 
         ``latency_seconds`` is how long the batch took to answer (your request's time):
         it is stored with every row and observed once in
@@ -544,7 +549,7 @@ class Monitor:
             for i in range(n)
         ]
         self.log_observation(
-            Observation(model, version, records, latency_seconds, inference_seconds)
+            Observation(model, version, records, latency_seconds, inference_seconds), block=block
         )
         return ids
 
@@ -592,11 +597,11 @@ class Monitor:
             )
         return self._labels
 
-    def log_observation(self, observation: Observation) -> None:
-        """Update live metrics and queue the rows for the store."""
+    def log_observation(self, observation: Observation, *, block: bool = True) -> None:
+        """Update live metrics and queue the rows for the store (see :meth:`log`)."""
         if self.metrics is not None:
             self.metrics.observe(observation)
-        self.prediction_log.enqueue(observation.records)
+        self.prediction_log.enqueue(observation.records, block=block)
 
     # -- the prediction log --------------------------------------------------------------
     @property

@@ -90,13 +90,14 @@ class PredictionLog:
         # so a row is always in the buffer, in flight or in the store (never in between)
         self._inflight: list[PredictionRecord] = []
 
-    def enqueue(self, records: Sequence[PredictionRecord]) -> None:
-        """Queue rows for the store: blocks up to ``enqueue_timeout`` for room, then drops
-        (and counts) what still does not fit."""
+    def enqueue(self, records: Sequence[PredictionRecord], *, block: bool = True) -> None:
+        """Queue rows for the store: blocks up to ``enqueue_timeout`` for room (not at all
+        when ``block`` is false: the server's event loop never waits), then drops (and
+        counts) what still does not fit."""
         if self._closing:
             raise RuntimeError("this Monitor is closed; create a new one to log more")
         self._ensure_started()
-        deadline = time.monotonic() + self.enqueue_timeout
+        deadline = time.monotonic() + (self.enqueue_timeout if block else 0.0)
         with self._cond:
             self._logged += len(records)
             room = self.queue_size - len(self._buf)

@@ -158,6 +158,7 @@ def make_app(trained: Trained) -> AppFactory:
         store: Store | None = None,
         extra_models: Sequence[tuple[str, ModelAdapter, Schema]] = (),
         alerting: Mapping[str, Any] | None = None,
+        batching: Mapping[str, BatchSettings] | None = None,
     ) -> Served:
         auth_settings = dict(auth or {})
         if keys:
@@ -190,6 +191,7 @@ def make_app(trained: Trained) -> AppFactory:
                 metrics,
                 max_batch=settings.server.max_batch_size,
                 allow_extra=settings.server.allow_extra_features,
+                batching=(batching or {}).get(name),
             )
             for name, adapter, schema in specs
         }

@@ -40,6 +40,7 @@ from inferwatch.server._routes import (
 )
 from inferwatch.server._served import ServedModel
 from inferwatch.server._sidecar import add_log_route
+from inferwatch.server._v2 import add_v2_routes
 
 if TYPE_CHECKING:
     from inferwatch.evaluate import EvaluationLoop
@@ -53,6 +54,7 @@ log = logging.getLogger("inferwatch.server")
 
 #: how long shutdown waits for an evaluation in progress (it is a daemon thread after that)
 EVALUATOR_STOP_SECONDS = 10.0
+WORKER_STOP_SECONDS = 5.0  # a model call still running at shutdown is left to finish
 #: how long shutdown waits for an alert cycle in progress
 ALERTING_STOP_SECONDS = 10.0
 
@@ -63,6 +65,12 @@ def _utc_now() -> datetime:
 
 class _Readiness:
     accepting = False
+
+
+def _close_workers(models: Sequence[ServedModel]) -> None:
+    for m in models:
+        if not m.worker.close(WORKER_STOP_SECONDS):
+            log.warning("model %s version %s: a call still runs at shutdown", m.name, m.version)
 
 
 def create_app(
@@ -115,6 +123,9 @@ def create_app(
             yield
         finally:
             readiness.accepting = False
+            # uvicorn has answered every request by now: what a worker still runs is a call
+            # past its timeout, whose answer nobody waits for
+            await run_in_threadpool(_close_workers, registry.all_versions())
             if alerting is not None:
                 await run_in_threadpool(alerting.stop, ALERTING_STOP_SECONDS)
             if evaluator is not None:
@@ -137,6 +148,7 @@ def create_app(
     app.router.route_class = route_class
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
+    app.state.metrics = metrics  # for the server around the app (serve's connection guard)
     add_predict_route(
         app,
         served,
@@ -147,6 +159,17 @@ def create_app(
     )
     add_log_route(
         app, served, monitor=monitor, metrics=metrics, max_body_bytes=settings.server.max_body_bytes
+    )
+    add_v2_routes(
+        app,
+        served,
+        registry=registry,
+        monitor=monitor,
+        metrics=metrics,
+        store=store,
+        accepting=lambda: readiness.accepting,
+        max_body_bytes=settings.server.max_body_bytes,
+        versions=versions,
     )
     add_model_routes(app, served, registry, store)
     add_drift_route(

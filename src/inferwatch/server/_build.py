@@ -31,6 +31,7 @@ from inferwatch.monitor import Monitor
 from inferwatch.performance_windows import PerformanceWindows
 from inferwatch.server._alerting import AlertingService, build_alerting
 from inferwatch.server._app import create_app
+from inferwatch.server._batching import BatchSettings
 from inferwatch.server._feedback import label_ingestor_of
 from inferwatch.server._registry import ModelRegistry
 from inferwatch.server._served import ServedModel
@@ -135,6 +136,8 @@ def load_served_model(
         feature_names=schema.names,
         trusted_hashes=m.trusted_model_hashes,
         threads=m.threads,
+        classes=m.classes,
+        tracking_uri=m.tracking_uri,
     )
     return ServedModel.build(
         m.name,
@@ -145,6 +148,18 @@ def load_served_model(
         max_batch=server.max_batch_size,
         allow_extra=server.allow_extra_features,
         task=m.task,
+        batching=batch_settings(m),
+    )
+
+
+def batch_settings(m: ModelSettings) -> BatchSettings:
+    """How ``models[]`` entry ``m`` is run and batched (server._batching)."""
+    return BatchSettings(
+        max_batch_size=m.max_batch_size,
+        max_wait=m.max_wait_ms / 1000,
+        timeout=m.timeout_seconds,
+        max_queue=m.max_queued_rows,
+        workers=m.workers,
     )
 
 

@@ -7,38 +7,44 @@ here once.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from inferwatch.ports import Prediction
+from inferwatch.server._batching import ModelCallError, Overloaded
 from inferwatch.server._errors import ApiError
 from inferwatch.server._served import ServedModel
 
 __all__ = ["infer"]
 
-log = logging.getLogger("inferwatch.server")
-
 
 async def infer(served: ServedModel, rows: list[dict[str, Any]]) -> Sequence[Prediction]:
-    """The model's predictions for ``rows``, one per row, in order.
+    """The model's predictions for ``rows``, one per row, in order, from its worker thread.
 
-    Raises :class:`ApiError` 500 ``model_error`` when the model raises or answers with the
-    wrong number of predictions (logged with its traceback; the client sees no trace).
+    Raises :class:`ApiError`: 500 ``model_error`` when the model raises or answers with the
+    wrong number of predictions (logged with its traceback; the client sees no trace), 504
+    ``model_timeout`` past ``models[].timeout_seconds``, 503 ``overloaded`` when the
+    model's queue is full.
     """
-    t0 = time.perf_counter()
     try:
-        predictions = served.adapter.predict(rows)
-        if len(predictions) != len(rows):
-            raise RuntimeError(f"{len(predictions)} predictions for {len(rows)} instances")
-    except Exception as exc:
-        log.exception("model %s version %s failed to predict", served.name, served.version)
+        return await served.worker.predict(rows)
+    except ModelCallError as exc:
         raise ApiError(
             500,
             "model_error",
-            f"model {served.name!r} failed to predict ({type(exc).__name__}); "
-            "the server log has the details",
+            f"model {served.name!r} failed to predict ({exc}); the server log has the details",
         ) from None
-    served.metrics.inference.observe(time.perf_counter() - t0)
-    return predictions
+    except TimeoutError:
+        raise ApiError(
+            504,
+            "model_timeout",
+            f"model {served.name!r} did not answer within "
+            f"{served.worker.settings.timeout:g} s (models[].timeout_seconds)",
+        ) from None
+    except Overloaded as exc:
+        raise ApiError(
+            503,
+            "overloaded",
+            f"model {served.name!r} is overloaded: {exc}; retry later",
+            headers={"retry-after": "1"},
+        ) from None

@@ -34,7 +34,14 @@ from inferwatch.server._schemas import ERROR_RESPONSES, PredictResponse, predict
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import Shadow, Versions
 
-__all__ = ["Answered", "add_predict_route", "answer_rows", "read_body", "trace_id"]
+__all__ = [
+    "Answered",
+    "add_predict_route",
+    "answer_rows",
+    "count_refusal",
+    "read_body",
+    "trace_id",
+]
 
 log = logging.getLogger("inferwatch.server")
 
@@ -249,16 +256,11 @@ def add_predict_route(
                 raise _unsupported_media_type(content_type)
             payload = decode(await read_body(request, max_body_bytes))
             rows = served.validator.validate(instances_of(payload))
-        except ApiError as exc:
-            metrics.reject(name, exc.code)
-            served.metrics.request(exc.status, time.perf_counter() - start)
-            return error_response(request, exc.status, exc.code, exc.message, exc.details)
-        except ValidationError as exc:
-            status = status_for(exc.code)
-            fields = [(e.reason, e.kind) for e in exc.errors] if status == 422 else ()
-            metrics.reject(name, exc.code, fields)
-            served.metrics.request(status, time.perf_counter() - start)
-            return error_response(request, status, exc.code, exc.message, exc.errors)
+        except (ApiError, ValidationError) as exc:
+            refused = count_refusal(metrics, served, name, exc, start)
+            return error_response(
+                request, refused.status, refused.code, refused.message, refused.details
+            )
         try:
             return await _predict(
                 request, served, rows, monitor, start, shadows.get(name, ()), split=split
@@ -296,6 +298,35 @@ def add_predict_route(
     )
 
 
+def count_refusal(
+    metrics: Metrics,
+    served: ServedModel,
+    name: str,
+    exc: ApiError | ValidationError,
+    start: float,
+    *,
+    field_status: int = 422,
+) -> ApiError:
+    """Count a refused predict request and return the refusal to answer.
+
+    Shared by every predict route (V1 and the Open Inference Protocol) so a refusal is
+    counted the same way whichever protocol it came in: in ``..._rejected_total`` with
+    its reason (and each bad field's reason and kind), and in ``inferwatch_requests_total``
+    with the status answered.  ``field_status`` is the status of a field problem (V1 says
+    422; the Open Inference Protocol's clients expect 400).
+    """
+    if isinstance(exc, ApiError):
+        metrics.reject(name, exc.code)
+        served.metrics.request(exc.status, time.perf_counter() - start)
+        return exc
+    status = status_for(exc.code)
+    fields = [(e.reason, e.kind) for e in exc.errors] if status == 422 else ()
+    status = field_status if status == 422 else status
+    metrics.reject(name, exc.code, fields)
+    served.metrics.request(status, time.perf_counter() - start)
+    return ApiError(status, exc.code, exc.message, exc.errors)
+
+
 @dataclass(frozen=True, slots=True)
 class Answered:
     """A batch predicted, counted and logged: what a route encodes into its answer."""
@@ -323,13 +354,16 @@ async def answer_rows(
     The one path from validated rows to logged predictions, shared by every predict route
     (V1 and the Open Inference Protocol), so each is monitored and logged the same way.
     Raises :class:`ApiError` (a 5xx, already counted, nothing logged) when the model fails
-    or its output cannot be encoded.
+    or its output cannot be encoded; ``encode`` may raise an ApiError of its own (counted
+    with its status, nothing logged) to refuse an answer the request asked for.
     """
     try:
         predictions = await infer(served, rows)
         ids = [new_prediction_id() for _ in rows]
         try:
             body = encode(served, ids, predictions)
+        except ApiError:  # the request asked for what this model cannot give (a 4xx)
+            raise
         except Exception as exc:
             log.exception("model %s version %s: answer not encodable", served.name, served.version)
             raise ApiError(
@@ -351,6 +385,7 @@ async def answer_rows(
         probabilities=[p.probabilities for p in predictions],
         latency_seconds=time.perf_counter() - start,
         trace_id=trace_id(request.headers.get("traceparent")),
+        block=False,  # the event loop never waits on the store: a full buffer drops
     )
     background = _shadow_tasks(request, shadows, rows, ids, predictions) if shadows else None
     served.metrics.request(200)  # its duration is the latency_seconds logged above
@@ -370,7 +405,7 @@ async def _predict(
     try:
         answered = await answer_rows(request, served, rows, monitor, start, _encode, shadows)
     except ApiError as exc:
-        return error_response(request, exc.status, exc.code, exc.message, exc.details)
+        return error_response(request, exc.status, exc.code, exc.message, exc.details, exc.headers)
     ids = answered.ids
     headers = {"x-prediction-ids": ",".join(ids)} if len(ids) <= MAX_ID_HEADER else None
     if split:  # which member of the A/B group answered (the body says it too)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from inferwatch._typing import Task
 from inferwatch.metrics import Metrics, ModelMetrics
 from inferwatch.ports import ModelAdapter
 from inferwatch.schema import InstanceValidator, Schema
+from inferwatch.server._batching import BatchSettings, InferenceWorker
 
 __all__ = ["ServedModel"]
 
@@ -28,6 +29,13 @@ class ServedModel:
     validator: InstanceValidator
     metrics: ModelMetrics
     forced_task: Task | None = None  # models[].task / --task
+    #: runs the model off the event loop, batching concurrent requests (server._batching)
+    worker: InferenceWorker = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.worker is None:
+            worker = InferenceWorker(self.name, self.version, self.adapter, metrics=self.metrics)
+            object.__setattr__(self, "worker", worker)
 
     @classmethod
     def build(
@@ -41,11 +49,13 @@ class ServedModel:
         max_batch: int = 1000,
         allow_extra: bool = False,
         task: Task | None = None,
+        batching: BatchSettings | None = None,
     ) -> ServedModel:
         validator = InstanceValidator(schema, max_batch=max_batch, allow_extra=allow_extra)
         # a regressor's outputs are numbers, not classes: predictions_total skips them
         children = metrics.for_model(name, version, adapter.classes, task=task or schema.task)
-        return cls(name, version, adapter, schema, validator, children, task)
+        worker = InferenceWorker(name, version, adapter, batching, children)
+        return cls(name, version, adapter, schema, validator, children, task, worker)
 
     @property
     def task(self) -> str | None:

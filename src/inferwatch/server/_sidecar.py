@@ -228,6 +228,7 @@ def add_log_route(
             probabilities=batch.probabilities,
             timestamps=batch.timestamps,
             latency_seconds=batch.latency,
+            block=False,  # the event loop never waits on the store: a full buffer drops
         )
         body = {
             "model": served.name,

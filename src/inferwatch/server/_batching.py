@@ -1,0 +1,277 @@
+"""A model's inference worker: model calls off the event loop, concurrent requests batched.
+
+The event loop never runs a model.  Each served model version has a worker (one thread by
+default, ``models[].workers`` for more) and a queue of requests.  A request hands its rows
+to the queue and awaits a future; the worker takes every request waiting (up to
+``max_batch_size`` rows), makes one model call for all of them, and hands each request its
+slice of the answer with one wake-up of the loop per batch.
+
+Batching is adaptive.  A busy worker batches by itself: while it runs one call, the next
+requests queue, and the next call takes them all.  An idle worker that finds one request
+may also wait up to ``max_wait`` for company, but only while requests arrive more often
+than that (an exponentially weighted mean of the time between arrivals is below the
+wait), so a lone request on a quiet server is never delayed.
+
+Why threads and not processes: scikit-learn, numpy and ONNX Runtime release the GIL in
+their heavy loops, and a process pool would pickle every batch both ways.  A pure-Python
+model holds the GIL and gains nothing from the thread but the loop's freedom to answer
+other requests (``/healthz`` stays fast).
+
+Failures stay with their request: when a batched call raises or answers with the wrong
+number of predictions, each request of the batch is run again on its own, so only the
+request that breaks the model gets the 500.  A request whose answer takes longer than
+``timeout`` gets a 504; the thread cannot be interrupted, so the call runs on and its
+answer is dropped.  Past ``max_queue`` waiting rows a request is refused with 503 and
+``Retry-After`` instead of queueing without bound.
+
+Written here because no library fits the server: Triton's and MLServer's batchers live
+inside their own servers, and Ray Serve's ``@serve.batch`` needs Ray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from inferwatch.ports import ModelAdapter, Prediction
+
+if TYPE_CHECKING:
+    from inferwatch.metrics import ModelMetrics
+
+__all__ = ["BatchSettings", "InferenceWorker", "ModelCallError", "Overloaded"]
+
+log = logging.getLogger("inferwatch.server")
+
+#: Weight of the newest gap in the mean time between arrivals.
+ARRIVAL_SMOOTHING = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    """How one model is run: see the module docstring."""
+
+    max_batch_size: int = 64
+    max_wait: float = 0.002
+    timeout: float = 30.0
+    max_queue: int = 10_000
+    workers: int = 1
+
+
+class ModelCallError(Exception):
+    """The model raised, or answered with the wrong number of predictions."""
+
+
+class Overloaded(Exception):
+    """The queue holds ``max_queue`` rows already."""
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    rows: list[dict[str, Any]]
+    future: asyncio.Future[Sequence[Prediction]]
+    loop: asyncio.AbstractEventLoop
+    enqueued: float
+    abandoned: bool = False  # timed out or cancelled: skipped if not yet started
+    result: Sequence[Prediction] | BaseException | None = field(default=None)
+
+
+class InferenceWorker:
+    """The worker threads and queue of one served model version (started on first use)."""
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        adapter: ModelAdapter,
+        settings: BatchSettings | None = None,
+        metrics: ModelMetrics | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.adapter = adapter
+        self.settings = settings or BatchSettings()
+        self.metrics = metrics
+        self._jobs: deque[_Job] = deque()
+        self._rows = 0  # rows waiting in _jobs
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._closing = False
+        self._last_arrival = 0.0
+        self._gap = float("inf")  # mean time between arrivals (seconds)
+
+    # -- the event loop's side --------------------------------------------------------------
+
+    async def predict(self, rows: list[dict[str, Any]]) -> Sequence[Prediction]:
+        """The model's predictions for ``rows``, from a worker thread.
+
+        Raises :class:`ModelCallError`, :class:`Overloaded` or :class:`TimeoutError`.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Sequence[Prediction]] = loop.create_future()
+        now = time.perf_counter()
+        job = _Job(rows, future, loop, now)
+        with self._cond:
+            if self._closing:
+                raise Overloaded("the model is shutting down")
+            if self._rows and self._rows + len(rows) > self.settings.max_queue:
+                raise Overloaded(f"{self._rows} rows are waiting for the model")
+            if not self._threads:
+                self._start()
+            gap = now - self._last_arrival
+            self._last_arrival = now
+            self._gap = (
+                gap
+                if self._gap == float("inf")
+                else self._gap + ARRIVAL_SMOOTHING * (gap - self._gap)
+            )
+            self._jobs.append(job)
+            self._rows += len(rows)
+            self._cond.notify()
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                return await future
+        except BaseException:  # TimeoutError, or CancelledError when the client left
+            job.abandoned = True
+            raise
+
+    # -- the worker's side ------------------------------------------------------------------
+
+    def _start(self) -> None:
+        for i in range(self.settings.workers):
+            thread = threading.Thread(
+                target=self._run, name=f"inferwatch-model-{self.name}-{i}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _take(self) -> list[_Job] | None:
+        """Wait for work; take up to ``max_batch_size`` rows of it (at least one job)."""
+        s = self.settings
+        with self._cond:
+            while not self._jobs:
+                if self._closing:
+                    return None
+                self._cond.wait()
+            batch: list[_Job] = []
+            rows = 0
+            deadline = None
+            while True:
+                while self._jobs and (
+                    not batch or rows + len(self._jobs[0].rows) <= s.max_batch_size
+                ):
+                    job = self._jobs.popleft()
+                    self._rows -= len(job.rows)
+                    if job.abandoned:  # timed out or cancelled while it waited
+                        continue
+                    batch.append(job)
+                    rows += len(job.rows)
+                if not batch or self._jobs or rows >= s.max_batch_size or s.max_wait <= 0:
+                    break
+                if self._closing:
+                    break
+                if self._gap >= s.max_wait:  # quiet: company is not expected in time
+                    break
+                if deadline is None:
+                    deadline = (batch[0].enqueued if batch else time.perf_counter()) + s.max_wait
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            if batch:
+                self._call(batch)
+
+    def _call(self, batch: list[_Job]) -> None:
+        started = time.perf_counter()
+        if self.metrics is not None:
+            for job in batch:
+                self.metrics.queue.observe(started - job.enqueued)
+        rows = batch[0].rows if len(batch) == 1 else [r for job in batch for r in job.rows]
+        try:
+            predictions = self._predict(rows)
+        except ModelCallError as exc:
+            if len(batch) == 1:
+                batch[0].result = exc
+            else:  # find the request that broke it: each runs on its own
+                for job in batch:
+                    try:
+                        job.result = self._predict(job.rows)
+                    except ModelCallError as one:
+                        job.result = one
+        else:
+            if len(batch) == 1:
+                batch[0].result = predictions
+            else:
+                at = 0
+                for job in batch:
+                    job.result = predictions[at : at + len(job.rows)]
+                    at += len(job.rows)
+        loops: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            loops.setdefault(job.loop, []).append(job)
+        for loop, jobs in loops.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_deliver, jobs)
+
+    def _predict(self, rows: list[dict[str, Any]]) -> Sequence[Prediction]:
+        t0 = time.perf_counter()
+        try:
+            predictions = self.adapter.predict(rows)
+        except Exception as exc:
+            log.exception("model %s version %s failed to predict", self.name, self.version)
+            raise ModelCallError(type(exc).__name__) from exc
+        seconds = time.perf_counter() - t0
+        if self.metrics is not None:
+            self.metrics.inference.observe(seconds)
+            self.metrics.batch_size.observe(len(rows))
+        if len(predictions) != len(rows):
+            log.error(
+                "model %s version %s answered %d predictions for %d instances",
+                self.name,
+                self.version,
+                len(predictions),
+                len(rows),
+            )
+            raise ModelCallError(f"{len(predictions)} predictions for {len(rows)} instances")
+        return predictions
+
+    # -- life -------------------------------------------------------------------------------
+
+    @property
+    def queued_rows(self) -> int:
+        return self._rows
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Let queued requests finish, then stop the threads; False if one is still busy."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+
+def _deliver(jobs: list[_Job]) -> None:
+    """On the event loop: resolve each waiting request's future (once per batch)."""
+    for job in jobs:
+        future, result = job.future, job.result
+        if future.done():  # timed out or cancelled: its client has gone
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result if result is not None else ())
