@@ -184,3 +184,120 @@ def _stored(folder: Path, n: int) -> None:
         assert store.latest_evaluations("tumour", "1")  # the window's verdicts were stored
     finally:
         store.close()
+
+
+# -- the one-line integrations (inferwatch.integrations), each on a real server -----------
+
+
+def exercise_oneline(client: httpx.Client, module: ModuleType, rows: list[dict[str, Any]]) -> str:
+    """Batches predicted as the model predicts them, a bad row refused naming the field, a
+    raising model answered as a JSON 500; then the window judged and ``/metrics`` read."""
+    import pandas as pd
+
+    batches = 0
+    for lo in range(0, len(rows), BATCH_ROWS):
+        batch = rows[lo : lo + BATCH_ROWS]
+        resp = client.post("/predict", json=batch)
+        assert resp.status_code == 200, resp.text
+        got = [p["prediction"] for p in resp.json()["predictions"]]
+        assert got == module.model.predict(pd.DataFrame(batch)).tolist()
+        batches += 1
+    bad = client.post("/predict", json=[dict(rows[0], **{"mean radius": "large"})])
+    assert bad.status_code == 422
+    error = bad.json()["error"]
+    assert (error["code"], error["details"][0]["field"]) == ("wrong_type", "mean radius")
+
+    def broken(x: Any) -> Any:
+        raise MemoryError("the model ran out of memory")
+
+    module.model.predict_proba = broken  # the estimator the route holds, failing
+    try:
+        failed = client.post("/predict", json=rows[:3])
+    finally:
+        del module.model.predict_proba
+    assert failed.status_code == 500
+    assert failed.json()["error"]["code"] == "model_error"
+    assert "Traceback" not in failed.text
+    module.monitor.evaluate()
+    text = client.get("/metrics").text
+    mv = {"model": "tumour", "version": "1"}
+    assert value(text, "inferwatch_requests_total", **mv, status="200") == batches
+    assert value(text, "inferwatch_requests_total", **mv, status="422") == 1
+    assert value(text, "inferwatch_requests_total", **mv, status="500") == 1
+    assert (
+        value(text, "inferwatch_requests_rejected_total", model="tumour", reason="wrong_type") == 1
+    )
+    counted = sum(
+        value(text, "inferwatch_predictions_total", **mv, predicted_class=c) or 0
+        for c in ("0", "1")
+    )
+    assert counted == len(rows)
+    assert value(text, "inferwatch_drift_window_rows", **mv) == len(rows)
+    assert value(text, "inferwatch_drift_detected", **mv, feature="mean texture") == 1.0
+    return text
+
+
+def test_the_one_line_fastapi_example(workdir: Path) -> None:
+    from tests.integrations.conftest import Uvicorn
+
+    module = load("fastapi_oneline.py", workdir)
+    rows = traffic()
+    with Uvicorn(module.app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        exercise_oneline(client, module, rows)
+    # the app's lifespan closed the monitor at shutdown: drift thread stopped, rows written
+    assert module.monitor.evaluation is not None and not module.monitor.evaluation.running
+    _stored(workdir, len(rows))
+
+
+def test_the_one_line_flask_example(workdir: Path) -> None:
+    import atexit
+
+    from tests.integrations.conftest import Werkzeug
+
+    module = load("flask_oneline.py", workdir)
+    rows = traffic()
+    try:
+        with (
+            Werkzeug(module.app) as server,
+            httpx.Client(base_url=server.url, timeout=30) as client,
+        ):
+            exercise_oneline(client, module, rows)
+        extension = module.app.extensions["inferwatch"]
+        assert extension.close()  # what atexit runs when the process ends
+    finally:
+        atexit.unregister(module.app.extensions["inferwatch"].close)
+        module.monitor.close()
+    _stored(workdir, len(rows))
+
+
+def test_the_monitored_function_example(workdir: Path) -> None:
+    from inferwatch.store import SQLStore
+
+    (workdir / "monitored_function.py").write_text(example("monitored_function.py"))
+    out = subprocess.run(
+        [sys.executable, "monitored_function.py"], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "alcohol"  # the refused field, named
+    assert lines[1] == "50 (50, 3)"
+    text = "\n".join(lines[2:]) + "\n"
+    mv = {"model": "wine", "version": "1"}
+    assert value(text, "inferwatch_requests_total", **mv, status="200") == 1
+    assert value(text, "inferwatch_requests_total", **mv, status="422") == 1
+    assert value(text, "inferwatch_requests_rejected_total", model="wine", reason="wrong_type") == 1
+    counted = sum(
+        value(text, "inferwatch_predictions_total", **mv, predicted_class=c) or 0
+        for c in ("0", "1", "2")
+    )
+    assert counted == 50
+    store = SQLStore(f"sqlite:///{workdir / 'predictions.db'}")
+    try:
+        records = list(store.iter_predictions("wine", "1"))
+    finally:
+        store.close()
+    assert len(records) == 50
+    for rec in records:
+        assert rec.probabilities is not None and set(rec.probabilities) == {"0", "1", "2"}
+        assert str(rec.output) == max(rec.probabilities, key=lambda c: rec.probabilities[c])  # type: ignore[index]
+        assert rec.score == max(rec.probabilities.values())
