@@ -14,12 +14,14 @@ from inferwatch.models._loader import FLAVORS, flavor_of, load_model
 if TYPE_CHECKING:
     from inferwatch.models._onnx import OnnxAdapter
     from inferwatch.models._sklearn import SklearnAdapter
+    from inferwatch.models._torch import TorchScriptAdapter
 
 __all__ = [
     "FLAVORS",
     "ModelPrediction",
     "OnnxAdapter",
     "SklearnAdapter",
+    "TorchScriptAdapter",
     "flavor_of",
     "load_model",
     "to_python",
@@ -35,4 +37,8 @@ def __getattr__(name: str) -> Any:
         from inferwatch.models._onnx import OnnxAdapter
 
         return OnnxAdapter
+    if name == "TorchScriptAdapter":
+        from inferwatch.models._torch import TorchScriptAdapter
+
+        return TorchScriptAdapter
     raise AttributeError(f"module 'inferwatch.models' has no attribute {name!r}")

@@ -39,26 +39,52 @@ log = logging.getLogger("inferwatch.models")
 class LoadOptions:
     """How a loader sets up its runtime (the knobs some flavors have and others ignore).
 
-    ``threads`` is the intra-op thread count of runtimes that have one (ONNX Runtime).
-    One by default: a server runs many requests at once and batches them, so one thread
-    per call keeps calls from fighting over cores; more only helps a lone large batch.
+    ``threads`` is the intra-op thread count of runtimes that have one (ONNX Runtime,
+    torch).  One by default: a server runs many requests at once and batches them, so one
+    thread per call keeps calls from fighting over cores; more only helps a lone large
+    batch.  ``classes`` names a tensor model's output columns (keras, torchscript, mlflow
+    pyfunc), which the file does not record.  ``tracking_uri`` is the MLflow tracking (and
+    registry) server a ``models:/`` URI is resolved against (MLflow's own
+    ``MLFLOW_TRACKING_URI`` when None).
     """
 
     threads: int = 1
+    classes: tuple[str, ...] | None = None
+    tracking_uri: str | None = None
 
 
 Loader = Callable[[Path, Sequence[str] | None, LoadOptions], ModelAdapter]
 
 _PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
-_SUFFIX_FLAVORS = {".onnx": "onnx", **dict.fromkeys(_PICKLE_SUFFIXES, "sklearn")}
+_SUFFIX_FLAVORS = {
+    ".onnx": "onnx",
+    ".pt": "torchscript",
+    **dict.fromkeys(_PICKLE_SUFFIXES, "sklearn"),
+}
+#: MLflow's model registry URIs: models:/name/version, models:/name@alias
+MLFLOW_URI_PREFIX = "models:"
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _PYTHON_REFERENCE = re.compile(rf"({_DOTTED}):({_DOTTED})")
 
 
 def flavor_of(path: str | Path) -> str | None:
-    """The flavor a model file's suffix names (``.onnx``: onnx; ``.joblib``, ``.pkl``,
-    ``.pickle``: sklearn), or None when the suffix names none."""
-    return _SUFFIX_FLAVORS.get(Path(path).suffix.lower())
+    """The flavor a model path names, or None when it names none.
+
+    The suffix: ``.onnx``: onnx; ``.pt``: torchscript; ``.keras``, ``.h5``: keras;
+    ``.joblib``, ``.pkl``, ``.pickle``: sklearn.  A ``models:/`` URI, or a folder holding an
+    ``MLmodel`` file (what ``mlflow.<flavor>.save_model`` writes), is mlflow.
+    """
+    if is_registry_uri(path):
+        return "mlflow"
+    found = _SUFFIX_FLAVORS.get(Path(path).suffix.lower())
+    if found is None and (Path(path) / "MLmodel").is_file():
+        return "mlflow"
+    return found
+
+
+def is_registry_uri(path: str | Path) -> bool:
+    """Whether ``path`` is an MLflow registry URI (``models:/name/version``), not a path."""
+    return str(path).startswith(MLFLOW_URI_PREFIX)
 
 
 def python_reference(path: str | Path) -> tuple[Path, str, str]:
@@ -172,8 +198,24 @@ def _load_sklearn(path: Path, feature_names: Sequence[str] | None, _: LoadOption
     return SklearnAdapter(estimator, feature_names, flavor="sklearn")
 
 
-#: flavor → loader.  Later flavors (keras, torch, mlflow) add one entry each.
-FLAVORS: dict[str, Loader] = {"sklearn": _load_sklearn, "onnx": _load_onnx, "python": _load_python}
+def _load_torchscript(
+    path: Path, feature_names: Sequence[str] | None, options: LoadOptions
+) -> ModelAdapter:
+    from inferwatch.models._torch import load_torchscript
+
+    return load_torchscript(path, feature_names, threads=options.threads, classes=options.classes)
+
+
+#: flavor → loader
+FLAVORS: dict[str, Loader] = {
+    "sklearn": _load_sklearn,
+    "onnx": _load_onnx,
+    "python": _load_python,
+    "torchscript": _load_torchscript,
+}
+
+#: flavors whose output columns ``classes`` (models[].classes) may name
+CLASSES_FLAVORS = frozenset({"torchscript", "keras", "mlflow"})
 
 
 #: flavors whose files are pickles: loading one runs the code it names
@@ -246,6 +288,8 @@ def load_model(
     feature_names: Sequence[str] | None = None,
     trusted_hashes: Collection[str] = (),
     threads: int = 1,
+    classes: Sequence[str] | None = None,
+    tracking_uri: str | None = None,
 ) -> ModelAdapter:
     """Load the model in ``path`` with the adapter for ``flavor``.
 
@@ -253,7 +297,9 @@ def load_model(
     ``.pkl``, ``.pickle``: sklearn), else sklearn; the python flavor's ``path`` is
     ``[FOLDER/]module:attribute`` (:func:`python_reference`).  ``feature_names`` is the
     schema's column order (by default, what the model records).  ``threads`` is the
-    intra-op thread count of runtimes that have one (:class:`LoadOptions`).
+    intra-op thread count of runtimes that have one; ``classes`` names a tensor model's
+    output columns; ``tracking_uri`` is the MLflow server of a ``models:/`` URI
+    (:class:`LoadOptions`).
     Pickle-based files (joblib, pickle) run code when loaded: with ``trusted_hashes``
     (SHA-256 hex digests) any file whose digest is not listed is refused before it is
     read; without, every load logs a warning that names the file's digest to pin.
@@ -261,6 +307,15 @@ def load_model(
     a folder, an unlisted digest or a model that cannot be loaded.
     """
     flavor = flavor or flavor_of(path) or "sklearn"
+    if threads < 1:
+        raise ModelError(f"threads must be at least 1 (got {threads})")
+    if classes is not None and flavor not in CLASSES_FLAVORS:
+        raise ModelError(
+            f"classes names the outputs of {', '.join(sorted(CLASSES_FLAVORS))} models; "
+            f"a {flavor} model names its own classes"
+        )
+    if classes is not None and len(set(classes)) != len(classes):
+        raise ModelError(f"classes lists a name twice: {list(classes)}")
     path = check_model_file(path, flavor, trusted_hashes)
     if flavor in PICKLE_FLAVORS and not trusted_hashes:
         log.warning(
@@ -270,6 +325,9 @@ def load_model(
             path,
             file_sha256(path),
         )
-    if threads < 1:
-        raise ModelError(f"threads must be at least 1 (got {threads})")
-    return FLAVORS[flavor](path, feature_names, LoadOptions(threads=threads))
+    options = LoadOptions(
+        threads=threads,
+        classes=None if classes is None else tuple(str(c) for c in classes),
+        tracking_uri=tracking_uri,
+    )
+    return FLAVORS[flavor](path, feature_names, options)
