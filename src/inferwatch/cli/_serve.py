@@ -6,11 +6,17 @@ import gc
 import logging
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from inferwatch.cli._app import app, default_config, err_console, fail
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from inferwatch.config import ServerSettings
+    from inferwatch.server._connections import ConnectionGuard, QuietLogFilter
 
 __all__ = ["serve"]
 
@@ -138,6 +144,13 @@ def serve(
     """
     import uvicorn
 
+    try:  # the connection guard is a subclass of uvicorn's httptools protocol
+        import httptools  # noqa: F401
+    except ImportError:
+        fail(
+            "inferwatch serve needs httptools (header and body timeouts and the connection "
+            "limit live in its protocol): pip install httptools"
+        )
     from inferwatch.config import check_settings, load_settings, mask_url
     from inferwatch.server import build_app, check_bind
 
@@ -182,15 +195,7 @@ def serve(
         f"metrics {base}/metrics · docs {base}/docs · store {mask_url(settings.store.url)}",
         highlight=False,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            application,
-            host=settings.server.host,
-            port=settings.server.port,
-            log_level=level.lower(),
-            timeout_graceful_shutdown=30,
-        )
-    )
+    server = uvicorn.Server(_uvicorn_config(application, settings.server, level)[0])
     _stop_gracefully_on_every_signal(server)
     # what start-up made (models, references, bins, imported modules) lives as long as the
     # process: out of the collector's generations, a full collection no longer walks it
@@ -198,6 +203,49 @@ def serve(
     gc.collect()
     gc.freeze()
     server.run()
+
+
+def _uvicorn_config(
+    application: Any, server: ServerSettings, level: str
+) -> tuple[uvicorn.Config, ConnectionGuard, QuietLogFilter]:
+    """uvicorn's settings: httptools under the connection guard, uvloop when installed.
+
+    The guard (``server._connections``) closes connections whose headers or body do not
+    arrive in time, caps open connections, and counts what it closes in the app's
+    metrics; a filter on uvicorn's and asyncio's loggers keeps a flood of bad
+    connections to a few lines and a summary.  h11 is not offered: its protocol has no
+    such limits.  Returns the guard and the log filter too (tests read their counts).
+    """
+    import uvicorn
+
+    from inferwatch.server._connections import (
+        ConnectionGuard,
+        ConnectionLimits,
+        QuietLogFilter,
+        fit_to_fd_limit,
+    )
+
+    limits = ConnectionLimits(
+        header_timeout=server.header_timeout_seconds,
+        body_timeout=server.body_timeout_seconds,
+        max_connections=fit_to_fd_limit(server.max_connections),
+    )
+    metrics = getattr(application.state, "metrics", None)
+    closed, open_now = metrics.connection_metrics() if metrics is not None else (None, None)
+    quiet = QuietLogFilter()
+    guard = ConnectionGuard(limits, closed=closed, open_gauge=open_now, on_sweep=quiet.flush)
+    config = uvicorn.Config(
+        application,
+        host=server.host,
+        port=server.port,
+        http=guard.protocol(),
+        log_level=level.lower(),
+        # uvicorn only hands it to loop.call_later: a float works
+        timeout_keep_alive=server.keepalive_timeout_seconds,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=30,
+    )
+    quiet.attach()  # after uvicorn configured its loggers (uvicorn.Config does, above)
+    return config, guard, quiet
 
 
 #: Signals that stop the server.  uvicorn handles SIGINT and SIGTERM; the default action of

@@ -14,6 +14,7 @@ import msgspec
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from inferwatch.errors import FieldError, ValidationError, echo
 from inferwatch.server._request_id import REQUEST_ID_HEADER, request_id
@@ -135,6 +136,12 @@ async def _request_validation_error(request: Request, exc: Exception) -> Respons
     return error_response(request, 422, "invalid_request", "the request is invalid", details)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client left (or the server's body timeout dropped it) while its body was read:
+    nobody to answer, nothing to log (else every slow-body client wrote a traceback)."""
+    return Response(status_code=400)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, 500, "internal_error", "internal server error")
@@ -146,4 +153,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)
