@@ -8,9 +8,11 @@ slice of the answer with one wake-up of the loop per batch.
 
 Batching is adaptive.  A busy worker batches by itself: while it runs one call, the next
 requests queue, and the next call takes them all.  An idle worker that finds one request
-may also wait up to ``max_wait`` for company, but only while requests arrive more often
-than that (an exponentially weighted mean of the time between arrivals is below the
-wait), so a lone request on a quiet server is never delayed.
+may also wait up to ``max_wait`` for company, but only while requests are coming
+together: the last call answered more than one request, or an exponentially weighted
+mean of the time between arrivals is below the wait.  Clients that each wait for their
+answer arrive in bursts right after a call returns, which the mean alone misses.  A lone
+request on a quiet server is never delayed.
 
 Why threads and not processes: scikit-learn, numpy and ONNX Runtime release the GIL in
 their heavy loops, and a process pool would pickle every batch both ways.  A pure-Python
@@ -105,6 +107,7 @@ class InferenceWorker:
         self._closing = False
         self._last_arrival = 0.0
         self._gap = float("inf")  # mean time between arrivals (seconds)
+        self._last_jobs = 0  # requests in the last call
 
     # -- the event loop's side --------------------------------------------------------------
 
@@ -176,14 +179,15 @@ class InferenceWorker:
                     break
                 if self._closing:
                     break
-                if self._gap >= s.max_wait:  # quiet: company is not expected in time
-                    break
+                if self._gap >= s.max_wait and self._last_jobs <= 1:
+                    break  # quiet: company is not expected in time
                 if deadline is None:
                     deadline = (batch[0].enqueued if batch else time.perf_counter()) + s.max_wait
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     break
                 self._cond.wait(left)
+            self._last_jobs = len(batch)
             return batch
 
     def _run(self) -> None:
