@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from inferwatch._traceparent import trace_id
 from inferwatch.integrations._core import DEFAULT_MAX_BODY_BYTES, Answer, Endpoint, Refused
@@ -72,6 +73,8 @@ def add_predict_route(
                 rows = endpoint.rows(body, request.headers.get("content-type"), start)
             except Refused as refused:
                 return _response(refused.answer)
+            except ClientDisconnect:  # gone while sending its body: nobody to answer
+                return Response(status_code=400)
             trace = trace_id(request.headers.get("traceparent"))
             if not is_async:
                 answer = await run_in_threadpool(endpoint.answer, rows, start, trace)
