@@ -12,7 +12,7 @@ from inferwatch import Monitor, ValidationError
 from inferwatch.errors import ModelError
 from inferwatch.integrations import Monitored, monitored
 from inferwatch.store import MemoryStore
-from tests.integrations.conftest import Data, stored, value
+from tests.integrations.conftest import Data, samples, stored, value
 
 MV = {"model": "tumour", "version": "1"}
 
@@ -172,3 +172,33 @@ def test_what_it_refuses(data: Data, monitor: Monitor) -> None:
     with pytest.raises(TypeError, match="function of a batch"):
         monitored(monitor, 42)
     assert isinstance(monitored(monitor)(lambda rows: rows), Monitored)
+
+
+def test_a_regressor_from_a_schema_monitor(tmp_path: Any) -> None:
+    """A monitor with a schema and no reference; a regressor's floats are logged as
+    outputs and never counted as classes."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    from inferwatch.schema import infer_schema
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = Ridge().fit(X, y)
+    schema = infer_schema({c: X[c].to_numpy() for c in X.columns}, task="regression")
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    monitor = Monitor.from_schema(schema, model="sugar", version="2", store=url)
+    try:
+        predict = monitored(monitor, model)
+        out, ids = predict.with_ids(X.iloc[:25])
+        np.testing.assert_allclose(out, model.predict(X.iloc[:25]))
+        text = scrape(monitor)
+        assert value(text, "inferwatch_requests_total", model="sugar", version="2", status="200")
+        counted = [
+            v for (name, _), v in samples(text).items() if name == "inferwatch_predictions_total"
+        ]
+        assert sum(counted) == 0  # floats are never classes
+        assert monitor.flush()
+        rows = stored(url, "sugar", "2")
+        assert [rows[i].output for i in ids] == pytest.approx(out)
+    finally:
+        monitor.close()
