@@ -207,7 +207,7 @@ def test_after_every_bad_input_a_good_request_still_succeeds(
 
 
 def test_unknown_route_and_method_answer_in_our_shape(client: TestClient) -> None:
-    missing = client.get("/v2/nothing")
+    missing = client.get("/v3/nothing")  # /v2 answers in the Open Inference Protocol shape
     assert missing.status_code == 404
     assert_error_shape(missing.json(), "not_found")
     wrong_method = client.get("/v1/models/churn/predict")
@@ -359,7 +359,7 @@ def test_a_lone_surrogate_deep_in_a_nested_value_is_a_400_not_a_crash(client: Te
 
 
 def test_a_huge_unknown_path_is_echoed_truncated(client: TestClient) -> None:
-    r = client.get("/v2/" + "p" * 30_000)
+    r = client.get("/v3/" + "p" * 30_000)
 
     assert r.status_code == 404
     assert len(r.content) < 1_000

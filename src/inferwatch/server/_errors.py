@@ -23,6 +23,7 @@ __all__ = [
     "ApiError",
     "error_response",
     "install_error_handlers",
+    "is_v2_path",
     "status_for",
 ]
 
@@ -69,6 +70,11 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def is_v2_path(path: str) -> bool:
+    """Whether ``path`` is one of the Open Inference Protocol's (``/v2`` and below)."""
+    return path.startswith("/v2/") or path == "/v2"
+
+
 def status_for(code: str) -> int:
     """HTTP status of a validation code: 422 for a field problem, else 400/404/413."""
     return _STATUS_FOR_CODE.get(code, 422)
@@ -82,14 +88,18 @@ def error_response(
     details: Sequence[FieldError | Mapping[str, Any]] = (),
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """The JSON error response; ``details`` are FieldErrors (or dicts of the same shape)."""
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": [d.to_dict() if isinstance(d, FieldError) else d for d in details],
-        }
-    }
+    """The JSON error response; ``details`` are FieldErrors (or dicts of the same shape).
+
+    Under ``/v2`` (the Open Inference Protocol) ``error`` is the message itself, as that
+    protocol's clients read it (tritonclient makes its exception's text of it), with
+    ``code`` and ``details`` beside it.
+    """
+    listed = [d.to_dict() if isinstance(d, FieldError) else d for d in details]
+    body: dict[str, Any]
+    if request is not None and is_v2_path(request.scope.get("path", "")):
+        body = {"error": message, "code": code, "details": listed}
+    else:
+        body = {"error": {"code": code, "message": message, "details": listed}}
     response = Response(
         msgspec.json.encode(body), status, headers=headers, media_type="application/json"
     )
