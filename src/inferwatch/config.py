@@ -152,7 +152,7 @@ class StoreSettings(_Section):
 
 #: the model adapters (``inferwatch.models.FLAVORS`` has one loader for each; a test keeps
 #: the two in step)
-ModelFlavor = Literal["sklearn", "onnx", "python", "torchscript"]
+ModelFlavor = Literal["sklearn", "onnx", "python", "torchscript", "keras"]
 
 
 class PreviousVersion(_Section):

@@ -286,7 +286,7 @@ def test_config_validate_reports_a_model_that_does_not_match_its_schema(
 def test_the_flavor_comes_from_the_suffix_unless_given(tmp_path: Path) -> None:
     assert flavor_of("m.onnx") == flavor_of("M.ONNX") == "onnx"
     assert flavor_of("m.joblib") == flavor_of("m.pkl") == flavor_of("m.pickle") == "sklearn"
-    assert flavor_of("m.h5") is None
+    assert flavor_of("m.bin") is None
     m = ModelSettings.model_validate(
         {
             "name": "m",

@@ -206,7 +206,7 @@ def test_load_model_errors(tmp_path: Path, frame: pd.DataFrame) -> None:
     with pytest.raises(ModelError, match="cannot load model"):
         load_model(corrupt, feature_names=FEATURES)
 
-    odd = tmp_path / "model.h5"  # a suffix that names no flavor: read as sklearn's
+    odd = tmp_path / "model.bin"  # a suffix that names no flavor: read as sklearn's
     odd.write_bytes(b"x")
     with pytest.raises(ModelError, match=r"\.joblib"):
         load_model(odd, feature_names=FEATURES)

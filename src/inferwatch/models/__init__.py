@@ -12,12 +12,14 @@ from inferwatch.models._base import ModelPrediction, to_python
 from inferwatch.models._loader import FLAVORS, flavor_of, load_model
 
 if TYPE_CHECKING:
+    from inferwatch.models._keras import KerasAdapter
     from inferwatch.models._onnx import OnnxAdapter
     from inferwatch.models._sklearn import SklearnAdapter
     from inferwatch.models._torch import TorchScriptAdapter
 
 __all__ = [
     "FLAVORS",
+    "KerasAdapter",
     "ModelPrediction",
     "OnnxAdapter",
     "SklearnAdapter",
@@ -41,4 +43,8 @@ def __getattr__(name: str) -> Any:
         from inferwatch.models._torch import TorchScriptAdapter
 
         return TorchScriptAdapter
+    if name == "KerasAdapter":
+        from inferwatch.models._keras import KerasAdapter
+
+        return KerasAdapter
     raise AttributeError(f"module 'inferwatch.models' has no attribute {name!r}")

@@ -59,6 +59,8 @@ _PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 _SUFFIX_FLAVORS = {
     ".onnx": "onnx",
     ".pt": "torchscript",
+    ".keras": "keras",
+    ".h5": "keras",
     **dict.fromkeys(_PICKLE_SUFFIXES, "sklearn"),
 }
 #: MLflow's model registry URIs: models:/name/version, models:/name@alias
@@ -206,12 +208,21 @@ def _load_torchscript(
     return load_torchscript(path, feature_names, threads=options.threads, classes=options.classes)
 
 
+def _load_keras(
+    path: Path, feature_names: Sequence[str] | None, options: LoadOptions
+) -> ModelAdapter:
+    from inferwatch.models._keras import load_keras
+
+    return load_keras(path, feature_names, threads=options.threads, classes=options.classes)
+
+
 #: flavor → loader
 FLAVORS: dict[str, Loader] = {
     "sklearn": _load_sklearn,
     "onnx": _load_onnx,
     "python": _load_python,
     "torchscript": _load_torchscript,
+    "keras": _load_keras,
 }
 
 #: flavors whose output columns ``classes`` (models[].classes) may name
