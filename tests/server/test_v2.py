@@ -79,9 +79,12 @@ def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
 class LiveServer:
     """The app under uvicorn on 127.0.0.1, port 0, in a thread (loop as serve picks it)."""
 
-    def __init__(self, served: Served | FastAPI, loop: str = "auto") -> None:
+    def __init__(
+        self, served: Served | FastAPI, loop: str = "auto", config: uvicorn.Config | None = None
+    ) -> None:
         app = served if isinstance(served, FastAPI) else served.app
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", loop=loop)
+        if config is None:
+            config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", loop=loop)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -284,7 +287,7 @@ def test_guard_refusals_are_readable_by_tritonclient(make_app: AppFactory) -> No
 
 
 def _loops() -> list[str]:
-    loops = ["asyncio"]
+    loops = ["asyncio", "serve"]  # serve: inferwatch serve's own uvicorn settings
     try:
         import uvloop  # noqa: F401
     except ImportError:
@@ -314,7 +317,13 @@ def test_nagle_is_off_on_answers(make_app: AppFactory, iris: Dataset, loop: str)
     accepted connection; this pins it, and shows what the option is worth.  The fastest
     request is compared (a loaded machine slows some, none beats the delayed ACK)."""
     served = make_app(store=MemoryStore(), extra_models=extra(iris))
-    server = LiveServer(served, loop=loop)
+    config = None
+    if loop == "serve":  # the connection guard's protocol on the loop serve picks
+        from inferwatch.cli._serve import _uvicorn_config
+
+        settings = served.settings.server.model_copy(update={"port": 0})
+        config = _uvicorn_config(served.app, settings, "WARNING")[0]
+    server = LiveServer(served, loop=loop, config=config)
     base = server.start()
     try:
         client = triton.InferenceServerClient(base)
