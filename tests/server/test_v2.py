@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,16 +25,25 @@ import uvicorn
 from fastapi import FastAPI
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tritonclient.utils import InferenceServerException
 
-from inferwatch.config import load_settings
-from inferwatch.models import SklearnAdapter
+from inferwatch.config import ModelSettings, Settings, StoreSettings, load_settings
+from inferwatch.io import save_schema
+from inferwatch.models import ModelPrediction, SklearnAdapter
 from inferwatch.schema import Schema, infer_schema
 from inferwatch.server import build_app
 from inferwatch.store import MemoryStore, SQLStore
-from tests.server.conftest import KEYS, AppFactory, Served, TestClient, sample
+from tests.server.conftest import (
+    KEYS,
+    AppFactory,
+    Served,
+    TestClient,
+    Trained,
+    _preprocess,
+    sample,
+)
 
 GOOD = {"age": 41, "income": 52_000.5, "plan": "basic"}
 
@@ -736,3 +746,155 @@ def test_the_readme_tritonclient_example_runs_against_the_demo_model(
         assert store.count_predictions("churn") == 1
     finally:
         store.close()
+
+
+# -- versions, A/B groups and shadows, built from settings as serve builds them ------------
+
+
+@pytest.fixture
+def version_files(trained: Trained, tmp_path: Path) -> dict[str, Path]:
+    """The churn classifier and a weaker one (other answers on some rows), as files."""
+    weak = Pipeline([("prep", _preprocess()), ("model", LogisticRegression(C=0.002))])
+    y = trained.classifier.predict(trained.frame)
+    flipped = np.where(np.random.default_rng(3).random(y.size) < 0.25, "yes", y)
+    weak.fit(trained.frame, flipped)
+    out = {"schema": save_schema(trained.schema, tmp_path / "schema.yaml")}
+    for name, model in (("strong", trained.classifier), ("weak", weak)):
+        out[name] = tmp_path / f"{name}.joblib"
+        joblib.dump(model, out[name])
+    out["db"] = tmp_path / "versions.db"
+    return out
+
+
+def _settings(files: dict[str, Path], *models: dict[str, Any]) -> Settings:
+    return Settings(
+        store=StoreSettings(url=f"sqlite:///{files['db']}", flush_interval_seconds=0.02),
+        models=[ModelSettings.model_validate({"schema": files["schema"], **m}) for m in models],
+    )
+
+
+def _infer(client: TestClient, path: str, rows: list[dict[str, Any]]) -> Any:
+    return client.post(path, json={"inputs": churn_inputs(rows)})
+
+
+def test_versions_address_the_live_one_and_follow_a_rollback(
+    version_files: dict[str, Path], good_rows: list[dict[str, Any]]
+) -> None:
+    app = build_app(
+        _settings(
+            version_files,
+            {
+                "name": "churn",
+                "version": "2",
+                "path": version_files["strong"],
+                "previous": [{"version": "1", "path": version_files["weak"]}],
+            },
+        )
+    )
+    with TestClient(app) as client:
+        assert client.get("/v2/models/churn").json()["versions"] == ["2", "1"]
+        assert client.get("/v2/models/churn/versions/1").status_code == 200
+        assert client.get("/v2/models/churn/versions/1/ready").status_code == 404
+        old = _infer(client, "/v2/models/churn/versions/1/infer", good_rows)
+        assert old.status_code == 404
+        assert "version '1' is loaded but not live" in old.json()["error"]
+        live = _infer(client, "/v2/models/churn/versions/2/infer", good_rows)
+        assert live.json()["model_version"] == "2"
+        assert client.post("/v1/models/churn/rollback").status_code == 200
+        rolled = _infer(client, "/v2/models/churn/versions/1/infer", good_rows)
+        assert rolled.status_code == 200 and rolled.json()["model_version"] == "1"
+        assert _infer(client, "/v2/models/churn/infer", good_rows).json()["model_version"] == "1"
+        text = client.get("/metrics").text
+    assert sample(text, "inferwatch_requests_rejected_total", model="churn") == 1
+    store = SQLStore(f"sqlite:///{version_files['db']}")
+    try:
+        assert store.count_predictions("churn", "2") == 5
+        assert store.count_predictions("churn", "1") == 10
+    finally:
+        store.close()
+
+
+def test_an_ab_group_answers_through_a_member_and_shadows_score_v2_rows(
+    version_files: dict[str, Path], good_rows: list[dict[str, Any]]
+) -> None:
+    app = build_app(
+        _settings(
+            version_files,
+            {"name": "a", "path": version_files["strong"], "ab_group": "g", "traffic_share": 50},
+            {"name": "b", "path": version_files["weak"], "ab_group": "g", "traffic_share": 50},
+            {"name": "c", "path": version_files["weak"], "shadow_of": "a"},
+        )
+    )
+    seen = {"a": 0, "b": 0}
+    with TestClient(app) as client:
+        for _ in range(20):
+            r = _infer(client, "/v2/models/g/infer", good_rows[:1])
+            assert r.status_code == 200, r.text
+            assert r.headers["x-model-name"] == r.json()["model_name"]
+            seen[r.json()["model_name"]] += 1
+        meta = client.get("/v2/models/g").json()
+        assert meta["name"] == "g" and meta["parameters"]["members"] == ["a", "b"]
+        assert client.get("/v2/models/g/ready").json()["ready"] is True
+        assert _infer(client, "/v2/models/g/versions/1/infer", good_rows).status_code == 404
+        refused = client.post("/v2/models/g/infer", json={"inputs": churn_inputs(good_rows)[:2]})
+        assert refused.status_code == 400
+        assert _infer(client, "/v2/models/a/infer", good_rows).status_code == 200
+        text = client.get("/metrics").text
+    assert seen["a"] > 0 and seen["b"] > 0, seen
+    refusals = sum(sample(text, "inferwatch_requests_rejected_total", model=m) for m in "ab")
+    assert refusals == 1
+    assert sample(text, "inferwatch_requests_rejected_total", model="g") == 0
+    store = SQLStore(f"sqlite:///{version_files['db']}")
+    try:
+        assert store.count_predictions("b", "1") == seen["b"]
+        assert store.count_predictions("a", "1") == seen["a"] + 5
+        # the shadow scored every row its primary answered, V2's included
+        assert store.count_predictions("c", "1") == seen["a"] + 5
+    finally:
+        store.close()
+
+
+class _Labels:
+    """A classifier that names its classes but gives no probabilities (or raises)."""
+
+    flavor = "python"
+    classes = ("no", "yes")
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    def predict(self, instances: Any) -> list[ModelPrediction]:
+        if self.fail:
+            raise RuntimeError("internal detail that must not leak")
+        return [ModelPrediction("yes") for _ in instances]
+
+
+def test_model_failures_and_missing_probabilities(
+    make_app: AppFactory, trained: Trained, good_rows: list[dict[str, Any]]
+) -> None:
+    served = make_app(
+        extra_models=[
+            ("labels", _Labels(), trained.schema),
+            ("broken", _Labels(True), trained.schema),
+        ]
+    )
+    with TestClient(served.app) as client:
+        r = _infer(client, "/v2/models/labels/infer", good_rows)
+        assert [o["name"] for o in r.json()["outputs"]] == ["predict"]  # what it can give
+        asked = client.post(
+            "/v2/models/labels/infer",
+            json={"inputs": churn_inputs(good_rows), "outputs": [{"name": "predict_proba"}]},
+        )
+        assert asked.status_code == 400 and asked.json()["code"] == "unknown_output"
+        assert "gave no probabilities" in asked.json()["error"]
+        broken = _infer(client, "/v2/models/broken/infer", good_rows)
+        assert broken.status_code == 500 and broken.json()["code"] == "model_error"
+        assert "internal detail" not in broken.text
+        assert _infer(client, "/v2/models/churn/infer", good_rows).status_code == 200
+        text = client.get("/metrics").text
+    assert sample(text, "inferwatch_requests_total", model="labels", status="400") == 1
+    assert sample(text, "inferwatch_requests_rejected_total", model="labels") == 1
+    assert sample(text, "inferwatch_requests_total", model="broken", status="500") == 1
+    served.monitor.flush()
+    assert served.store.count_predictions("labels", "1") == 5  # the refused batch: none
+    assert served.store.count_predictions("broken", "1") == 0

@@ -664,7 +664,7 @@ def add_v2_routes(
     async def infer(request: Request) -> Response:
         start = time.perf_counter()
         try:
-            name, served, split = lookup(request)
+            _, served, split = lookup(request)
         except ApiError as exc:  # a served model's name is a bounded label; any other is not
             asked = request.path_params["name"]
             metrics.reject(asked if asked in models else UNKNOWN_MODEL, "unknown_model")
@@ -673,13 +673,11 @@ def add_v2_routes(
         inflight = served.metrics.inflight
         inflight.inc()
         try:
-            return await _answer(request, served, name, start, split)
+            return await _answer(request, served, start, split)
         finally:
             inflight.dec()
 
-    async def _answer(
-        request: Request, served: ServedModel, name: str, start: float, split: bool
-    ) -> Response:
+    async def _answer(request: Request, served: ServedModel, start: float, split: bool) -> Response:
         try:
             if request.headers.get("inference-header-content-length") is not None:
                 raise _binary("(body)", "the body holds binary tensors")
@@ -701,7 +699,7 @@ def add_v2_routes(
                 monitor,
                 start,
                 _encoder_for(request_id, wanted),
-                shadows.get(name, ()),
+                shadows.get(served.name, ()),  # an A/B member's own shadows
             )
         except ApiError as exc:  # already counted in requests_total
             if exc.status < 500:
