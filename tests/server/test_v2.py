@@ -519,6 +519,18 @@ BAD_BODIES: list[tuple[str, Any, str, str]] = [
         "inputs[0] ('age'): datatype INT64 but data[0] is str",
     ),
     (
+        "a boolean for a number",
+        {"inputs": [_tensor("age", [1], "FP64", [True]), _INCOME, _PLAN]},
+        "wrong_type",
+        "inputs[0] ('age'): datatype FP64 but data[0] is bool True",
+    ),
+    (
+        "negative unsigned",
+        {"inputs": [_tensor("age", [1], "UINT8", [-4]), _INCOME, _PLAN]},
+        "wrong_type",
+        "datatype UINT8 but data[0] is int -4",
+    ),
+    (
         "unknown datatype",
         {"inputs": [_tensor("age", [1], "FLOAT", [41]), _INCOME, _PLAN]},
         "invalid_tensor",
