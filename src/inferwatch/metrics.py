@@ -12,6 +12,7 @@ schema's features and the registered tests.  Per-model children are resolved onc
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
+from inferwatch._hotmetrics import (
+    HotCounter,
+    HotCounterFamily,
+    HotGaugeFamily,
+    HotHistogram,
+    HotHistogramFamily,
+)
 from inferwatch._typing import Task
 from inferwatch._version import __version__
 from inferwatch.labels import LABEL_OUTCOMES
@@ -149,22 +157,30 @@ class ModelMetrics:
         m, o = (model, version), owner
         self.duration = o.request_duration.labels(*m)
         self.inference = o.inference_duration.labels(*m)
-        self.batch_size = o.model_batch_size.labels(*m)
-        self.queue = o.queue_duration.labels(*m)
         self.instances = o.request_instances.labels(*m)
         self.confidence = o.confidence.labels(*m)
         self.inflight = o.inflight.labels(model)
-        self._status: dict[int, Counter] = {}
+        self._status: dict[int, HotCounter] = {}
         self._lock = threading.Lock()
         self._other = o.predictions.labels(*m, OTHER)
         self.classes: tuple[str, ...] = tuple(str(c) for c in classes or ())
         self.learning = not self.classes and task != "regression"
         self._full = False
         self.counting = bool(self.classes) or self.learning
-        self._class_counters: dict[str, Counter] = {
+        self._class_counters: dict[str, HotCounter] = {
             c: o.predictions.labels(*m, c) for c in self.classes[:MAX_CLASSES]
         }
         o.model_info.labels(*m).set(1)
+
+    @functools.cached_property
+    def batch_size(self) -> HotHistogram:
+        """Rows per model call (served models only: a library caller runs its own model)."""
+        return self.owner.model_batch_size.labels(self.model, self.version)
+
+    @functools.cached_property
+    def queue(self) -> HotHistogram:
+        """Waits for the model's worker (served models only)."""
+        return self.owner.queue_duration.labels(self.model, self.version)
 
     def request(self, status: int, seconds: float | None = None) -> None:
         """Count an answered request; ``seconds`` (when given) is its duration."""
@@ -177,7 +193,7 @@ class ModelMetrics:
         if seconds is not None:
             self.duration.observe(seconds)
 
-    def _learn(self, label: str) -> Counter:
+    def _learn(self, label: str) -> HotCounter:
         """The counter of a class not seen before: its own while there is room, else other."""
         with self._lock:
             counters = self._class_counters
@@ -273,26 +289,26 @@ class Metrics:
         self.model_info = Gauge(
             "inferwatch_model_info", "Model versions loaded and serving (always 1).", mv, registry=r
         )
-        self.inflight = Gauge(
+        self.inflight = HotGaugeFamily(
             "inferwatch_inflight_requests",
             "Prediction requests being answered now, by model.",
             ["model"],
             registry=r,
         )
-        self.requests = Counter(
+        self.requests = HotCounterFamily(
             "inferwatch_requests",
             "Prediction requests answered, by model, version and HTTP status code.",
             [*mv, "status"],
             registry=r,
         )
-        self.request_duration = Histogram(
+        self.request_duration = HotHistogramFamily(
             "inferwatch_request_duration_seconds",
             "Time to answer a prediction request, validation and model included.",
             mv,
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.inference_duration = Histogram(
+        self.inference_duration = HotHistogramFamily(
             "inferwatch_model_inference_duration_seconds",
             "Time spent inside the model's predict call, per call (one call may answer "
             "several requests batched together).",
@@ -300,34 +316,34 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.model_batch_size = Histogram(
+        self.model_batch_size = HotHistogramFamily(
             "inferwatch_model_batch_size",
             "Instances per model call: the rows of every request batched into it.",
             mv,
             buckets=BATCH_BUCKETS,
             registry=r,
         )
-        self.queue_duration = Histogram(
+        self.queue_duration = HotHistogramFamily(
             "inferwatch_queue_duration_seconds",
             "Time a prediction request waited for the model's worker before its call began.",
             mv,
             buckets=QUEUE_BUCKETS,
             registry=r,
         )
-        self.request_instances = Histogram(
+        self.request_instances = HotHistogramFamily(
             "inferwatch_request_instances",
             "Instances per prediction request.",
             mv,
             buckets=BATCH_BUCKETS,
             registry=r,
         )
-        self.predictions = Counter(
+        self.predictions = HotCounterFamily(
             "inferwatch_predictions",
             "Predictions made, by predicted class (classifiers; 'other' past the class cap).",
             [*mv, "predicted_class"],
             registry=r,
         )
-        self.confidence = Histogram(
+        self.confidence = HotHistogramFamily(
             "inferwatch_prediction_confidence",
             "Confidence of each prediction (the top class probability for classifiers).",
             mv,

@@ -100,6 +100,8 @@ class InferenceWorker:
         self.adapter = adapter
         self.settings = settings or BatchSettings()
         self.metrics = metrics
+        if metrics is not None:  # the series exist (at 0) from the start, not the first call
+            _ = metrics.batch_size, metrics.queue
         self._jobs: deque[_Job] = deque()
         self._rows = 0  # rows waiting in _jobs
         self._cond = threading.Condition()
