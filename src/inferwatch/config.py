@@ -152,7 +152,7 @@ class StoreSettings(_Section):
 
 #: the model adapters (``inferwatch.models.FLAVORS`` has one loader for each; a test keeps
 #: the two in step)
-ModelFlavor = Literal["sklearn", "onnx", "python", "torchscript", "keras"]
+ModelFlavor = Literal["sklearn", "onnx", "python", "torchscript", "keras", "mlflow"]
 
 
 class PreviousVersion(_Section):
@@ -170,10 +170,12 @@ class PreviousVersion(_Section):
 def _from_yaml_folder(path: Any) -> Any:
     """A relative model path as it will resolve (against the YAML file's folder), so the
     flavor a folder names (an MLflow model's MLmodel file) is found before paths resolve."""
+    from inferwatch.models._loader import is_registry_uri
+
     yaml_path = _yaml_file.get()
     if not isinstance(path, str | Path) or yaml_path is None or Path(path).is_absolute():
         return path
-    return yaml_path.parent / path
+    return path if is_registry_uri(path) else yaml_path.parent / path
 
 
 class ModelSettings(_Section):

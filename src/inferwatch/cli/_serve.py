@@ -43,7 +43,11 @@ def _overrides(
             fail("--model needs --reference (to infer the schema) or --schema")
         # a python model is module:attribute: named after its module's last part
         stem = model.name.split(":")[0].rsplit(".", 1)[-1] if flavor == "python" else model.stem
-        entry: dict[str, Any] = {"name": name or stem, "path": str(model.resolve())}
+        path = str(model.resolve())
+        if str(model).startswith("models:"):  # MLflow's models:/name/version: not a file
+            path = str(model)
+            stem = str(model).removeprefix("models:").strip("/").split("/")[0].split("@")[0]
+        entry: dict[str, Any] = {"name": name or stem, "path": path}
         if flavor is not None:
             entry["flavor"] = flavor
         if reference is not None:
@@ -86,14 +90,17 @@ def serve(
     model: Annotated[
         Path | None,
         typer.Option(
-            help="Quick start: a model file to serve (.joblib/.pkl: sklearn, .onnx: onnx), "
+            help="Quick start: a model file to serve (.joblib/.pkl: sklearn, .onnx: onnx, "
+            ".pt: torchscript, .keras/.h5: keras, an MLmodel folder or models:/NAME/VERSION: "
+            "mlflow), "
             "or module:attribute with --flavor python."
         ),
     ] = None,
     flavor: Annotated[
         str | None,
         typer.Option(
-            help="Model adapter: sklearn, onnx or python (default: from the file's suffix)."
+            help="Model adapter: sklearn, onnx, torchscript, keras, mlflow or python "
+            "(default: from the path)."
         ),
     ] = None,
     reference: Annotated[

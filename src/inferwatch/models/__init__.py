@@ -13,6 +13,7 @@ from inferwatch.models._loader import FLAVORS, flavor_of, load_model
 
 if TYPE_CHECKING:
     from inferwatch.models._keras import KerasAdapter
+    from inferwatch.models._mlflow import MlflowPyfuncAdapter
     from inferwatch.models._onnx import OnnxAdapter
     from inferwatch.models._sklearn import SklearnAdapter
     from inferwatch.models._torch import TorchScriptAdapter
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FLAVORS",
     "KerasAdapter",
+    "MlflowPyfuncAdapter",
     "ModelPrediction",
     "OnnxAdapter",
     "SklearnAdapter",
@@ -47,4 +49,8 @@ def __getattr__(name: str) -> Any:
         from inferwatch.models._keras import KerasAdapter
 
         return KerasAdapter
+    if name == "MlflowPyfuncAdapter":
+        from inferwatch.models._mlflow import MlflowPyfuncAdapter
+
+        return MlflowPyfuncAdapter
     raise AttributeError(f"module 'inferwatch.models' has no attribute {name!r}")

@@ -216,6 +216,17 @@ def _load_keras(
     return load_keras(path, feature_names, threads=options.threads, classes=options.classes)
 
 
+def _load_mlflow(
+    path: Path, feature_names: Sequence[str] | None, options: LoadOptions
+) -> ModelAdapter:
+    from inferwatch.models._mlflow import load_mlflow
+
+    adapter: ModelAdapter = load_mlflow(
+        path, feature_names, tracking_uri=options.tracking_uri, classes=options.classes
+    )
+    return adapter
+
+
 #: flavor → loader
 FLAVORS: dict[str, Loader] = {
     "sklearn": _load_sklearn,
@@ -223,6 +234,7 @@ FLAVORS: dict[str, Loader] = {
     "python": _load_python,
     "torchscript": _load_torchscript,
     "keras": _load_keras,
+    "mlflow": _load_mlflow,
 }
 
 #: flavors whose output columns ``classes`` (models[].classes) may name
@@ -245,6 +257,29 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _check_mlflow(path: str | Path, trusted_hashes: Collection[str]) -> Path:
+    """An MLflow model is a folder with an MLmodel file, or a registry URI (not fetched
+    here: ``config validate`` contacts nothing)."""
+    if trusted_hashes:
+        raise ModelError(
+            f"MLflow model {path}: trusted_model_hashes pins one model file, and an MLflow "
+            "model is a folder (or a registry version); leave trusted_model_hashes out"
+        )
+    if is_registry_uri(path):
+        from inferwatch.models._mlflow import parse_registry_uri
+
+        parse_registry_uri(str(path))
+        return Path(path)
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"MLflow model folder {path} does not exist")
+    if not (path / "MLmodel").is_file():
+        raise ModelError(
+            f"{path} is not an MLflow model: an MLflow model is a folder with an MLmodel file"
+        )
+    return path
+
+
 def check_model_file(
     path: str | Path, flavor: str | None = None, trusted_hashes: Collection[str] = ()
 ) -> Path:
@@ -255,11 +290,15 @@ def check_model_file(
     SHA-256 is one of them: a pickle runs code when it is loaded, so pinning the digests
     is what stops a swapped file from running.  A python-flavor model names an object, not
     a file: its ``module:attribute`` is well formed and its folder exists (nothing is
-    imported).  Raises :class:`~inferwatch.errors.ModelError`.
+    imported).  An mlflow model is a folder with an ``MLmodel`` file, or a well-formed
+    ``models:/`` URI (the registry is not contacted).  Raises
+    :class:`~inferwatch.errors.ModelError`.
     """
     flavor = flavor or flavor_of(path) or "sklearn"
     if flavor not in FLAVORS:
         raise ModelError(f"unknown model flavor {flavor!r}; known: {', '.join(sorted(FLAVORS))}")
+    if flavor == "mlflow":
+        return _check_mlflow(path, trusted_hashes)
     path = Path(path)
     if flavor in OBJECT_FLAVORS:
         folder, _, _ = python_reference(path)
@@ -304,8 +343,9 @@ def load_model(
 ) -> ModelAdapter:
     """Load the model in ``path`` with the adapter for ``flavor``.
 
-    ``flavor`` defaults to the one the file's suffix names (``.onnx``: onnx; ``.joblib``,
-    ``.pkl``, ``.pickle``: sklearn), else sklearn; the python flavor's ``path`` is
+    ``flavor`` defaults to the one the path names (:func:`flavor_of`), else sklearn; the
+    mlflow flavor's ``path`` is a model folder or ``models:/name/version``; the python
+    flavor's ``path`` is
     ``[FOLDER/]module:attribute`` (:func:`python_reference`).  ``feature_names`` is the
     schema's column order (by default, what the model records).  ``threads`` is the
     intra-op thread count of runtimes that have one; ``classes`` names a tensor model's
