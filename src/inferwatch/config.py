@@ -47,6 +47,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StoreSettings",
+    "TracingSettings",
     "check_settings",
     "format_errors",
     "is_loopback",
@@ -543,6 +544,25 @@ class PerformanceSettings(_Section):
     )
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry spans for each prediction request, exported over OTLP/HTTP."""
+
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces); unset: "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT if set, else no "
+        "tracing at all.",
+    )
+    service_name: str = Field("inferwatch", min_length=1, description="service.name of the spans.")
+    sample_ratio: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Share of requests traced when the caller sent no traceparent (a "
+        "caller's sampled flag is followed).",
+    )
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -795,6 +815,7 @@ class Settings(BaseSettings):
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     model_config = SettingsConfigDict(
         env_prefix="INFERWATCH_",

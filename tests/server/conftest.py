@@ -36,7 +36,9 @@ from inferwatch.ports import ModelAdapter, Store
 from inferwatch.schema import Schema, infer_schema
 from inferwatch.server import ServedModel, create_app
 from inferwatch.server._alerting import build_alerting
+from inferwatch.server._batching import BatchSettings
 from inferwatch.store import MemoryStore
+from inferwatch.tracing import Tracing
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 when only httpx is installed; the client works the same
@@ -159,6 +161,7 @@ def make_app(trained: Trained) -> AppFactory:
         extra_models: Sequence[tuple[str, ModelAdapter, Schema]] = (),
         alerting: Mapping[str, Any] | None = None,
         batching: Mapping[str, BatchSettings] | None = None,
+        tracing: Tracing | None = None,
     ) -> Served:
         auth_settings = dict(auth or {})
         if keys:
@@ -205,6 +208,7 @@ def make_app(trained: Trained) -> AppFactory:
             store=the_store,
             metrics=metrics,
             alerting=service,
+            tracing=tracing,
         )
         return Served(app, settings, the_store, monitor, metrics, models)
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from inferwatch.labels import LabelIngestor
     from inferwatch.metrics import LiveDriftCollector
     from inferwatch.server._versions import Versions
+    from inferwatch.tracing import Tracing
 
 __all__ = ["create_app"]
 
@@ -86,6 +87,7 @@ def create_app(
     labels: LabelIngestor | None = None,
     registry: ModelRegistry | None = None,
     alerting: AlertingService | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """The inferwatch HTTP app serving ``models``.
 
@@ -98,7 +100,8 @@ def create_app(
     ``registry`` holds the versions of each model and which is live (by default ``models``
     as given, the first of each name live; two entries with one name and version are
     refused).  ``alerting``, when given, is the built-in alert engine: started with the
-    app, stopped before the monitor closes.
+    app, stopped before the monitor closes.  ``tracing``, when given, records OpenTelemetry
+    spans of each prediction request (flushed at shutdown).
     """
     if registry is None:
         registry = ModelRegistry.of(models)
@@ -130,6 +133,8 @@ def create_app(
                 await run_in_threadpool(alerting.stop, ALERTING_STOP_SECONDS)
             if evaluator is not None:
                 await run_in_threadpool(evaluator.stop, EVALUATOR_STOP_SECONDS)
+            if tracing is not None:
+                await run_in_threadpool(tracing.shutdown)
             if not await run_in_threadpool(monitor.close):
                 log.error("the prediction log was not fully written at shutdown: %s", monitor.stats)
             store.close()
@@ -148,6 +153,7 @@ def create_app(
     app.router.route_class = route_class
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
+    app.state.tracing = tracing  # read by every predict route (server._predict.answer_rows)
     app.state.metrics = metrics  # for the server around the app (serve's connection guard)
     add_predict_route(
         app,

@@ -46,6 +46,7 @@ from inferwatch.ports import ModelAdapter, Prediction
 
 if TYPE_CHECKING:
     from inferwatch.metrics import ModelMetrics
+    from inferwatch.tracing import RequestTimes
 
 __all__ = ["BatchSettings", "InferenceWorker", "ModelCallError", "Overloaded"]
 
@@ -81,6 +82,9 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     enqueued: float
     abandoned: bool = False  # timed out or cancelled: skipped if not yet started
+    started: float = 0.0  # perf_counter when its model call began, and ended
+    finished: float = 0.0
+    batch_rows: int = 0  # rows in that call
     result: Sequence[Prediction] | BaseException | None = field(default=None)
 
 
@@ -113,8 +117,11 @@ class InferenceWorker:
 
     # -- the event loop's side --------------------------------------------------------------
 
-    async def predict(self, rows: list[dict[str, Any]]) -> Sequence[Prediction]:
-        """The model's predictions for ``rows``, from a worker thread.
+    async def predict(
+        self, rows: list[dict[str, Any]], times: RequestTimes | None = None
+    ) -> Sequence[Prediction]:
+        """The model's predictions for ``rows``, from a worker thread; ``times`` (for
+        tracing) gets when the model call began and ended and how many rows it held.
 
         Raises :class:`ModelCallError`, :class:`Overloaded` or :class:`TimeoutError`.
         """
@@ -145,6 +152,13 @@ class InferenceWorker:
         except BaseException:  # TimeoutError, or CancelledError when the client left
             job.abandoned = True
             raise
+        finally:
+            if times is not None:
+                times.started, times.finished, times.batch_rows = (
+                    job.started,
+                    job.finished,
+                    job.batch_rows,
+                )
 
     # -- the worker's side ------------------------------------------------------------------
 
@@ -206,6 +220,8 @@ class InferenceWorker:
             for job in batch:
                 self.metrics.queue.observe(started - job.enqueued)
         rows = batch[0].rows if len(batch) == 1 else [r for job in batch for r in job.rows]
+        for job in batch:
+            job.started, job.batch_rows = started, len(rows)
         try:
             predictions = self._predict(rows)
         except ModelCallError as exc:
@@ -225,8 +241,10 @@ class InferenceWorker:
                 for job in batch:
                     job.result = predictions[at : at + len(job.rows)]
                     at += len(job.rows)
+        finished = time.perf_counter()
         loops: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in batch:
+            job.finished = finished
             loops.setdefault(job.loop, []).append(job)
         for loop, jobs in loops.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more

@@ -36,6 +36,7 @@ from inferwatch.server._feedback import label_ingestor_of
 from inferwatch.server._registry import ModelRegistry
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import build_versions, shadow_labels
+from inferwatch.tracing import build_tracing
 from inferwatch.windows import WindowFanout, WindowRouter
 
 if TYPE_CHECKING:
@@ -291,4 +292,5 @@ def build_app(settings: Settings) -> FastAPI:
         labels=labels,
         registry=registry,
         alerting=alerting,
+        tracing=build_tracing(settings.tracing),
     )

@@ -14,12 +14,16 @@ from inferwatch.ports import Prediction
 from inferwatch.server._batching import ModelCallError, Overloaded
 from inferwatch.server._errors import ApiError
 from inferwatch.server._served import ServedModel
+from inferwatch.tracing import RequestTimes
 
 __all__ = ["infer"]
 
 
-async def infer(served: ServedModel, rows: list[dict[str, Any]]) -> Sequence[Prediction]:
-    """The model's predictions for ``rows``, one per row, in order, from its worker thread.
+async def infer(
+    served: ServedModel, rows: list[dict[str, Any]], times: RequestTimes | None = None
+) -> Sequence[Prediction]:
+    """The model's predictions for ``rows``, one per row, in order, from its worker thread
+    (``times``, when given, gets when its model call began and ended).
 
     Raises :class:`ApiError`: 500 ``model_error`` when the model raises or answers with the
     wrong number of predictions (logged with its traceback; the client sees no trace), 504
@@ -27,7 +31,7 @@ async def infer(served: ServedModel, rows: list[dict[str, Any]]) -> Sequence[Pre
     model's queue is full.
     """
     try:
-        return await served.worker.predict(rows)
+        return await served.worker.predict(rows, times)
     except ModelCallError as exc:
         raise ApiError(
             500,

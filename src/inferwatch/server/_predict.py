@@ -33,6 +33,7 @@ from inferwatch.server._inference import infer
 from inferwatch.server._schemas import ERROR_RESPONSES, PredictResponse, predict_request_schema
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import Shadow, Versions
+from inferwatch.tracing import RequestTimes, Tracing
 
 __all__ = [
     "Answered",
@@ -357,8 +358,10 @@ async def answer_rows(
     or its output cannot be encoded; ``encode`` may raise an ApiError of its own (counted
     with its status, nothing logged) to refuse an answer the request asked for.
     """
+    traced = _begin_trace(request, start)
+    times = traced[2] if traced is not None else None
     try:
-        predictions = await infer(served, rows)
+        predictions = await infer(served, rows, times)
         ids = [new_prediction_id() for _ in rows]
         try:
             body = encode(served, ids, predictions)
@@ -374,7 +377,14 @@ async def answer_rows(
             ) from None
     except ApiError as exc:
         served.metrics.request(exc.status, time.perf_counter() - start)
+        if traced is not None:
+            tracing, span, times = traced
+            tracing.finish(span, times, exc.status, _span_attributes(served, rows))
         raise
+    if traced is not None:
+        trace: str | None = traced[0].trace_id(traced[1])
+    else:
+        trace = trace_id(request.headers.get("traceparent"))
     monitor.log(
         served.name,
         served.version,
@@ -384,12 +394,37 @@ async def answer_rows(
         scores=[p.score for p in predictions],
         probabilities=[p.probabilities for p in predictions],
         latency_seconds=time.perf_counter() - start,
-        trace_id=trace_id(request.headers.get("traceparent")),
+        trace_id=trace,
         block=False,  # the event loop never waits on the store: a full buffer drops
     )
-    background = _shadow_tasks(request, shadows, rows, ids, predictions) if shadows else None
+    if traced is not None:
+        tracing, span, times = traced
+        times.logged = time.perf_counter()
+        tracing.finish(span, times, 200, _span_attributes(served, rows))
+    background = _shadow_tasks(request, shadows, rows, ids, predictions, trace) if shadows else None
     served.metrics.request(200)  # its duration is the latency_seconds logged above
     return Answered(ids, predictions, body, background)
+
+
+def _begin_trace(request: Request, start: float) -> tuple[Tracing, Any, RequestTimes] | None:
+    """The request's server span when the app traces and samples it (tracing's set-up is
+    on ``app.state.tracing``; none, and a request costs this one lookup)."""
+    tracing: Tracing | None = getattr(request.app.state, "tracing", None)
+    if tracing is None:
+        return None
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    span = tracing.begin(f"{request.method} {route}", request.headers, start)
+    if span is None:
+        return None
+    return tracing, span, RequestTimes(start, validated=time.perf_counter())
+
+
+def _span_attributes(served: ServedModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "inferwatch.model": served.name,
+        "inferwatch.version": served.version,
+        "inferwatch.rows": len(rows),
+    }
 
 
 async def _predict(
@@ -425,13 +460,13 @@ def _shadow_tasks(
     rows: list[dict[str, Any]],
     ids: list[str],
     predictions: Sequence[Prediction],
+    trace: str | None,
 ) -> BackgroundTasks | None:
     """The shadows' work on this batch, run by Starlette after the response is sent (in
     the thread pool: the event loop keeps answering).  A shadow already holding its
     maximum of batches skips this one (counted as dropped)."""
     tasks = BackgroundTasks()
     outputs = [p.value for p in predictions]
-    trace = trace_id(request.headers.get("traceparent"))
     for shadow in shadows:
         if shadow.reserve(len(rows)):
             tasks.add_task(shadow.run, rows, ids, outputs, trace)
