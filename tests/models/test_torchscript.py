@@ -302,3 +302,19 @@ def test_the_adapter_is_exported_for_type_checks(
     adapter = load_model(save(net, tmp_path / "m.pt"), feature_names=list(frame.columns))
     assert isinstance(adapter, TorchScriptAdapter)
     assert adapter.flavor == "torchscript"
+
+
+def test_ingest_checks_labels_against_the_configured_class_names(
+    tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray[Any, Any], Any]
+) -> None:
+    from inferwatch.cli._ingest import _rules
+
+    frame, target, net = iris
+    save(net, tmp_path / "iris.pt")
+    names = ["setosa", "versicolor", "virginica"]
+    entry = {"name": "iris", "path": "iris.pt", "target": "species", "classes": names}
+    config = write_config(tmp_path, entry, frame.assign(species=np.array(names)[target]))
+
+    rules = _rules(load_settings(config).models[0])
+
+    assert rules.classes == tuple(names)  # the config's, not the archive's 0, 1, 2

@@ -279,7 +279,12 @@ def _rules(m: ModelSettings) -> LabelRules:
     schema = schema.with_task(m.task) if m.task is not None else schema
     try:
         adapter = load_model(
-            m.path, m.flavor, feature_names=schema.names, trusted_hashes=m.trusted_model_hashes
+            m.path,
+            m.flavor,
+            feature_names=schema.names,
+            trusted_hashes=m.trusted_model_hashes,
+            classes=m.classes,
+            tracking_uri=m.tracking_uri,
         )
         classes = adapter.classes
     except InferwatchError as exc:
