@@ -1021,7 +1021,8 @@ def check_settings(settings: Settings, *, load_models: bool = True) -> list[str]
     kinds, min <= max), its reference (read; at most the first 10,000 rows, so a
     problem further in is found by ``serve`` alone) and, with ``load_models``, the model
     itself (loaded, and asked to score five reference rows in the schema's columns).
-    Nothing is written and no database is contacted.
+    Nothing is written and no database is contacted (but an mlflow model's
+    ``models:/`` registry, which is asked for the model and its files when models load).
     """
     from inferwatch.errors import InferwatchError
     from inferwatch.models._loader import check_model_file
