@@ -95,7 +95,8 @@ class HotHistogram:
         self.bounds = bounds
         self.counts = [0] * len(bounds)
         self.sum = 0.0
-        self.exemplars: list[Exemplar | None] = [None] * len(bounds)
+        # (labels, value, time) tuples, made Exemplars at scrape time: cheaper per observe
+        self.exemplars: list[tuple[Mapping[str, str], float, float] | None] = [None] * len(bounds)
         self.created = time.time()
         self._lock = threading.Lock()
 
@@ -106,8 +107,8 @@ class HotHistogram:
         with self._lock:
             self.counts[i] += 1
             self.sum += amount
-            if exemplar is not None:
-                self.exemplars[i] = Exemplar(dict(exemplar), amount, time.time())
+            if exemplar is not None:  # the caller's dict is kept: it must not change it
+                self.exemplars[i] = (exemplar, amount, time.time())
 
 
 ChildT = TypeVar("ChildT", HotCounter, HotGauge, HotHistogram)
@@ -195,7 +196,8 @@ class _Family(Collector, Generic[ChildT]):
                     if exemplar is None:
                         buckets.append((le, float(running)))
                     else:
-                        buckets.append((le, float(running), exemplar))
+                        seen, value, at = exemplar
+                        buckets.append((le, float(running), Exemplar(dict(seen), value, at)))
                 family.add_metric(key, buckets, total)
                 family.add_sample(
                     self.name + "_created",

@@ -65,6 +65,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: the sequences ``Monitor.log`` takes beside ``inputs``, named in its length errors
+_LOG_SEQUENCES = ("outputs", "ids", "scores", "probabilities", "timestamps")
+
+
 class MonitorOptions(TypedDict, total=False):
     """The prediction log's tuning, as :class:`Monitor`'s keyword arguments of that name."""
 
@@ -525,32 +529,33 @@ class Monitor:
         inside the model, observed in ``inferwatch_model_inference_duration_seconds``.
         """
         n = len(inputs)
-        for name, seq in (("outputs", outputs), ("ids", ids), ("scores", scores)):
-            if seq is not None and len(seq) != n:
-                raise ValueError(f"{name} has {len(seq)} items but inputs has {n}")
-        for name, seq in (("probabilities", probabilities), ("timestamps", timestamps)):
-            if seq is not None and len(seq) != n:
-                raise ValueError(f"{name} has {len(seq)} items but inputs has {n}")
+        given = (outputs, ids, scores, probabilities, timestamps)
+        if any(seq is not None and len(seq) != n for seq in given):
+            for name, seq in zip(_LOG_SEQUENCES, given, strict=True):
+                if seq is not None and len(seq) != n:
+                    raise ValueError(f"{name} has {len(seq)} items but inputs has {n}")
         ids = list(ids) if ids is not None else new_prediction_ids(n)
         now = self.clock()
+        # positional arguments, in PredictionRecord's field order: this runs per prediction
         records = [
             PredictionRecord(
-                id=ids[i],
-                model=model,
-                version=version,
-                timestamp=timestamps[i] if timestamps is not None else now,
-                inputs=inputs[i],
-                output=outputs[i],
-                score=None if scores is None else scores[i],
-                latency_seconds=latency_seconds,
-                trace_id=trace_id,
-                probabilities=None if probabilities is None else probabilities[i],
+                ids[i],
+                model,
+                version,
+                now if timestamps is None else timestamps[i],
+                inputs[i],
+                outputs[i],
+                None if scores is None else scores[i],
+                latency_seconds,
+                trace_id,
+                None if probabilities is None else probabilities[i],
             )
             for i in range(n)
         ]
-        self.log_observation(
-            Observation(model, version, records, latency_seconds, inference_seconds), block=block
-        )
+        observation = Observation(model, version, records, latency_seconds, inference_seconds)
+        if self.metrics is not None:
+            self.metrics.observe(observation)
+        self.prediction_log.enqueue(records, block=block)
         return ids
 
     def log_labels(

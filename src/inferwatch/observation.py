@@ -38,9 +38,13 @@ DRIFT_METRICS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PredictionRecord:
-    """One prediction as the store keeps it (one row of ``predictions``)."""
+    """One prediction as the store keeps it (one row of ``predictions``).
+
+    Treat it as immutable.  It is not a frozen dataclass because one is made per
+    prediction on the request's path, and a frozen one costs six times as much to make
+    (``object.__setattr__`` per field: 2.9 µs against 0.45 µs for these ten fields)."""
 
     id: str
     model: str
@@ -54,9 +58,10 @@ class PredictionRecord:
     probabilities: Mapping[str, float] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
-    """A batch of predictions made together by one model version.
+    """A batch of predictions made together by one model version (treat as immutable;
+    not frozen for the reason :class:`PredictionRecord` gives).
 
     ``latency_seconds`` is the time of the whole batch (the request), shared by its rows;
     ``inference_seconds`` the part of it spent inside the model, when the caller knows it.
