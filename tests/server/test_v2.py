@@ -197,7 +197,9 @@ def test_tritonclient_gets_v1s_predictions_logged_and_counted(
         assert response["model_name"] == data.name and response["id"] == "req-7"
         predict = result.as_numpy("predict")
         proba = result.as_numpy("predict_proba")
-        assert predict.shape == (25, 1) and proba.shape == (25, len(data.schema.target.classes))
+        target = data.schema.target
+        assert target is not None and target.classes is not None
+        assert predict.shape == (25, 1) and proba.shape == (25, len(target.classes))
         v1 = v1_predict(base, data.name, rows_of(frame))
         assert predict.ravel().tolist() == [p["prediction"] for p in v1]
         classes = response["outputs"][1]["parameters"]["classes"]
