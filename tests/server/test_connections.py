@@ -44,9 +44,11 @@ class Running:
 
 
 @contextmanager
-def running(served: Served, **server: Any) -> Iterator[Running]:
+def running(served: Served, open_health: bool = True, **server: Any) -> Iterator[Running]:
     """``served``'s app behind uvicorn, configured by ``serve``'s own function, port 0."""
-    config, guard, quiet = _uvicorn_config(served.app, ServerSettings(port=0, **server), "WARNING")
+    config, guard, quiet = _uvicorn_config(
+        served.app, ServerSettings(port=0, **server), "WARNING", open_health=open_health
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -281,6 +283,31 @@ def test_a_flood_of_bad_connections_logs_a_bounded_number_of_lines(
     assert len(summaries) == 1
     assert f"and {flood - server.quiet.burst:,} more like 'Invalid HTTP" in summaries[0]
     assert len(records) < 20
+
+
+def test_an_open_healthz_is_answered_by_the_guard_and_a_keyed_one_by_the_app(
+    make_app: AppFactory,
+) -> None:
+    served = make_app()
+    with running(served) as server:
+        fast = httpx.get(f"{server.base}/healthz")
+        assert fast.status_code == 200 and fast.json() == {"status": "ok"}
+        assert "x-request-id" not in fast.headers  # the app's middleware did not run
+        # the app's own route says the same
+        assert httpx.get(f"{server.base}/healthz?x=1").json() == fast.json()
+        # pipelined behind a request the app answers: both answered, in order
+        sock = server.connect()
+        sock.sendall(
+            b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        raw = read_all(sock)
+        first, second = raw.split(b"HTTP/1.1 ")[1:]
+        assert first.startswith(b"200") and b'"models"' in first
+        assert second.startswith(b"200") and second.endswith(b'{"status":"ok"}')
+    keyed = make_app(keys=True, auth={"open_health": False})
+    with running(keyed, open_health=False) as server:
+        assert httpx.get(f"{server.base}/healthz").status_code == 401
 
 
 # -- the log filter on its own clock -------------------------------------------------------

@@ -202,7 +202,10 @@ def serve(
         f"metrics {base}/metrics · docs {base}/docs · store {mask_url(settings.store.url)}",
         highlight=False,
     )
-    server = uvicorn.Server(_uvicorn_config(application, settings.server, level)[0])
+    open_health = settings.auth.open_health or not settings.auth.enabled
+    server = uvicorn.Server(
+        _uvicorn_config(application, settings.server, level, open_health=open_health)[0]
+    )
     _stop_gracefully_on_every_signal(server)
     # what start-up made (models, references, bins, imported modules) lives as long as the
     # process: out of the collector's generations, a full collection no longer walks it
@@ -213,7 +216,7 @@ def serve(
 
 
 def _uvicorn_config(
-    application: Any, server: ServerSettings, level: str
+    application: Any, server: ServerSettings, level: str, *, open_health: bool = True
 ) -> tuple[uvicorn.Config, ConnectionGuard, QuietLogFilter]:
     """uvicorn's settings: httptools under the connection guard, uvloop when installed.
 
@@ -221,7 +224,8 @@ def _uvicorn_config(
     arrive in time, caps open connections, and counts what it closes in the app's
     metrics; a filter on uvicorn's and asyncio's loggers keeps a flood of bad
     connections to a few lines and a summary.  h11 is not offered: its protocol has no
-    such limits.  Returns the guard and the log filter too (tests read their counts).
+    such limits.  ``open_health``: ``/healthz`` needs no API key, so the guard may answer
+    it without the app.  Returns the guard and the log filter too (tests read them).
     """
     import uvicorn
 
@@ -240,7 +244,13 @@ def _uvicorn_config(
     metrics = getattr(application.state, "metrics", None)
     closed, open_now = metrics.connection_metrics() if metrics is not None else (None, None)
     quiet = QuietLogFilter()
-    guard = ConnectionGuard(limits, closed=closed, open_gauge=open_now, on_sweep=quiet.flush)
+    guard = ConnectionGuard(
+        limits,
+        closed=closed,
+        open_gauge=open_now,
+        on_sweep=quiet.flush,
+        fast_health=open_health,
+    )
     config = uvicorn.Config(
         application,
         host=server.host,
