@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from inferwatch.cli._serve import _uvicorn_config
@@ -355,3 +358,37 @@ def test_the_quiet_filter_keys_messages_by_their_first_line_and_bounds_the_kinds
     for i in range(QuietLogFilter.MAX_KINDS * 2):  # unbounded kinds share one window
         quiet.filter(record(f"distinct message {i}"))
     assert len(quiet._windows) <= QuietLogFilter.MAX_KINDS + 1
+
+
+FIT = """
+import json, logging, resource, sys
+from inferwatch.server._connections import fit_to_fd_limit
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2])))
+fitted = fit_to_fd_limit(1024)
+print(json.dumps([fitted, resource.getrlimit(resource.RLIMIT_NOFILE)[0]]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("soft", "hard", "fitted", "raised_to"),
+    [
+        (256, 4096, 1024, 1024 + 64 + 128),  # the soft limit is raised as far as needed
+        (256, 600, (600 - 128) * 16 // 17, 600),  # the hard limit bites: fewer connections
+    ],
+)
+def test_max_connections_fits_the_open_file_limit(
+    soft: int, hard: int, fitted: int, raised_to: int
+) -> None:
+    # in a process of its own: a lowered hard limit cannot be raised again
+    out = subprocess.run(
+        [sys.executable, "-c", FIT, str(soft), str(hard)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == [fitted, raised_to]
+    if fitted < 1024:
+        assert "does not fit the open-file limit (600)" in out.stderr
+    else:
+        assert out.stderr == ""
