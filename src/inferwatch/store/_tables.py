@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -145,14 +146,39 @@ _ENCODER = json.JSONEncoder(
 )
 
 
+def _fast_hook(obj: Any) -> Any:
+    """msgspec's fallback: what :func:`_jsonable` gives, for the types msgspec lacks."""
+    return _jsonable(obj)
+
+
+#: msgspec for the common row (about 5x the standard library's speed in the writer
+#: thread, which encodes three JSON columns per prediction); NaN and infinities become
+#: null as ``_finite`` makes them
+_FAST = msgspec.json.Encoder(enc_hook=_fast_hook, decimal_format="number")
+#: scalars msgspec encodes as the standard path does (it writes datetimes as RFC 3339
+#: with ``Z`` and bytes as base64, so those take the standard path)
+_PLAIN = frozenset(
+    {float, int, str, bool, type(None), np.float64, np.float32, np.int64, np.int32, np.bool_}
+)
+
+
 def json_dumps(obj: Any) -> str:
     """Encode one JSON column value; numpy values become plain numbers, NaN becomes null.
 
     U+0000 and lone surrogates in strings and keys become U+FFFD, on every dialect:
     PostgreSQL's JSONB cannot hold the first and no UTF-8 database the second, and one
-    such character must not cost the row (let alone its batch).  The check is a scan of
-    the encoded text, so rows without them pay one regex search in the writer thread.
+    such character must not cost the row (let alone its batch).  msgspec encodes the
+    common row (a lone surrogate makes it raise; U+0000 comes out escaped, found by a
+    substring test); anything else takes the standard library's path and a regex scan.
     """
+    if _plain(obj):
+        try:
+            out = _FAST.encode(obj).decode()
+        except (UnicodeEncodeError, TypeError, ValueError, OverflowError):
+            pass
+        else:
+            if "\\u0000" not in out:
+                return out
     try:
         out = _ENCODER.encode(obj)
     except ValueError:  # a non-finite float: rare, so the common path stays one call
@@ -160,6 +186,16 @@ def json_dumps(obj: Any) -> str:
     if _UNSTORABLE_JSON.search(out) is None:
         return out
     return _ENCODER.encode(_finite(_storable(obj)))
+
+
+def _plain(obj: Any) -> bool:
+    """True when ``obj`` is a scalar or a dict of scalars with string keys (a row's
+    inputs, an output, probabilities): what msgspec encodes exactly as the standard path
+    does.  Anything else (nested values, datetimes, bytes) takes the standard path."""
+    if type(obj) is dict:
+        plain = _PLAIN
+        return all(type(v) in plain for v in obj.values()) and all(type(k) is str for k in obj)
+    return type(obj) in _PLAIN
 
 
 def json_roundtrip(obj: Any) -> Any:
