@@ -256,6 +256,8 @@ def _uvicorn_config(
         host=server.host,
         port=server.port,
         http=guard.protocol(),
+        # no WebSocket routes: an upgraded connection would leave the guard's count behind
+        ws="none",
         log_level=level.lower(),
         # uvicorn only hands it to loop.call_later: a float works
         timeout_keep_alive=server.keepalive_timeout_seconds,  # type: ignore[arg-type]
