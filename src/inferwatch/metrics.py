@@ -178,6 +178,12 @@ class ModelMetrics:
         return self.owner.model_batch_size.labels(self.model, self.version)
 
     @functools.cached_property
+    def live(self) -> Gauge:
+        """1 while this version answers its model's requests, 0 while it is kept for a
+        rollback (served models only: ``server._registry`` sets it)."""
+        return self.owner.model_live.labels(self.model, self.version)
+
+    @functools.cached_property
     def queue(self) -> HotHistogram:
         """Waits for the model's worker (served models only)."""
         return self.owner.queue_duration.labels(self.model, self.version)
@@ -288,6 +294,13 @@ class Metrics:
         )
         self.model_info = Gauge(
             "inferwatch_model_info", "Model versions loaded and serving (always 1).", mv, registry=r
+        )
+        self.model_live = Gauge(
+            "inferwatch_model_live",
+            "1 for the version of a served model that answers its requests, 0 for a "
+            "version kept loaded for a rollback.",
+            mv,
+            registry=r,
         )
         self.inflight = HotGaugeFamily(
             "inferwatch_inflight_requests",

@@ -61,6 +61,9 @@ def test_rollback_switches_the_live_version_and_models_shows_it(
     with TestClient(app) as client:
         listed = client.get("/v1/models", headers=_auth("read")).json()["models"]
         assert [m["version"] for m in listed] == ["2"]
+        scraped = client.get("/metrics", headers=_auth("read")).text
+        assert 'inferwatch_model_live{model="churn",version="2"} 1.0' in scraped
+        assert 'inferwatch_model_live{model="churn",version="1"} 0.0' in scraped
         assert listed[0]["versions"] == [
             {"version": "2", "flavor": "sklearn", "live": True},
             {"version": "1", "flavor": "sklearn", "live": False},
@@ -93,6 +96,9 @@ def test_rollback_switches_the_live_version_and_models_shows_it(
         assert model["version"] == "1"
         assert model["last_change"]["to_version"] == "1"
         assert [v["live"] for v in model["versions"]] == [False, True]
+        scraped = client.get("/metrics", headers=_auth("read")).text
+        assert 'inferwatch_model_live{model="churn",version="1"} 1.0' in scraped
+        assert 'inferwatch_model_live{model="churn",version="2"} 0.0' in scraped
 
         # nothing older than version 1: a clear conflict, the live version unchanged
         again = client.post("/v1/models/churn/rollback", headers=_auth("admin"))

@@ -78,6 +78,9 @@ class ModelRegistry:
         self._changes: deque[VersionChange] = deque(maxlen=MAX_CHANGES)
         self._on_change = on_change
         self._lock = threading.Lock()
+        for listed in self._versions.values():
+            for m in listed:
+                m.metrics.live.set(1 if m is listed[0] else 0)
 
     @classmethod
     def of(cls, models: Sequence[ServedModel], **kwargs: Any) -> ModelRegistry:
@@ -135,6 +138,8 @@ class ModelRegistry:
     def _switch(self, name: str, target: ServedModel, reason: str) -> VersionChange:
         now = self._clock()
         change = VersionChange(name, self.live[name].version, target.version, now, reason)
+        self.live[name].metrics.live.set(0)
+        target.metrics.live.set(1)
         self.live[name] = target
         self._since[name] = now
         self._changes.append(change)
