@@ -93,6 +93,11 @@ class ServerSettings(_Section):
         False, description="Accept and drop features that are not in the schema."
     )
     docs: bool = Field(True, description="Publish the OpenAPI document and /docs.")
+    access_log: bool = Field(
+        False,
+        description="Log a line per HTTP request (uvicorn's access log); off by default: "
+        "every prediction is already recorded in the store and the metrics.",
+    )
     header_timeout_seconds: float = Field(
         10.0,
         gt=0,

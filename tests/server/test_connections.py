@@ -392,3 +392,13 @@ def test_max_connections_fits_the_open_file_limit(
         assert "does not fit the open-file limit (600)" in out.stderr
     else:
         assert out.stderr == ""
+
+
+def test_access_log_is_off_unless_asked(served: Served) -> None:
+    """A line per request would cost throughput and repeat what the store records."""
+    quiet_default = _uvicorn_config(served.app, ServerSettings(port=0), "INFO")
+    quiet_default[2].detach()
+    assert quiet_default[0].access_log is False
+    asked = _uvicorn_config(served.app, ServerSettings(port=0, access_log=True), "INFO")
+    asked[2].detach()
+    assert asked[0].access_log is True

@@ -259,6 +259,7 @@ def _uvicorn_config(
         # no WebSocket routes: an upgraded connection would leave the guard's count behind
         ws="none",
         log_level=level.lower(),
+        access_log=server.access_log,
         # uvicorn only hands it to loop.call_later: a float works
         timeout_keep_alive=server.keepalive_timeout_seconds,  # type: ignore[arg-type]
         timeout_graceful_shutdown=30,
