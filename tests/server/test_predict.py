@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -132,7 +133,10 @@ def test_parameters_are_accepted_and_request_id_is_echoed(
         headers={"x-request-id": "not a safe id"},
     )
     assert bad_id.headers["x-request-id"] != "not a safe id"
-    assert len(bad_id.headers["x-request-id"]) == 32
+    made = {client.get("/healthz").headers.get("x-request-id") for _ in range(3)}
+    made |= {bad_id.headers["x-request-id"]}
+    assert len(made) == 4  # a fresh one each time, UUID-shaped
+    assert all(re.fullmatch(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}", m or "") for m in made)
 
 
 def test_malformed_traceparent_is_not_stored(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import secrets
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inferwatch._ids import new_prediction_id
 
 __all__ = ["REQUEST_ID_HEADER", "RequestIdMiddleware", "request_id"]
 
@@ -34,7 +35,9 @@ class RequestIdMiddleware:
             return
         raw = next((v for k, v in scope["headers"] if k == _HEADER), None)
         if raw is None or not _SAFE_ID.fullmatch(raw):
-            raw = secrets.token_hex(16).encode()
+            # unique, not secret: a prediction-id-shaped counter, not os.urandom per request
+            # (getrandom took 12% of the server's samples under load)
+            raw = new_prediction_id().encode()
         scope[_SCOPE_KEY] = raw.decode()
 
         async def send_with_id(message: Message) -> None:
