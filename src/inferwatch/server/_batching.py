@@ -146,13 +146,16 @@ class InferenceWorker:
             self._jobs.append(job)
             self._rows += len(rows)
             self._cond.notify()
+        # a timer handle rather than asyncio.timeout(): the same effect at a fraction of
+        # the cost per request (no task rescheduling)
+        timer = loop.call_later(self.settings.timeout, _expire, future)
         try:
-            async with asyncio.timeout(self.settings.timeout):
-                return await future
+            return await future
         except BaseException:  # TimeoutError, or CancelledError when the client left
             job.abandoned = True
             raise
         finally:
+            timer.cancel()
             if times is not None:
                 times.started, times.finished, times.batch_rows = (
                     job.started,
@@ -287,6 +290,12 @@ class InferenceWorker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in self._threads)
+
+
+def _expire(future: asyncio.Future[Sequence[Prediction]]) -> None:
+    """On the event loop: the request waited ``timeout`` seconds for its answer."""
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def _deliver(jobs: list[_Job]) -> None:
