@@ -250,11 +250,12 @@ class ModelSettings(_Section):
         "larger request runs alone, whole).",
     )
     max_wait_ms: float = Field(
-        2.0,
+        5.0,
         ge=0,
         le=1000,
-        description="Longest an idle worker waits for more requests to batch, only while "
-        "requests arrive more often than this (a lone request is never delayed); 0: never.",
+        description="Longest an idle worker waits for more requests to batch: only while "
+        "requests come together, and at most a quarter of the model's mean call time (a "
+        "lone request is never delayed); 0: never.",
     )
     timeout_seconds: float = Field(
         30.0,
