@@ -48,20 +48,24 @@ Kind = Literal["counter", "gauge", "histogram"]
 
 
 class HotCounter:
-    """A counter child: :meth:`inc` only goes up."""
+    """A counter child: :meth:`inc` only goes up; an exemplar (labels) is kept, the latest,
+    as prometheus_client keeps it."""
 
-    __slots__ = ("_lock", "created", "value")
+    __slots__ = ("_lock", "created", "exemplar", "value")
 
     def __init__(self) -> None:
         self.value = 0.0
         self.created = time.time()
+        self.exemplar: tuple[Mapping[str, str], float, float] | None = None
         self._lock = threading.Lock()
 
-    def inc(self, amount: float = 1.0) -> None:
+    def inc(self, amount: float = 1.0, exemplar: Mapping[str, str] | None = None) -> None:
         if amount < 0:
             raise ValueError("counters can only be incremented by non-negative amounts")
         with self._lock:
             self.value += amount
+            if exemplar is not None:  # the caller's dict is kept: it must not change it
+                self.exemplar = (exemplar, amount, time.time())
 
 
 class HotGauge:
@@ -180,7 +184,13 @@ class _Family(Collector, Generic[ChildT]):
         for key, child in self._children.items():
             if isinstance(child, HotCounter):
                 assert isinstance(family, CounterMetricFamily)
-                family.add_metric(key, child.value, created=child.created)
+                seen = child.exemplar
+                family.add_metric(
+                    key,
+                    child.value,
+                    created=child.created,
+                    exemplar=None if seen is None else Exemplar(dict(seen[0]), seen[1], seen[2]),
+                )
             elif isinstance(child, HotGauge):
                 assert isinstance(family, GaugeMetricFamily)
                 family.add_metric(key, child.value)

@@ -188,16 +188,23 @@ class ModelMetrics:
         """Waits for the model's worker (served models only)."""
         return self.owner.queue_duration.labels(self.model, self.version)
 
-    def request(self, status: int, seconds: float | None = None) -> None:
-        """Count an answered request; ``seconds`` (when given) is its duration."""
+    def request(
+        self,
+        status: int,
+        seconds: float | None = None,
+        exemplar: Mapping[str, str] | None = None,
+    ) -> None:
+        """Count an answered request; ``seconds`` (when given) is its duration.
+        ``exemplar`` (trace and request ids of a failed request) goes on the status
+        counter and the duration bucket, shown in the OpenMetrics exposition."""
         counter = self._status.get(status)
         if counter is None:
             counter = self._status[status] = self.owner.requests.labels(
                 self.model, self.version, str(status)
             )
-        counter.inc()
+        counter.inc(1.0, exemplar)
         if seconds is not None:
-            self.duration.observe(seconds)
+            self.duration.observe(seconds, exemplar)
 
     def _learn(self, label: str) -> HotCounter:
         """The counter of a class not seen before: its own while there is room, else other."""

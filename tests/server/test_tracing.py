@@ -113,6 +113,16 @@ def test_a_failing_model_marks_the_span_as_an_error(
     assert server.status.status_code == StatusCode.ERROR
     assert _attrs(server)["http.response.status_code"] == 500
     assert "log" not in {s.name for s in exporter.get_finished_spans()}
+    # the error counter and the latency bucket carry the failed request's trace
+    trace = f"{server.context.trace_id:032x}"
+    text = openmetrics(served.metrics.registry).decode()  # type: ignore[no-untyped-call]
+    failed = [
+        line
+        for line in text.splitlines()
+        if line.startswith("inferwatch_requests_total{") and 'status="500"' in line
+    ]
+    assert len(failed) == 1 and f'trace_id="{trace}"' in failed[0], failed
+    assert "request_id=" in failed[0]
 
 
 def test_sampling_follows_the_ratio_and_the_callers_flag(

@@ -30,6 +30,7 @@ from inferwatch.monitor import Monitor, new_prediction_id
 from inferwatch.ports import Prediction
 from inferwatch.server._errors import ApiError, error_response, status_for
 from inferwatch.server._inference import infer
+from inferwatch.server._request_id import request_id
 from inferwatch.server._schemas import ERROR_RESPONSES, PredictResponse, predict_request_schema
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import Shadow, Versions
@@ -376,7 +377,7 @@ async def answer_rows(
                 f"({type(exc).__name__}); the server log has the details",
             ) from None
     except ApiError as exc:
-        served.metrics.request(exc.status, time.perf_counter() - start)
+        served.metrics.request(exc.status, time.perf_counter() - start, _failure(request, traced))
         if traced is not None:
             tracing, span, times = traced
             tracing.finish(span, times, exc.status, _span_attributes(served, rows))
@@ -404,6 +405,23 @@ async def answer_rows(
     background = _shadow_tasks(request, shadows, rows, ids, predictions, trace) if shadows else None
     served.metrics.request(200)  # its duration is the latency_seconds logged above
     return Answered(ids, predictions, body, background)
+
+
+def _failure(
+    request: Request, traced: tuple[Tracing, Any, RequestTimes] | None
+) -> dict[str, str] | None:
+    """The exemplar of a failed request: its trace id and request id (a failed request
+    has no prediction id), when it has a trace."""
+    trace = traced[0].trace_id(traced[1]) if traced is not None else None
+    if trace is None:
+        trace = trace_id(request.headers.get("traceparent"))
+    if trace is None:
+        return None
+    out = {"trace_id": trace}
+    rid = request_id(request)
+    if rid is not None:
+        out["request_id"] = rid[:64]
+    return out
 
 
 def _begin_trace(request: Request, start: float) -> tuple[Tracing, Any, RequestTimes] | None:
