@@ -96,3 +96,55 @@ def test_predictions_keep_their_pace_while_postgres_is_frozen(
     )
     assert _count(postgres_db_url) == 20 + len(during)  # every row, once
     assert served.monitor.prediction_log.stats.dropped == 0
+
+
+def _cluster(url: str) -> list[int]:
+    """The postmaster and every process it started (the whole frozen server)."""
+    backend = _backends(url)[0]
+    with open(f"/proc/{backend}/stat") as f:
+        postmaster = int(f.read().rsplit(")", 1)[1].split()[1])
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == postmaster:
+                children.append(int(entry))
+    return [postmaster, *children]
+
+
+def test_readyz_answers_within_a_second_while_postgres_is_frozen(
+    make_app: AppFactory, postgres_db_url: str, frozen: list[int]
+) -> None:
+    """The whole server SIGSTOPped (postmaster and backends: the kernel still accepts and
+    acknowledges, nothing answers): /readyz says not ready within a second, every time,
+    and ready again once the server runs."""
+    store = SQLStore(postgres_db_url)
+    store.upgrade()
+    served = make_app(store=store)
+    with TestClient(served.app) as client:
+        assert client.get("/readyz").status_code == 200
+        for pid in _cluster(postgres_db_url):
+            os.kill(pid, signal.SIGSTOP)
+            frozen.append(pid)
+        took = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            r = client.get("/readyz")
+            took.append(time.perf_counter() - t0)
+            assert r.status_code == 503
+            assert r.json()["checks"] == {"models": True, "store": False}
+            v2 = client.get("/v2/health/ready")
+            assert v2.status_code == 503
+        assert max(took) < 1.5, took
+        assert client.post("/v1/models/churn/predict", json={"instances": [GOOD]}).is_success
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        frozen.clear()
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "not ready again after the store resumed"
+            time.sleep(0.2)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import functools
 import logging
+import threading
 from collections.abc import Callable, Collection, Mapping
 from importlib import resources
 from types import MappingProxyType
@@ -289,8 +292,11 @@ def add_health_routes(app: FastAPI, store: Store, accepting: Callable[[], bool])
     async def healthz() -> Response:
         return _json({"status": "ok"})
 
+    probe = StoreProbe(store)
+    app.state.store_probe = probe  # the Open Inference Protocol's ready route asks it too
+
     async def readyz() -> Response:
-        checks = {"models": accepting(), "store": await run_in_threadpool(_ping, store)}
+        checks = {"models": accepting(), "store": await probe.ready()}
         ready = all(checks.values())
         return _json(
             {"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503
@@ -323,6 +329,52 @@ def _ping(store: Store) -> bool:
     except Exception:
         log.warning("store ping failed", exc_info=True)
         return False
+
+
+#: how long a readiness check waits for the store (a probe's own timeout is usually 1 s)
+READY_TIMEOUT_SECONDS: Final = 0.8
+
+
+class StoreProbe:
+    """The store's readiness, answered within :data:`READY_TIMEOUT_SECONDS` whatever the
+    store does.
+
+    A frozen database (PostgreSQL SIGSTOPped: the kernel still accepts and acknowledges,
+    nothing answers) blocks a ping for as long as the freeze lasts, and no client-side
+    timeout of the driver ends a read the server never answers.  So the ping runs on a
+    thread of its own and the probe waits for it at most the timeout: past it the store is
+    "not ready".  While that ping is stuck, later probes wait on the same one rather than
+    starting another, so a long freeze costs one blocked thread, not one per probe.
+    """
+
+    def __init__(self, store: Store, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        self.store = store
+        self.timeout = timeout
+        self._pending: concurrent.futures.Future[bool] | None = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> concurrent.futures.Future[bool]:
+        with self._lock:
+            pending = self._pending
+            if pending is None or pending.done():
+                pending = concurrent.futures.Future()
+                self._pending = pending
+                threading.Thread(
+                    target=self._run, args=(pending,), name="inferwatch-store-ping", daemon=True
+                ).start()
+            return pending
+
+    def _run(self, future: concurrent.futures.Future[bool]) -> None:
+        future.set_result(_ping(self.store))
+
+    async def ready(self) -> bool:
+        """Whether the store answered a ping within the timeout."""
+        pending = asyncio.wrap_future(self._start())
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending), self.timeout)
+        except TimeoutError:
+            log.warning("store ping: no answer within %.1f s", self.timeout)
+            return False
 
 
 #: the vendored Swagger UI (``server/static/swagger-ui``, see its VENDORED.md)

@@ -49,7 +49,6 @@ from typing import Any, Final
 
 import msgspec
 from fastapi import FastAPI, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from inferwatch._version import __version__
 from inferwatch.errors import FieldError, ValidationError, echo
@@ -68,7 +67,7 @@ from inferwatch.server._predict import (
     read_body,
 )
 from inferwatch.server._registry import ModelRegistry
-from inferwatch.server._routes import _ping
+from inferwatch.server._routes import StoreProbe
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import Versions
 
@@ -643,8 +642,10 @@ def add_v2_routes(
     async def live() -> Response:
         return _json({"live": True})
 
+    probe = StoreProbe(store)  # answers within a second whatever the store does
+
     async def ready() -> Response:
-        ok = accepting() and await run_in_threadpool(_ping, store)
+        ok = accepting() and await probe.ready()
         return _json({"ready": ok}, 200 if ok else 503)
 
     async def metadata(request: Request) -> Response:
