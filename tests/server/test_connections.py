@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 
 from inferwatch.cli._serve import _uvicorn_config
 from inferwatch.config import ServerSettings
+from inferwatch.models import ModelPrediction
+from inferwatch.schema import infer_schema
 from inferwatch.server._connections import ConnectionGuard, QuietLogFilter
-from inferwatch.store import MemoryStore
 from tests.server.conftest import AppFactory, Served
 
 
@@ -204,35 +206,48 @@ def test_half_sent_connections_cannot_keep_a_new_client_from_healthz(
                 sock.close()
 
 
-class SlowPingStore(MemoryStore):
-    """A store whose health check waits until released: /readyz requests stay busy."""
+class BlockingModel:
+    """A model whose calls wait until released: predict requests stay busy (inside the app,
+    answered later) for as long as the test wants."""
+
+    flavor = "python"
+    classes = None
 
     def __init__(self) -> None:
-        super().__init__()
         self.release = threading.Event()
-        self.pinging = threading.Semaphore(0)
 
-    def ping(self) -> bool:
-        self.pinging.release()
+    def predict(self, instances: Any) -> list[ModelPrediction]:
         self.release.wait(20)
-        return super().ping()
+        return [ModelPrediction(2 * row["x"]) for row in instances]
 
 
 def test_past_the_limit_with_every_connection_busy_a_new_client_gets_503(
     make_app: AppFactory,
 ) -> None:
-    store = SlowPingStore()
-    served = make_app(store=store)
+    model = BlockingModel()
+    schema = infer_schema({"x": np.arange(50, dtype=np.float64)})
+    served = make_app(extra_models=[("blocking", model, schema)])
     limit = 6
+    body = b'{"instances": [{"x": 1.0}]}'
+    request = (
+        b"POST /v1/models/blocking/predict HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
     with running(served, max_connections=limit) as server:
         busy = []
         try:
             for _ in range(limit):
                 sock = server.connect()
-                sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.sendall(request)
                 busy.append(sock)
-            for _ in range(limit):  # every request is inside the app
-                assert store.pinging.acquire(timeout=10)
+            deadline = time.monotonic() + 10
+            # every request is inside the app, waiting for the model
+            while served.sample("inferwatch_inflight_requests", model="blocking") < limit:
+                assert time.monotonic() < deadline, "the requests did not reach the model"
+                time.sleep(0.02)
             refused = httpx.get(f"{server.base}/healthz", timeout=5)
             assert refused.status_code == 503
             assert refused.headers["retry-after"] == "1"
@@ -241,11 +256,11 @@ def test_past_the_limit_with_every_connection_busy_a_new_client_gets_503(
             assert error["code"] == "connection_limit"
             assert "server.max_connections=6" in error["message"]
             assert closed(served, "refused") == 1
-            store.release.set()
+            model.release.set()
             for sock in busy:  # the busy requests finish as if nothing happened
                 assert sock.recv(65536).startswith(b"HTTP/1.1 200")
         finally:
-            store.release.set()
+            model.release.set()
             for sock in busy:
                 sock.close()
         # their keep-alive connections are idle now: a new client takes one's place
