@@ -149,6 +149,20 @@ def test_drift_window_and_interval_flags_set_the_drift_keys(tmp_path: Path) -> N
     assert settings.drift.evaluation_interval_seconds == 15
 
 
+def test_classes_flag_names_a_tensor_models_outputs(tmp_path: Path, run_cli: Run) -> None:
+    from inferwatch.cli._serve import _overrides
+    from inferwatch.config import load_settings
+
+    overrides = _overrides(
+        tmp_path / "m.h5", tmp_path / "r.parquet", None, None, None, None, None, None, None,
+        classes="malignant, benign",
+    )  # fmt: skip
+    (m,) = load_settings(None, overrides).models
+    assert (m.flavor, m.classes) == ("keras", ["malignant", "benign"])
+    out = run_cli("serve", "--classes", "a,b")
+    assert out.returncode == 2 and "--classes go with --model" in out.stderr
+
+
 @pytest.mark.parametrize(
     ("flag", "key"),
     [("--drift-window", "drift.window_seconds"),

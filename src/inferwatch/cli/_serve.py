@@ -36,6 +36,7 @@ def _overrides(
     drift_window: float | None = None,
     drift_interval: float | None = None,
     flavor: str | None = None,
+    classes: str | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if model is not None:
@@ -60,11 +61,13 @@ def _overrides(
             entry["prediction"] = prediction
         if task is not None:
             entry["task"] = task
+        if classes is not None:
+            entry["classes"] = [c.strip() for c in classes.split(",") if c.strip()]
         out["models"] = [entry]
-    elif reference or schema or target or prediction or name or task or flavor:
+    elif reference or schema or target or prediction or name or task or flavor or classes:
         fail(
-            "--reference, --schema, --target, --prediction, --task, --name and --flavor "
-            "go with --model"
+            "--reference, --schema, --target, --prediction, --task, --name, --flavor and "
+            "--classes go with --model"
         )
     server = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if server:
@@ -101,6 +104,13 @@ def serve(
         typer.Option(
             help="Model adapter: sklearn, onnx, torchscript, keras, mlflow or python "
             "(default: from the path)."
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated class names of a torchscript, keras or mlflow model's "
+            "output columns, in order (those files do not record them; default 0, 1, ...)."
         ),
     ] = None,
     reference: Annotated[
@@ -175,6 +185,7 @@ def serve(
         drift_window=drift_window,
         drift_interval=drift_interval,
         flavor=flavor,
+        classes=classes,
     )
     settings = load_settings(None if model is not None else default_config(config), overrides)
     if not settings.models:
