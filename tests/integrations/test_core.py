@@ -11,9 +11,10 @@ from inferwatch.integrations import _core
 
 
 def test_statuses_and_trace_ids_are_the_servers() -> None:
+    from inferwatch import _wire
     from inferwatch.server import _errors, _predict
 
-    codes = [*_errors._STATUS_FOR_CODE, "wrong_type", "missing_feature", "non_finite"]
+    codes = [*_wire._STATUS_FOR_CODE, "wrong_type", "missing_feature", "non_finite"]
     assert {c: _core.status_for(c) for c in codes} == {c: _errors.status_for(c) for c in codes}
     from inferwatch._traceparent import trace_id
 

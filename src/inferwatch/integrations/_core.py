@@ -30,6 +30,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import numpy as np
 
+from inferwatch._wire import encode_predictions, json_encoder
+from inferwatch._wire import is_json_media_type as is_json_media_type  # re-exported
+from inferwatch._wire import status_for as status_for  # re-exported
 from inferwatch.errors import FieldError, ModelError, ValidationError, echo
 from inferwatch.models import ModelPrediction, to_python
 from inferwatch.ports import ModelAdapter, Prediction
@@ -55,36 +58,6 @@ log = logging.getLogger("inferwatch.integrations")
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 #: ``X-Prediction-Ids`` is sent for batches up to this size, as by the server
 MAX_ID_HEADER = 100
-
-# HTTP status of a validation code, as the server's (``server._errors.status_for``; a test
-# holds the two equal): 422 for a field problem, else the body's problem.  Kept here so
-# the Flask integration needs no FastAPI import.
-_STATUS_FOR_CODE = {
-    "malformed_json": 400,
-    "invalid_body": 400,
-    "invalid_unicode": 400,
-    "unsupported_media_type": 415,
-    "empty_batch": 400,
-    "batch_too_large": 413,
-    "body_too_large": 413,
-    "unknown_model": 404,
-}
-
-
-def status_for(code: str) -> int:
-    """HTTP status of a :class:`~inferwatch.errors.ValidationError` code (422 for a field)."""
-    return _STATUS_FOR_CODE.get(code, 422)
-
-
-def is_json_media_type(content_type: str | None) -> bool:
-    """``application/json`` or ``application/*+json``: what the server accepts, since a web
-    page can post other types to a loopback service without a CORS preflight."""
-    if not content_type:
-        return False
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
 
 
 class Watch:
@@ -267,14 +240,7 @@ class Refused(Exception):
         self.answer = answer
 
 
-def _enc_hook(value: Any) -> Any:
-    converted = to_python(value)  # numpy values from the user's function
-    if converted is value:
-        raise TypeError(f"cannot encode a {type(value).__name__} as JSON")
-    return converted
-
-
-_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
+_encoder = json_encoder
 
 
 def error_body(
@@ -389,13 +355,7 @@ def _new_id() -> str:
 
 
 def _encode(watch: Watch, ids: list[str], predictions: Sequence[Prediction]) -> bytes:
-    out: list[dict[str, Any]] = []
-    for pid, p in zip(ids, predictions, strict=True):
-        item: dict[str, Any] = {"id": pid, "prediction": p.value}
-        if p.probabilities is not None:
-            item["probabilities"] = p.probabilities
-        out.append(item)
-    return _encoder.encode({"model": watch.name, "version": watch.version, "predictions": out})
+    return encode_predictions(watch.name, watch.version, ids, predictions)
 
 
 def _decode(body: bytes) -> Any:

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from inferwatch._wire import status_for as status_for  # re-exported
 from inferwatch.errors import FieldError, ValidationError, echo
 from inferwatch.server._request_id import REQUEST_ID_HEADER, request_id
 
@@ -29,17 +30,6 @@ __all__ = [
 
 log = logging.getLogger("inferwatch.server")
 
-# validation codes that are not 422 (a field problem)
-_STATUS_FOR_CODE = {
-    "malformed_json": 400,
-    "invalid_body": 400,
-    "invalid_unicode": 400,
-    "unsupported_media_type": 415,
-    "empty_batch": 400,
-    "batch_too_large": 413,
-    "body_too_large": 413,
-    "unknown_model": 404,
-}
 _CODE_FOR_HTTP_STATUS = {
     400: "bad_request",
     401: "unauthorized",
@@ -73,11 +63,6 @@ class ApiError(Exception):
 def is_v2_path(path: str) -> bool:
     """Whether ``path`` is one of the Open Inference Protocol's (``/v2`` and below)."""
     return path.startswith("/v2/") or path == "/v2"
-
-
-def status_for(code: str) -> int:
-    """HTTP status of a validation code: 422 for a field problem, else 400/404/413."""
-    return _STATUS_FOR_CODE.get(code, 422)
 
 
 def error_response(

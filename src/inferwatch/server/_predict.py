@@ -23,9 +23,10 @@ from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTasks
 
 from inferwatch._traceparent import trace_id
+from inferwatch._wire import encode_predictions
+from inferwatch._wire import is_json_media_type as is_json_media_type  # re-exported
 from inferwatch.errors import FieldError, ValidationError, echo
 from inferwatch.metrics import UNKNOWN_MODEL, Metrics
-from inferwatch.models import to_python
 from inferwatch.monitor import Monitor, new_prediction_id
 from inferwatch.ports import Prediction
 from inferwatch.server._errors import ApiError, error_response, status_for
@@ -50,20 +51,6 @@ log = logging.getLogger("inferwatch.server")
 MAX_ID_HEADER = 100  # X-Prediction-Ids is sent for batches up to this size
 _BODY_KEYS = frozenset({"instances", "parameters"})
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def is_json_media_type(content_type: str | None) -> bool:
-    """True for ``application/json`` and ``application/*+json``, with any parameters.
-
-    Anything else is refused with 415: a web page can post ``text/plain`` and forms to a
-    loopback server without a CORS preflight, and ``application/json`` needs one.
-    """
-    if not content_type:
-        return False
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
 
 
 def _unsupported_media_type(content_type: str | None) -> ApiError:
@@ -492,20 +479,4 @@ def _shadow_tasks(
 
 
 def _encode(served: ServedModel, ids: list[str], predictions: Sequence[Prediction]) -> bytes:
-    out: list[dict[str, Any]] = []
-    for pid, p in zip(ids, predictions, strict=True):
-        item: dict[str, Any] = {"id": pid, "prediction": p.value}
-        if p.probabilities is not None:
-            item["probabilities"] = p.probabilities
-        out.append(item)
-    return _encoder.encode({"model": served.name, "version": served.version, "predictions": out})
-
-
-def _enc_hook(value: Any) -> Any:
-    converted = to_python(value)  # numpy values from a custom adapter
-    if converted is value:
-        raise TypeError(f"cannot encode a {type(value).__name__} as JSON")
-    return converted
-
-
-_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
+    return encode_predictions(served.name, served.version, ids, predictions)

@@ -51,6 +51,7 @@ import msgspec
 from fastapi import FastAPI, Request, Response
 
 from inferwatch._version import __version__
+from inferwatch._wire import json_encoder
 from inferwatch.errors import FieldError, ValidationError, echo
 from inferwatch.metrics import UNKNOWN_MODEL, Metrics
 from inferwatch.models import to_python
@@ -531,14 +532,7 @@ def _encoder_for(
     return encode
 
 
-def _enc_hook(value: Any) -> Any:
-    converted = to_python(value)
-    if converted is value:
-        raise TypeError(f"cannot encode a {type(value).__name__} as JSON")
-    return converted
-
-
-_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
+_encoder = json_encoder
 
 
 def _json(data: Any, status: int = 200) -> Response:
