@@ -120,11 +120,13 @@ ChildT = TypeVar("ChildT", HotCounter, HotGauge, HotHistogram)
 
 class _Family(Collector, Generic[ChildT]):
     """One metric family of hot children, registered on ``registry`` like a prometheus_client
-    metric: ``labels(*values)`` gives (and creates once) the child for those values."""
+    metric: ``labels(*values)`` gives (and creates once) the child for those values.
+    A subclass names its ``kind`` and makes its children (``_new``)."""
+
+    kind: Kind
 
     def __init__(
         self,
-        kind: Kind,
         name: str,
         documentation: str,
         labelnames: Sequence[str],
@@ -132,9 +134,9 @@ class _Family(Collector, Generic[ChildT]):
         buckets: Sequence[float] = (),
         registry: CollectorRegistry | None = None,
     ) -> None:
+        kind = self.kind
         if kind == "counter" and name.endswith("_total"):
             name = name[: -len("_total")]
-        self.kind: Kind = kind
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
@@ -218,48 +220,23 @@ class _Family(Collector, Generic[ChildT]):
 
 
 class HotCounterFamily(_Family[HotCounter]):
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str],
-        *,
-        registry: CollectorRegistry | None = None,
-    ) -> None:
-        super().__init__("counter", name, documentation, labelnames, registry=registry)
+    kind = "counter"
 
     def _new(self) -> HotCounter:
         return HotCounter()
 
 
 class HotGaugeFamily(_Family[HotGauge]):
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str],
-        *,
-        registry: CollectorRegistry | None = None,
-    ) -> None:
-        super().__init__("gauge", name, documentation, labelnames, registry=registry)
+    kind = "gauge"
 
     def _new(self) -> HotGauge:
         return HotGauge()
 
 
 class HotHistogramFamily(_Family[HotHistogram]):
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str],
-        *,
-        buckets: Sequence[float],
-        registry: CollectorRegistry | None = None,
-    ) -> None:
-        super().__init__(
-            "histogram", name, documentation, labelnames, buckets=buckets, registry=registry
-        )
+    """Needs ``buckets`` (increasing; +Inf is added)."""
+
+    kind = "histogram"
 
     def _new(self) -> HotHistogram:
         return HotHistogram(self.bounds)
