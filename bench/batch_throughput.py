@@ -27,7 +27,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from serve_throughput import WRK_SCRIPT, free_port, prepare, start, wrk  # noqa: E402
+from serve_throughput import WRK_SCRIPT, free_port, prepare, server, start, wrk  # noqa: E402
 
 
 def main() -> None:
@@ -44,21 +44,11 @@ def main() -> None:
     script = folder / "post.lua"
     script.write_text(WRK_SCRIPT.format(body=json.dumps({"instances": rows})))
     env = {**os.environ, "PYTHONPATH": str(folder)}
-    exe = str(Path(sys.executable).parent / "inferwatch")
-    uvicorn = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
     results: dict[str, list[float]] = {"inferwatch": [], "bare-sync": [], "bare-async": []}
     for r in range(args.rounds):
         for name in results:
             port = free_port()
-            if name == "inferwatch":
-                argv = [exe, "serve", "--model", str(folder / "model.joblib"),
-                        "--reference", str(folder / "ref.csv"), "--prediction", "diagnosis",
-                        "--name", "cancer", "--port", str(port),
-                        "--store", f"sqlite:///{folder}/r{r}.db"]  # fmt: skip
-                url = f"http://127.0.0.1:{port}/v1/models/cancer/predict"
-            else:
-                argv = [*uvicorn, "bare_app:app", "--port", str(port)]
-                url = f"http://127.0.0.1:{port}/{name.split('-')[1]}/predict"
+            argv, url = server(name, folder, port, folder / f"r{r}.db")
             proc = start(argv, port, folder, env)
             try:
                 got = httpx.post(url, json={"instances": rows}, timeout=30).json()

@@ -136,6 +136,19 @@ def start(argv: list[str], port: int, cwd: Path, env: dict[str, str]) -> subproc
     raise RuntimeError(f"{argv} did not start")
 
 
+def server(name: str, folder: Path, port: int, db: Path) -> tuple[list[str], str]:
+    """The command line and predict URL of ``inferwatch`` or ``bare-sync``/``bare-async``."""
+    if name == "inferwatch":
+        exe = str(Path(PYTHON).parent / "inferwatch")
+        argv = [exe, "serve", "--model", str(folder / "model.joblib"),
+                "--reference", str(folder / "ref.csv"), "--prediction", "diagnosis",
+                "--name", "cancer", "--port", str(port), "--store", f"sqlite:///{db}"]  # fmt: skip
+        return argv, f"http://127.0.0.1:{port}/v1/models/cancer/predict"
+    uvicorn = [PYTHON, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
+    argv = [*uvicorn, "bare_app:app", "--port", str(port)]
+    return argv, f"http://127.0.0.1:{port}/{name.split('-')[1]}/predict"
+
+
 def wrk(url: str, script: Path, connections: int, seconds: float) -> tuple[float, float]:
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
@@ -168,8 +181,6 @@ def main() -> None:
     script = folder / "post.lua"
     script.write_text(WRK_SCRIPT.format(body=body))
     env = {**os.environ, "PYTHONPATH": str(folder)}
-    exe = str(Path(PYTHON).parent / "inferwatch")
-    uvicorn = [PYTHON, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
 
     results: dict[str, list[tuple[float, float]]] = {
         "inferwatch": [],
@@ -179,16 +190,7 @@ def main() -> None:
     for r in range(args.rounds):
         for name in results:
             port = free_port()
-            if name == "inferwatch":
-                db = folder / f"r{r}.db"
-                argv = [exe, "serve", "--model", str(folder / "model.joblib"),
-                        "--reference", str(folder / "ref.csv"), "--prediction", "diagnosis",
-                        "--name", "cancer", "--port", str(port),
-                        "--store", f"sqlite:///{db}"]  # fmt: skip
-                url = f"http://127.0.0.1:{port}/v1/models/cancer/predict"
-            else:
-                argv = [*uvicorn, "bare_app:app", "--port", str(port)]
-                url = f"http://127.0.0.1:{port}/{name.split('-')[1]}/predict"
+            argv, url = server(name, folder, port, folder / f"r{r}.db")
             proc = start(argv, port, folder, env)
             try:
                 # the answers agree before they are timed
