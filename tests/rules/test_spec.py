@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from inferwatch.resources import RESOURCE_METRICS
 from inferwatch.rules import (
     SIGNALS,
     Rule,
@@ -84,10 +85,12 @@ def test_go_float(value: float, go: str) -> None:
 
 
 def test_every_signal_reads_a_metric_that_exists() -> None:
-    """The catalogue names only metrics defined in metrics.py (or prometheus_client's
-    process collector), so a renamed metric breaks this test, not a user's alerts."""
+    """The catalogue names only metrics defined in metrics.py, the resource collector or
+    prometheus_client's process collector, so a renamed metric breaks this test, not a
+    user's alerts."""
     source = METRICS_PY.read_text()
     defined = set(re.findall(r'"(inferwatch_[a-z_]+)"', source))
+    defined |= {name for name, _, _ in RESOURCE_METRICS}
     for sig in SIGNALS.values():
         base = sig.metric.removesuffix("_total")
         assert base in defined or sig.metric.startswith("process_"), sig.name

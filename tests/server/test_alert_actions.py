@@ -118,3 +118,9 @@ def test_an_accuracy_drop_rolls_the_model_back_once(trained: Trained, tmp_path: 
         assert "cooldown" in skipped["detail"]
         # still version 1: the cooldown held the second trigger
         assert client.get("/v1/models/churn", headers=_auth("read")).json()["version"] == "1"
+        assert evidence["context"]["configured_version"] == "2"
+    # a restart on the same configuration keeps the rollback the alert made
+    with TestClient(build_app(load_settings(tmp_path / "inferwatch.yaml"))) as client:
+        model = client.get("/v1/models/churn", headers=_auth("read")).json()
+        assert model["version"] == "1"
+        assert model["last_change"]["reason"].startswith("restored at start")

@@ -157,3 +157,60 @@ def test_registry_rolls_back_one_step_at_a_time_and_reports_each_change(
     ]
     with pytest.raises(ValueError, match="lists a version twice"):
         ModelRegistry.of([built[0], built[0]])
+
+
+def test_a_rollback_outlives_a_restart_until_a_new_version_is_deployed(
+    trained: Trained, tmp_path: Path
+) -> None:
+    path = _config(trained, tmp_path)
+    with TestClient(build_app(load_settings(path))) as client:
+        done = client.post("/v1/models/churn/rollback", headers=_auth("admin"))
+        assert done.json()["live_version"] == "1"
+
+    # restarted on the same configuration: the rolled-back version stays live
+    with TestClient(build_app(load_settings(path))) as client:
+        model = client.get("/v1/models/churn", headers=_auth("read")).json()
+        assert model["version"] == "1"
+        assert model["last_change"]["reason"].startswith("restored at start")
+        scraped = client.get("/metrics", headers=_auth("read")).text
+        assert 'inferwatch_model_live{model="churn",version="1"} 1.0' in scraped
+        assert 'inferwatch_model_live{model="churn",version="2"} 0.0' in scraped
+        # switching forward again is recorded, and the next restart follows it
+        client.post("/v1/models/churn/versions/2/activate", headers=_auth("admin"))
+    with TestClient(build_app(load_settings(path))) as client:
+        assert client.get("/v1/models/churn", headers=_auth("read")).json()["version"] == "2"
+        client.post("/v1/models/churn/rollback", headers=_auth("admin"))
+
+    # a new deployment (version 3 over 2 and 1) is served, not the old rollback
+    data = yaml.safe_load(path.read_text())
+    joblib.dump(trained.classifier, tmp_path / "v3.joblib")
+    data["models"][0].update(version="3", path="v3.joblib")
+    data["models"][0]["previous"].insert(0, {"version": "2", "path": "v2.joblib"})
+    path.write_text(yaml.safe_dump(data))
+    with TestClient(build_app(load_settings(path))) as client:
+        assert client.get("/v1/models/churn", headers=_auth("read")).json()["version"] == "3"
+
+
+def test_switch_to_restore_takes_the_newest_successful_switch_under_the_same_config() -> None:
+    from inferwatch.server._registry import switch_to_restore
+
+    def rec(kind: str, to: str, configured: str = "3", outcome: str = "ok") -> dict[str, Any]:
+        moved = "rollback" if kind == "rollback" else "change"
+        evidence = {"configured_version": configured, moved: {"to_version": to}}
+        return {"kind": kind, "outcome": outcome, "evidence": evidence}
+
+    assert switch_to_restore([], "3") is None
+    assert switch_to_restore([rec("rollback", "2")], "3") == "2"
+    assert switch_to_restore([rec("activate", "1"), rec("rollback", "2")], "3") == "1"
+    assert switch_to_restore([rec("activate", "3"), rec("rollback", "2")], "3") is None
+    assert switch_to_restore([rec("rollback", "2", outcome="skipped"), rec("rollback", "1")],
+                             "3") == "1"  # fmt: skip
+    assert switch_to_restore([rec("retrain", "2"), rec("rollback", "1")], "3") == "1"
+    # made while another version was configured: the new deployment wins
+    assert switch_to_restore([rec("rollback", "1", configured="2")], "3") is None
+    assert switch_to_restore([{"kind": "rollback", "outcome": "ok", "evidence": None}], "3") is None
+    # an alert action's record keeps the configured version in its context
+    action = {"kind": "rollback", "outcome": "ok",
+              "evidence": {"context": {"configured_version": "3"},
+                           "rollback": {"to_version": "2"}}}  # fmt: skip
+    assert switch_to_restore([action], "3") == "2"

@@ -414,6 +414,9 @@ _PACK: Final[list[dict[str, Any]]] = [
     {"name": "HighMemory", "signal": "memory", "aggregation": "last",
      "warning": 2147483648, "critical": 4294967296, "for": "10m",
      "summary": "inferwatch on {{ $labels.instance }} holds {{ $value }} bytes resident"},
+    {"name": "HighGPU", "signal": "gpu_utilization", "window": "5m", "aggregation": "avg",
+     "warning": 0.8, "critical": 0.95, "for": "10m",
+     "summary": "GPU {{ $labels.gpu }} on {{ $labels.instance }} is {{ $value }} busy"},
 ]  # fmt: skip
 
 
@@ -423,9 +426,9 @@ def default_rules() -> list[Rule]:
     p99 latency (warning 0.5 s, critical 1 s for 5m), 5xx error rate, realised and
     estimated accuracy (warning 0.92, critical 0.85 for 10m), dataset drift share,
     per-feature drift score (above 0.5 for 30m), confidence drift against the reference,
-    missing-value and out-of-range surges, no traffic, label coverage falling, and the
-    server process's CPU and memory.  GPU and per-model resource rules wait for the serving
-    issue's resource metrics; they join the pack when their signals join :data:`SIGNALS`.
+    missing-value and out-of-range surges, no traffic, label coverage falling, the
+    server process's CPU and memory, and each GPU's utilisation averaged over 5 minutes
+    (warning 0.8, critical 0.95 for 10m; no series, so never firing, without a GPU).
     """
     problems: list[str] = []
     rules = [rule_from_dict(d, f"default_pack[{i}]", problems) for i, d in enumerate(_PACK)]

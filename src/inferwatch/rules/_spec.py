@@ -124,9 +124,10 @@ def _perf(metric: str, unit: str, bad: Direction, what: str) -> list[Signal]:
 _M: Final = ("model",)
 _MF: Final = ("model", "feature")
 
-#: every signal a rule may name (:data:`SIGNALS` by name).  CPU and memory are the
-#: server process's own (``process_*`` from prometheus_client, per ``instance``); GPU
-#: and per-model resource signals wait for the serving issue's resource metrics.
+#: every signal a rule may name (:data:`SIGNALS` by name).  ``cpu`` and ``memory`` are
+#: the server process's own (``process_*`` from prometheus_client, per ``instance``);
+#: ``host_cpu`` and the GPU signals come from :mod:`inferwatch.resources` (psutil and
+#: NVML at scrape time), per ``instance`` and, for GPUs, per ``gpu`` index.
 _CATALOGUE: Final[list[Signal]] = [
     Signal("latency", "histogram", "inferwatch_request_duration_seconds", "seconds",
            "above", _M, "time to answer a prediction request"),
@@ -161,6 +162,12 @@ _CATALOGUE: Final[list[Signal]] = [
            "CPU the server process uses (seconds per second)"),
     Signal("memory", "gauge", "process_resident_memory_bytes", "bytes", "above",
            ("instance",), "resident memory of the server process"),
+    Signal("host_cpu", "gauge", "inferwatch_host_cpu_utilization_ratio", "ratio", "above",
+           ("instance",), "busy share of all the host's CPUs"),
+    Signal("gpu_utilization", "gauge", "inferwatch_gpu_utilization_ratio", "ratio",
+           "above", ("instance", "gpu"), "share of time a kernel ran on the GPU (NVML)"),
+    Signal("gpu_memory", "gauge", "inferwatch_gpu_memory_used_bytes", "bytes", "above",
+           ("instance", "gpu"), "GPU memory in use (NVML)"),
     *_perf("accuracy", "ratio", "below", "accuracy"),
     *_perf("balanced_accuracy", "ratio", "below", "balanced accuracy"),
     *_perf("f1", "ratio", "below", "F1"),

@@ -283,6 +283,8 @@ def _evidence_of(store: Any, models: ModelRegistry | None) -> Callable[[str], di
         out: dict[str, Any] = {}
         if models is not None and model in models:
             out["live_version"] = models.live[model].version
+            # lets a restart keep a rollback (server._registry.switch_to_restore)
+            out["configured_version"] = models.configured(model)
         try:
             out["evaluations"] = store.query_evaluations(model, limit=EVIDENCE_ROWS)
         except Exception as exc:  # the store being down must not stop the action

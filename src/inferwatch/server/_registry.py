@@ -9,6 +9,12 @@ the next request; requests already running finish on the version they started wi
 A switch (a rollback by an alert action or ``POST /v1/models/{name}/rollback``, or an
 ``activate``) is recorded as a :class:`VersionChange` with its reason, kept in memory
 (the newest :data:`MAX_CHANGES`) and handed to ``on_change`` (the store's action log).
+
+A switch outlives a restart: each record carries the version the configuration made
+live (``configured_version``), and at start :func:`switch_to_restore` picks the newest
+switch of a model from the store's action log.  It is restored only while the
+configuration still names the same live version, so deploying a new version (a changed
+``models[].version``) serves the new one, and a rolled-back version stays rolled back.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from typing import Any
 
 from inferwatch.server._served import ServedModel
 
-__all__ = ["MAX_CHANGES", "ModelRegistry", "VersionChange"]
+__all__ = ["MAX_CHANGES", "SWITCH_KINDS", "ModelRegistry", "VersionChange", "switch_to_restore"]
+
+#: the action-record kinds that switch a model's live version
+SWITCH_KINDS: frozenset[str] = frozenset({"rollback", "activate"})
 
 #: version changes kept in memory (``GET /v1/models`` shows each model's newest)
 MAX_CHANGES = 100
@@ -135,6 +144,20 @@ class ModelRegistry:
         self._notify(change)
         return change
 
+    def configured(self, name: str) -> str:
+        """The version the configuration makes live at start (``models[].version``)."""
+        return self._versions[name][0].version
+
+    def restore(self, name: str, version: str, *, reason: str) -> VersionChange | None:
+        """Make ``version`` live at start, as a stored switch left it; not handed to
+        ``on_change`` (the switch is already on record).  None when it already is live or
+        is not loaded any more."""
+        with self._lock:
+            target = next((m for m in self._versions[name] if m.version == version), None)
+            if target is None or self.live[name] is target:
+                return None
+            return self._switch(name, target, reason)
+
     def _switch(self, name: str, target: ServedModel, reason: str) -> VersionChange:
         now = self._clock()
         change = VersionChange(name, self.live[name].version, target.version, now, reason)
@@ -164,3 +187,26 @@ class ModelRegistry:
         if last is not None:
             out["last_change"] = last.to_dict()
         return out
+
+
+def switch_to_restore(records: Sequence[Mapping[str, Any]], configured: str) -> str | None:
+    """The version a model's newest recorded switch made live, if it still applies.
+
+    ``records``: the model's action records, newest first (the store's
+    ``query_action_records`` rows).  Only successful switches count (kinds
+    :data:`SWITCH_KINDS`, outcome ``ok``); the newest decides.  None when there is none,
+    when it was made under another configured version (a new deployment wins) or when it
+    switched back to the configured one.
+    """
+    for rec in records:
+        if rec.get("kind") not in SWITCH_KINDS or rec.get("outcome") != "ok":
+            continue
+        evidence = rec.get("evidence") or {}
+        # an API switch carries it at the top, an alert action in its context
+        context = evidence.get("context") or {}
+        if evidence.get("configured_version", context.get("configured_version")) != configured:
+            return None
+        moved = evidence.get("change") or evidence.get("rollback") or {}
+        target = moved.get("to_version")
+        return None if target in (None, configured) else str(target)
+    return None

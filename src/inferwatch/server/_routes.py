@@ -115,7 +115,10 @@ def add_model_routes(
                 at=change.at,
                 outcome="ok",
                 detail=f"{change.from_version} -> {change.to_version}: {change.reason}",
-                evidence={"change": change.to_dict()},
+                evidence={
+                    "change": change.to_dict(),
+                    "configured_version": reg.configured(change.model),
+                },
             )
         except Exception as exc:
             log.warning("could not record the switch of %s: %s", change.model, exc)
