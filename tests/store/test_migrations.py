@@ -66,6 +66,8 @@ def test_the_migration_creates_exactly_the_expected_tables(
             "alert_history",
             "alert_notifications",
             "evaluations",
+            "history_models",
+            "history_resources",
             "labels",
             "models",
             "predictions",
@@ -80,6 +82,8 @@ def test_the_migration_creates_exactly_the_expected_tables(
         "alert_history",
         "alert_notifications",
         "evaluations",
+        "history_models",
+        "history_resources",
         "labels",
         "models",
         "predictions",
@@ -157,8 +161,13 @@ def test_the_migrations_ship_inside_the_package() -> None:
 
 @pytest.mark.parametrize(
     ("before", "table"),
-    [("0001", "evaluations"), ("0002", "quarantine"), ("0004", "alert_history")],
-    ids=["0002_evaluations", "0003_quarantine", "0005_alerts"],
+    [
+        ("0001", "evaluations"),
+        ("0002", "quarantine"),
+        ("0004", "alert_history"),
+        ("0005", "history_models"),
+    ],
+    ids=["0002_evaluations", "0003_quarantine", "0005_alerts", "0006_history"],
 )
 def test_each_revision_adds_its_table_on_top_of_the_one_before(
     store_url: str, before: str, table: str

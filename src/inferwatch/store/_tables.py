@@ -30,6 +30,8 @@ __all__ = [
     "alert_history_table",
     "alert_notifications_table",
     "evaluations_table",
+    "history_models_table",
+    "history_resources_table",
     "json_dumps",
     "json_roundtrip",
     "labels_table",
@@ -379,4 +381,46 @@ action_records_table = sa.Table(
     sa.Index(None, "at"),
     sa.Index(None, "action", "model", "at"),
     sa.Index(None, "model", "at"),
+)
+
+# -- history (migration 0006) -------------------------------------------------------
+
+# One row per model version per sampling interval (level 0) or rollup bucket (level 1):
+# amounts over the span (inferwatch.history._rows.ModelRow).  Times are Unix seconds (the
+# API's unit; a float keeps sub-second intervals).  The range read is one index range scan
+# on (model, level, start); pruning and folding scan (level, start).
+history_models_table = sa.Table(
+    "history_models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("level", sa.SmallInteger, nullable=False),  # 0 raw, 1 rollup
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("requests", sa.Float, nullable=False),
+    sa.Column("errors", sa.Float, nullable=False),
+    sa.Column("latency_count", sa.Float, nullable=False),
+    sa.Column("latency_sum", sa.Float, nullable=False),
+    sa.Column("latency_buckets", JSONType, nullable=False),
+    sa.Column("latency_p50", sa.Float, nullable=True),
+    sa.Column("latency_p95", sa.Float, nullable=True),
+    sa.Column("latency_p99", sa.Float, nullable=True),
+    sa.Column("confidence_sum", sa.Float, nullable=False),
+    sa.Column("confidence_count", sa.Float, nullable=False),
+    sa.Column("classes", JSONType, nullable=False),
+    sa.Index(None, "model", "level", "start"),
+    sa.Index(None, "level", "start"),
+)
+
+# The resources (host, process, GPUs) per interval or rollup bucket: name -> value.
+history_resources_table = sa.Table(
+    "history_resources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("level", sa.SmallInteger, nullable=False),
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("values", JSONType, nullable=False),
+    sa.Index(None, "level", "start"),
 )
