@@ -70,7 +70,7 @@ def test_a_refused_batch_is_a_rejected_error_not_a_store_down_error(store: SQLSt
     store.write_predictions([first])
 
     with pytest.raises(StoreRejectedError, match="2 predictions"):
-        store.write_predictions([record(), record(id=first.id)])
+        store.write_predictions([record(), record(id=first.id, score=0.9)])
     with pytest.raises(StoreRejectedError):  # a text column (JSON is sanitised)
         store.write_predictions([record(trace_id="\ud800")])
     assert store.count_predictions() == 1
@@ -95,7 +95,8 @@ def test_monitor_writes_the_good_rows_and_quarantines_the_refused_ones(store: SQ
     store.write_predictions([existing])
     registry = CollectorRegistry()
     batch = [record(inputs={"x": float(i), "plan": f"p{i}"}) for i in range(60)]
-    batch[7] = record(id=existing.id)  # a duplicate id: refused on every dialect
+    # a duplicate id with other values (the same values would be a re-send: idempotent)
+    batch[7] = record(id=existing.id, output="no")
     batch[31] = record(trace_id="\ud800")  # a lone surrogate in a text column: no UTF-8
     batch[44] = record(inputs={"plan": "nul\x00", "s": "\udfff"})  # sanitised, so stored
     monitor = Monitor(store, metrics=Metrics(registry, process=False), batch_size=500)

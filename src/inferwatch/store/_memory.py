@@ -118,7 +118,12 @@ class MemoryStore:
             raise StoreRejectedError(f"writing {len(records)} predictions failed: {exc}") from exc
         with self._lock:
             ids = [row.id for row in rows]
-            if len(set(ids)) != len(ids) or not self._predictions.keys().isdisjoint(ids):
+            # idempotent as SQLStore's: a row stored already with the same values is a
+            # re-send (counted, not added); the same id with other values is a clash
+            clash = len(set(ids)) != len(ids) or any(
+                self._predictions.get(row.id, row) != row for row in rows
+            )
+            if clash:
                 raise StoreRejectedError(
                     f"writing {len(rows)} predictions failed: duplicate prediction id"
                 )

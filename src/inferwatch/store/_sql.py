@@ -247,6 +247,30 @@ def _prediction_row(record: PredictionRecord) -> dict[str, Any]:
     }
 
 
+def _same_prediction(stored: PredictionRecord, row: Mapping[str, Any]) -> bool:
+    """Whether ``row`` (a :func:`_prediction_row`) is the stored prediction sent again:
+    every column equal once the JSON values went through the encoder that stored them."""
+    return (
+        stored.model == row["model"]
+        and stored.version == row["version"]
+        and stored.timestamp == utc(row["ts"])
+        and stored.score == row["score"]
+        and stored.latency_seconds == row["latency_seconds"]
+        and stored.trace_id == row["trace_id"]
+        and all(
+            getattr(stored, attr) == _as_stored(row[column])
+            for attr, column in (
+                ("inputs", "inputs"), ("output", "output"), ("probabilities", "probabilities")
+            )
+        )
+    )  # fmt: skip
+
+
+def _as_stored(value: Any) -> Any:
+    """A JSON column value as it reads back (NaN as None, U+0000 as U+FFFD, numpy plain)."""
+    return None if value is None else json.loads(json_dumps(value))
+
+
 #: the keys of a row that ``latest_evaluations`` returns, in this order
 EVALUATION_COLUMNS = (
     "id",
@@ -548,13 +572,50 @@ class SQLStore:
     # -- writes -------------------------------------------------------------------
 
     def write_predictions(self, records: Sequence[PredictionRecord]) -> int:
-        """Insert the rows in one transaction and one batched insert; all or nothing."""
+        """Insert the rows in one transaction and one batched insert; all or nothing.
+
+        Idempotent by prediction id: ``INSERT ... ON CONFLICT (id) DO NOTHING``, so a
+        batch sent again (a write whose commit was not acknowledged, the spill file
+        replayed after a crash) adds nothing and counts as written.  A row whose id is
+        stored with *other* values is not a re-send but a clash: the whole batch is
+        refused (:class:`StoreRejectedError`, nothing written), as before idempotence,
+        and the writer's split isolates and quarantines that row.
+        """
         rows = [_prediction_row(record) for record in records]
         if not rows:
             return 0
+        ids = [row["id"] for row in rows]
+        if len(set(ids)) != len(ids):  # one batch naming an id twice: a clash, never a re-send
+            raise StoreRejectedError(
+                f"writing {len(rows)} predictions failed: a prediction id appears twice"
+            )
+        t = predictions_table
+        stmt = self._insert(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
         with self._begin(f"writing {len(rows)} predictions") as conn:
-            conn.execute(predictions_table.insert(), rows)
+            inserted = set(conn.execute(stmt, rows).scalars())
+            if len(inserted) < len(rows):
+                clash = self._clashes([r for r in rows if r["id"] not in inserted], conn)
+                if clash:
+                    # raised inside the transaction: rolled back, nothing of the batch kept
+                    raise StoreRejectedError(
+                        f"writing {len(rows)} predictions failed: IntegrityError: prediction "
+                        f"id {clash!r} is stored with other values (a duplicate id)"
+                    )
         return len(rows)
+
+    def _clashes(self, rows: Sequence[dict[str, Any]], conn: sa.Connection) -> str | None:
+        """The first id among ``rows`` (already stored) whose stored values differ."""
+        sqlite = self.dialect == "sqlite"
+        make = _record_from_sqlite_text if sqlite else _record
+        t = predictions_table
+        by_id = {row["id"]: row for row in rows}
+        for start in range(0, len(rows), _PAGE):
+            chunk = list(by_id)[start : start + _PAGE]
+            stmt = (sa.select(*_raw_columns()) if sqlite else sa.select(t)).where(t.c.id.in_(chunk))
+            for stored in map(make, conn.execute(stmt)):
+                if not _same_prediction(stored, by_id[stored.id]):
+                    return stored.id
+        return None
 
     def quarantine_predictions(self, records: Sequence[PredictionRecord], reason: str) -> int:
         """Keep rows the store refused in the ``quarantine`` table (as text, with ``reason``).
