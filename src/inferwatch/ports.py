@@ -20,10 +20,12 @@ from inferwatch.observation import (
 
 if TYPE_CHECKING:  # the engine's plain rows; imported for the annotations only
     from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence
+    from inferwatch.history import ModelRow, ResourceRow
 
 __all__ = [
     "AlertStore",
     "EvaluationSink",
+    "HistoryStore",
     "LabelSink",
     "MetricsHook",
     "ModelAdapter",
@@ -169,6 +171,42 @@ class AlertStore(Protocol):
     def prune_alert_history(self, before: datetime) -> dict[str, int]:
         """Delete history rows, delivery attempts and silences that ended before
         ``before``; return the number of rows deleted by table."""
+        ...
+
+
+@runtime_checkable
+class HistoryStore(Protocol):
+    """What the server's own history (``inferwatch.history``) keeps: per-interval rows
+    (level 0) and the rollups older ones are folded into (level 1).  Times are Unix
+    seconds; reads are ordered by start; ``since <= start < until``."""
+
+    def write_history(self, models: Sequence[ModelRow], resources: Sequence[ResourceRow]) -> int:
+        """Insert the rows in one transaction; return how many."""
+        ...
+
+    def query_model_history(
+        self, model: str, *, version: str | None = None, since: float, until: float
+    ) -> list[ModelRow]:
+        """A model's rows of every level (one version, or all), by start."""
+        ...
+
+    def query_resource_history(self, *, since: float, until: float) -> list[ResourceRow]:
+        """The resource rows of every level, by start."""
+        ...
+
+    def raw_history_before(self, before: float) -> tuple[list[ModelRow], list[ResourceRow]]:
+        """The level-0 rows that start before ``before`` (what a fold replaces)."""
+        ...
+
+    def fold_history(
+        self, before: float, models: Sequence[ModelRow], resources: Sequence[ResourceRow]
+    ) -> int:
+        """In one transaction: delete the level-0 rows that start before ``before`` and
+        insert the rollup rows made of them; return the number of raw rows deleted."""
+        ...
+
+    def prune_history(self, level: int, before: float) -> int:
+        """Delete the rows of ``level`` that start before ``before``; return how many."""
         ...
 
 

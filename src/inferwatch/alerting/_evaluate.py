@@ -85,7 +85,7 @@ from inferwatch.rules import SIGNALS, SLO, Rule, Signal, render_template
 from inferwatch.rules._promql import alert_annotations
 from inferwatch.rules._slo import _summary as _slo_summary
 
-__all__ = ["BandScore", "RuleEvaluator", "SignalValues", "parse_matchers"]
+__all__ = ["BandScore", "RuleEvaluator", "SignalValues", "bucket_quantile", "parse_matchers"]
 
 #: ``band_score(rule, series_labels, now, value) -> score`` (None: no verdict yet)
 BandScore = Callable[[Rule, Mapping[str, str], datetime, float], float | None]
@@ -397,6 +397,11 @@ def _bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
         count -= merged[b - 1][1]
         rank -= merged[b - 1][1]
     return start + (end - start) * (rank / count)
+
+
+#: the public name of Prometheus' ``bucketQuantile`` (inferwatch.history reads its latency
+#: quantiles with it, so the dashboard's p99 is the alert rules' p99)
+bucket_quantile = _bucket_quantile
 
 
 class _Match:

@@ -17,6 +17,7 @@ from typing import Any
 
 from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence
 from inferwatch.errors import StoreError, StoreRejectedError
+from inferwatch.history import RAW, ModelRow, ResourceRow
 from inferwatch.observation import (
     DRIFT_METRICS,
     Evaluation,
@@ -35,6 +36,7 @@ from inferwatch.store._alerts import (
     silence_row,
     silences_from_rows,
 )
+from inferwatch.store._history import model_from_row, model_row, resource_from_row, resource_row
 from inferwatch.store._sql import (
     EVALUATION_COLUMNS,
     LABELLED_COLUMNS,
@@ -82,6 +84,8 @@ class MemoryStore:
         self._silences: dict[str, dict[str, Any]] = {}
         self._actions: list[dict[str, Any]] = []
         self._next_id = 0  # one sequence for the alerting tables' ids
+        self._history_models: list[dict[str, Any]] = []
+        self._history_resources: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
         return f"MemoryStore(predictions={len(self._predictions)}, available={self.available})"
@@ -588,3 +592,74 @@ class MemoryStore:
             counts["alert_notifications"] -= len(self._attempts)
             counts["silences"] -= len(self._silences)
         return counts
+
+    # -- history (inferwatch.history) ---------------------------------------------
+
+    def write_history(self, models: Sequence[ModelRow], resources: Sequence[ResourceRow]) -> int:
+        self._check("writing the history")
+        m = [model_row(r) for r in models]
+        r = [resource_row(x) for x in resources]
+        with self._lock:
+            self._history_models.extend(m)
+            self._history_resources.extend(r)
+        return len(m) + len(r)
+
+    def query_model_history(
+        self, model: str, *, version: str | None = None, since: float, until: float
+    ) -> list[ModelRow]:
+        self._check("reading the model history")
+        with self._lock:
+            rows = [
+                r for r in self._history_models
+                if r["model"] == model and (version is None or r["version"] == version)
+                and since <= r["start"] < until
+            ]  # fmt: skip
+        rows.sort(key=lambda r: r["start"])  # stable: insertion order among equal starts
+        return [model_from_row(r) for r in rows]
+
+    def query_resource_history(self, *, since: float, until: float) -> list[ResourceRow]:
+        self._check("reading the resource history")
+        with self._lock:
+            rows = [r for r in self._history_resources if since <= r["start"] < until]
+        rows.sort(key=lambda r: r["start"])
+        return [resource_from_row(r) for r in rows]
+
+    def raw_history_before(self, before: float) -> tuple[list[ModelRow], list[ResourceRow]]:
+        self._check("reading the raw history")
+        with self._lock:
+            m = [r for r in self._history_models if r["level"] == RAW and r["start"] < before]
+            r = [x for x in self._history_resources if x["level"] == RAW and x["start"] < before]
+        m.sort(key=lambda x: x["start"])
+        r.sort(key=lambda x: x["start"])
+        return [model_from_row(x) for x in m], [resource_from_row(x) for x in r]
+
+    def fold_history(
+        self, before: float, models: Sequence[ModelRow], resources: Sequence[ResourceRow]
+    ) -> int:
+        self._check("folding the history")
+        with self._lock:
+            n = len(self._history_models) + len(self._history_resources)
+            self._history_models[:] = [
+                r for r in self._history_models if not (r["level"] == RAW and r["start"] < before)
+            ]
+            self._history_resources[:] = [
+                r for r in self._history_resources
+                if not (r["level"] == RAW and r["start"] < before)
+            ]  # fmt: skip
+            n -= len(self._history_models) + len(self._history_resources)
+            self._history_models.extend(model_row(x) for x in models)
+            self._history_resources.extend(resource_row(x) for x in resources)
+        return n
+
+    def prune_history(self, level: int, before: float) -> int:
+        self._check("pruning the history")
+        with self._lock:
+            n = len(self._history_models) + len(self._history_resources)
+            self._history_models[:] = [
+                r for r in self._history_models if not (r["level"] == level and r["start"] < before)
+            ]
+            self._history_resources[:] = [
+                r for r in self._history_resources
+                if not (r["level"] == level and r["start"] < before)
+            ]  # fmt: skip
+            return n - len(self._history_models) - len(self._history_resources)

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence
 from inferwatch.errors import StoreError, StoreRejectedError
+from inferwatch.history import RAW, ModelRow, ResourceRow
 from inferwatch.observation import (
     DRIFT_METRICS,
     Evaluation,
@@ -52,12 +53,22 @@ from inferwatch.store._alerts import (
     silence_row,
     silences_from_rows,
 )
+from inferwatch.store._history import (
+    MODEL_COLUMNS,
+    RESOURCE_COLUMNS,
+    model_from_row,
+    model_row,
+    resource_from_row,
+    resource_row,
+)
 from inferwatch.store._tables import (
     VERSION_TABLE,
     action_records_table,
     alert_history_table,
     alert_notifications_table,
     evaluations_table,
+    history_models_table,
+    history_resources_table,
     json_dumps,
     labels_table,
     models_table,
@@ -1220,3 +1231,88 @@ class SQLStore:
         }
         with self._begin("pruning the alert history") as conn:
             return {name: int(conn.execute(stmt).rowcount) for name, stmt in deletes.items()}
+
+    # -- history (inferwatch.history) ---------------------------------------------
+
+    def write_history(self, models: Sequence[ModelRow], resources: Sequence[ResourceRow]) -> int:
+        """Insert history rows (any level) in one transaction; return how many."""
+        m = [model_row(r) for r in models]
+        r = [resource_row(x) for x in resources]
+        if not m and not r:
+            return 0
+        with self._begin(f"writing {len(m) + len(r)} history rows") as conn:
+            if m:
+                conn.execute(history_models_table.insert(), m)
+            if r:
+                conn.execute(history_resources_table.insert(), r)
+        return len(m) + len(r)
+
+    def query_model_history(
+        self, model: str, *, version: str | None = None, since: float, until: float
+    ) -> list[ModelRow]:
+        """A model's history rows of both levels with ``since <= start < until``, by start:
+        one range scan of the (model, level, start) index per level."""
+        t = history_models_table
+        stmt = sa.select(*(t.c[c] for c in MODEL_COLUMNS)).where(
+            t.c.model == model, t.c.level.in_((0, 1)), t.c.start >= since, t.c.start < until
+        )
+        if version is not None:
+            stmt = stmt.where(t.c.version == version)
+        stmt = stmt.order_by(t.c.start, t.c.id)
+        with self._begin("reading the model history") as conn:
+            return [model_from_row(dict(row._mapping)) for row in conn.execute(stmt)]
+
+    def query_resource_history(self, *, since: float, until: float) -> list[ResourceRow]:
+        """The resource rows of both levels with ``since <= start < until``, by start."""
+        t = history_resources_table
+        stmt = (
+            sa.select(*(t.c[c] for c in RESOURCE_COLUMNS))
+            .where(t.c.level.in_((0, 1)), t.c.start >= since, t.c.start < until)
+            .order_by(t.c.start, t.c.id)
+        )
+        with self._begin("reading the resource history") as conn:
+            return [resource_from_row(dict(row._mapping)) for row in conn.execute(stmt)]
+
+    def raw_history_before(self, before: float) -> tuple[list[ModelRow], list[ResourceRow]]:
+        """The raw (level 0) rows that start before ``before``: what a fold replaces."""
+        m, r = history_models_table, history_resources_table
+        with self._begin("reading the raw history") as conn:
+            models = conn.execute(
+                sa.select(*(m.c[c] for c in MODEL_COLUMNS))
+                .where(m.c.level == RAW, m.c.start < before)
+                .order_by(m.c.start, m.c.id)
+            )
+            out_m = [model_from_row(dict(row._mapping)) for row in models]
+            resources = conn.execute(
+                sa.select(*(r.c[c] for c in RESOURCE_COLUMNS))
+                .where(r.c.level == RAW, r.c.start < before)
+                .order_by(r.c.start, r.c.id)
+            )
+            return out_m, [resource_from_row(dict(row._mapping)) for row in resources]
+
+    def fold_history(
+        self, before: float, models: Sequence[ModelRow], resources: Sequence[ResourceRow]
+    ) -> int:
+        """Replace the raw rows that start before ``before`` by the rollup rows made of
+        them, in one transaction (a reader sees either, never both or neither)."""
+        m, r = history_models_table, history_resources_table
+        with self._begin("folding the history") as conn:
+            deleted = int(conn.execute(
+                m.delete().where(m.c.level == RAW, m.c.start < before)).rowcount)  # fmt: skip
+            deleted += int(conn.execute(
+                r.delete().where(r.c.level == RAW, r.c.start < before)).rowcount)  # fmt: skip
+            if models:
+                conn.execute(m.insert(), [model_row(x) for x in models])
+            if resources:
+                conn.execute(r.insert(), [resource_row(x) for x in resources])
+        return deleted
+
+    def prune_history(self, level: int, before: float) -> int:
+        """Delete the history rows of ``level`` that start before ``before``."""
+        m, r = history_models_table, history_resources_table
+        with self._begin("pruning the history") as conn:
+            n = int(conn.execute(m.delete().where(m.c.level == level, m.c.start < before)).rowcount)
+            n += int(
+                conn.execute(r.delete().where(r.c.level == level, r.c.start < before)).rowcount
+            )
+        return n

@@ -1,0 +1,106 @@
+"""The history tables on SQLite and PostgreSQL (and the in-memory store): rows round-trip,
+the range read is by model, version and time, a fold replaces raw rows by rollups in one
+transaction keeping every amount, and pruning goes by level and time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inferwatch.history import RAW, ROLLUP, ModelRow, ResourceRow, fold_models, fold_resources
+from inferwatch.store import MemoryStore, SQLStore
+
+
+def _row(model: str, version: str, start: float, requests: float, level: int = RAW) -> ModelRow:
+    return ModelRow(
+        model, version, level, start, 10.0, requests=requests, errors=1.0,
+        latency_count=requests, latency_sum=requests * 0.01,
+        latency_buckets={"0.01": requests - 1, "0.1": requests, "+Inf": requests},
+        latency_p50=0.005, latency_p95=0.0095, latency_p99=float("nan"),
+        confidence_sum=requests * 0.9, confidence_count=requests,
+        classes={"malignant": requests - 2, "benign": 2.0},
+    )  # fmt: skip
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration), "memory"]
+)
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore | MemoryStore]:
+    """A migrated store: a SQLite file, a fresh PostgreSQL database, or in memory."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    url = (
+        f"sqlite:///{tmp_path}/t.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_db_url")
+    )
+    store = SQLStore(url)
+    store.upgrade()
+    yield store
+    store.close()
+
+
+def test_rows_round_trip_and_the_range_read_filters(any_store: SQLStore | MemoryStore) -> None:
+    rows = [_row("m", v, 1000.0 + 10 * i, 5.0 + i) for i in range(6) for v in ("1", "2")]
+    rows.append(_row("other", "1", 1000.0, 99.0))
+    res = [ResourceRow(RAW, 1000.0 + 10 * i, 10.0, {"host_cpu_ratio": 0.1 * i}) for i in range(6)]
+    assert any_store.write_history(rows, res) == len(rows) + len(res)
+
+    got = any_store.query_model_history("m", since=1010.0, until=1040.0)
+    assert [(r.start, r.version) for r in got] == [(s, v) for s in (1010.0, 1020.0, 1030.0)
+                                                   for v in ("1", "2")]  # fmt: skip
+    one = any_store.query_model_history("m", version="2", since=0, until=1e10)
+    assert [r.requests for r in one] == [5.0 + i for i in range(6)]
+    assert one[0] == ModelRow(
+        "m",
+        "2",
+        RAW,
+        1000.0,
+        10.0,
+        5.0,
+        1.0,
+        5.0,
+        0.05,
+        {"0.01": 4.0, "0.1": 5.0, "+Inf": 5.0},
+        0.005,
+        0.0095,
+        None,
+        4.5,
+        5.0,
+        {"malignant": 3.0, "benign": 2.0},
+    )  # fmt: skip  (NaN stored as NULL)
+    got_res = any_store.query_resource_history(since=1020.0, until=1e10)
+    assert [r.values["host_cpu_ratio"] for r in got_res] == pytest.approx([0.2, 0.3, 0.4, 0.5])
+
+
+def test_a_fold_replaces_raw_rows_by_rollups_keeping_the_amounts(
+    any_store: SQLStore | MemoryStore,
+) -> None:
+    rows = [_row("m", "1", 900.0 + 10 * i, 3.0 + i) for i in range(60)]  # 900 .. 1490
+    res = [ResourceRow(RAW, 900.0 + 10 * i, 10.0, {"host_cpu_ratio": i}) for i in range(60)]
+    any_store.write_history(rows, res)
+    total = sum(r.requests for r in rows)
+
+    raw_m, raw_r = any_store.raw_history_before(1200.0)
+    assert len(raw_m) == 30 and len(raw_r) == 30
+    deleted = any_store.fold_history(
+        1200.0, fold_models(raw_m, 300.0), fold_resources(raw_r, 300.0)
+    )
+
+    assert deleted == 60
+    after = any_store.query_model_history("m", since=0, until=1e10)
+    assert sum(r.requests for r in after) == pytest.approx(total)
+    rollups = [r for r in after if r.level == ROLLUP]
+    assert [(r.start, r.seconds) for r in rollups] == [(900.0, 300.0)]
+    assert rollups[0].latency_buckets["+Inf"] == sum(r.requests for r in rows[:30])
+    assert rollups[0].latency_p99 is not None
+    assert any_store.raw_history_before(1200.0) == ([], [])
+    cpu = [r for r in any_store.query_resource_history(since=0, until=1e10) if r.level == ROLLUP]
+    assert cpu[0].values["host_cpu_ratio"] == pytest.approx(sum(range(30)) / 30)
+
+    assert any_store.prune_history(ROLLUP, 1000.0) == 2  # the model's and the resources'
+    assert [r.level for r in any_store.query_model_history("m", since=0, until=1e10)] == [RAW] * 30
+    assert any_store.prune_history(RAW, 1300.0) == 20
