@@ -35,6 +35,8 @@ case "${1:-}" in
     have_pg || missing+=(postgresql)
     command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    # PySpark (the Spark profiling tests) runs on a Java 17+ runtime
+    java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || missing+=(openjdk-17-jre-headless)
     command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
     command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
     if [ ${#missing[@]} -gt 0 ]; then

@@ -1,7 +1,8 @@
 """``inferwatch generate [WHAT...] --config F --out DIR``: monitoring as code.
 
 Reads the config exactly as ``serve`` does and writes ``prometheus.yml``,
-``rules/*.yml`` (with their ``promtool test rules`` files) and ``alertmanager.yml``
+``rules/*.yml`` (with their ``promtool test rules`` files), ``alertmanager.yml`` and
+``k8s/*.yaml`` (Deployment, Service, ServiceMonitor, PrometheusRule)
 (see :mod:`inferwatch.generate`); one line per file written, then the notes the user
 must act on (a secret file to create).  A bad config or usage exits 2, naming the key.
 """
@@ -42,7 +43,7 @@ def generate_command(
     what: Annotated[
         list[str] | None,
         typer.Argument(
-            help="What to write: prometheus, rules, alertmanager (none: all).",
+            help="What to write: prometheus, rules, alertmanager, k8s (none: all).",
             show_default=False,
         ),
     ] = None,
@@ -93,8 +94,30 @@ def generate_command(
             "(only for URLs that are not secrets).",
         ),
     ] = False,
+    image: Annotated[
+        str | None,
+        typer.Option(help="k8s: the container image with inferwatch and your model files."),
+    ] = None,
+    name: Annotated[
+        str, typer.Option(help="k8s: name of the Deployment, Service and the rest.")
+    ] = "inferwatch",
+    namespace: Annotated[
+        str | None, typer.Option(help="k8s: namespace (default: kubectl's current one).")
+    ] = None,
+    secret: Annotated[
+        str,
+        typer.Option(
+            help="k8s: the Secret holding store-url, auth-keys (and metrics-token when "
+            "/metrics is guarded); never written, the notes say how to create it."
+        ),
+    ] = "inferwatch",  # noqa: S107 (the Secret object's name, not a secret)
+    replicas: Annotated[int, typer.Option(help="k8s: pods of the Deployment.")] = 1,
+    cpu_request: Annotated[str, typer.Option(help="k8s: the pod's CPU request.")] = "500m",
+    memory_request: Annotated[str, typer.Option(help="k8s: the pod's memory request.")] = "512Mi",
+    memory_limit: Annotated[str, typer.Option(help="k8s: the pod's memory limit.")] = "2Gi",
 ) -> None:
-    """Write Prometheus, rule (+ promtool tests) and Alertmanager files from the config."""
+    """Write Prometheus, rule (+ promtool tests), Alertmanager and Kubernetes files from the
+    config."""
     from inferwatch.config import load_settings
     from inferwatch.generate import TARGETS, GenerateOptions, generate, write_bundle
 
@@ -114,6 +137,14 @@ def generate_command(
         alertmanager=alertmanager,
         alertmanager_version=_version(alertmanager_version),
         webhook_url_in_clear=webhook_url_in_clear,
+        k8s_name=name,
+        k8s_namespace=namespace,
+        k8s_secret=secret,
+        replicas=replicas,
+        cpu_request=cpu_request,
+        memory_request=memory_request,
+        memory_limit=memory_limit,
+        image=image if image is not None else GenerateOptions.image,
     )
     bundle = generate(settings, what or (), options)
     for written in write_bundle(bundle, out, force=force):

@@ -9,18 +9,21 @@ same ``inferwatch.yaml`` that ``serve`` reads:
   (:func:`inferwatch.rules.to_prometheus`, :func:`~inferwatch.rules.slo_rules`), and
   ``rules/*_test.yml`` beside them, which ``promtool test rules`` runs;
 - ``alertmanager.yml``: the config's ``alerting.route`` and ``alerting.receivers``
-  translated to Alertmanager's, with the inhibition the built-in engine applies.
+  translated to Alertmanager's, with the inhibition the built-in engine applies;
+- ``k8s/*.yaml``: Deployment (probes, grace period, the Secret's references), Service,
+  ServiceMonitor and PrometheusRule for the Prometheus Operator (:mod:`._k8s`).
 
 Secrets are never written: a secret the config reads from a file is referenced by that
 file (``*_file``), one given inline or in an environment variable becomes a ``*_file``
 reference to ``secrets/NAME`` that the deployment must create (a note says so).
-Later issues add ``grafana`` and ``k8s`` targets here.
+Later issues add a ``grafana`` target here.
 """
 
 from __future__ import annotations
 
 from inferwatch.generate._alertmanager import alertmanager_config
 from inferwatch.generate._bundle import generate, write_bundle
+from inferwatch.generate._k8s import k8s_manifests, shutdown_seconds
 from inferwatch.generate._model import TARGETS, Bundle, GenerateError, GenerateOptions
 from inferwatch.generate._prometheus import prometheus_config
 from inferwatch.generate._rules import rule_files
@@ -32,7 +35,9 @@ __all__ = [
     "GenerateOptions",
     "alertmanager_config",
     "generate",
+    "k8s_manifests",
     "prometheus_config",
     "rule_files",
+    "shutdown_seconds",
     "write_bundle",
 ]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from inferwatch.generate._alertmanager import alertmanager_config
+from inferwatch.generate._k8s import k8s_manifests
 from inferwatch.generate._model import TARGETS, Bundle, GenerateError, GenerateOptions
 from inferwatch.generate._prometheus import prometheus_config
 from inferwatch.generate._rules import rule_file_names, rule_files
@@ -36,7 +37,8 @@ def generate(
 ) -> Bundle:
     """The files of ``what`` (any of :data:`TARGETS`; empty: all) for these settings."""
     options = options or GenerateOptions()
-    asked = list(dict.fromkeys(what)) or list(TARGETS)
+    named = list(dict.fromkeys(what))
+    asked = named or list(TARGETS)
     unknown = [w for w in asked if w not in TARGETS]
     if unknown:
         raise GenerateError(
@@ -53,6 +55,17 @@ def generate(
         elif target == "rules":
             files, notes = rule_files(settings)
             for path, content in files.items():
+                bundle.files[path] = dump(content, source)
+        elif target == "k8s":
+            try:
+                manifests, notes = k8s_manifests(settings, options)
+            except GenerateError as exc:
+                if named:  # asked for by name: its refusal is the answer
+                    raise
+                # part of "all": the other targets are still written
+                notes = [f"k8s: not written: {exc}"]
+                manifests = {}
+            for path, content in manifests.items():
                 bundle.files[path] = dump(content, source)
         else:
             data, notes = alertmanager_config(settings, options)

@@ -10,12 +10,15 @@ from inferwatch.errors import ConfigError
 
 __all__ = ["TARGETS", "Bundle", "GenerateError", "GenerateOptions", "Target"]
 
-Target = Literal["prometheus", "rules", "alertmanager"]
+Target = Literal["prometheus", "rules", "alertmanager", "k8s"]
 #: what ``inferwatch generate`` can write, in the order it writes them
-TARGETS: Final[tuple[Target, ...]] = ("prometheus", "rules", "alertmanager")
+TARGETS: Final[tuple[Target, ...]] = ("prometheus", "rules", "alertmanager", "k8s")
 
 #: the Alertmanager that cannot read a webhook URL from a file (Debian 12's is 0.25)
 WEBHOOK_URL_FILE_SINCE: Final = (0, 26)
+#: the k8s image when ``--image`` is not given: it names itself as a placeholder, so a pod
+#: created from it fails with an ErrImagePull that says what to change
+PLACEHOLDER_IMAGE: Final = "REPLACE-ME/inferwatch-with-your-model:latest"
 
 
 class GenerateError(ConfigError):
@@ -43,6 +46,15 @@ class GenerateOptions:
     alertmanager: str | None = None
     alertmanager_version: tuple[int, int] = (0, 25)
     webhook_url_in_clear: bool = False
+    # k8s: the image, the object names and the pod's resources (``generate._k8s``)
+    image: str = PLACEHOLDER_IMAGE
+    k8s_name: str = "inferwatch"
+    k8s_namespace: str | None = None
+    k8s_secret: str = "inferwatch"  # noqa: S105 (the Secret object's name)
+    replicas: int = 1
+    cpu_request: str = "500m"
+    memory_request: str = "512Mi"
+    memory_limit: str = "2Gi"
 
 
 @dataclass
