@@ -70,6 +70,10 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = MappingProxyType(
         ("GET", "/openapi.json"): "docs",
         ("GET", "/docs"): "docs",
         ("GET", "/docs/assets/{asset}"): "docs",
+        # the dashboard's page and files: static, no data (server._ui)
+        ("GET", "/"): "docs",
+        ("GET", "/ui"): "docs",
+        ("GET", "/ui/{path:path}"): "docs",
     }
 )
 
