@@ -37,13 +37,17 @@ def test_all_targets_by_default_in_a_fixed_order(settings: Settings) -> None:
         "rules/slo.yml",
         "rules/slo_test.yml",
         "alertmanager.yml",
+        "grafana/dashboards/inferwatch-overview.json",
+        "grafana/dashboards/inferwatch-model.json",
+        "grafana/provisioning/datasources/inferwatch.yml",
+        "grafana/provisioning/dashboards/inferwatch.yml",
     ]
     assert list(generate(settings, ["alertmanager", "prometheus"], CLEAR).files) == [
         "prometheus.yml",
         "alertmanager.yml",
     ]
-    with pytest.raises(GenerateError, match=r"unknown target.*'grafana'"):
-        generate(settings, ["grafana"])
+    with pytest.raises(GenerateError, match=r"unknown target.*'nagios'"):
+        generate(settings, ["nagios"])
 
 
 def test_prometheus_scrapes_the_server_and_pushgateway(settings: Settings) -> None:

@@ -1,10 +1,11 @@
 """``inferwatch generate [WHAT...] --config F --out DIR``: monitoring as code.
 
 Reads the config exactly as ``serve`` does and writes ``prometheus.yml``,
-``rules/*.yml`` (with their ``promtool test rules`` files), ``alertmanager.yml`` and
-``k8s/*.yaml`` (Deployment, Service, ServiceMonitor, PrometheusRule)
-(see :mod:`inferwatch.generate`); one line per file written, then the notes the user
-must act on (a secret file to create).  A bad config or usage exits 2, naming the key.
+``rules/*.yml`` (with their ``promtool test rules`` files), ``alertmanager.yml``,
+``grafana/`` (dashboards and provisioning) and ``k8s/*.yaml`` (Deployment, Service,
+ServiceMonitor, PrometheusRule) (see :mod:`inferwatch.generate`); one line per file
+written, then the notes the user must act on (a secret file to create).  A bad config or
+usage exits 2, naming the key.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def generate_command(
     what: Annotated[
         list[str] | None,
         typer.Argument(
-            help="What to write: prometheus, rules, alertmanager, k8s (none: all).",
+            help="What to write: prometheus, rules, alertmanager, grafana, k8s (none: all).",
             show_default=False,
         ),
     ] = None,
@@ -94,6 +95,27 @@ def generate_command(
             "(only for URLs that are not secrets).",
         ),
     ] = False,
+    prometheus_url: Annotated[
+        str | None,
+        typer.Option(
+            help="grafana: where Grafana queries Prometheus (default: the config's "
+            "prometheus.url, else http://127.0.0.1:9090)."
+        ),
+    ] = None,
+    tracing_url: Annotated[
+        str | None,
+        typer.Option(
+            help="grafana: the Tempo datasource exemplars link to, written when "
+            "tracing.otlp_endpoint is set (default: the endpoint's host, port 3200)."
+        ),
+    ] = None,
+    grafana_dashboards_path: Annotated[
+        str | None,
+        typer.Option(
+            help="grafana: the dashboards folder as Grafana sees it, for the provisioning "
+            "file (default: OUT/grafana/dashboards, absolute)."
+        ),
+    ] = None,
     image: Annotated[
         str | None,
         typer.Option(help="k8s: the container image with inferwatch and your model files."),
@@ -137,6 +159,10 @@ def generate_command(
         alertmanager=alertmanager,
         alertmanager_version=_version(alertmanager_version),
         webhook_url_in_clear=webhook_url_in_clear,
+        prometheus_url=prometheus_url,
+        tracing_url=tracing_url,
+        grafana_dashboards_path=grafana_dashboards_path
+        or str((out / "grafana" / "dashboards").resolve()),
         k8s_name=name,
         k8s_namespace=namespace,
         k8s_secret=secret,

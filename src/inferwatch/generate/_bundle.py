@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from inferwatch.generate._alertmanager import alertmanager_config
+from inferwatch.generate._grafana import grafana_files
 from inferwatch.generate._k8s import k8s_manifests
 from inferwatch.generate._model import TARGETS, Bundle, GenerateError, GenerateOptions
 from inferwatch.generate._prometheus import prometheus_config
@@ -55,6 +56,11 @@ def generate(
         elif target == "rules":
             files, notes = rule_files(settings)
             for path, content in files.items():
+                bundle.files[path] = dump(content, source)
+        elif target == "grafana":
+            dashboards, provisioning, notes = grafana_files(settings, options)
+            bundle.files.update(dashboards)
+            for path, content in provisioning.items():
                 bundle.files[path] = dump(content, source)
         elif target == "k8s":
             try:

@@ -10,9 +10,9 @@ from inferwatch.errors import ConfigError
 
 __all__ = ["TARGETS", "Bundle", "GenerateError", "GenerateOptions", "Target"]
 
-Target = Literal["prometheus", "rules", "alertmanager", "k8s"]
+Target = Literal["prometheus", "rules", "alertmanager", "grafana", "k8s"]
 #: what ``inferwatch generate`` can write, in the order it writes them
-TARGETS: Final[tuple[Target, ...]] = ("prometheus", "rules", "alertmanager", "k8s")
+TARGETS: Final[tuple[Target, ...]] = ("prometheus", "rules", "alertmanager", "grafana", "k8s")
 
 #: the Alertmanager that cannot read a webhook URL from a file (Debian 12's is 0.25)
 WEBHOOK_URL_FILE_SINCE: Final = (0, 26)
@@ -46,6 +46,12 @@ class GenerateOptions:
     alertmanager: str | None = None
     alertmanager_version: tuple[int, int] = (0, 25)
     webhook_url_in_clear: bool = False
+    # grafana: where Grafana reaches Prometheus (None: the config's prometheus.url, else
+    # 127.0.0.1:9090), the tracing datasource (None: Tempo on the OTLP endpoint's host)
+    # and the dashboards folder as Grafana sees it (None: grafana/dashboards, relative)
+    prometheus_url: str | None = None
+    tracing_url: str | None = None
+    grafana_dashboards_path: str | None = None
     # k8s: the image, the object names and the pod's resources (``generate._k8s``)
     image: str = PLACEHOLDER_IMAGE
     k8s_name: str = "inferwatch"
