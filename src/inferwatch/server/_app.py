@@ -42,6 +42,7 @@ from inferwatch.server._routes import (
 from inferwatch.server._served import ServedModel
 from inferwatch.server._sidecar import add_log_route
 from inferwatch.server._ui import add_ui_routes
+from inferwatch.server._ui import add_ui_routes
 from inferwatch.server._v2 import add_v2_routes
 
 if TYPE_CHECKING:
@@ -221,6 +222,7 @@ def create_app(
     add_health_routes(app, store, lambda: readiness.accepting)
     if settings.server.docs:
         add_docs_routes(app)
+    add_ui_routes(app)
     add_ui_routes(app)
     unguarded = [r for r in app.routes if not isinstance(r, route_class)]
     if unguarded:
