@@ -25,6 +25,21 @@ FILES = [
     "rules/inferwatch.yml",
     "rules/inferwatch_test.yml",
     "alertmanager.yml",
+    "grafana/dashboards/inferwatch-overview.json",
+    "grafana/dashboards/inferwatch-model.json",
+    "grafana/provisioning/datasources/inferwatch.yml",
+    "grafana/provisioning/dashboards/inferwatch.yml",
+    *(
+        f"k8s/{kind}.yaml"
+        for kind in (
+            "configmap",
+            "deployment",
+            "service",
+            "servicemonitor",
+            "prometheusrule",
+            "kustomization",
+        )
+    ),
 ]
 
 
@@ -68,9 +83,9 @@ def test_bad_config_and_usage_exit_2_naming_the_key(run_cli: Run, tmp_path: Path
     (tmp_path / "hook.yaml").write_text(CONFIG.replace(
         "  route:", "    - {name: hook, type: webhook, url: 'http://127.0.0.1:1/x'}\n  route:"
     ))  # fmt: skip
-    hook = run_cli("generate", "alertmanager", "grafana", "-c", "hook.yaml")
+    hook = run_cli("generate", "alertmanager", "nagios", "-c", "hook.yaml")
     assert hook.returncode == 2
-    assert "unknown target(s) grafana; choose from prometheus, rules, alertmanager" in (
+    assert "unknown target(s) nagios; choose from prometheus, rules, alertmanager" in (
         hook.stderr.replace("\n", " ")
     )
     hook = run_cli("generate", "alertmanager", "-c", "hook.yaml", "-o", "mon")

@@ -181,11 +181,15 @@ def _panel(spec: PanelSpec) -> Any:
     if spec.kind == "stat":
         builder = builder.reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
     elif spec.kind == "timeseries":
-        builder = builder.legend(
-            common_b.VizLegendOptions()
-            .display_mode(common.LegendDisplayMode.LIST)
-            .placement(common.LegendPlacement.BOTTOM)
-            .show_legend(True)
+        builder = (
+            builder.fill_opacity(10)
+            .show_points(common.VisibilityMode.NEVER)
+            .legend(
+                common_b.VizLegendOptions()
+                .display_mode(common.LegendDisplayMode.LIST)
+                .placement(common.LegendPlacement.BOTTOM)
+                .show_legend(True)
+            )
         )
     elif spec.kind == "heatmap":
         # Prometheus buckets (format heatmap) or one row per series: drawn as given
@@ -196,6 +200,8 @@ def _panel(spec: PanelSpec) -> Any:
             .scale(heatmap_m.HeatmapColorScale.EXPONENTIAL)
             .exponent(0.5)
         )
+    elif spec.kind == "table":
+        builder = builder.show_header(True)
     elif spec.kind == "statetimeline":
         builder = builder.show_value(common.VisibilityMode.NEVER)
     return builder

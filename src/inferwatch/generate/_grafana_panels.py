@@ -197,7 +197,7 @@ PANELS: Final[tuple[PanelSpec, ...]] = (
         "alerts_table", "overview", "Alerts", "Firing alerts", "table", "none",
         "Every alert firing in Prometheus for the selected models, with its labels.",
         (Query(f'ALERTS{{alertstate="firing", {_M}}}', instant=True, format="table"),),
-        width=24, when="an alert is firing",
+        width=24, when="a firing alert",
     ),
     # ---- model: one model in depth -----------------------------------------------------
     PanelSpec(
@@ -218,7 +218,7 @@ PANELS: Final[tuple[PanelSpec, ...]] = (
         "rejected", "model", "Traffic", "Requests refused by reason", "timeseries", "reqps",
         "Requests refused before prediction (invalid input, unknown model, overload).",
         (Query(_rate("inferwatch_requests_rejected_total", _M, "reason"), "{{reason}}"),),
-        width=9, when="a request was refused",
+        width=9, when="a refused request",
     ),
     PanelSpec(
         "latency", "model", "Latency", "Request latency p50 / p95 / p99", "timeseries", "s",
@@ -336,13 +336,13 @@ PANELS: Final[tuple[PanelSpec, ...]] = (
         "fairness", "model", "Performance", "Fairness gaps", "timeseries", "none",
         "Fairness gap per protected attribute (fairlearn's definitions).",
         (Query(f"inferwatch_fairness{{{_MV}}}", "{{attribute}} {{metric}}"),),
-        width=24, height=6, when="a model configures protected attributes",
+        width=24, height=6, when="protected attributes configured",
     ),
     PanelSpec(
         "model_alerts", "model", "Alerts", "Firing alerts", "table", "none",
         "Alerts firing in Prometheus for this model.",
         (Query(f'ALERTS{{alertstate="firing", {_M}}}', instant=True, format="table"),),
-        width=24, height=6, when="an alert is firing",
+        width=24, height=6, when="a firing alert",
     ),
     PanelSpec(
         "cpu", "model", "Resources", "CPU", "timeseries", "percentunit",
