@@ -38,6 +38,7 @@ __all__ = [
     "AuthSettings",
     "ChildRouteSettings",
     "DriftSettings",
+    "HistorySettings",
     "LoggingSettings",
     "ModelSettings",
     "PerformanceSettings",
@@ -810,6 +811,40 @@ class AlertingSettings(_Section):
         return load_slos(self.slos, latency_bounds=LATENCY_BUCKETS)
 
 
+class HistorySettings(_Section):
+    """The server's own history of traffic, latency, confidence, classes and resources
+    (inferwatch.history), kept in the store so the dashboard needs no Prometheus."""
+
+    enabled: bool = Field(True, description="Sample the history (a thread of the server).")
+    interval_seconds: float = Field(
+        10.0, gt=0, le=3600, description="Seconds between samples: one row per model version "
+        "and one for the resources per interval (10s; durations like 15s accepted).",
+    )  # fmt: skip
+    raw_retention: float = Field(
+        86_400.0, gt=0, description="How long per-interval rows are kept before they are "
+        "folded into rollups (1d).",
+    )  # fmt: skip
+    rollup_seconds: float = Field(
+        300.0, gt=0, description="Length of a rollup bucket (300s): older history is kept at "
+        "this resolution.",
+    )  # fmt: skip
+    rollup_retention: float = Field(
+        30 * 86_400.0, gt=0, description="How long rollups are kept (30d).",
+    )  # fmt: skip
+
+    _durations = field_validator(
+        "interval_seconds", "raw_retention", "rollup_seconds", "rollup_retention", mode="before"
+    )(_seconds)
+
+    @model_validator(mode="after")
+    def _check_resolutions(self) -> HistorySettings:
+        if self.rollup_seconds < self.interval_seconds:
+            raise ValueError("rollup_seconds must be at least interval_seconds")
+        if self.rollup_retention < self.raw_retention:
+            raise ValueError("rollup_retention must be at least raw_retention")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything inferwatch reads at start."""
 
@@ -822,6 +857,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
 
     model_config = SettingsConfigDict(
         env_prefix="INFERWATCH_",

@@ -435,6 +435,15 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        self.history_operations = Counter(
+            "inferwatch_history_operations",
+            "The server's own history (history.*) by operation (write: one interval's rows, "
+            "fold: raw rows rolled up, prune: old rollups deleted) and outcome (ok, failed: "
+            "the store refused or was down; a failed write's interval is dropped, never "
+            "buffered).",
+            ["operation", "outcome"],
+            registry=r,
+        )
         if process:
             try:
                 ProcessCollector(registry=r)

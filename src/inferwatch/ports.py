@@ -211,7 +211,7 @@ class HistoryStore(Protocol):
 
 
 @runtime_checkable
-class Store(PredictionSink, EvaluationSink, AlertStore, Protocol):
+class Store(PredictionSink, EvaluationSink, AlertStore, HistoryStore, Protocol):
     """The persistent store (SQLite or PostgreSQL, or in memory for tests)."""
 
     def upgrade(self) -> None:
@@ -331,6 +331,14 @@ class Store(PredictionSink, EvaluationSink, AlertStore, Protocol):
     ) -> list[dict[str, Any]]:
         """Evaluation rows of a model, newest first, filtered by the given fields and by
         ``since <= window_start < until``, at most ``limit``."""
+        ...
+
+    def drift_windows(
+        self, model: str, version: str, *, since: datetime, until: datetime, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """The ``drift`` and ``dataset_drift_share`` rows of the newest evaluation of each
+        window overlapping ``[since, until)`` (the newest ``limit`` windows), by window
+        start then id."""
         ...
 
     def latest_evaluations(self, model: str, version: str) -> list[dict[str, Any]]:

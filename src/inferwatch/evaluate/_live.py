@@ -98,7 +98,7 @@ from typing import Final, Literal
 import numpy as np
 
 from inferwatch._binned import Binned
-from inferwatch.evaluate._batch import CATEGORICAL_KINDS, _correct
+from inferwatch.evaluate._batch import CATEGORICAL_KINDS, _bars, _correct
 from inferwatch.evaluate._calibration import Calibration, CalibrationMode, bucket, calibrate
 from inferwatch.evaluate._results import ColumnDrift, DriftOptions, DriftReport
 from inferwatch.evaluate._window_quality import (
@@ -328,7 +328,43 @@ class LiveEvaluator:
         except (DriftInputError, LookupError) as exc:
             message = exc.args[0] if exc.args else str(exc)
             return ColumnDrift(name, kind, error=str(message), quality=quality)
-        return ColumnDrift(name, kind, result, None, quality)
+        shares = self._shares(plan, window)
+        return ColumnDrift(name, kind, result, None, quality, distribution=shares)
+
+    def _shares(self, plan: _Plan, window: FrameProfile) -> dict[str, object] | None:
+        """The window's distribution beside the reference's, for a chart (the dashboard's
+        feature view): the batch report's ``bars`` for categories; for numbers the shares
+        on the reference's coarse edges (the PSI bins, ~10 quantile bins: a chart of
+        the 500 fine bins would be noise), values outside the reference's range counted
+        in the end bins.  Small (a few dozen numbers) and never stored with the
+        evaluation rows: only the published report carries it."""
+        name = plan.name
+        try:
+            if plan.kind in CATEGORICAL_KINDS:
+                ref_counts = reference_counts(self.reference.categorical(name))
+                return _bars(ref_counts, window_counts(window.categorical(name)))
+            edges = self.reference.bins.coarse_edges_.get(name)
+            ref = self.reference.numeric(name).histogram
+            cur = window.numeric(name).histogram
+            if edges is not None:
+                ref, cur = coarsen(ref, edges), coarsen(cur, edges)
+        except (DriftInputError, LookupError, ValueError):
+            return None
+
+        def shares(b: Binned) -> list[float]:
+            c = b.counts.astype(np.float64)
+            inner = c[1:-1].copy()
+            inner[0] += c[0]
+            inner[-1] += c[-1]
+            total = float(inner.sum())
+            return (inner / total).tolist() if total > 0 else [0.0] * len(inner)
+
+        return {
+            "type": "histogram",
+            "edges": ref.edges.tolist(),
+            "reference": shares(ref),
+            "current": shares(cur),
+        }
 
     def _current(self, plan: _Plan, window: FrameProfile) -> Binned | Counts:
         if plan.kind in CATEGORICAL_KINDS:

@@ -144,7 +144,12 @@ def model_columns(
                 acc = accs[i] = _Acc()
             acc.add(r, share)
     series: dict[str, list[float | None]] = {name: [None] * n for name in MODEL_SERIES}
-    names = sorted({c for a in accs if a is not None for c in a.classes})
+    totals: dict[str, float] = {}
+    for a in accs:
+        for c, k in (a.classes if a is not None else {}).items():
+            totals[c] = totals.get(c, 0.0) + k
+    # a class never predicted in the range (the pre-made overflow child) is no series
+    names = sorted(c for c, k in totals.items() if k > 0)
     classes: dict[str, list[float | None]] = {c: [None] * n for c in names}
     for i, acc in enumerate(accs):
         if acc is None:

@@ -27,6 +27,7 @@ from inferwatch.server._alerts import add_alert_routes
 from inferwatch.server._auth import Guard, guarded_route_class
 from inferwatch.server._errors import install_error_handlers
 from inferwatch.server._feedback import add_feedback_route, label_ingestor_of
+from inferwatch.server._history import HistoryService, add_history_routes
 from inferwatch.server._performance import add_performance_routes
 from inferwatch.server._predict import add_predict_route
 from inferwatch.server._registry import ModelRegistry
@@ -59,6 +60,8 @@ EVALUATOR_STOP_SECONDS = 10.0
 WORKER_STOP_SECONDS = 5.0  # a model call still running at shutdown is left to finish
 #: how long shutdown waits for an alert cycle in progress
 ALERTING_STOP_SECONDS = 10.0
+#: how long shutdown waits for a history write in progress
+HISTORY_STOP_SECONDS = 5.0
 
 
 def _utc_now() -> datetime:
@@ -89,6 +92,7 @@ def create_app(
     registry: ModelRegistry | None = None,
     alerting: AlertingService | None = None,
     tracing: Tracing | None = None,
+    history: HistoryService | None = None,
 ) -> FastAPI:
     """The inferwatch HTTP app serving ``models``.
 
@@ -102,7 +106,9 @@ def create_app(
     as given, the first of each name live; two entries with one name and version are
     refused).  ``alerting``, when given, is the built-in alert engine: started with the
     app, stopped before the monitor closes.  ``tracing``, when given, records OpenTelemetry
-    spans of each prediction request (flushed at shutdown).
+    spans of each prediction request (flushed at shutdown).  ``history``, when given,
+    samples the app's metrics into the store (started with the app, stopped before the
+    store closes); the history routes answer either way.
     """
     if registry is None:
         registry = ModelRegistry.of(models)
@@ -122,6 +128,8 @@ def create_app(
             evaluator.start()
         if alerting is not None:
             await run_in_threadpool(alerting.start)
+        if history is not None:
+            history.start()
         readiness.accepting = True
         try:
             yield
@@ -132,6 +140,8 @@ def create_app(
             await run_in_threadpool(_close_workers, registry.all_versions())
             if alerting is not None:
                 await run_in_threadpool(alerting.stop, ALERTING_STOP_SECONDS)
+            if history is not None:
+                await run_in_threadpool(history.stop, HISTORY_STOP_SECONDS)
             if evaluator is not None:
                 await run_in_threadpool(evaluator.stop, EVALUATOR_STOP_SECONDS)
             if tracing is not None:
@@ -197,6 +207,15 @@ def create_app(
     )
     add_alert_routes(
         app, alerting, store, alerting.engine.clock if alerting is not None else _utc_now
+    )
+    add_history_routes(
+        app,
+        served,
+        store,
+        settings.history,
+        report=drift.report if drift is not None else lambda model, version: None,
+        evaluator=evaluator,
+        alerting=alerting,
     )
     add_metrics_route(app, metrics.registry)
     add_health_routes(app, store, lambda: readiness.accepting)

@@ -33,6 +33,7 @@ from inferwatch.server._alerting import AlertingService, build_alerting
 from inferwatch.server._app import create_app
 from inferwatch.server._batching import BatchSettings
 from inferwatch.server._feedback import label_ingestor_of
+from inferwatch.server._history import HistoryService
 from inferwatch.server._registry import SWITCH_KINDS, ModelRegistry, switch_to_restore
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import build_versions, shadow_labels
@@ -322,4 +323,9 @@ def build_app(settings: Settings) -> FastAPI:
         registry=registry,
         alerting=alerting,
         tracing=build_tracing(settings.tracing),
+        history=(
+            HistoryService(settings.history, metrics.registry, store, metrics)
+            if settings.history.enabled
+            else None
+        ),
     )

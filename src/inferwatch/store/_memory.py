@@ -368,6 +368,30 @@ class MemoryStore:
         rows.sort(key=lambda row: (row.timestamp, row.id))
         return iter(rows if limit is None else rows[:limit])
 
+    def drift_windows(
+        self, model: str, version: str, *, since: datetime, until: datetime, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        self._check("reading drift windows")
+        lo, hi = utc(since), utc(until)
+        with self._lock:
+            rows = [
+                dict(r) for r in self._evaluations
+                if r["model"] == model and r["version"] == version
+                and r["metric"] in ("drift", "dataset_drift_share")
+                and r["window_start"] < hi and r["window_end"] > lo
+            ]  # fmt: skip
+        last: dict[datetime, datetime] = {}
+        for r in rows:
+            if r["metric"] == "dataset_drift_share":
+                got = last.get(r["window_start"])
+                if got is None or r["evaluated_at"] > got:
+                    last[r["window_start"]] = r["evaluated_at"]
+        keep = set(sorted(last)[-limit:])
+        out = [r for r in rows if r["window_start"] in keep
+               and r["evaluated_at"] == last[r["window_start"]]]  # fmt: skip
+        out.sort(key=lambda r: (r["window_start"], r["id"]))
+        return out
+
     def query_evaluations(
         self,
         model: str,

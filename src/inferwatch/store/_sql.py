@@ -913,6 +913,35 @@ class SQLStore:
             )
             return [dict(row._mapping) for row in conn.execute(stmt)]
 
+    def drift_windows(
+        self, model: str, version: str, *, since: datetime, until: datetime, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """The ``drift`` and ``dataset_drift_share`` rows of the newest evaluation of each
+        window of a model version overlapping ``[since, until)`` (the newest ``limit``
+        windows), ordered by window start then id: the drift heatmap's cells.  A window is
+        judged every round while open; only its last judgement is read (one grouped
+        subquery on the (model, version, evaluated_at) index, not every round's rows)."""
+        t = evaluations_table
+        mine = (t.c.model == model, t.c.version == version)
+        last = (
+            sa.select(t.c.window_start, sa.func.max(t.c.evaluated_at).label("last"))
+            .where(*mine, t.c.metric == "dataset_drift_share",
+                   t.c.window_start < until, t.c.window_end > since)  # fmt: skip
+            .group_by(t.c.window_start)
+            .order_by(t.c.window_start.desc())
+            .limit(limit)
+            .subquery()
+        )
+        stmt = (
+            sa.select(*(t.c[name] for name in EVALUATION_COLUMNS))
+            .join(last, sa.and_(t.c.window_start == last.c.window_start,
+                                t.c.evaluated_at == last.c.last))  # fmt: skip
+            .where(*mine, t.c.metric.in_(("drift", "dataset_drift_share")))
+            .order_by(t.c.window_start, t.c.id)
+        )
+        with self._begin("reading drift windows") as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
     def count_labels(
         self,
         model: str | None = None,
