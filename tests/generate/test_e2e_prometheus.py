@@ -86,9 +86,11 @@ def webhook() -> Iterator[Webhook]:
         server.server_close()
 
 
-def _prometheus(binary: str, config: Path, data: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+def _prometheus(
+    binary: str, config: Path, data: Path, *flags: str
+) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Prometheus on a free port (retried when taken in between), ready: the process,
-    its URL and its log."""
+    its URL and its log (``flags``: more command-line flags, e.g. a feature)."""
     last = ""
     for _ in range(5):
         port = free_port()
@@ -96,7 +98,7 @@ def _prometheus(binary: str, config: Path, data: Path) -> tuple[subprocess.Popen
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
+                 f"--web.listen-address=127.0.0.1:{port}", *flags],
                 stdout=out, stderr=subprocess.STDOUT, cwd=config.parent,
             )  # fmt: skip
         deadline = time.monotonic() + 30

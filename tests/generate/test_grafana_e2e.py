@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from inferwatch.config import load_settings
+from inferwatch.demo._data import make_customers, to_instances
 from inferwatch.generate import GenerateOptions, generate, write_bundle
 from inferwatch.generate._grafana_panels import PANELS, VARIABLES, queries
 from tests.cli.conftest import ServerProcess
@@ -58,6 +60,21 @@ def _series(prom_url: str, expr: str) -> list[dict[str, Any]]:
     return result
 
 
+def _traced_requests(base: str, model: str, n: int = 20) -> set[str]:
+    """Send ``n`` predict requests carrying a W3C ``traceparent``; their trace ids."""
+    rng = np.random.default_rng(3)
+    ids = set()
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for _ in range(n):
+            trace = rng.bytes(16).hex()
+            body = {"instances": to_instances(make_customers(2, rng))}
+            headers = {"traceparent": f"00-{trace}-{rng.bytes(8).hex()}-01"}
+            resp = client.post(f"/v1/models/{model}/predict", json=body, headers=headers)
+            assert resp.status_code == 200, resp.text
+            ids.add(trace)
+    return ids
+
+
 def test_every_panel_query_returns_data_from_prometheus_scraping_the_demo(
     tmp_path: Path,
 ) -> None:
@@ -84,7 +101,10 @@ def test_every_panel_query_returns_data_from_prometheus_scraping_the_demo(
             alertmanager="127.0.0.1:9",  # nothing listens: alerts stay in Prometheus
         )
         write_bundle(generate(settings, ["prometheus", "rules", "grafana"], options), out)
-        prom, prom_url, log = _prometheus(binary, out / "prometheus.yml", tmp_path / "tsdb")
+        prom, prom_url, log = _prometheus(
+            binary, out / "prometheus.yml", tmp_path / "tsdb", "--enable-feature=exemplar-storage"
+        )
+        traced = _traced_requests(demo.base, model.name)
 
         wanted = [
             (panel.key, ref, _substitute(q.expr, model.name, model.version))
@@ -105,6 +125,24 @@ def test_every_panel_query_returns_data_from_prometheus_scraping_the_demo(
             f"no data after {time.monotonic() - started:.0f} s for {empty}\n"
             f"{log.read_text(errors='replace')[-2000:]}\n{demo.output()[-2000:]}"
         )
+
+        # the latency panel's exemplars carry the trace ids of traced requests: the link
+        # Grafana follows to the tracing datasource
+        latency = next(p for p in PANELS if p.key == "latency")
+        assert all(q.exemplar for q in latency.queries)
+        expr = _substitute(latency.queries[-1].expr, model.name, model.version)
+        now = time.time()
+        resp = httpx.get(
+            f"{prom_url}/api/v1/query_exemplars",
+            params={"query": expr, "start": now - 300, "end": now},
+            timeout=10,
+        )
+        found = {
+            e["labels"].get("trace_id")
+            for series in resp.json()["data"]
+            for e in series["exemplars"]
+        }
+        assert found & traced, (found, traced)
 
         # the conditional panels are valid queries with no data here, never an error
         for panel, _, q in queries():
