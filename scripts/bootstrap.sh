@@ -39,6 +39,9 @@ case "${1:-}" in
     java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || missing+=(openjdk-17-jre-headless)
     command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
     command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+    # the dashboard's browser tests (tests/ui) and scripts/screenshots.py: Debian's build,
+    # driven by Playwright with executable_path (never a browser Playwright downloads)
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
     if [ ${#missing[@]} -gt 0 ]; then
       echo "installing Debian packages: ${missing[*]}"
       apt_install "${missing[@]}"

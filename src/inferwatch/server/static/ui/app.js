@@ -43,7 +43,7 @@ export function banner(text, kind = "warn") {
   b.className = kind; b.textContent = text; b.hidden = false;
 }
 
-let timer = null, rendering = null, seq = 0;
+let timer = null, rendering = null, seq = 0, shown = null;
 
 export async function render() {
   const s = state();
@@ -55,6 +55,9 @@ export async function render() {
   }
   const main = $("main");
   $("crumbs").replaceChildren();
+  const where = `${s.page}/${s.model}`;
+  if (shown !== null && shown !== where) banner(null);  // a message belongs to its page
+  shown = where;
   const mine = ++seq;
   const page = { overview: overviewPage, model: modelPage, resources: resourcesPage }[s.page] || overviewPage;
   const to = Date.now() / 1000;

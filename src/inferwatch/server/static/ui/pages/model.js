@@ -291,11 +291,13 @@ export async function modelPage(ctx) {
   const n = enc(name);
   const version = ctx.q.get("version") || undefined;
   const range = { from: ctx.from.toFixed(0), to: ctx.to.toFixed(0), version };
+  // about 300 points whatever the range (the server never goes below its sampling interval)
+  const step = String(Math.max(1, Math.round((ctx.to - ctx.from) / 300)));
   const [detail, ov] = await Promise.all([api(`/v1/models/${n}`), settle(overview())]);
   const head = (ov.value && ov.value.models.find((m) => m.name === name)) || {};
   const metric = (head.performance && head.performance.metric) || (detail.task === "regression" ? "rmse" : "accuracy");
   const [hist, heat, drift, perf, alerts, past, evals] = await Promise.all([
-    settle(optional(`/v1/models/${n}/history`, { params: range })),
+    settle(optional(`/v1/models/${n}/history`, { params: { ...range, step } })),
     settle(optional(`/v1/models/${n}/drift/history`, { params: range })),
     settle(api(`/v1/models/${n}/drift`)),
     settle(api(`/v1/models/${n}/performance`)),

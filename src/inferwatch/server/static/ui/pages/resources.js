@@ -8,7 +8,8 @@ function card(title, sub, ...body) {
 }
 
 export async function resourcesPage(ctx) {
-  const r = await optional("/v1/history/resources", { params: { from: ctx.from.toFixed(0), to: ctx.to.toFixed(0) } });
+  const r = await optional("/v1/history/resources", { params: {
+    from: ctx.from.toFixed(0), to: ctx.to.toFixed(0), step: String(Math.max(1, Math.round((ctx.to - ctx.from) / 300))) } });
   const page = el("div", { id: "resources" }, el("h1", {}, "Resources"));
   if (!r) { page.append(card("Resources", null, empty("This server keeps no resource history (GET /v1/history/resources is missing)."))); return page; }
   const s = r.series, t = r.t;
