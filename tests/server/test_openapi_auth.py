@@ -40,6 +40,7 @@ def operations(served: Served) -> list[tuple[str, str]]:
 
 def call(client: TestClient, method: str, path: str, headers: dict[str, str] | None = None) -> Any:
     url = path.replace("{name}", "churn").replace("{version}", "1")
+    url = url.replace("{fingerprint}", "0123456789abcdef").replace("{feature}", "age")
     if "{silence_id}" in path:  # a silence to expire, made for this call
         made = client.post("/v1/silences", json=SILENCE, headers={"x-api-key": KEYS["admin"]})
         url = url.replace("{silence_id}", made.json()["id"])
@@ -55,6 +56,8 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str] | N
         kwargs["json"] = {"labels": [{"prediction_id": pred["id"], "label": pred["prediction"]}]}
     elif method == "POST" and path == "/v1/silences":
         kwargs["json"] = SILENCE
+    elif method == "POST" and path.endswith("/acknowledge"):
+        kwargs["json"] = {"author": "ana", "comment": "on it"}
     elif method == "POST" and path.endswith("/log"):
         kwargs["json"] = {"records": [{"inputs": GOOD, "output": "no"}]}
     elif method == "POST" and path.startswith("/v2/"):  # one tensor per feature
@@ -81,6 +84,10 @@ def passed(path: str, response: Any) -> bool:
     a model served at one version (nothing older to go back to)."""
     if path.endswith("/rollback") and response.status_code == 409:
         return bool(response.json()["error"]["code"] == "no_previous_version")
+    if path.endswith("/acknowledge") and response.status_code == 404:  # no such alert
+        return bool(response.json()["error"]["code"] == "unknown_alert")
+    if path.endswith("/distribution") and response.status_code == 404:  # no judged window
+        return bool(response.json()["error"]["code"] == "not_judged")
     status: int = response.status_code
     return 200 <= status < 300
 

@@ -266,7 +266,8 @@ class Dispatcher:
             g.last_resolved = set()
             needs = False
         else:
-            needs = self._needs_update(g, firing_fps, resolved_fps, now)
+            acked = {fp for fp in firing_fps if getattr(engine.get(fp), "acked_by", None)}
+            needs = self._needs_update(g, firing_fps, resolved_fps, now, acked)
         if not needs:
             g.attempt = 0
             if not g.fps:
@@ -328,8 +329,16 @@ class Dispatcher:
         else:
             g.due = now + self.group_interval
 
-    def _needs_update(self, g: _Group, firing: set[str], resolved: set[str], now: datetime) -> bool:
-        """Alertmanager's rule (notify/DedupStage.needsUpdate)."""
+    def _needs_update(
+        self,
+        g: _Group,
+        firing: set[str],
+        resolved: set[str],
+        now: datetime,
+        acked: set[str] | None = None,
+    ) -> bool:
+        """Alertmanager's rule (notify/DedupStage.needsUpdate); an unchanged group whose
+        firing alerts are all acknowledged is not repeated."""
         if g.last_firing is None:
             return bool(firing)
         if not firing <= g.last_firing:
@@ -339,4 +348,6 @@ class Dispatcher:
         if not resolved <= g.last_resolved:
             return True
         assert g.last_sent_at is not None
+        if acked and firing <= acked:
+            return False  # acknowledged: someone is on it, no repeat (PagerDuty's ack)
         return now - g.last_sent_at >= self.repeat_interval

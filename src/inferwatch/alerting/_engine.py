@@ -50,6 +50,8 @@ class _Series:
     """One alert in state (mutable, reused every cycle: no churn while nothing changes)."""
 
     __slots__ = (
+        "acked_at",
+        "acked_by",
         "annotations",
         "ends_at",
         "fingerprint",
@@ -83,6 +85,9 @@ class _Series:
         self.annotations: Mapping[str, str] = {}
         self.inhibited = False
         self.seen = -1
+        #: who acknowledged it while it fires, and when (cleared when it resolves)
+        self.acked_by: str | None = None
+        self.acked_at: datetime | None = None
 
     def alert(self) -> Alert:
         status = "pending" if self.state == "pending" else self.state
@@ -105,6 +110,8 @@ class ActiveAlert:
     fingerprint: str
     inhibited: bool
     silenced_by: tuple[str, ...]
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
 
     @property
     def muted(self) -> bool:
@@ -190,6 +197,7 @@ class AlertEngine:
                 drop.append(key)
             elif s.state == "firing":
                 s.ends_at = now
+                s.acked_by = s.acked_at = None  # an acknowledgement lasts until it resolves
                 out.append(self._move(s, "resolved", now))
             elif s.state == "resolved" and s.ends_at is not None and now - s.ends_at >= retention:
                 drop.append(key)
@@ -280,11 +288,33 @@ class AlertEngine:
                 continue
             out.append(
                 ActiveAlert(
-                    s.alert(), s.fingerprint, s.inhibited, self.silences.silenced_by(s.labels, now)
+                    s.alert(), s.fingerprint, s.inhibited, self.silences.silenced_by(s.labels, now),
+                    s.acked_by, s.acked_at,
                 )
-            )
+            )  # fmt: skip
         out.sort(key=lambda a: (a.alert.name, a.fingerprint))
         return out
+
+    def acknowledge(
+        self, fp: str, author: str, comment: str = "", now: datetime | None = None
+    ) -> AlertTransition:
+        """Mark the firing alert ``fp`` acknowledged by ``author`` until it resolves: its
+        repeat notifications stop (the dispatcher skips a repeat of acknowledged alerts, as
+        PagerDuty's acknowledgement stops escalation); news (another alert firing, this one
+        resolving) is still sent.  Returns the alert-history row recording it.  Raises
+        KeyError for an unknown fingerprint, ValueError when the alert is not firing."""
+        if now is None:
+            now = self.clock()
+        with self._lock:
+            s = self._by_fingerprint.get(fp)
+            if s is None:
+                raise KeyError(fp)
+            if s.state != "firing":
+                raise ValueError(f"alert {fp} is {s.state}, not firing")
+            s.acked_by, s.acked_at = author, now
+            self.generation += 1
+            labels = {**s.labels, "acknowledged_by": author, "acknowledgement_comment": comment}
+            return AlertTransition(fp, labels, "firing", "acknowledged", now, s.value)
 
     def get(self, fp: str) -> _Series | None:
         """The live series behind a fingerprint (engine-internal; the dispatcher reads it)."""

@@ -76,6 +76,8 @@ class AlertTransition:
     fingerprint: str
     labels: Mapping[str, str]
     from_state: AlertState
-    to_state: AlertState
+    #: "acknowledged": not a state change but the record of an acknowledgement (the
+    #: labels then carry ``acknowledged_by`` and ``acknowledgement_comment``)
+    to_state: AlertState | Literal["acknowledged"]
     at: datetime
     value: float

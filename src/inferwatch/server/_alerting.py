@@ -231,6 +231,14 @@ class AlertingService:
         self.engine.generation += 1
         return silence
 
+    def acknowledge(self, fp: str, author: str, comment: str = "") -> AlertTransition:
+        """Acknowledge a firing alert (``AlertEngine.acknowledge``: KeyError unknown,
+        ValueError not firing) and record it in the alert history; a store that is down
+        gets the row at the next cycle, as any transition (bounded, never raised)."""
+        row = self.engine.acknowledge(fp, author, comment)
+        self._write(self._pending_transitions, [row], "write_alert_transitions")
+        return row
+
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         try:

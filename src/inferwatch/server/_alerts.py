@@ -76,6 +76,19 @@ class AlertOut(BaseModel):
     value: float | None
     inhibited: bool = Field(description="Muted by a firing critical of the same rule.")
     silenced_by: list[str] = Field(description="Ids of the active silences that mute it.")
+    acknowledged_by: str | None = Field(
+        None, description="Who acknowledged it while it fires (no repeat notifications)."
+    )
+    acknowledged_at: str | None = None
+
+
+class AcknowledgeRequest(BaseModel):
+    """``POST /v1/alerts/{fingerprint}/acknowledge``: someone is on it."""
+
+    author: str = Field(min_length=1, max_length=200, description="Who acknowledges.")
+    comment: str = Field("", max_length=2000, description="Why, or what is being done.")
+
+    model_config = {"extra": "forbid"}
 
 
 class AlertList(BaseModel):
@@ -122,6 +135,8 @@ def alert_dict(a: ActiveAlert) -> dict[str, Any]:
         "value": value if value is not None and abs(value) < float("inf") else None,
         "inhibited": a.inhibited,
         "silenced_by": list(a.silenced_by),
+        "acknowledged_by": a.acknowledged_by,
+        "acknowledged_at": _iso(a.acknowledged_at),
     }
 
 
@@ -303,6 +318,19 @@ def add_alert_routes(
             raise ApiError(503, "store_unavailable", str(exc)) from None
         return _json(silence_dict(silence, clock()))
 
+    async def acknowledge(fingerprint: str, body: AcknowledgeRequest) -> Response:
+        svc = service()
+        try:
+            await run_in_threadpool(svc.acknowledge, fingerprint, body.author, body.comment)
+        except KeyError:
+            raise ApiError(404, "unknown_alert", f"no alert {fingerprint!r}") from None
+        except ValueError as exc:
+            raise ApiError(409, "not_firing", str(exc)) from None
+        got = next((a for a in svc.engine.alerts() if a.fingerprint == fingerprint), None)
+        if got is None:  # resolved and dropped in between
+            raise ApiError(409, "not_firing", f"alert {fingerprint} is no longer held")
+        return _json(alert_dict(got))
+
     def route(path: str, fn: Any, method: str, name: str, summary: str, **kw: Any) -> None:
         app.add_api_route(
             path, fn, methods=[method], name=name, summary=summary, tags=["alerts"], **kw
@@ -320,6 +348,11 @@ def add_alert_routes(
     route("/v1/actions", actions, "GET", "list_actions",
           "Every automated action taken or skipped, with its evidence (from the store)",
           response_model=RowList, responses=errors)  # fmt: skip
+    route("/v1/alerts/{fingerprint}/acknowledge", acknowledge, "POST", "acknowledge_alert",
+          "Acknowledge a firing alert: no repeat notifications until it resolves",
+          response_model=AlertOut,
+          responses={**errors, 404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409],
+                     422: ERROR_RESPONSES[422]})  # fmt: skip
     route("/v1/silences", list_silences, "GET", "list_silences", "Silences",
           response_model=SilenceList, responses=errors)  # fmt: skip
     route("/v1/silences", create_silence, "POST", "create_silence",

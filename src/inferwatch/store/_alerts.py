@@ -51,6 +51,8 @@ ACTION_COLUMNS = (
 ACTION_KINDS = ("rollback", "retrain", "scale", "activate")
 ACTION_OUTCOMES = ("ok", "error", "skipped")
 _STATES = ("inactive", "pending", "firing", "resolved")
+#: a history row may also record an acknowledgement of a firing alert (not a state change)
+_RECORDS = (*_STATES, "acknowledged")
 #: error texts and details are capped: a receiver's whole HTML error page is not history
 _TEXT_LIMIT = 4000
 
@@ -74,7 +76,7 @@ def check_limit(limit: int) -> None:
 
 def history_row(t: AlertTransition) -> dict[str, Any]:
     """The ``alert_history`` row of one state change (without ``id``)."""
-    if t.from_state not in _STATES or t.to_state not in _STATES:
+    if t.from_state not in _STATES or t.to_state not in _RECORDS:
         raise StoreRejectedError(
             f"alert state must be one of {', '.join(_STATES)}, "
             f"not {t.from_state!r} -> {t.to_state!r}"
