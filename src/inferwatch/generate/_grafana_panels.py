@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from inferwatch.evaluate._performance import HEADLINE_METRICS
+
 __all__ = [
     "DASHBOARDS",
     "PANELS",
@@ -36,6 +38,9 @@ DASHBOARDS: Final[dict[DashboardKey, tuple[str, str]]] = {
 }
 
 _MV = 'model=~"$model", version=~"$version"'
+#: the performance panels show the headline metrics (the ones also estimated), not all 15
+_HEADLINE = "|".join(dict.fromkeys(m for ms in HEADLINE_METRICS.values() for m in ms))
+_PERF = f'{_MV}, metric=~"{_HEADLINE}"'
 _M = 'model=~"$model"'
 _RI = "$__rate_interval"
 #: the scrape job ``generate prometheus`` writes: prometheus_client's process_* series
@@ -165,9 +170,9 @@ PANELS: Final[tuple[PanelSpec, ...]] = (
         "Headline metric of the newest window with enough labels, beside the estimate "
         "made without labels.",
         (
-            Query(f"max by (model, metric) (inferwatch_model_performance{{{_MV}}})",
+            Query(f"max by (model, metric) (inferwatch_model_performance{{{_PERF}}})",
                   "{{model}} {{metric}} realised"),
-            Query(f"max by (model, metric) (inferwatch_model_performance_estimated{{{_MV}}})",
+            Query(f"max by (model, metric) (inferwatch_model_performance_estimated{{{_PERF}}})",
                   "{{model}} {{metric}} estimated"),
         ),
         width=12, height=5,
@@ -312,12 +317,12 @@ PANELS: Final[tuple[PanelSpec, ...]] = (
         "Realised metrics (labels joined by prediction id) beside the estimate made "
         "without labels and its band.",
         (
-            Query(f"inferwatch_model_performance{{{_MV}}}", "{{version}} {{metric}} realised"),
-            Query(f"inferwatch_model_performance_estimated{{{_MV}}}",
+            Query(f"inferwatch_model_performance{{{_PERF}}}", "{{version}} {{metric}} realised"),
+            Query(f"inferwatch_model_performance_estimated{{{_PERF}}}",
                   "{{version}} {{metric}} estimated"),
-            Query(f"inferwatch_model_performance_estimated_lower{{{_MV}}}",
+            Query(f"inferwatch_model_performance_estimated_lower{{{_PERF}}}",
                   "{{version}} {{metric}} lower"),
-            Query(f"inferwatch_model_performance_estimated_upper{{{_MV}}}",
+            Query(f"inferwatch_model_performance_estimated_upper{{{_PERF}}}",
                   "{{version}} {{metric}} upper"),
         ),
     ),
