@@ -138,6 +138,36 @@ class StoreSettings(_Section):
         description="How long a full buffer blocks Monitor.log in your own code before rows "
         "are dropped; the server never waits (a full buffer drops and counts at once).",
     )
+    statement_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Bound on every store call: PostgreSQL statement_timeout, connect and "
+        "pool timeouts, SQLite busy timeout; the log writer waits this plus 1 s for a store "
+        "that answers nothing (frozen), then spills the batch.",
+    )
+    spill_path: Path | None = Field(
+        None,
+        description="Append-only file for rows the store did not take (down or past the "
+        "timeout), replayed when it answers; default: FILE.spill beside a SQLite FILE, "
+        "else inferwatch-spill.bin in the working directory.",
+    )
+    spill_max_bytes: int = Field(
+        1 << 30,
+        ge=0,
+        description="Largest the spill file may grow; past it rows are lost and counted "
+        "(outcome failed). 0: no spill file.",
+    )
+    durability: Literal["buffered", "strict"] = Field(
+        "buffered",
+        description="buffered: answer at once, write behind (spill on outage); strict: a "
+        "predict is answered only once its row is committed, else 503 with Retry-After.",
+    )
+    drain_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="At shutdown (SIGTERM), the longest spent writing the buffer and "
+        "replaying the spill file; what is left stays in the spill file for the next start.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -397,6 +397,23 @@ class Metrics:
         self._log_outcomes = {
             o: self.log_rows.labels(o) for o in ("written", "dropped", "failed", "quarantined")
         }
+        self.log_spill_bytes = Gauge(
+            "inferwatch_prediction_log_spill_bytes",
+            "Bytes in the spill file: rows the store did not take (down or past "
+            "store.statement_timeout_seconds), waiting to be replayed.",
+            registry=r,
+        )
+        self.log_spilled_rows = Counter(
+            "inferwatch_prediction_log_spilled_rows",
+            "Prediction rows appended to the spill file while the store was unreachable.",
+            registry=r,
+        )
+        self.log_replayed_rows = Counter(
+            "inferwatch_prediction_log_replayed_rows",
+            "Prediction rows replayed from the spill file to the store (also counted "
+            "written or quarantined in inferwatch_prediction_log_rows_total).",
+            registry=r,
+        )
         self.labels = Counter(
             "inferwatch_labels",
             "Labels received, by model and outcome (accepted, replaced, or the reason "
@@ -575,6 +592,17 @@ class Metrics:
         as they are queued, also during a store outage, without a gauge update per request.
         """
         self.log_queue_depth.set_function(depth)
+
+    def watch_spill(self, size: Callable[[], int]) -> None:
+        """Read ``inferwatch_prediction_log_spill_bytes`` from ``size()`` at each scrape."""
+        self.log_spill_bytes.set_function(size)
+
+    def log_spill(self, *, spilled: int, replayed: int) -> None:
+        """Count rows appended to and replayed from the spill file."""
+        if spilled:
+            self.log_spilled_rows.inc(spilled)
+        if replayed:
+            self.log_replayed_rows.inc(replayed)
 
     def log_queue(
         self, *, depth: int, written: int, dropped: int, failed: int, quarantined: int = 0

@@ -77,6 +77,11 @@ class MonitorOptions(TypedDict, total=False):
     flush_interval: float
     enqueue_timeout: float
     retry_seconds: float
+    call_timeout: float | None
+    spill_path: str | os.PathLike[str] | None
+    spill_max_bytes: int
+    durability: Literal["buffered", "strict"]
+    drain_timeout: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,16 @@ class Monitor:
     ``add(model, version, records)``) receives every drained batch, split by model
     version, before the batch is written; it is fed even when the store is down, since
     the profiles live in memory.  Its cost is the writer thread's, not the requests'.
+
+    Durability: every store call waits at most ``call_timeout`` seconds (None: no bound;
+    a frozen database otherwise holds the writer for as long as it is frozen).  With
+    ``spill_path``, rows the store does not take (down, or past the bound) go to that
+    append-only file (at most ``spill_max_bytes``; past it they are lost and counted
+    failed) and are replayed, exactly once, when it answers again; a spill file left by
+    an earlier process is replayed at start (:mod:`inferwatch.spill`).  Without it they
+    are retried for ``retry_seconds``, then counted failed.  ``durability="strict"``
+    never spills: ``log(..., on_stored=...)`` learns whether its rows were committed.
+    :meth:`close` drains the buffer and the spill file within ``drain_timeout``.
     """
 
     def __init__(
@@ -133,7 +148,14 @@ class Monitor:
         clock: Callable[[], datetime] = _utcnow,
         profiler: WindowSink | None = None,
         label_sink: LabelSink | None = None,
+        call_timeout: float | None = 10.0,
+        spill_path: str | os.PathLike[str] | None = None,
+        spill_max_bytes: int = 1 << 30,
+        durability: Literal["buffered", "strict"] = "buffered",
+        drain_timeout: float = 30.0,
     ) -> None:
+        if durability not in ("buffered", "strict"):
+            raise ValueError(f"durability must be 'buffered' or 'strict', not {durability!r}")
         if metrics == "prometheus":  # the catalogue of inferwatch.metrics (an adapter: lazy)
             from inferwatch.metrics import Metrics
 
@@ -148,7 +170,17 @@ class Monitor:
             raise ValueError("registry= is for the default metrics; drop it or metrics=")
         self.metrics: MetricsHook | None = metrics
         self.clock = clock
-        #: the write-behind log: buffer, writer thread, retries and quarantine
+        spill = None
+        if spill_path is not None and spill_max_bytes > 0:
+            from inferwatch.spill import SpillFile
+
+            try:
+                spill = SpillFile(spill_path, max_bytes=spill_max_bytes)
+            except OSError as exc:
+                from inferwatch.errors import StoreError
+
+                raise StoreError(f"cannot open the spill file {spill_path}: {exc}") from exc
+        #: the write-behind log: buffer, writer thread, retries, quarantine and spill file
         self.prediction_log = PredictionLog(
             sink,
             metrics=metrics,
@@ -158,6 +190,10 @@ class Monitor:
             flush_interval=flush_interval,
             enqueue_timeout=enqueue_timeout,
             retry_seconds=retry_seconds,
+            call_timeout=call_timeout,
+            spill=spill,
+            strict=durability == "strict",
+            drain_timeout=drain_timeout,
         )
         #: the model version validated and judged live (``from_reference``/``from_schema``)
         self.watched: Watched | None = None
@@ -403,15 +439,7 @@ class Monitor:
         store: Store = open_store(settings.store.url)
         if settings.store.auto_migrate:
             store.upgrade()
-        s = settings.store
-        return cls(
-            store,
-            metrics=Metrics(registry),
-            queue_size=s.queue_size,
-            batch_size=s.batch_size,
-            flush_interval=s.flush_interval_seconds,
-            enqueue_timeout=s.enqueue_timeout_seconds,
-        )
+        return cls(store, metrics=Metrics(registry), **store_options(settings))
 
     # -- metrics -------------------------------------------------------------------------
     def _prometheus(self) -> Metrics:
@@ -516,6 +544,7 @@ class Monitor:
         inference_seconds: float | None = None,
         trace_id: str | None = None,
         block: bool = True,
+        on_stored: Callable[[bool], None] | None = None,
     ) -> list[str]:
         """Record a batch of predictions; return their ids (generated when not given).
 
@@ -527,6 +556,8 @@ class Monitor:
         it is stored with every row and observed once in
         ``inferwatch_request_duration_seconds``.  ``inference_seconds`` is the part spent
         inside the model, observed in ``inferwatch_model_inference_duration_seconds``.
+        ``on_stored`` (``durability="strict"``) is called from the writer thread with
+        whether every row was committed (see :meth:`PredictionLog.enqueue`).
         """
         n = len(inputs)
         given = (outputs, ids, scores, probabilities, timestamps)
@@ -555,7 +586,7 @@ class Monitor:
         observation = Observation(model, version, records, latency_seconds, inference_seconds)
         if self.metrics is not None:
             self.metrics.observe(observation)
-        self.prediction_log.enqueue(records, block=block)
+        self.prediction_log.enqueue(records, block=block, on_stored=on_stored)
         return ids
 
     def log_labels(
@@ -639,9 +670,11 @@ class Monitor:
         """Wait until every row logged so far is written (or failed); False on timeout."""
         return self.prediction_log.flush(timeout)
 
-    def close(self, timeout: float | None = 30.0) -> bool:
-        """Write everything still buffered, stop the writer and the live evaluation, close a
-        store this monitor opened; True if every row was written."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Write everything still buffered (and replay the spill file), stop the writer
+        and the live evaluation, close a store this monitor opened; True if every row was
+        written.  Bounded by ``timeout`` (None: the monitor's ``drain_timeout``); rows
+        still in the spill file then stay there for the next start."""
         written = self.prediction_log.close(timeout)
         if self.evaluation is not None:
             self.evaluation.stop()
@@ -654,6 +687,37 @@ class Monitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def store_options(settings: Settings) -> MonitorOptions:
+    """The :class:`Monitor` keywords of the ``store.*`` settings (the server's too)."""
+    s = settings.store
+    return MonitorOptions(
+        queue_size=s.queue_size,
+        batch_size=s.batch_size,
+        flush_interval=s.flush_interval_seconds,
+        enqueue_timeout=s.enqueue_timeout_seconds,
+        # a second past the statement timeout: a slow statement ends with PostgreSQL's
+        # own error first; only a store that answers nothing at all is cut off here
+        call_timeout=s.statement_timeout_seconds + 1.0,
+        spill_path=default_spill_path(s.url) if s.spill_path is None else s.spill_path,
+        spill_max_bytes=s.spill_max_bytes,
+        durability=s.durability,
+        drain_timeout=s.drain_timeout_seconds,
+    )
+
+
+def default_spill_path(url: str) -> Path | None:
+    """Where the spill file of the store at ``url`` goes when ``store.spill_path`` is not
+    set: beside a SQLite file (``FILE.spill``), else ``inferwatch-spill.bin`` in the
+    working directory; None (no spill) for an in-memory store."""
+    if url.startswith("memory:") or ":memory:" in url or url.rstrip("/") in ("sqlite:",):
+        return None
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+        if path:
+            return Path(path + ".spill")
+    return Path("inferwatch-spill.bin")
 
 
 # -- helpers of from_reference / from_schema (adapters imported lazily: engine layer) ----

@@ -27,7 +27,7 @@ from inferwatch.config import (
 )
 from inferwatch.evaluate import EvaluationLoop, LiveTarget, live_target
 from inferwatch.metrics import LiveDriftCollector, Metrics, PerformanceCollector
-from inferwatch.monitor import Monitor
+from inferwatch.monitor import Monitor, store_options
 from inferwatch.performance_windows import PerformanceWindows
 from inferwatch.server._alerting import AlertingService, build_alerting
 from inferwatch.server._app import create_app
@@ -218,7 +218,9 @@ def build_app(settings: Settings) -> FastAPI:
     """
     from inferwatch.store import open_store
 
-    store: Store = open_store(settings.store.url)
+    store: Store = open_store(
+        settings.store.url, statement_timeout=settings.store.statement_timeout_seconds
+    )
     try:
         if settings.store.auto_migrate:
             store.upgrade()
@@ -259,7 +261,6 @@ def build_app(settings: Settings) -> FastAPI:
     except BaseException:
         store.close()
         raise
-    s = settings.store
     router = WindowRouter({(t.model, t.version): t.profiler for t in targets})
     p = settings.performance
     windows = (
@@ -273,10 +274,7 @@ def build_app(settings: Settings) -> FastAPI:
     monitor = Monitor(
         store,
         metrics=metrics,
-        queue_size=s.queue_size,
-        batch_size=s.batch_size,
-        flush_interval=s.flush_interval_seconds,
-        enqueue_timeout=s.enqueue_timeout_seconds,
+        **store_options(settings),  # buffer, timeouts, spill file, durability, drain
         profiler=(sinks[0] if len(sinks) == 1 else WindowFanout(sinks)) if sinks else None,
     )
     try:  # shadows and A/B splits (models[].shadow_of, ab_group), checked on the schemas

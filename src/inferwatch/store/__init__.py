@@ -44,14 +44,15 @@ __all__ = [
 MEMORY_URL = "memory://"
 
 
-def open_store(url: str) -> Store:
-    """The store for ``url``: ``memory://`` gives a ``MemoryStore``, anything else a ``SQLStore``.
+def open_store(url: str, *, statement_timeout: float | None = 5.0) -> Store:
+    """The store for ``url``: ``memory://`` gives a ``MemoryStore``, anything else a ``SQLStore``
+    (each call bounded by ``statement_timeout`` seconds: ``store.statement_timeout_seconds``).
 
     Raises ``StoreError`` for a URL no store understands.  Nothing connects yet.
     """
     if url == MEMORY_URL:
         return MemoryStore()
-    return SQLStore(url)
+    return SQLStore(url, statement_timeout=statement_timeout)
 
 
 def upgrade(url: str) -> None:

@@ -138,10 +138,12 @@ def _store_error(action: str, exc: BaseException) -> StoreError:
     return kind(f"{action} failed: {type(orig).__name__}: {detail}")
 
 
-def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+def _sqlite_on_connect(
+    dbapi_connection: Any, connection_record: Any, *, busy_ms: int = 5000
+) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA busy_timeout=5000")  # first, so the others wait on a lock
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")  # first: the others wait on a lock
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -164,16 +166,30 @@ def _parse_url(url: str) -> sa.URL:
     raise StoreError(f"unsupported store URL scheme {parsed.drivername!r}; {_URL_HINT}")
 
 
-def _engine_options(url: sa.URL, extra: Mapping[str, Any]) -> dict[str, Any]:
+def _engine_options(
+    url: sa.URL, extra: Mapping[str, Any], timeout: float | None = None
+) -> dict[str, Any]:
+    """Engine defaults: every call bounded by ``timeout`` seconds where the database can
+    bound it (PostgreSQL: ``statement_timeout`` and ``lock_timeout`` on each pooled
+    connection, ``connect_timeout``, the pool's checkout ``timeout``; SQLite: the driver's
+    and the busy timeout).  A *frozen* server enforces none of these: the prediction log
+    also bounds its calls on its side (:class:`inferwatch.prediction_log.PredictionLog`)."""
     options: dict[str, Any] = {"json_serializer": json_dumps}
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
         connect_args["check_same_thread"] = False
+        if timeout is not None:
+            connect_args["timeout"] = timeout
         if url.database in (None, "", ":memory:"):
             options["poolclass"] = sa.StaticPool  # one shared connection, or no database
     else:
         options["pool_pre_ping"] = True
-        connect_args["connect_timeout"] = 5
+        # libpq takes whole seconds and treats 1 as 2
+        connect_args["connect_timeout"] = max(2, math.ceil(timeout)) if timeout else 5
+        if timeout is not None:
+            ms = max(1, round(timeout * 1000))
+            connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+            options["pool_timeout"] = timeout
     options.update(extra)
     options["connect_args"] = {**connect_args, **dict(extra.get("connect_args", {}))}
     return options
@@ -191,7 +207,7 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def _create_engine(url: sa.URL, extra: Mapping[str, Any]) -> sa.Engine:
+def _create_engine(url: sa.URL, extra: Mapping[str, Any], timeout: float | None) -> sa.Engine:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(url.database)
         try:
@@ -204,13 +220,14 @@ def _create_engine(url: sa.URL, extra: Mapping[str, Any]) -> sa.Engine:
             except OSError as exc:
                 raise StoreError(f"cannot create the database file {path}: {exc}") from exc
     try:
-        engine = sa.create_engine(url, **_engine_options(url, extra))
+        engine = sa.create_engine(url, **_engine_options(url, extra, timeout))
     except ImportError as exc:
         raise StoreError(f"the PostgreSQL driver is not installed; {_POSTGRES_HINT}") from exc
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"cannot open the store: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        busy_ms = 5000 if timeout is None else max(1, round(timeout * 1000))
+        sa.event.listen(engine, "connect", functools.partial(_sqlite_on_connect, busy_ms=busy_ms))
     return engine
 
 
@@ -498,15 +515,30 @@ class SQLStore:
     or ``postgresql+psycopg://user:password@host:5432/dbname``.  ``engine_kwargs``
     are passed to :func:`sqlalchemy.create_engine` over the defaults.  Nothing
     connects until the first call; call :meth:`upgrade` before the first write.
+    ``statement_timeout`` (seconds, ``store.statement_timeout_seconds``) bounds each
+    statement, connect and pool checkout where the database can (None: the drivers'
+    defaults); migrations run without it, since a large one may take longer.
     """
 
-    def __init__(self, url: str, *, engine_kwargs: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        engine_kwargs: Mapping[str, Any] | None = None,
+        statement_timeout: float | None = 5.0,
+    ) -> None:
         self._url = _parse_url(url)
-        self._engine = _create_engine(self._url, engine_kwargs or {})
+        self._engine = _create_engine(self._url, engine_kwargs or {}, statement_timeout)
 
     @classmethod
-    def from_url(cls, url: str, *, engine_kwargs: Mapping[str, Any] | None = None) -> SQLStore:
-        return cls(url, engine_kwargs=engine_kwargs)
+    def from_url(
+        cls,
+        url: str,
+        *,
+        engine_kwargs: Mapping[str, Any] | None = None,
+        statement_timeout: float | None = 5.0,
+    ) -> SQLStore:
+        return cls(url, engine_kwargs=engine_kwargs, statement_timeout=statement_timeout)
 
     def __repr__(self) -> str:
         return f"SQLStore({self._url.render_as_string(hide_password=True)!r})"
@@ -549,6 +581,12 @@ class SQLStore:
         try:
             with _ALEMBIC_LOCK, self._begin("migrating the store") as conn:
                 if conn.dialect.name == "postgresql":
+                    # a migration (an index on a large table) may outlast statement_timeout
+                    # (SET LOCAL, as a SELECT: this transaction only)
+                    conn.exec_driver_sql(
+                        "SELECT set_config('statement_timeout', '0', true), "
+                        "set_config('lock_timeout', '0', true)"
+                    )
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
                 else:  # SQLite: take the write lock now (pysqlite would begin lazily)
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
