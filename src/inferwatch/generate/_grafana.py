@@ -297,7 +297,6 @@ def _datasources(settings: Settings, options: GenerateOptions) -> dict[str, Any]
                 "access": "proxy",
                 "url": traces,
                 "editable": False,
-                "jsonData": {"serviceMap": {"datasourceUid": PROMETHEUS_UID}},
             }
         )
     return {"apiVersion": 1, "datasources": sources}
