@@ -20,6 +20,7 @@ ADAPTER_MODULES = ("sqlalchemy", "fastapi", "starlette", "prometheus_client", "u
         "inferwatch.concept",
         "inferwatch.rules",
         "inferwatch.alerting",
+        "inferwatch.history",
         "inferwatch.observation",
         "inferwatch.errors",
         "inferwatch.ports",

@@ -5,11 +5,13 @@ transaction keeping every amount, and pruning goes by level and time."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from inferwatch.history import RAW, ROLLUP, ModelRow, ResourceRow, fold_models, fold_resources
+from inferwatch.observation import Evaluation
 from inferwatch.store import MemoryStore, SQLStore
 
 
@@ -104,3 +106,39 @@ def test_a_fold_replaces_raw_rows_by_rollups_keeping_the_amounts(
     assert any_store.prune_history(ROLLUP, 1000.0) == 2  # the model's and the resources'
     assert [r.level for r in any_store.query_model_history("m", since=0, until=1e10)] == [RAW] * 30
     assert any_store.prune_history(RAW, 1300.0) == 20
+
+
+def test_drift_windows_read_the_last_judgement_of_each_window(
+    any_store: SQLStore | MemoryStore,
+) -> None:
+    t0 = datetime(2026, 11, 29, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    rows = []
+    for w in range(3):  # three hourly windows, each judged at 10 and 50 minutes
+        start = t0 + w * hour
+        for k, minute in enumerate((10, 50)):
+            at = start + timedelta(minutes=minute)
+            for j, feature in enumerate(("age", "income")):
+                score = 0.1 * (w + 1) + k + j
+                rows.append(Evaluation("m", "1", start, start + hour, at, "drift", score,
+                                       "critical" if score > 1.5 else "ok", feature, "psi",
+                                       1.5))  # fmt: skip
+            rows.append(Evaluation("m", "1", start, start + hour, at, "dataset_drift_share",
+                                   0.5 * k, "ok", threshold=0.5))  # fmt: skip
+            rows.append(Evaluation("m", "1", start, start + hour, at, "missing_share", 0.0,
+                                   "ok", "age"))  # fmt: skip
+    rows.append(Evaluation("m", "2", t0, t0 + hour, t0, "dataset_drift_share", 1.0, "ok"))
+    any_store.write_evaluations(rows)
+
+    got = any_store.drift_windows("m", "1", since=t0 + 30 * timedelta(minutes=1),
+                                  until=t0 + 2 * hour)  # fmt: skip
+
+    assert [(r["window_start"], r["metric"], r["feature"]) for r in got] == [
+        (t0 + w * hour, m, f)
+        for w in (0, 1)  # overlapping [t0 + 30m, t0 + 2h)
+        for m, f in (("drift", "age"), ("drift", "income"), ("dataset_drift_share", None))
+    ]
+    assert {r["evaluated_at"].minute for r in got} == {50}  # the last judgement only
+    assert [r["value"] for r in got if r["feature"] == "income"] == pytest.approx([2.1, 2.2])
+    newest = any_store.drift_windows("m", "1", since=t0, until=t0 + 3 * hour, limit=1)
+    assert {r["window_start"] for r in newest} == {t0 + 2 * hour}
