@@ -31,6 +31,27 @@ Reference = Annotated[
     Path, typer.Option("--reference", "-r", help="Reference data: CSV, Parquet or JSONL.")
 ]
 Current = Annotated[Path, typer.Option("--current", help="Current data: CSV, Parquet or JSONL.")]
+ReferenceOrProfile = Annotated[
+    Path | None,
+    typer.Option("--reference", "-r", help="Reference data: CSV, Parquet or JSONL."),
+]
+CurrentOrProfile = Annotated[
+    Path | None, typer.Option("--current", help="Current data: CSV, Parquet or JSONL.")
+]
+ReferenceProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Instead of --reference: a saved reference profile (`inferwatch profile`, or "
+        "inferwatch.spark.profile_dataframe for data larger than one machine)."
+    ),
+]
+CurrentProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Instead of --current: a profile saved on --reference-profile's bins "
+        "(`inferwatch profile DATA --reference-profile R`)."
+    ),
+]
 SchemaOpt = Annotated[
     Path | None, typer.Option("--schema", help="Schema YAML (default: inferred from reference).")
 ]
@@ -327,11 +348,52 @@ def _summary(result: DriftReport) -> None:
         out.print(f"multivariate {m.method}: {shown}", highlight=False)
 
 
+def _run_profiles(
+    reference: Path, current: Path, options: DriftOptions
+) -> tuple[DriftReport, dict[str, Any]]:
+    """The report of two saved profiles: the profile engine (``LiveEvaluator``) with the
+    tests' nominal thresholds, as the file report judges (no calibration), and the
+    reference's distinct-value counts for the default test rule."""
+    from inferwatch.errors import InputFileError
+    from inferwatch.evaluate import LiveEvaluator
+    from inferwatch.io import load_profile
+    from inferwatch.report import report_dict
+    from inferwatch.report._build import check_overrides
+
+    started = time.perf_counter()
+    try:
+        ref, cur = load_profile(reference), load_profile(current)
+    except InputFileError as exc:
+        fail(str(exc))
+    if cur.profile.bins != ref.profile.bins:
+        fail(
+            f"--current-profile {current} was not profiled on the bins of "
+            f"--reference-profile {reference}; profile the current data with "
+            f"`inferwatch profile DATA --reference-profile {reference}`"
+        )
+    schema = ref.profile.bins.schema_
+    check_overrides(schema, options)
+    evaluator = LiveEvaluator(
+        ref.profile,
+        schema,
+        options=options,
+        min_window_rows=1,
+        calibration="fixed",
+        n_unique=ref.n_unique,
+    )
+    result = evaluator.evaluate(cur.profile)
+    data = report_dict(result, reference=reference, current=current, started=started)
+    data["meta"]["from_profiles"] = True
+    return result, data
+
+
 @app.command()
 def report(
-    reference: Reference,
-    current: Current,
     output: Annotated[Path, typer.Option("--output", "-o", help="OUT.json or OUT.html.")],
+    reference: ReferenceOrProfile = None,
+    current: CurrentOrProfile = None,
+    reference_profile: ReferenceProfileOpt = None,
+    current_profile: CurrentProfileOpt = None,
     schema: SchemaOpt = None,
     config: ConfigOpt = None,
     target: TargetOpt = None,
@@ -346,12 +408,45 @@ def report(
     score: ScoreOpt = None,
 ) -> None:
     """Compare current data with the reference: drift per feature and data quality (and
-    model quality when both files' rows carry --target and --prediction)."""
+    model quality when both files' rows carry --target and --prediction); or two saved
+    profiles (--reference-profile, --current-profile) of data of any size."""
+    profiles = reference_profile is not None or current_profile is not None
+    if profiles and (reference is not None or current is not None):
+        fail("give data files (--reference, --current) or profiles, not both")
+    if profiles and (reference_profile is None or current_profile is None):
+        fail("--reference-profile and --current-profile go together")
+    if not profiles and (reference is None or current is None):
+        fail(
+            "give --reference and --current (data files), or --reference-profile and "
+            "--current-profile (saved profiles)"
+        )
+    if profiles:
+        given = [
+            flag
+            for flag, value in (
+                ("--schema", schema), ("--target", target), ("--prediction", prediction),
+                ("--task", task), ("--flatten", flatten), ("--score", score),
+                ("--multivariate", multivariate),
+            )
+            if value
+        ]  # fmt: skip
+        if given:
+            fail(
+                f"{', '.join(given)}: not available with profiles (a profile holds its "
+                "schema, and no rows for model quality or the multivariate tests)"
+            )
     _prepare_output(output)
     options = _options(config, test, threshold, drift_share, correction, multivariate)
-    result, data = _run(
-        reference, current, schema, target, prediction, flatten, options, False, task, score
-    )
+    if profiles:
+        assert reference_profile is not None
+        assert current_profile is not None
+        result, data = _run_profiles(reference_profile, current_profile, options)
+    else:
+        assert reference is not None
+        assert current is not None
+        result, data = _run(
+            reference, current, schema, target, prediction, flatten, options, False, task, score
+        )
     _write(data, output)
     err_console.print(
         f"wrote {output}: {len(result.drifted)} of {len(result.evaluated)} features drifted "
