@@ -194,8 +194,11 @@ class HistoryStore(Protocol):
         """The resource rows of every level, by start."""
         ...
 
-    def raw_history_before(self, before: float) -> tuple[list[ModelRow], list[ResourceRow]]:
-        """The level-0 rows that start before ``before`` (what a fold replaces)."""
+    def raw_history_before(
+        self, before: float, *, limit: int | None = None
+    ) -> tuple[list[ModelRow], list[ResourceRow]]:
+        """The level-0 rows that start before ``before`` (what a fold replaces), oldest
+        first, at most ``limit`` of each table."""
         ...
 
     def fold_history(

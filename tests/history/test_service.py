@@ -5,6 +5,7 @@ and a store that is down costs only the interval (counted)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -86,3 +87,31 @@ def test_a_store_that_is_down_costs_the_interval_and_is_counted() -> None:
         "inferwatch_history_operations_total", {"operation": "write", "outcome": "failed"}
     )
     assert failed == 1
+
+
+def test_a_long_backlog_folds_in_bounded_batches_on_bucket_edges(sql: SQLStore) -> None:
+    service, metrics = _service(sql)
+    ok = metrics.requests.labels("m", "1", "200")
+    t0 = 1_800_000_000.0
+    for i in range(361):  # three hours at 30 s, 7 requests an interval
+        if i:
+            ok.inc(7)
+        service.cycle(t0 + 30 * i)
+    service.fold_batch = 25  # 2.5 buckets of rows a read: every batch ends on an edge
+    reads: list[int] = []
+    real = sql.raw_history_before
+
+    def counted(before: float, *, limit: int | None = None) -> Any:
+        got = real(before, limit=limit)
+        reads.append(len(got[0]))
+        return got
+
+    sql.raw_history_before = counted  # type: ignore[method-assign]
+    assert service.maintain(t0 + 3 * 3600)["folded"] == 240  # the two hours past retention
+    rows = sql.query_model_history("m", since=0, until=2e9)
+    rollups = [r for r in rows if r.level == ROLLUP]
+    assert [r.start for r in rollups] == [t0 + 300 * k for k in range(24)]  # none split
+    assert {r.requests for r in rollups} == {70.0}  # ten whole intervals each
+    assert sum(r.requests for r in rows) == 7 * 360
+    assert max(reads) <= 25 and len(reads) > 8
+    sql.close()

@@ -107,6 +107,8 @@ class HistoryService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._maintained: float | None = None
+        #: the most raw rows of one table a fold reads at once
+        self.fold_batch = 20_000
         #: failed operations by name (also in the metric)
         self.failures: dict[str, int] = {}
 
@@ -145,13 +147,7 @@ class HistoryService:
         out = {"folded": 0, "pruned": 0}
         cutoff = math.floor((now - s.raw_retention) / s.rollup_seconds) * s.rollup_seconds
         try:
-            raw_m, raw_r = self.store.raw_history_before(cutoff)
-            if raw_m or raw_r:
-                out["folded"] = self.store.fold_history(
-                    cutoff,
-                    fold_models(raw_m, s.rollup_seconds),
-                    fold_resources(raw_r, s.rollup_seconds),
-                )
+            out["folded"] = self._fold(cutoff)
             self._count("fold", True)
         except Exception as exc:
             self._count("fold", False)
@@ -164,6 +160,32 @@ class HistoryService:
             log.warning("history: could not prune old rollups: %s", exc)
         self._maintained = now
         return out
+
+    def _fold(self, cutoff: float) -> int:
+        """Fold the raw rows before ``cutoff`` a bounded batch at a time: at most
+        :attr:`fold_batch` rows of each table are read at once (a long-idle server, or a
+        shorter ``raw_retention`` than before, has days of rows to fold), each batch
+        ending on a rollup bucket boundary so no bucket is split between two folds."""
+        rollup, folded, limit = self.settings.rollup_seconds, 0, self.fold_batch
+        while True:
+            raw_m, raw_r = self.store.raw_history_before(cutoff, limit=limit)
+            if not raw_m and not raw_r:
+                return folded
+            end = cutoff
+            full = [rows for rows in (raw_m, raw_r) if len(rows) >= limit]
+            if full:  # more to come: stop before the newest (maybe partial) bucket read
+                end = min(math.floor(rows[-1].start / rollup) * rollup for rows in full)
+                if end <= min(rows[0].start for rows in full):  # one bucket over the batch
+                    end = math.floor(min(rows[0].start for rows in full) / rollup) * rollup
+                    end += rollup  # fold it whole, read unbounded (rare: huge fleets)
+                    raw_m, raw_r = self.store.raw_history_before(end)
+            ms = [r for r in raw_m if r.start < end]
+            rs = [r for r in raw_r if r.start < end]
+            folded += self.store.fold_history(
+                end, fold_models(ms, rollup), fold_resources(rs, rollup)
+            )
+            if end >= cutoff:
+                return folded
 
     def _run(self) -> None:
         interval = self.settings.interval_seconds

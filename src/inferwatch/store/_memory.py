@@ -648,13 +648,16 @@ class MemoryStore:
         rows.sort(key=lambda r: r["start"])
         return [resource_from_row(r) for r in rows]
 
-    def raw_history_before(self, before: float) -> tuple[list[ModelRow], list[ResourceRow]]:
+    def raw_history_before(
+        self, before: float, *, limit: int | None = None
+    ) -> tuple[list[ModelRow], list[ResourceRow]]:
         self._check("reading the raw history")
         with self._lock:
             m = [r for r in self._history_models if r["level"] == RAW and r["start"] < before]
             r = [x for x in self._history_resources if x["level"] == RAW and x["start"] < before]
         m.sort(key=lambda x: x["start"])
         r.sort(key=lambda x: x["start"])
+        m, r = m[:limit], r[:limit]
         return [model_from_row(x) for x in m], [resource_from_row(x) for x in r]
 
     def fold_history(

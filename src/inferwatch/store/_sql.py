@@ -963,8 +963,12 @@ class SQLStore:
         mine = (t.c.model == model, t.c.version == version)
         last = (
             sa.select(t.c.window_start, sa.func.max(t.c.evaluated_at).label("last"))
-            .where(*mine, t.c.metric == "dataset_drift_share",
-                   t.c.window_start < until, t.c.window_end > since)  # fmt: skip
+            .where(
+                *mine,
+                t.c.metric == "dataset_drift_share",
+                t.c.window_start < until,
+                t.c.window_end > since,
+            )
             .group_by(t.c.window_start)
             .order_by(t.c.window_start.desc())
             .limit(limit)
@@ -972,8 +976,10 @@ class SQLStore:
         )
         stmt = (
             sa.select(*(t.c[name] for name in EVALUATION_COLUMNS))
-            .join(last, sa.and_(t.c.window_start == last.c.window_start,
-                                t.c.evaluated_at == last.c.last))  # fmt: skip
+            .join(
+                last,
+                sa.and_(t.c.window_start == last.c.window_start, t.c.evaluated_at == last.c.last),
+            )
             .where(*mine, t.c.metric.in_(("drift", "dataset_drift_share")))
             .order_by(t.c.window_start, t.c.id)
         )
@@ -1340,20 +1346,25 @@ class SQLStore:
         with self._begin("reading the resource history") as conn:
             return [resource_from_row(dict(row._mapping)) for row in conn.execute(stmt)]
 
-    def raw_history_before(self, before: float) -> tuple[list[ModelRow], list[ResourceRow]]:
-        """The raw (level 0) rows that start before ``before``: what a fold replaces."""
+    def raw_history_before(
+        self, before: float, *, limit: int | None = None
+    ) -> tuple[list[ModelRow], list[ResourceRow]]:
+        """The raw (level 0) rows that start before ``before``: what a fold replaces;
+        oldest first, at most ``limit`` of each table."""
         m, r = history_models_table, history_resources_table
         with self._begin("reading the raw history") as conn:
             models = conn.execute(
                 sa.select(*(m.c[c] for c in MODEL_COLUMNS))
                 .where(m.c.level == RAW, m.c.start < before)
                 .order_by(m.c.start, m.c.id)
+                .limit(limit)
             )
             out_m = [model_from_row(dict(row._mapping)) for row in models]
             resources = conn.execute(
                 sa.select(*(r.c[c] for c in RESOURCE_COLUMNS))
                 .where(r.c.level == RAW, r.c.start < before)
                 .order_by(r.c.start, r.c.id)
+                .limit(limit)
             )
             return out_m, [resource_from_row(dict(row._mapping)) for row in resources]
 
