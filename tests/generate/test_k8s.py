@@ -168,8 +168,17 @@ def test_probes_ports_and_grace_period(config: Path) -> None:
         > ready["periodSeconds"] * ready["failureThreshold"]
     )
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert pod["terminationGracePeriodSeconds"] > pre_stop + shutdown_seconds()
-    assert shutdown_seconds() >= 30 + 30  # uvicorn's graceful stop + the log's drain
+    settings = load_settings(config)
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + shutdown_seconds(settings)
+    # uvicorn's graceful stop + the log's drain (store.drain_timeout_seconds, 30 s)
+    assert shutdown_seconds(settings) >= 30 + settings.store.drain_timeout_seconds
+    # a longer drain lengthens the grace period with it
+    data = yaml.safe_load(config.read_text())
+    data["store"]["drain_timeout_seconds"] = 300
+    config.write_text(yaml.safe_dump(data))
+    longer, _ = _k8s(config)
+    grace = longer["k8s/deployment.yaml"]["spec"]["template"]["spec"]
+    assert grace["terminationGracePeriodSeconds"] > 300 + 30
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
     service = files["k8s/service.yaml"]
     assert service["spec"]["ports"][0]["targetPort"] == "http"

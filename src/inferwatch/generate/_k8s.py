@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -72,32 +73,27 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$")
 _RECEIVER_SECRETS: Final = ("url", "routing_key", "password")
 
 
-def shutdown_seconds() -> float:
+def shutdown_seconds(settings: Settings | None = None) -> float:
     """The longest a graceful stop of ``inferwatch serve`` may take, in seconds.
 
     uvicorn's graceful shutdown (open requests finish), then the lifespan's steps in order,
-    each bounded: the model workers, the alert engine, the evaluator, the prediction
-    log's drain into the store (``Monitor.close``).  The pod's grace period must exceed
-    it, or the kubelet's SIGKILL cuts the drain and loses the buffered rows.
+    each bounded: the model workers, the alert engine, the evaluator, and the prediction
+    log's drain into the store (``store.drain_timeout_seconds``, plus one store call
+    already in flight: ``store.statement_timeout_seconds`` + 1 s).  The pod's grace
+    period must exceed it, or the kubelet's SIGKILL cuts the drain, and what it had not
+    written waits in the spill file on a volume that goes with the pod.
     """
-    import inspect
-
-    from inferwatch.monitor import Monitor
+    from inferwatch.config import StoreSettings
     from inferwatch.server._app import (
         ALERTING_STOP_SECONDS,
         EVALUATOR_STOP_SECONDS,
         WORKER_STOP_SECONDS,
     )
 
+    store = settings.store if settings is not None else StoreSettings()
     graceful = 30.0  # cli/_serve.py: uvicorn.Config(timeout_graceful_shutdown=30)
-    drain = inspect.signature(Monitor.close).parameters["timeout"].default
-    return (
-        graceful
-        + WORKER_STOP_SECONDS
-        + ALERTING_STOP_SECONDS
-        + EVALUATOR_STOP_SECONDS
-        + float(drain if drain is not None else 30.0)
-    )
+    drain = store.drain_timeout_seconds + store.statement_timeout_seconds + 1.0
+    return graceful + WORKER_STOP_SECONDS + ALERTING_STOP_SECONDS + EVALUATOR_STOP_SECONDS + drain
 
 
 def _config_text(settings: Settings, options: GenerateOptions) -> tuple[str, list[str]]:
@@ -219,7 +215,7 @@ def k8s_manifests(
         *(_secret_env(var, secret, key) for key, var in SECRET_KEYS.items()),
         *(_secret_env(var, secret, var) for var in receiver_envs),
     ]
-    grace = int(PRE_STOP_SECONDS + shutdown_seconds() + GRACE_MARGIN_SECONDS)
+    grace = math.ceil(PRE_STOP_SECONDS + shutdown_seconds(settings) + GRACE_MARGIN_SECONDS)
     http_get = {"port": "http", "scheme": "HTTP"}
     container = {
         "name": "inferwatch",
