@@ -190,9 +190,22 @@ def _shot(page: Any, demo: Demo, name: str) -> None:
     assert path.stat().st_size > 10_000
 
 
-def _rendered(page: Any) -> None:
-    """Wait for the page's next complete render (the router counts them)."""
-    page.wait_for_function("document.body.dataset.rendered")
+def _until(page: Any, script: str, timeout: float = 10.0) -> None:
+    """Poll ``script`` (a function) until truthy.  Not ``wait_for_function``: its polling
+    evaluates a string in the page, which the dashboard's CSP (no 'unsafe-eval') refuses."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(script):
+        assert time.monotonic() < deadline, f"never true: {script}"
+        time.sleep(0.05)
+
+
+def _drawn(page: Any) -> str:
+    """How many times the router has drawn a view (to wait for the next one)."""
+    return str(page.evaluate("() => document.body.dataset.drawn || ''"))
+
+
+def _redrawn(page: Any, before: str) -> None:
+    _until(page, f"() => (document.body.dataset.drawn || '') !== {before!r}")
 
 
 def test_the_overview_asks_for_a_key_then_shows_the_model_unhealthy(page: Any, demo: Demo) -> None:
@@ -215,8 +228,10 @@ def test_the_overview_asks_for_a_key_then_shows_the_model_unhealthy(page: Any, d
 def test_the_model_page_marks_the_drifted_features_and_draws_latency(page: Any, demo: Demo) -> None:
     page.click(f"#overview tr[data-model={DEMO_MODEL}] a")
     page.wait_for_selector("#heatmap")
+    before = _drawn(page)
     page.select_option("#range", "15m")
-    page.wait_for_function("location.hash.includes('range=15m')")
+    _until(page, "() => location.hash.includes('range=15m')")
+    _redrawn(page, before)
     page.wait_for_selector("#latency canvas")
     marked = set(
         page.eval_on_selector_all(
@@ -280,9 +295,10 @@ def test_silencing_is_refused_with_a_read_key_and_works_with_an_admin_key(
 def test_resources_dark_theme_and_no_console_errors(page: Any, demo: Demo) -> None:
     page.click(".tabs a[data-page=resources]")
     page.wait_for_selector("#resources canvas")
+    before = _drawn(page)
     page.click("#theme")
-    page.wait_for_function("document.documentElement.dataset.theme")
-    _rendered(page)
+    _redrawn(page, before)
+    assert page.evaluate("() => document.documentElement.dataset.theme") in {"dark", "light"}
     _shot(page, demo, "resources")
     # only the refusals provoked on purpose: the 401 before the key, the read key's 403
     unexpected = [

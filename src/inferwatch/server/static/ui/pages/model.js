@@ -293,26 +293,34 @@ export async function modelPage(ctx) {
   const range = { from: ctx.from.toFixed(0), to: ctx.to.toFixed(0), version };
   // about 300 points whatever the range (the server never goes below its sampling interval)
   const step = String(Math.max(1, Math.round((ctx.to - ctx.from) / 300)));
-  const [detail, ov] = await Promise.all([api(`/v1/models/${n}`), settle(overview())]);
-  const head = (ov.value && ov.value.models.find((m) => m.name === name)) || {};
-  const metric = (head.performance && head.performance.metric) || (detail.task === "regression" ? "rmse" : "accuracy");
-  const [hist, heat, drift, perf, alerts, past, evals] = await Promise.all([
+  // one round of requests, then the two that depend on an answer (the performance metric
+  // on the overview's, the feature shown on the heatmap's), so the page waits two trips
+  const asked = ctx.q.get("feature");
+  const distOf = (f) => settle(optional(`/v1/models/${n}/features/${enc(f)}/distribution`, { params: { version } }));
+  const first = Promise.all([
+    api(`/v1/models/${n}`), settle(overview()),
     settle(optional(`/v1/models/${n}/history`, { params: { ...range, step } })),
     settle(optional(`/v1/models/${n}/drift/history`, { params: range })),
     settle(api(`/v1/models/${n}/drift`)),
     settle(api(`/v1/models/${n}/performance`)),
     settle(api("/v1/alerts", { params: { model: name } })),
     settle(api("/v1/alerts/history", { params: { model: name, since: range.from, limit: 200 } })),
-    settle(api(`/v1/models/${n}/evaluations`, { params: { metric, since: range.from, until: range.to, limit: 10000, version } })),
+    asked ? distOf(asked) : Promise.resolve(null),
   ]);
+  const [detail, ov, hist, heat, drift, perf, alerts, past, askedDist] = await first;
+  const head = (ov.value && ov.value.models.find((m) => m.name === name)) || {};
+  const metric = (head.performance && head.performance.metric) || (detail.task === "regression" ? "rmse" : "accuracy");
   // the feature shown: the URL's, else the first that drifted in the newest window
-  let feature = ctx.q.get("feature");
+  let feature = asked;
   if (!feature && heat.value && heat.value.features.length) {
     const last = heat.value.windows.length - 1;
     feature = heat.value.features.find((f, i) => last >= 0 && heat.value.cells[i][last] && heat.value.cells[i][last].drift)
       || heat.value.features[0];
   }
-  const dist = feature ? await settle(optional(`/v1/models/${n}/features/${enc(feature)}/distribution`, { params: { version } })) : { value: null };
+  const [evals, dist] = await Promise.all([
+    settle(api(`/v1/models/${n}/evaluations`, { params: { metric, since: range.from, until: range.to, limit: 10000, version } })),
+    askedDist || (feature ? distOf(feature) : Promise.resolve({ value: null })),
+  ]);
 
   const versions = (detail.versions || []).map((v) => v.version);
   const picker = versions.length > 1 ? el("select", { "aria-label": "version", onchange: (e) => setQuery({ version: e.target.value || null }) },
