@@ -98,9 +98,7 @@ def _by_feature(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["name"]: f for f in report["features"]}
 
 
-def test_spark_profiles_equal_single_process_profiles(
-    spark: SparkSession, files: dict[str, Path]
-) -> None:
+def _profiles_equal(spark: SparkSession, files: dict[str, Path]) -> None:
     from inferwatch.spark import profile_dataframe
 
     local_ref = profile_columns(read_columns(files["reference"]))
@@ -125,8 +123,7 @@ def test_spark_profiles_equal_single_process_profiles(
     assert sampled.n_unique == local_ref.n_unique  # counted by Spark over every row
 
 
-@pytest.mark.parametrize("current", ["same", "shifted"])
-def test_report_from_spark_profiles_gives_the_single_machine_verdicts(
+def _same_verdicts(
     spark: SparkSession, files: dict[str, Path], tmp_path: Path, current: str
 ) -> None:
     from inferwatch.spark import profile_dataframe
@@ -177,6 +174,17 @@ def test_report_from_spark_profiles_gives_the_single_machine_verdicts(
         assert drifted == set()
     else:
         assert {"carat", "price", "x", "y", "z"} <= drifted
+
+
+def test_spark_profiles_and_their_report_equal_the_single_machine_ones(
+    spark: SparkSession, files: dict[str, Path], tmp_path: Path
+) -> None:
+    """One test, so that pytest-xdist never starts a second Spark session for this module."""
+    _profiles_equal(spark, files)
+    for current in ("same", "shifted"):
+        folder = tmp_path / current
+        folder.mkdir()
+        _same_verdicts(spark, files, folder, current)
 
 
 def test_report_refuses_mismatched_or_mixed_inputs(files: dict[str, Path], tmp_path: Path) -> None:
