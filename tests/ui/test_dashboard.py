@@ -263,7 +263,7 @@ def test_the_model_page_marks_the_drifted_features_and_draws_latency(page: Any, 
     _shot(page, demo, "model")
 
 
-def test_silencing_is_refused_with_a_read_key_and_works_with_an_admin_key(
+def test_silencing_is_refused_with_a_read_key_and_works_with_an_admin_key_as_acknowledging(
     page: Any, demo: Demo
 ) -> None:
     def silences() -> list[dict[str, Any]]:
@@ -289,6 +289,12 @@ def test_silencing_is_refused_with_a_read_key_and_works_with_an_admin_key(
     assert len(made) == 1
     assert made[0]["created_by"] == "dashboard"
     assert 'model="churn"' in made[0]["matchers"]
+    # acknowledging, with the same admin key: the server records who
+    fingerprint = page.get_attribute(f"{row}:has(button.ack)", "data-fingerprint")
+    page.click(f"{row}[data-fingerprint='{fingerprint}'] button.ack")
+    page.wait_for_selector("#banner.ok:has-text('Acknowledged')")
+    acked = demo.get("/v1/alerts", model=DEMO_MODEL)["alerts"]
+    assert [a["acknowledged_by"] for a in acked if a["fingerprint"] == fingerprint] == ["dashboard"]
     _shot(page, demo, "model-silenced")
 
 
