@@ -8,6 +8,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
+import msgspec
+
 from inferwatch.history import ModelRow, ResourceRow
 
 __all__ = [
@@ -33,6 +35,14 @@ def _amount(v: float) -> float:
 
 def _maybe(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _decoded(value: Any) -> dict[str, float]:
+    """A JSON column's value: text (SQLite, read as text on purpose), or already decoded
+    (PostgreSQL's driver decodes ``jsonb``; the memory store keeps dicts)."""
+    if isinstance(value, str | bytes):
+        value = msgspec.json.decode(value)
+    return {str(k): float(v) for k, v in (value or {}).items()}
 
 
 def _amounts(d: Mapping[str, float]) -> dict[str, float]:
@@ -71,13 +81,13 @@ def model_from_row(row: Mapping[str, Any]) -> ModelRow:
         errors=float(row["errors"]),
         latency_count=float(row["latency_count"]),
         latency_sum=float(row["latency_sum"]),
-        latency_buckets={str(k): float(v) for k, v in (row["latency_buckets"] or {}).items()},
+        latency_buckets=_decoded(row["latency_buckets"]),
         latency_p50=row["latency_p50"],
         latency_p95=row["latency_p95"],
         latency_p99=row["latency_p99"],
         confidence_sum=float(row["confidence_sum"]),
         confidence_count=float(row["confidence_count"]),
-        classes={str(k): float(v) for k, v in (row["classes"] or {}).items()},
+        classes=_decoded(row["classes"]),
     )
 
 
@@ -95,5 +105,5 @@ def resource_from_row(row: Mapping[str, Any]) -> ResourceRow:
         level=int(row["level"]),
         start=float(row["start"]),
         seconds=float(row["seconds"]),
-        values={str(k): float(v) for k, v in (row["values"] or {}).items()},
+        values=_decoded(row["values"]),
     )

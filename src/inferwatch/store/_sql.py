@@ -507,6 +507,16 @@ def _filtered(
     return stmt
 
 
+def _history_columns(table: sa.Table, names: Sequence[str]) -> list[sa.ColumnElement[Any]]:
+    """The history columns to select, JSON ones as their stored text: decoded by
+    ``store._history`` with msgspec, faster than the JSON type's ``json.loads`` (a day of
+    raw rows is 8,640 rows with two JSON values each)."""
+    return [
+        sa.type_coerce(table.c[n], sa.Text) if isinstance(table.c[n].type, sa.JSON) else table.c[n]
+        for n in names
+    ]
+
+
 class SQLStore:
     """The :class:`~inferwatch.ports.Store` on SQLite or PostgreSQL.
 
@@ -1326,25 +1336,31 @@ class SQLStore:
         """A model's history rows of both levels with ``since <= start < until``, by start:
         one range scan of the (model, level, start) index per level."""
         t = history_models_table
-        stmt = sa.select(*(t.c[c] for c in MODEL_COLUMNS)).where(
+        stmt = sa.select(*_history_columns(t, MODEL_COLUMNS)).where(
             t.c.model == model, t.c.level.in_((0, 1)), t.c.start >= since, t.c.start < until
         )
         if version is not None:
             stmt = stmt.where(t.c.version == version)
         stmt = stmt.order_by(t.c.start, t.c.id)
         with self._begin("reading the model history") as conn:
-            return [model_from_row(dict(row._mapping)) for row in conn.execute(stmt)]
+            return [
+                model_from_row(dict(zip(MODEL_COLUMNS, row, strict=True)))
+                for row in conn.execute(stmt)
+            ]
 
     def query_resource_history(self, *, since: float, until: float) -> list[ResourceRow]:
         """The resource rows of both levels with ``since <= start < until``, by start."""
         t = history_resources_table
         stmt = (
-            sa.select(*(t.c[c] for c in RESOURCE_COLUMNS))
+            sa.select(*_history_columns(t, RESOURCE_COLUMNS))
             .where(t.c.level.in_((0, 1)), t.c.start >= since, t.c.start < until)
             .order_by(t.c.start, t.c.id)
         )
         with self._begin("reading the resource history") as conn:
-            return [resource_from_row(dict(row._mapping)) for row in conn.execute(stmt)]
+            return [
+                resource_from_row(dict(zip(RESOURCE_COLUMNS, row, strict=True)))
+                for row in conn.execute(stmt)
+            ]
 
     def raw_history_before(
         self, before: float, *, limit: int | None = None
@@ -1354,19 +1370,22 @@ class SQLStore:
         m, r = history_models_table, history_resources_table
         with self._begin("reading the raw history") as conn:
             models = conn.execute(
-                sa.select(*(m.c[c] for c in MODEL_COLUMNS))
+                sa.select(*_history_columns(m, MODEL_COLUMNS))
                 .where(m.c.level == RAW, m.c.start < before)
                 .order_by(m.c.start, m.c.id)
                 .limit(limit)
             )
-            out_m = [model_from_row(dict(row._mapping)) for row in models]
+            out_m = [model_from_row(dict(zip(MODEL_COLUMNS, row, strict=True))) for row in models]
             resources = conn.execute(
-                sa.select(*(r.c[c] for c in RESOURCE_COLUMNS))
+                sa.select(*_history_columns(r, RESOURCE_COLUMNS))
                 .where(r.c.level == RAW, r.c.start < before)
                 .order_by(r.c.start, r.c.id)
                 .limit(limit)
             )
-            return out_m, [resource_from_row(dict(row._mapping)) for row in resources]
+            return out_m, [
+                resource_from_row(dict(zip(RESOURCE_COLUMNS, row, strict=True)))
+                for row in resources
+            ]
 
     def fold_history(
         self, before: float, models: Sequence[ModelRow], resources: Sequence[ResourceRow]
