@@ -38,6 +38,7 @@ __all__ = [
     "AuthSettings",
     "ChildRouteSettings",
     "DriftSettings",
+    "FleetSettings",
     "HistorySettings",
     "LoggingSettings",
     "ModelSettings",
@@ -882,6 +883,23 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     models: list[ModelSettings] = Field(default_factory=list)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+class FleetSettings(_Section):
+    """Replicas sharing one store: which one runs the evaluator and the alert engine."""
+
+    lease_ttl_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="Time to live of the evaluator lease in the store: a replica that dies "
+        "holding it loses it after this, and another takes it within a third more.",
+    )
+    instance: str = Field(
+        "",
+        max_length=200,
+        description="This replica's holder id in the lease table (empty: host:pid:random).",
+    )
+
+
     drift: DriftSettings = Field(default_factory=DriftSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -895,6 +913,7 @@ class Settings(BaseSettings):
         extra="forbid",
         nested_model_default_partial_update=True,
     )
+    fleet: FleetSettings = Field(default_factory=FleetSettings)
 
     @field_validator("models")
     @classmethod

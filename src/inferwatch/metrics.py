@@ -398,6 +398,12 @@ class Metrics:
             o: self.log_rows.labels(o) for o in ("written", "dropped", "failed", "quarantined")
         }
         self.log_spill_bytes = Gauge(
+        self.evaluator_leader = Gauge(
+            "inferwatch_evaluator_leader",
+            "1 while this replica holds the evaluator lease (it judges windows and runs "
+            "the alert engine), else 0.",
+            registry=r,
+        )
             "inferwatch_prediction_log_spill_bytes",
             "Bytes in the spill file: rows the store did not take (down or past "
             "store.statement_timeout_seconds), waiting to be replayed.",

@@ -10,6 +10,8 @@ counted in ``inferwatch_requests_total``; every refusal in ``..._rejected_total`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -373,6 +375,7 @@ async def answer_rows(
         trace: str | None = traced[0].trace_id(traced[1])
     else:
         trace = trace_id(request.headers.get("traceparent"))
+    strict = _strict_waiter() if monitor.prediction_log.strict else None
     monitor.log(
         served.name,
         served.version,
@@ -384,7 +387,20 @@ async def answer_rows(
         latency_seconds=time.perf_counter() - start,
         trace_id=trace,
         block=False,  # the event loop never waits on the store: a full buffer drops
+        on_stored=None if strict is None else strict[1],
     )
+    if strict is not None and not await _committed(strict[0], monitor):
+        served.metrics.request(503, time.perf_counter() - start, _failure(request, traced))
+        if traced is not None:
+            tracing, span, times = traced
+            tracing.finish(span, times, 503, _span_attributes(served, rows))
+        raise ApiError(
+            503,
+            "store_unavailable",
+            "the prediction could not be stored (store.durability is strict: only "
+            "predictions committed to the store are answered); retry",
+            headers={"Retry-After": "1"},
+        )
     if traced is not None:
         tracing, span, times = traced
         times.logged = time.perf_counter()
@@ -392,6 +408,33 @@ async def answer_rows(
     background = _shadow_tasks(request, shadows, rows, ids, predictions, trace) if shadows else None
     served.metrics.request(200)  # its duration is the latency_seconds logged above
     return Answered(ids, predictions, body, background)
+
+
+def _strict_waiter() -> tuple[asyncio.Future[bool], Callable[[bool], None]]:
+    """A future of this event loop, and the callback the log writer thread calls with
+    whether the request's rows were committed (``store.durability: strict``)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bool] = loop.create_future()
+
+    def resolve(ok: bool) -> None:
+        if not future.done():  # the request may have given up (timed out, disconnected)
+            future.set_result(ok)
+
+    def stored(ok: bool) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            loop.call_soon_threadsafe(resolve, ok)
+
+    return future, stored
+
+
+async def _committed(future: asyncio.Future[bool], monitor: Monitor) -> bool:
+    """Wait for the writer's word on the rows; False past two store-call bounds (the
+    writer tries once, within one bound; the second covers the batch ahead of it)."""
+    bound = monitor.prediction_log.call_timeout
+    try:
+        return await asyncio.wait_for(future, None if bound is None else 2 * bound + 1.0)
+    except TimeoutError:
+        return False
 
 
 def _failure(
