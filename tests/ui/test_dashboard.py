@@ -77,6 +77,7 @@ class Demo:
     read: httpx.Client
     artifacts: Path
     console: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
 
     def get(self, path: str, **params: Any) -> Any:
         resp = self.read.get(path, params=params)
@@ -169,6 +170,16 @@ def page(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             viewport={"width": 1366, "height": 768},
             offline=False,
         )
+
+        # no network but the server: a request anywhere else is refused and recorded
+        def only_loopback(route: Any) -> None:
+            if route.request.url.startswith((demo.base, "data:")):
+                route.continue_()
+            else:
+                demo.elsewhere.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_loopback)
         tab = context.new_page()
 
         def on_console(msg: Any) -> None:
@@ -298,7 +309,7 @@ def test_silencing_is_refused_with_a_read_key_and_works_with_an_admin_key_as_ack
     _shot(page, demo, "model-silenced")
 
 
-def test_resources_dark_theme_and_no_console_errors(page: Any, demo: Demo) -> None:
+def test_resources_dark_theme_docs_offline_and_no_console_errors(page: Any, demo: Demo) -> None:
     page.click(".tabs a[data-page=resources]")
     page.wait_for_selector("#resources canvas")
     before = _drawn(page)
@@ -306,6 +317,9 @@ def test_resources_dark_theme_and_no_console_errors(page: Any, demo: Demo) -> No
     _redrawn(page, before)
     assert page.evaluate("() => document.documentElement.dataset.theme") in {"dark", "light"}
     _shot(page, demo, "resources")
+    page.goto(f"{demo.base}/docs")
+    page.wait_for_selector(".swagger-ui .info")
+    assert demo.elsewhere == []  # nothing asked of any host but the server
     # only the refusals provoked on purpose: the 401 before the key, the read key's 403
     unexpected = [
         m for m in demo.console
