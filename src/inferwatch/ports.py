@@ -202,10 +202,17 @@ class HistoryStore(Protocol):
         ...
 
     def fold_history(
-        self, before: float, models: Sequence[ModelRow], resources: Sequence[ResourceRow]
+        self,
+        before: float,
+        models: Sequence[ModelRow],
+        resources: Sequence[ResourceRow],
+        *,
+        expected: int | None = None,
     ) -> int:
         """In one transaction: delete the level-0 rows that start before ``before`` and
-        insert the rollup rows made of them; return the number of raw rows deleted."""
+        insert the rollup rows made of them; return the number of raw rows deleted.  With
+        ``expected`` (the raw rows read), a delete of any other number writes nothing and
+        returns 0 (another replica folded them)."""
         ...
 
     def prune_history(self, level: int, before: float) -> int:

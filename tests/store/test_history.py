@@ -142,3 +142,18 @@ def test_drift_windows_read_the_last_judgement_of_each_window(
     assert [r["value"] for r in got if r["feature"] == "income"] == pytest.approx([2.1, 2.2])
     newest = any_store.drift_windows("m", "1", since=t0, until=t0 + 3 * hour, limit=1)
     assert {r["window_start"] for r in newest} == {t0 + 2 * hour}
+
+
+def test_a_fold_of_rows_another_replica_folded_writes_nothing(
+    any_store: SQLStore | MemoryStore,
+) -> None:
+    rows = [_row("m", "1", 900.0 + 10 * i, 3.0) for i in range(30)]
+    any_store.write_history(rows, [])
+    mine, _ = any_store.raw_history_before(1200.0)  # replica A reads ...
+    theirs, _ = any_store.raw_history_before(1200.0)  # ... and so does replica B
+    assert any_store.fold_history(1200.0, fold_models(theirs, 300.0), [],
+                                  expected=len(theirs)) == 30  # fmt: skip
+    assert any_store.fold_history(1200.0, fold_models(mine, 300.0), [],
+                                  expected=len(mine)) == 0  # fmt: skip
+    after = any_store.query_model_history("m", since=0, until=1e10)
+    assert [(r.level, r.requests) for r in after] == [(ROLLUP, 90.0)]  # one rollup, not two

@@ -182,8 +182,9 @@ class HistoryService:
             ms = [r for r in raw_m if r.start < end]
             rs = [r for r in raw_r if r.start < end]
             folded += self.store.fold_history(
-                end, fold_models(ms, rollup), fold_resources(rs, rollup)
-            )
+                end, fold_models(ms, rollup), fold_resources(rs, rollup),
+                expected=len(ms) + len(rs),
+            )  # fmt: skip
             if end >= cutoff:
                 return folded
 

@@ -661,10 +661,21 @@ class MemoryStore:
         return [model_from_row(x) for x in m], [resource_from_row(x) for x in r]
 
     def fold_history(
-        self, before: float, models: Sequence[ModelRow], resources: Sequence[ResourceRow]
+        self,
+        before: float,
+        models: Sequence[ModelRow],
+        resources: Sequence[ResourceRow],
+        *,
+        expected: int | None = None,
     ) -> int:
         self._check("folding the history")
         with self._lock:
+            raw = sum(
+                1 for table in (self._history_models, self._history_resources) for r in table
+                if r["level"] == RAW and r["start"] < before
+            )  # fmt: skip
+            if expected is not None and raw != expected:
+                return 0
             n = len(self._history_models) + len(self._history_resources)
             self._history_models[:] = [
                 r for r in self._history_models if not (r["level"] == RAW and r["start"] < before)

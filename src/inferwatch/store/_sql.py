@@ -507,6 +507,10 @@ def _filtered(
     return stmt
 
 
+class _FoldedElsewhere(Exception):
+    """A fold found other raw rows than it read (another replica folded them)."""
+
+
 def _history_columns(table: sa.Table, names: Sequence[str]) -> list[sa.ColumnElement[Any]]:
     """The history columns to select, JSON ones as their stored text: decoded by
     ``store._history`` with msgspec, faster than the JSON type's ``json.loads`` (a day of
@@ -1388,20 +1392,35 @@ class SQLStore:
             ]
 
     def fold_history(
-        self, before: float, models: Sequence[ModelRow], resources: Sequence[ResourceRow]
+        self,
+        before: float,
+        models: Sequence[ModelRow],
+        resources: Sequence[ResourceRow],
+        *,
+        expected: int | None = None,
     ) -> int:
         """Replace the raw rows that start before ``before`` by the rollup rows made of
-        them, in one transaction (a reader sees either, never both or neither)."""
+        them, in one transaction (a reader sees either, never both or neither).
+
+        ``expected``: the raw rows the rollups were made of.  When the delete removes
+        another number (a second replica folded them first: on PostgreSQL its delete
+        waits for ours, or ours for its), nothing is written and 0 returned, so two
+        replicas sharing a store never double a rollup."""
         m, r = history_models_table, history_resources_table
-        with self._begin("folding the history") as conn:
-            deleted = int(conn.execute(
-                m.delete().where(m.c.level == RAW, m.c.start < before)).rowcount)  # fmt: skip
-            deleted += int(conn.execute(
-                r.delete().where(r.c.level == RAW, r.c.start < before)).rowcount)  # fmt: skip
-            if models:
-                conn.execute(m.insert(), [model_row(x) for x in models])
-            if resources:
-                conn.execute(r.insert(), [resource_row(x) for x in resources])
+        try:
+            with self._begin("folding the history") as conn:
+                deleted = int(conn.execute(
+                    m.delete().where(m.c.level == RAW, m.c.start < before)).rowcount)  # fmt: skip
+                deleted += int(conn.execute(
+                    r.delete().where(r.c.level == RAW, r.c.start < before)).rowcount)  # fmt: skip
+                if expected is not None and deleted != expected:
+                    raise _FoldedElsewhere  # rolls the deletes back
+                if models:
+                    conn.execute(m.insert(), [model_row(x) for x in models])
+                if resources:
+                    conn.execute(r.insert(), [resource_row(x) for x in resources])
+        except _FoldedElsewhere:
+            return 0
         return deleted
 
     def prune_history(self, level: int, before: float) -> int:
