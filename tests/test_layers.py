@@ -27,6 +27,7 @@ ADAPTER_MODULES = ("sqlalchemy", "fastapi", "starlette", "prometheus_client", "u
         "inferwatch.monitor",
         "inferwatch.labels",
         "inferwatch.windows",
+        "inferwatch.lease",
         "inferwatch.evaluate",
         "inferwatch",
     ],

@@ -27,6 +27,7 @@ __all__ = [
     "EvaluationSink",
     "HistoryStore",
     "LabelSink",
+    "LeaseStore",
     "MetricsHook",
     "ModelAdapter",
     "Prediction",
@@ -221,7 +222,27 @@ class HistoryStore(Protocol):
 
 
 @runtime_checkable
-class Store(PredictionSink, EvaluationSink, AlertStore, HistoryStore, Protocol):
+class LeaseStore(Protocol):
+    """Leases (``inferwatch.lease``): which replica runs the evaluator and alert engine."""
+
+    def acquire_lease(
+        self, name: str, holder: str, ttl_seconds: float, *, now: datetime | None = None
+    ) -> bool:
+        """Take or renew ``name`` for ``holder`` until ``now + ttl_seconds``; False when
+        another holder's lease has not expired."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give ``name`` up if ``holder`` holds it; True when it did."""
+        ...
+
+    def query_lease(self, name: str) -> dict[str, Any] | None:
+        """The lease's row (name, holder, acquired_at, renewed_at, expires_at), or None."""
+        ...
+
+
+@runtime_checkable
+class Store(PredictionSink, EvaluationSink, AlertStore, HistoryStore, LeaseStore, Protocol):
     """The persistent store (SQLite or PostgreSQL, or in memory for tests)."""
 
     def upgrade(self) -> None:

@@ -46,6 +46,9 @@ class AlertRunner:
         self.errors = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: read before each cycle: False skips it (a replica without the evaluator
+        #: lease, inferwatch.lease); None runs every cycle
+        self.gate: Callable[[], bool] | None = None
 
     def run_once(self) -> list[AlertTransition]:
         """One cycle at the engine's clock (what the thread calls; tests may call it directly)."""
@@ -62,6 +65,9 @@ class AlertRunner:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self.gate is not None and not self.gate():
+                self._stop.wait(self.interval)
+                continue
             try:
                 self.run_once()
             except Exception as exc:  # a bad cycle must not end alerting

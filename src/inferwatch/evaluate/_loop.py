@@ -185,6 +185,9 @@ class EvaluationLoop:
         self.clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: read before each cycle of the thread: False skips it (a fleet replica that does
+        #: not hold the evaluator lease, inferwatch.lease); None runs every cycle
+        self.gate: Callable[[], bool] | None = None
         self._last: dict[tuple[str, str], tuple[float, Mapping[str, Any] | None]] = {}
         self.evaluations = 0
         self.failures = 0
@@ -363,7 +366,8 @@ class EvaluationLoop:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.run_once()
+            if self.gate is None or self.gate():
+                self.run_once()
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the thread; False when it is still busy after ``timeout`` seconds."""

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from inferwatch._version import __version__
 from inferwatch.config import Settings
+from inferwatch.lease import Leadership
 from inferwatch.metrics import Metrics
 from inferwatch.monitor import Monitor
 from inferwatch.ports import Store
@@ -93,6 +94,7 @@ def create_app(
     alerting: AlertingService | None = None,
     tracing: Tracing | None = None,
     history: HistoryService | None = None,
+    leadership: Leadership | None = None,
 ) -> FastAPI:
     """The inferwatch HTTP app serving ``models``.
 
@@ -108,7 +110,9 @@ def create_app(
     app, stopped before the monitor closes.  ``tracing``, when given, records OpenTelemetry
     spans of each prediction request (flushed at shutdown).  ``history``, when given,
     samples the app's metrics into the store (started with the app, stopped before the
-    store closes); the history routes answer either way.
+    store closes); the history routes answer either way.  ``leadership``, when given, is
+    the evaluator lease (``inferwatch.lease``): the evaluator and the alert engine run
+    their cycles only while this replica holds it; without one, this process leads.
     """
     if registry is None:
         registry = ModelRegistry.of(models)
@@ -124,6 +128,10 @@ def create_app(
         if not settings.auth.enabled:
             log.warning("access control is off (no API keys configured); serving on loopback only")
         monitor.start()
+        if leadership is not None:
+            await run_in_threadpool(leadership.start)
+        else:
+            metrics.evaluator_leader.set(1)
         if evaluator is not None:
             evaluator.start()
         if alerting is not None:
@@ -144,6 +152,8 @@ def create_app(
                 await run_in_threadpool(history.stop, HISTORY_STOP_SECONDS)
             if evaluator is not None:
                 await run_in_threadpool(evaluator.stop, EVALUATOR_STOP_SECONDS)
+            if leadership is not None:  # released, so another replica need not wait
+                await run_in_threadpool(leadership.stop)
             if tracing is not None:
                 await run_in_threadpool(tracing.shutdown)
             if not await run_in_threadpool(monitor.close):

@@ -26,6 +26,7 @@ from inferwatch.config import (
     Settings,
 )
 from inferwatch.evaluate import EvaluationLoop, LiveTarget, live_target
+from inferwatch.lease import Leadership
 from inferwatch.metrics import LiveDriftCollector, Metrics, PerformanceCollector
 from inferwatch.monitor import Monitor, store_options
 from inferwatch.performance_windows import PerformanceWindows
@@ -210,6 +211,30 @@ def _restore_switches(registry: ModelRegistry, store: Store) -> None:
                         "(configured: %s)", name, version, change.from_version)  # fmt: skip
 
 
+def _leadership_of(
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    evaluator: EvaluationLoop | None,
+    alerting: AlertingService | None,
+) -> Leadership:
+    """The evaluator lease (``inferwatch.lease``): the evaluator's and the alert runner's
+    cycles run only while this replica holds it; ``inferwatch_evaluator_leader`` says
+    whether it does."""
+    fleet = settings.fleet
+    leadership = Leadership(
+        store,
+        holder=fleet.instance or None,
+        ttl_seconds=fleet.lease_ttl_seconds,
+        on_change=lambda leading: metrics.evaluator_leader.set(1 if leading else 0),
+    )
+    if evaluator is not None:
+        evaluator.gate = lambda: leadership.is_leader
+    if alerting is not None:
+        alerting.runner.gate = lambda: leadership.is_leader
+    return leadership
+
+
 def build_app(settings: Settings) -> FastAPI:
     """The app for ``settings``: store opened (and migrated), models loaded and registered.
 
@@ -308,6 +333,7 @@ def build_app(settings: Settings) -> FastAPI:
     except BaseException:
         store.close()
         raise
+    leadership = _leadership_of(settings, store, metrics, evaluator, alerting)
     return create_app(
         settings,
         models=models,
@@ -321,6 +347,7 @@ def build_app(settings: Settings) -> FastAPI:
         registry=registry,
         alerting=alerting,
         tracing=build_tracing(settings.tracing),
+        leadership=leadership,
         history=(
             HistoryService(settings.history, metrics.registry, store, metrics)
             if settings.history.enabled

@@ -37,6 +37,7 @@ from inferwatch.store._alerts import (
     silences_from_rows,
 )
 from inferwatch.store._history import model_from_row, model_row, resource_from_row, resource_row
+from inferwatch.store._lease import MemoryLeases
 from inferwatch.store._sql import (
     EVALUATION_COLUMNS,
     LABELLED_COLUMNS,
@@ -65,7 +66,7 @@ def _float_or_none(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-class MemoryStore:
+class MemoryStore(MemoryLeases):
     """A thread-safe, in-memory :class:`~inferwatch.ports.Store`; nothing survives the process."""
 
     def __init__(self, *, available: bool = True) -> None:
@@ -86,6 +87,8 @@ class MemoryStore:
         self._next_id = 0  # one sequence for the alerting tables' ids
         self._history_models: list[dict[str, Any]] = []
         self._history_resources: list[dict[str, Any]] = []
+        self._leases: dict[str, dict[str, Any]] = {}
+        self._lease_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MemoryStore(predictions={len(self._predictions)}, available={self.available})"

@@ -61,6 +61,7 @@ from inferwatch.store._history import (
     resource_from_row,
     resource_row,
 )
+from inferwatch.store._lease import SQLLeases
 from inferwatch.store._tables import (
     VERSION_TABLE,
     action_records_table,
@@ -521,7 +522,7 @@ def _history_columns(table: sa.Table, names: Sequence[str]) -> list[sa.ColumnEle
     ]
 
 
-class SQLStore:
+class SQLStore(SQLLeases):
     """The :class:`~inferwatch.ports.Store` on SQLite or PostgreSQL.
 
     ``url`` is ``sqlite:///path/to/inferwatch.db`` (the parent directory is created),

@@ -35,6 +35,7 @@ __all__ = [
     "json_dumps",
     "json_roundtrip",
     "labels_table",
+    "leases_table",
     "metadata",
     "models_table",
     "predictions_table",
@@ -423,4 +424,19 @@ history_resources_table = sa.Table(
     sa.Column("seconds", sa.Float, nullable=False),
     sa.Column("values", JSONType, nullable=False),
     sa.Index(None, "level", "start"),
+)
+
+# -- leases (migration 0007) --------------------------------------------------------
+
+# One row per lease (``evaluator``: the replica that judges windows and runs the alert
+# engine).  A replica takes a lease that is free or expired and renews it while it lives
+# (inferwatch.lease.Leadership); ``holder`` names the process.
+leases_table = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("renewed_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
 )
