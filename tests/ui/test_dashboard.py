@@ -56,7 +56,7 @@ def demo_config(workdir: Path) -> Path:
     config = yaml.safe_load(path.read_text())
     config["store"] = {"url": f"sqlite:///{workdir}/ui.db", "flush_interval_seconds": 0.05}
     config["drift"] = {"window_seconds": 4, "evaluation_interval_seconds": 0.5,
-                       "min_window_rows": 60}  # fmt: skip
+                       "min_window_rows": 60, "calibration": "fixed"}  # fmt: skip
     config["history"] = {"interval_seconds": 0.5}
     config["alerting"]["evaluation_interval"] = "1s"
     for rule in config["alerting"]["rules"]:
