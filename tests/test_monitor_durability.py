@@ -174,7 +174,7 @@ def test_a_replay_after_a_crash_mid_replay_stores_each_row_once(tmp_path: Path) 
     from inferwatch.spill import SpillFile
 
     spill = SpillFile(path, max_bytes=1 << 30)
-    records, _ = spill.read(50)
+    records, _, _ = spill.read(50)
     store.write_predictions(records)
     spill.close()
 

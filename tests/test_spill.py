@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import struct
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
 import numpy as np
-import pytest
 
 from inferwatch.observation import PredictionRecord
 from inferwatch.spill import SpillFile
@@ -33,7 +35,7 @@ def test_batches_come_back_in_order_with_their_values(tmp_path: Path) -> None:
     assert spill.append(first) and spill.append(second) and spill.append(odd)
     assert spill.pending_rows == 6
 
-    back, offset = spill.read(max_rows=100)
+    back, offset, _ = spill.read(max_rows=100)
 
     assert [r.id for r in back] == [r.id for r in first + second + odd]
     assert back[4].timestamp == second[1].timestamp and back[4].timestamp.tzinfo is not None
@@ -48,11 +50,11 @@ def test_read_stops_at_whole_records_near_max_rows(tmp_path: Path) -> None:
     spill = SpillFile(tmp_path / "s.bin", max_bytes=1 << 20)
     for i in range(5):
         spill.append(rows(10, start=10 * i))
-    got, offset = spill.read(max_rows=25)
+    got, offset, _ = spill.read(max_rows=25)
     assert len(got) == 30  # three whole records
     spill.advance(offset, len(got))
     assert spill.pending_rows == 20 and spill.size > 0  # not truncated: more to replay
-    rest, end = spill.read(max_rows=1000)
+    rest, end, _ = spill.read(max_rows=1000)
     assert [r.timestamp for r in rest] == [T0 + timedelta(seconds=i) for i in range(30, 50)]
     spill.advance(end, len(rest))
     assert spill.size == 0
@@ -72,7 +74,7 @@ def test_a_torn_last_record_is_cut_and_the_rest_is_kept(tmp_path: Path) -> None:
     again = SpillFile(path, max_bytes=1 << 20)
 
     assert again.pending_rows == 8 and again.size == good == os.path.getsize(path)
-    back, _ = again.read(100)
+    back, _, _ = again.read(100)
     assert len(back) == 8
 
 
@@ -123,3 +125,24 @@ def test_a_second_process_on_the_same_path_takes_the_next_file(tmp_path: Path) -
 def test_the_file_is_private(tmp_path: Path) -> None:
     spill = SpillFile(tmp_path / "d" / "s.bin", max_bytes=1 << 20)
     assert (os.stat(spill.path).st_mode & 0o777) == 0o600
+
+
+def test_a_record_that_cannot_be_decoded_is_skipped_not_stalling_the_replay(
+    tmp_path: Path,
+) -> None:
+    spill = SpillFile(tmp_path / "s.bin", max_bytes=1 << 20)
+    spill.append(rows(2))
+    payload = b"?not a payload"  # CRC-valid, but no decoder knows it
+    crc = zlib.crc32(payload, zlib.crc32(struct.pack("<I", 3)))
+    with open(spill.path, "ab") as f:
+        f.write(struct.pack("<III", len(payload), 3, crc) + payload)
+    spill.close()
+    again = SpillFile(tmp_path / "s.bin", max_bytes=1 << 20)
+    again.append(rows(4, start=2))
+    assert again.pending_rows == 9
+
+    got, offset, covered = again.read(max_rows=100)
+
+    assert (len(got), covered) == (6, 9)
+    again.advance(offset, covered)
+    assert again.size == 0 and again.pending_rows == 0

@@ -461,7 +461,7 @@ class PredictionLog:
                 if self._closing and self._writer_done and drained:
                     self._cond.notify_all()
                     return
-            records, offset = spill.read(self.replay_batch)
+            records, offset, covered = spill.read(self.replay_batch)
             written, quarantined, lost, down = self._write_split(
                 records, time.monotonic(), self._replay_call
             )
@@ -469,10 +469,11 @@ class PredictionLog:
                 delay = min(max(delay * 2, 0.05), _REPLAY_BACKOFF_MAX)
                 continue
             delay = 0.0
-            spill.advance(offset, len(records))
+            spill.advance(offset, covered)
             with self._cond:
                 self._replayed += len(records)
-            self._account(written, len(lost), len(quarantined))
+            # rows of a record that could not be decoded are lost: counted failed
+            self._account(written, len(lost) + covered - len(records), len(quarantined))
             hook = getattr(self.metrics, "log_spill", None)
             if hook is not None:
                 hook(spilled=0, replayed=len(records))

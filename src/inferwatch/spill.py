@@ -162,19 +162,27 @@ class SpillFile:
         return True
 
     # -- replaying ----------------------------------------------------------------------
-    def read(self, max_rows: int) -> tuple[list[PredictionRecord], int]:
+    def read(self, max_rows: int) -> tuple[list[PredictionRecord], int, int]:
         """The oldest rows not yet stored (whole records, at least one, up to about
-        ``max_rows``) and the offset to :meth:`advance` to once they are stored."""
+        ``max_rows``), the offset to :meth:`advance` to once they are stored, and how
+        many rows the records up to it held: more than returned when a record could
+        not be decoded (logged and skipped: one bad record must not stall the replay)."""
         with self._lock:
             offset, end = self._read, self._size
         out: list[PredictionRecord] = []
-        while offset < end and (not out or len(out) < max_rows):
+        covered = 0
+        while offset < end and (not covered or covered < max_rows):
             head = os.pread(self._fd, _HEAD.size, offset)
-            length, _rows, _crc = _HEAD.unpack(head)
+            length, rows, _crc = _HEAD.unpack(head)
             payload = os.pread(self._fd, length, offset + _HEAD.size)
-            out.extend(_decode(payload))
+            try:
+                out.extend(_decode(payload))
+            except Exception as exc:  # a CRC-valid record this version cannot read
+                log.error("spill file %s: %d rows at offset %d unreadable (lost): %r",
+                          self.path, rows, offset, exc)  # fmt: skip
+            covered += rows
             offset += _HEAD.size + length
-        return out, offset
+        return out, offset, covered
 
     def advance(self, offset: int, rows: int) -> None:
         """``rows`` rows up to ``offset`` are stored: forget them, and truncate the file
