@@ -118,6 +118,13 @@ class ServerSettings(_Section):
         description="Most open connections; past it the longest-waiting idle or half-sent one "
         "makes room, or, when all are busy, the new one gets 503 (lowered to fit ulimit -n).",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Worker processes (serve --workers); /metrics on any of them sums every "
+        "worker's counts, exemplars kept (README, Workers).",
+    )
 
 
 class StoreSettings(_Section):
@@ -876,13 +883,6 @@ class HistorySettings(_Section):
         return self
 
 
-class Settings(BaseSettings):
-    """Everything inferwatch reads at start."""
-
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    store: StoreSettings = Field(default_factory=StoreSettings)
-    models: list[ModelSettings] = Field(default_factory=list)
-    auth: AuthSettings = Field(default_factory=AuthSettings)
 class FleetSettings(_Section):
     """Replicas sharing one store: which one runs the evaluator and the alert engine."""
 
@@ -900,12 +900,20 @@ class FleetSettings(_Section):
     )
 
 
+class Settings(BaseSettings):
+    """Everything inferwatch reads at start."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    models: list[ModelSettings] = Field(default_factory=list)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    fleet: FleetSettings = Field(default_factory=FleetSettings)
 
     model_config = SettingsConfigDict(
         env_prefix="INFERWATCH_",
@@ -913,7 +921,6 @@ class FleetSettings(_Section):
         extra="forbid",
         nested_model_default_partial_update=True,
     )
-    fleet: FleetSettings = Field(default_factory=FleetSettings)
 
     @field_validator("models")
     @classmethod

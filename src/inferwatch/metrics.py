@@ -69,6 +69,7 @@ __all__ = [
     "class_label",
     "job_registry",
     "registry_samples",
+    "workers_family",
 ]
 
 MAX_CLASSES = 50
@@ -397,13 +398,13 @@ class Metrics:
         self._log_outcomes = {
             o: self.log_rows.labels(o) for o in ("written", "dropped", "failed", "quarantined")
         }
-        self.log_spill_bytes = Gauge(
         self.evaluator_leader = Gauge(
             "inferwatch_evaluator_leader",
             "1 while this replica holds the evaluator lease (it judges windows and runs "
             "the alert engine), else 0.",
             registry=r,
         )
+        self.log_spill_bytes = Gauge(
             "inferwatch_prediction_log_spill_bytes",
             "Bytes in the spill file: rows the store did not take (down or past "
             "store.statement_timeout_seconds), waiting to be replayed.",
@@ -937,6 +938,17 @@ def _drift_families(
             if window.get("start") is not None:
                 start.add_metric(mv, float(window["start"]))
     return out
+
+
+def workers_family(live: int) -> GaugeMetricFamily:
+    """``inferwatch_workers``: the worker processes whose samples a scrape summed
+    (``serve --workers``; a worker being replaced is counted from its saved state, not
+    here)."""
+    return GaugeMetricFamily(
+        "inferwatch_workers",
+        "Worker processes that answered this scrape (serve --workers N; each adds its counts).",
+        value=live,
+    )
 
 
 def _number(value: Any) -> float | None:

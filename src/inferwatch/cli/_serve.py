@@ -153,6 +153,14 @@ def serve(
             "(drift.evaluation_interval_seconds, default 60).",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Worker processes (server.workers, default 1); /metrics on any sums them all.",
+        ),
+    ] = None,
 ) -> None:
     """Serve models behind a monitored HTTP API.
 
@@ -187,6 +195,8 @@ def serve(
         flavor=flavor,
         classes=classes,
     )
+    if workers is not None:
+        overrides.setdefault("server", {})["workers"] = workers
     settings = load_settings(None if model is not None else default_config(config), overrides)
     if not settings.models:
         fail(
@@ -202,7 +212,9 @@ def serve(
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":  # Alembic's INFO lines (plugins, "Context impl") say nothing a user needs
         logging.getLogger("alembic").setLevel(logging.WARNING)
-    application = build_app(settings)
+    n_workers = settings.server.workers
+    # N workers: each builds its own app in its own process (server._workers)
+    application = build_app(settings) if n_workers == 1 else None
     base = f"http://{settings.server.host}:{settings.server.port}"
     for m in settings.models:
         err_console.print(
@@ -214,6 +226,12 @@ def serve(
         highlight=False,
     )
     open_health = settings.auth.open_health or not settings.auth.enabled
+    if n_workers > 1:
+        from inferwatch.server._workers import run_workers
+
+        err_console.print(f"{n_workers} worker processes", highlight=False)
+        run_workers(settings, level, n_workers)
+        return
     server = uvicorn.Server(
         _uvicorn_config(application, settings.server, level, open_health=open_health)[0]
     )

@@ -272,9 +272,17 @@ def add_metrics_route(app: FastAPI, registry: CollectorRegistry) -> None:
 
     async def metrics(request: Request) -> Response:
         accept = request.headers.get("accept", "")
+        # serve --workers N: every worker's samples, asked over sockets (server._workers),
+        # so encoded on a thread, not on the event loop
+        fleet = getattr(request.app.state, "metrics_source", None)
         if "application/openmetrics-text" not in accept:
+            if fleet is not None:
+                body = await run_in_threadpool(generate_latest, fleet)
+                return Response(body, media_type=CONTENT_TYPE_LATEST)
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
         encoder, content_type = choose_encoder(accept)
+        if fleet is not None:
+            return Response(await run_in_threadpool(encoder, fleet), media_type=content_type)
         return Response(encoder(registry), media_type=content_type)
 
     app.add_api_route(

@@ -1,0 +1,538 @@
+"""``inferwatch serve --workers N``: N worker processes whose ``/metrics`` sum exactly.
+
+**Supervisor.** uvicorn's own multiprocess supervisor (``uvicorn.supervisors.Multiprocess``):
+the parent binds the socket once, starts N spawned children and replaces one that dies
+(its liveness ping also kills a hung one); SIGTERM/SIGINT to the parent stop every worker
+gracefully (each drains its requests and its prediction log, as ``--workers 1`` does).
+Chosen over gunicorn because each child then runs exactly the single-worker server:
+:class:`WorkerConfig` is a ``uvicorn.Config`` whose ``load`` (run in the child) builds the
+app and hands uvicorn the same connection guard (``server._connections``), so header and
+body timeouts, the connection limit and the cheap ``/healthz`` stay per worker, with no
+second worker class to keep in step.  ``--workers 1`` does not come here at all.
+
+**Slots.** A worker takes slot ``K`` by an exclusive ``flock`` on ``RUNDIR/slot-K.lock``,
+lowest free first; the kernel frees it when the process dies, even by SIGKILL, so N live
+workers hold N slots and a replacement inherits the dead worker's slot.  Slots ``N..2N-1``
+are taken only while a rolling restart (SIGHUP) briefly runs a new worker beside the old.
+
+**Aggregation by fan-out, not shared files.**  prometheus_client's multiprocess mode keeps
+a file per process ever started and reads all of them at every scrape (its issue #443:
+scrapes of tens of seconds after thousands of restarts), and it drops exemplars and custom
+collectors.  Here each worker serves its own registry's samples on a Unix socket
+``RUNDIR/slot-K.sock``; ``/metrics`` on any worker asks its siblings (a bounded timeout
+each) and merges.  A scrape reads at most 2N sockets or small files whatever the number of
+restarts: its time is flat under churn.  Merge rules (:func:`merge`):
+
+- counters, histograms and summaries: summed sample by sample (``_created``: the oldest);
+  exemplars kept, the newest per series/bucket;
+- gauges that are a per-process share of a whole (:data:`ADDITIVE_GAUGES`: in-flight
+  requests, open connections, the prediction log's queue and spill, and the evaluator
+  lease, which one worker holds): summed;
+- every other gauge and info metric (process and host resources, drift and performance
+  verdicts, model info): the lowest slot's value; series only another slot has are kept.
+
+**Continuity.**  Each worker checkpoints its cumulative samples (counters, histograms) to
+``RUNDIR/slot-K.state`` (write to a temporary file, then ``rename``) every
+:data:`CHECKPOINT_SECONDS`, before every answer it gives a scrape, and at the end of its
+graceful shutdown.  A worker taking slot K starts from that state (its samples are added
+to the new process's), and a scrape that finds no live worker on slot K reads the file.
+So totals never go backwards: whatever a scrape was shown had been written first.  A
+SIGTERMed worker loses nothing; a SIGKILLed one loses the counts of at most the last
+checkpoint interval that no scrape saw.
+
+**Drift: not (yet) merged across workers.**  The evaluator and the alert engine run in the
+one worker that holds the store's ``evaluator`` lease (``inferwatch.lease``), so alerts are
+not multiplied, but that worker judges the windows of the traffic it answered, about 1/N
+of it.  Merging the other workers' window profiles before judging is left to follow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+import uvicorn
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Exemplar, Sample
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from prometheus_client import CollectorRegistry
+
+    from inferwatch.config import Settings
+
+__all__ = [
+    "ADDITIVE_GAUGES",
+    "CHECKPOINT_SECONDS",
+    "FleetRegistry",
+    "SlotMetrics",
+    "WorkerConfig",
+    "acquire_slot",
+    "decode",
+    "encode",
+    "merge",
+    "run_workers",
+]
+
+log = logging.getLogger("inferwatch.server")
+
+#: how often a worker writes its cumulative samples to its slot's state file
+CHECKPOINT_SECONDS: Final = 1.0
+#: how long a scrape waits for one sibling before reading its state file instead
+SIBLING_TIMEOUT_SECONDS: Final = 2.0
+#: how long the supervisor waits for a worker's liveness answer before replacing it
+WORKER_HEALTHCHECK_SECONDS: Final = 30
+#: gauges that are each process's share of a whole: the fleet's value is the sum
+ADDITIVE_GAUGES: Final = frozenset(
+    {
+        "inferwatch_evaluator_leader",  # the workers holding the evaluator lease: 1
+        "inferwatch_inflight_requests",
+        "inferwatch_open_connections",
+        "inferwatch_prediction_log_queue_rows",
+        "inferwatch_prediction_log_spill_bytes",
+    }
+)
+#: family types whose samples are cumulative (summed across workers, checkpointed)
+CUMULATIVE: Final = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+
+# wire and state format: [[name, type, doc, unit, [[sample, labels, value, ts, ex]...]]...]
+# with ex = [labels, value, ts] or None; msgpack, length-prefixed on the socket
+WireSample = tuple[
+    str, dict[str, str], float, float | None, tuple[dict[str, str], float, float | None] | None
+]
+WireFamily = tuple[str, str, str, str, list[WireSample]]
+
+_LEN: Final = struct.Struct("!I")
+
+
+def to_wire(families: Iterable[Metric], *, cumulative_only: bool = False) -> list[WireFamily]:
+    """Collected families as plain tuples (what :func:`encode` writes)."""
+    out: list[WireFamily] = []
+    for f in families:
+        if cumulative_only and f.type not in CUMULATIVE:
+            continue
+        samples: list[WireSample] = []
+        for s in f.samples:
+            ex = s.exemplar
+            samples.append(
+                (
+                    s.name,
+                    dict(s.labels),
+                    float(s.value),
+                    s.timestamp if s.timestamp is None else float(s.timestamp),  # type: ignore[arg-type]
+                    None if ex is None else (dict(ex.labels), float(ex.value), ex.timestamp),
+                )
+            )
+        out.append((f.name, f.type, f.documentation, f.unit, samples))
+    return out
+
+
+def encode(families: list[WireFamily]) -> bytes:
+    return msgspec.msgpack.encode(families)
+
+
+def decode(data: bytes) -> list[WireFamily]:
+    raw = msgspec.msgpack.decode(data)
+    return [
+        (
+            name,
+            typ,
+            doc,
+            unit,
+            [
+                (sn, labels, value, ts, None if ex is None else (ex[0], ex[1], ex[2]))
+                for sn, labels, value, ts, ex in samples
+            ],
+        )
+        for name, typ, doc, unit, samples in raw
+    ]
+
+
+def merge(views: Sequence[list[WireFamily]]) -> list[WireFamily]:
+    """One view of several workers' (or a worker's and its predecessor's) samples.
+
+    ``views`` in slot order: for gauges that are not additive the first view having a
+    series gives its value.  Cumulative samples are summed (``_created``: the oldest);
+    the newest exemplar of a series is kept.
+    """
+    order: list[str] = []
+    fams: dict[
+        str, tuple[str, str, str, dict[tuple[str, tuple[tuple[str, str], ...]], list[Any]]]
+    ] = {}
+    for view in views:
+        for name, typ, doc, unit, samples in view:
+            entry = fams.get(name)
+            if entry is None:
+                entry = fams[name] = (typ, doc, unit, {})
+                order.append(name)
+            elif entry[0] != typ:
+                continue  # a family whose type differs between workers: the first one's
+            series = entry[3]
+            add = typ in CUMULATIVE or name in ADDITIVE_GAUGES
+            for sn, labels, value, ts, ex in samples:
+                key = (sn, tuple(sorted(labels.items())))
+                seen = series.get(key)
+                if seen is None:
+                    series[key] = [sn, labels, value, ts, ex]
+                    continue
+                if add:
+                    if sn.endswith("_created"):
+                        seen[2] = min(seen[2], value)
+                    else:
+                        seen[2] += value
+                    if ex is not None and (
+                        seen[4] is None or (ex[2] or 0.0) >= (seen[4][2] or 0.0)
+                    ):
+                        seen[4] = ex
+    return [
+        (
+            name,
+            fams[name][0],
+            fams[name][1],
+            fams[name][2],
+            [tuple(s) for s in fams[name][3].values()],
+        )
+        for name in order
+    ]
+
+
+def to_metrics(families: list[WireFamily]) -> list[Metric]:
+    """prometheus_client families again, for its text and OpenMetrics encoders."""
+    out = []
+    for name, typ, doc, unit, samples in families:
+        m = Metric(name, doc, typ, unit)
+        m.samples = [
+            Sample(sn, labels, value, ts, None if ex is None else Exemplar(ex[0], ex[1], ex[2]))
+            for sn, labels, value, ts, ex in samples
+        ]
+        out.append(m)
+    return out
+
+
+# -- slots ------------------------------------------------------------------------------------
+
+
+def acquire_slot(rundir: Path, workers: int, *, wait: float = 30.0) -> tuple[int, int]:
+    """The lowest free slot (``flock`` on ``slot-K.lock``) and the lock's file descriptor.
+
+    Slots ``0..workers-1`` first; ``workers..2*workers-1`` while a rolling restart runs a
+    new worker beside the old.  Waits up to ``wait`` seconds for one to free.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        for k in range(2 * workers):
+            fd = os.open(rundir / f"slot-{k}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return k, fd
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no free worker slot in {rundir} after {wait:g} s")
+        time.sleep(0.05)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def read_state(path: Path) -> list[WireFamily]:
+    try:
+        return decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError, ValueError, TypeError):
+        return []
+
+
+class SlotMetrics:
+    """One worker's samples: its registry's plus what earlier workers on its slot counted.
+
+    :meth:`view` is what the worker shows (every family; cumulative ones added to the
+    inherited state) and, before it returns, writes the cumulative part to the slot's
+    state file: nothing shown was not saved first.
+    """
+
+    def __init__(self, registry: Any, rundir: Path, slot: int) -> None:
+        self.registry = registry
+        self.rundir = rundir
+        self.slot = slot
+        self.state_path = rundir / f"slot-{slot}.state"
+        self.base = read_state(self.state_path)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def view(self) -> list[WireFamily]:
+        with self._lock:  # one checkpoint at a time, each at least as new as the last
+            live = to_wire(self.registry.collect())
+            merged = merge([live, self.base]) if self.base else live
+            state = [f for f in merged if f[1] in CUMULATIVE]
+            _write_atomic(self.state_path, encode(state))
+            return merged
+
+    def checkpoint(self) -> None:
+        self.view()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"inferwatch-slot-{self.slot}-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(CHECKPOINT_SECONDS):
+            try:
+                self.checkpoint()
+            except Exception:  # a full disk must not end the worker: the next try may work
+                log.exception("worker slot %d: checkpoint failed", self.slot)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        self.checkpoint()  # the final one: after the drain, every count of this process
+
+
+class SlotServer:
+    """Answers siblings' scrapes on ``RUNDIR/slot-K.sock``: one request, one view."""
+
+    def __init__(self, slot_metrics: SlotMetrics) -> None:
+        self.metrics = slot_metrics
+        self.path = slot_metrics.rundir / f"slot-{slot_metrics.slot}.sock"
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # a dead predecessor's
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(self.path))
+        self.sock.listen(64)
+        self._thread = threading.Thread(
+            target=self._serve, name=f"inferwatch-slot-{slot_metrics.slot}-server", daemon=True
+        )
+        self._closed = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.settimeout(SIBLING_TIMEOUT_SECONDS)
+                    conn.recv(1)
+                    body = encode(self.metrics.view())
+                    conn.sendall(_LEN.pack(len(body)) + body)
+                except Exception:
+                    log.debug("worker slot %d: a sibling's scrape failed", self.metrics.slot)
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("short read")
+        buf += chunk
+    return bytes(buf)
+
+
+def ask_slot(
+    rundir: Path, slot: int, timeout: float = SIBLING_TIMEOUT_SECONDS
+) -> list[WireFamily] | None:
+    """Slot ``slot``'s live view over its socket; None when no worker answers."""
+    path = rundir / f"slot-{slot}.sock"
+    if not path.exists():
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(str(path))
+            conn.sendall(b"m")
+            (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
+            return decode(_recv_exact(conn, n))
+    except (OSError, ConnectionError, msgspec.DecodeError, struct.error):
+        return None
+
+
+class FleetRegistry:
+    """What ``/metrics`` encodes on a worker: every slot's view, merged.
+
+    ``collect()`` is prometheus_client's registry interface, so the route's text and
+    OpenMetrics encoders take it as they take a ``CollectorRegistry``.
+    """
+
+    def __init__(self, own: SlotMetrics, workers: int) -> None:
+        self.own = own
+        self.workers = workers
+
+    def views(self) -> tuple[list[list[WireFamily]], int]:
+        views: list[list[WireFamily]] = []
+        live = 0
+        rundir = self.own.rundir
+        for k in sorted({*range(2 * self.workers), self.own.slot}):
+            if k == self.own.slot:
+                views.append(self.own.view())
+                live += 1
+                continue
+            got = ask_slot(rundir, k)
+            if got is not None:
+                live += 1
+                views.append(got)
+                continue
+            state = rundir / f"slot-{k}.state"
+            if state.exists():  # no worker on it now: what the last one counted
+                views.append(read_state(state))
+        return views, live
+
+    def collect(self) -> Iterator[Metric]:
+        from inferwatch.metrics import workers_family
+
+        views, live = self.views()
+        yield from to_metrics(merge(views))
+        yield workers_family(live)
+
+
+# -- the worker process -------------------------------------------------------------------------
+
+
+class WorkerConfig(uvicorn.Config):
+    """uvicorn's settings for a worker; ``load`` (in the spawned child) builds its app.
+
+    Pickled to each child by uvicorn's supervisor: it carries the settings and the run
+    directory, not the app.
+    """
+
+    def __init__(self, settings: Settings, rundir: Path, level: str, **kwargs: Any) -> None:
+        self.inferwatch_settings = settings
+        self.inferwatch_rundir = rundir
+        self.inferwatch_level = level
+        self._worker_app: Any = None
+        super().__init__("inferwatch.server._workers:WorkerConfig", **kwargs)
+
+    def load(self) -> None:
+        import gc
+
+        from inferwatch.cli._serve import _uvicorn_config
+        from inferwatch.server import build_app
+
+        settings = self.inferwatch_settings
+        level = self.inferwatch_level
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if level != "DEBUG":
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+        rundir = self.inferwatch_rundir
+        slot, _lock_fd = acquire_slot(rundir, self.workers)  # held until this process ends
+        app = build_app(settings)
+        attach_fleet(app, rundir, slot, self.workers)
+        open_health = settings.auth.open_health or not settings.auth.enabled
+        own, _guard, _quiet = _uvicorn_config(app, settings.server, level, open_health=open_health)
+        self.http = own.http
+        self._worker_app = app
+        log.info("worker %d serves slot %d", os.getpid(), slot)
+        gc.collect()
+        gc.freeze()
+        super().load()
+
+    def load_app(self) -> Any:
+        return self._worker_app
+
+
+def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMetrics:
+    """Give ``app`` its slot: inherited state, the sibling socket, the checkpoint thread,
+    and ``/metrics`` summing every worker.  The app's lifespan starts and stops them; the
+    final checkpoint comes after the app's own shutdown (the log drained)."""
+    registry: CollectorRegistry = app.state.metrics.registry
+    own = SlotMetrics(registry, rundir, slot)
+    server = SlotServer(own)
+    app.state.metrics_source = FleetRegistry(own, workers)
+    app.state.worker_slot = slot
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        own.start()
+        server.start()
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            own.stop()
+            server.close()
+
+    app.router.lifespan_context = lifespan
+    return own
+
+
+# -- the parent -------------------------------------------------------------------------------
+
+
+def run_workers(settings: Settings, level: str, workers: int) -> None:
+    """Run ``workers`` processes on one listening socket until SIGTERM/SIGINT.
+
+    The store is migrated once here, before the workers start, so they do not race to.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    from inferwatch.store import open_store
+
+    if settings.store.auto_migrate:
+        store = open_store(
+            settings.store.url, statement_timeout=settings.store.statement_timeout_seconds
+        )
+        try:
+            store.upgrade()
+        finally:
+            store.close()
+        settings = settings.model_copy(
+            update={"store": settings.store.model_copy(update={"auto_migrate": False})}
+        )
+    rundir = Path(tempfile.mkdtemp(prefix="inferwatch-workers-"))
+    log.info("%d workers; their slots, sockets and saved counts are in %s", workers, rundir)
+    server = settings.server
+    config = WorkerConfig(
+        settings,
+        rundir,
+        level,
+        workers=workers,
+        host=server.host,
+        port=server.port,
+        ws="none",
+        log_level=level.lower(),
+        access_log=server.access_log,
+        timeout_keep_alive=server.keepalive_timeout_seconds,
+        timeout_graceful_shutdown=30,
+        # the supervisor's liveness ping: a worker loading its models on a busy machine
+        # answers it late, and one killed for that would be started again, and again
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+    )
+    sock = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+        shutil.rmtree(rundir, ignore_errors=True)
