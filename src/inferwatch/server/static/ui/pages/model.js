@@ -154,9 +154,17 @@ function qualityCard(drift) {
 
 // ---- performance, segments, fairness, versions ----------------------------------------------
 
-function performanceCard(evals, metric) {
-  const rows = (evals.evaluations || []).filter((r) => r.feature == null && isNum(r.value));
-  if (!rows.length) return card("Performance", metric, empty("No performance evaluations in this range (labels not back yet?)."));
+function performanceCard(evals, metric, segment) {
+  const all = (evals.evaluations || []).filter((r) => isNum(r.value));
+  const segments = [...new Set(all.map((r) => r.feature).filter((f) => f != null))].sort();
+  const picker = segments.length ? el("select", { "aria-label": "segment", onchange: (e) => setQuery({ segment: e.target.value || null }) },
+    el("option", { value: "" }, "all rows"),
+    segments.map((f) => el("option", { value: f, selected: f === segment }, f))) : null;
+  const rows = all.filter((r) => (segment ? r.feature === segment : r.feature == null));
+  const title = ["Performance", `${metric}${segment ? ` in ${segment}` : ""}: realised (solid) beside estimated (dashed), by version`];
+  if (!rows.length) {
+    return card(...title, picker, empty("No performance evaluations in this range (labels not back yet?)."));
+  }
   const keys = [...new Set(rows.map((r) => `${r.version}\u0000${r.test}`))].sort();
   const times = [...new Set(rows.map((r) => epoch(r.window_start)))].sort((a, b) => a - b);
   const index = new Map(times.map((t, i) => [t, i]));
@@ -168,8 +176,7 @@ function performanceCard(evals, metric) {
     return { label: `v${version} ${realised ? "realised" : `estimated (${test})`}`, values,
       color: seriesColor(Math.floor(i / 2)), dash: realised ? undefined : [6, 4] };
   });
-  const c = card("Performance", `${metric}: realised (solid) beside estimated (dashed), by version`,
-    lineChart(times, lines, { yfmt: (v) => num(v, 3) }));
+  const c = card(...title, picker, lineChart(times, lines, { yfmt: (v) => num(v, 3) }));
   c.id = "performance";
   return c;
 }
@@ -348,7 +355,7 @@ export async function modelPage(ctx) {
   grid2.append(
     dist.error ? failed("Feature distribution", dist.error) : distribution(dist.value, feature),
     drift.error ? failed("Data quality", drift.error) : qualityCard(drift.value),
-    evals.error ? failed("Performance", evals.error) : performanceCard(evals.value, metric),
+    evals.error ? failed("Performance", evals.error) : performanceCard(evals.value, metric, ctx.q.get("segment")),
     versionsCard(detail, perf.value),
     ...(perf.error ? [failed("Segments and fairness", perf.error)] : segmentsAndFairness(perf.value)),
   );
