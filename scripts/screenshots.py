@@ -48,6 +48,7 @@ def configure(workdir: Path) -> Path:
     config = yaml.safe_load(path.read_text())
     config["drift"] = {"window_seconds": 10, "evaluation_interval_seconds": 2}
     config["history"] = {"interval_seconds": 1}
+    config["models"][0].update(segments=["plan"], protected_attribute="region")
     config["alerting"]["evaluation_interval"] = "2s"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

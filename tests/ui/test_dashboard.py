@@ -58,6 +58,7 @@ def demo_config(workdir: Path) -> Path:
     config["drift"] = {"window_seconds": 4, "evaluation_interval_seconds": 0.5,
                        "min_window_rows": 60, "calibration": "fixed"}  # fmt: skip
     config["history"] = {"interval_seconds": 0.5}
+    config["models"][0].update(segments=["plan"], protected_attribute="region")
     config["alerting"]["evaluation_interval"] = "1s"
     for rule in config["alerting"]["rules"]:
         rule["for"] = "0s"
@@ -101,7 +102,11 @@ def _wait_for_drift(demo: Demo, timeout: float = 60.0) -> None:
             cells = [c for row in heat["cells"] for c in row if c]
             names = {a["labels"]["alertname"] for a in alerts}
             p99 = history["series"]["latency_p99_seconds"]
+            perf = demo.get(f"/v1/models/{DEMO_MODEL}/performance").get("versions") or {}
+            state = perf.get("1") or {}
             checks = {
+                "segments": bool(state.get("segments")),
+                "fairness": bool(state.get("fairness")),
                 "overview health": overview["health"] in {"warning", "critical"},
                 "a drifted heatmap cell": any(c["drift"] for c in cells),
                 "a firing DatasetDrift": "DatasetDrift" in names,
@@ -197,6 +202,8 @@ def page(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def _shot(page: Any, demo: Demo, name: str) -> None:
     path = demo.artifacts / f"dashboard-{name}.png"
+    # the sticky header would be painted mid-page in a full-page picture
+    page.add_style_tag(content="header.top{position:static}")
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
 
@@ -271,6 +278,9 @@ def test_the_model_page_marks_the_drifted_features_and_draws_latency(page: Any, 
     assert f"#/model/{DEMO_MODEL}" in page.url
     assert "range=15m" in page.url
     page.wait_for_selector("#distribution")
+    # performance per segment and the fairness gaps between regions, from the live state
+    assert "plan=basic" in page.inner_text("#segments")
+    assert "region" in page.inner_text("#fairness")
     _shot(page, demo, "model")
 
 

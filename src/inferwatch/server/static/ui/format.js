@@ -96,9 +96,10 @@ function axes(yfmt) {
 
 /**
  * Time-series lines: ``t`` in Unix seconds, ``lines`` = [{label, values, color?, dash?}].
+ * ``xrange`` = [from, to] fixes the time axis (the page's range).
  * Gaps (null) stay gaps.  Returns the container (with data-points = non-null points).
  */
-export function lineChart(t, lines, { yfmt = num, height = 200, range = null } = {}) {
+export function lineChart(t, lines, { yfmt = num, height = 200, range = null, xrange = null } = {}) {
   const box = el("div", { class: "chart" });
   const points = lines.reduce((n, l) => n + l.values.filter((v) => v != null).length, 0);
   box.dataset.points = String(points);
@@ -110,7 +111,8 @@ export function lineChart(t, lines, { yfmt = num, height = 200, range = null } =
       spanGaps: false, points: { show: l.values.length < 60 }, value: (u, v) => yfmt(v),
     }))),
     axes: axes(yfmt),
-    scales: { x: { time: true }, y: range ? { range } : {} },
+    // xrange: the picked time range, so every chart of a page shares its axis
+    scales: { x: xrange ? { time: true, range: xrange } : { time: true }, y: range ? { range } : {} },
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
   };

@@ -26,7 +26,7 @@ function failed(title, error) {
 
 // ---- traffic, latency, confidence, classes ------------------------------------------------
 
-function historyCards(h) {
+function historyCards(h, xrange) {
   if (!h) {
     const none = empty("This server keeps no history (GET /v1/models/{name}/history is missing).");
     return [card("Traffic and errors", null, none), card("Latency", null, none.cloneNode(true))];
@@ -36,23 +36,23 @@ function historyCards(h) {
   const traffic = card("Traffic and errors", step, lineChart(t, [
     { label: "requests/s", values: s.requests_per_second },
     { label: "errors/s", values: s.errors_per_second, color: color("red") },
-  ], { yfmt: (v) => num(v, 3) }));
+  ], { yfmt: (v) => num(v, 3), xrange }));
   traffic.id = "traffic";
   const latency = card("Latency", "p50 / p95 / p99", lineChart(t, [
     { label: "p50", values: s.latency_p50_seconds, color: seriesColor(0) },
     { label: "p95", values: s.latency_p95_seconds, color: seriesColor(1) },
     { label: "p99", values: s.latency_p99_seconds, color: seriesColor(2) },
-  ], { yfmt: secs }));
+  ], { yfmt: secs, xrange }));
   latency.id = "latency";
   const cards = [traffic, latency];
   const classes = Object.entries(h.classes || {});
   const conf = [{ label: "mean confidence", values: s.confidence_mean, color: seriesColor(3) }];
   cards.push(card("Confidence", "mean top-class probability",
-    lineChart(t, conf, { yfmt: (v) => num(v, 3) })));
+    lineChart(t, conf, { yfmt: (v) => num(v, 3), xrange })));
   if (classes.length) {
     cards.push(card("Predicted classes", "share of predictions per bucket", lineChart(t,
       classes.map(([name, values], i) => ({ label: name, values, color: seriesColor(i) })),
-      { yfmt: (v) => pct(v, 0), range: [0, 1] })));
+      { yfmt: (v) => pct(v, 0), range: [0, 1], xrange })));
   }
   return cards;
 }
@@ -154,7 +154,7 @@ function qualityCard(drift) {
 
 // ---- performance, segments, fairness, versions ----------------------------------------------
 
-function performanceCard(evals, metric, segment) {
+function performanceCard(evals, metric, segment, xrange) {
   const all = (evals.evaluations || []).filter((r) => isNum(r.value));
   const segments = [...new Set(all.map((r) => r.feature).filter((f) => f != null))].sort();
   const picker = segments.length ? el("select", { "aria-label": "segment", onchange: (e) => setQuery({ segment: e.target.value || null }) },
@@ -176,44 +176,44 @@ function performanceCard(evals, metric, segment) {
     return { label: `v${version} ${realised ? "realised" : `estimated (${test})`}`, values,
       color: seriesColor(Math.floor(i / 2)), dash: realised ? undefined : [6, 4] };
   });
-  const c = card(...title, picker, lineChart(times, lines, { yfmt: (v) => num(v, 3) }));
+  const c = card(...title, picker, lineChart(times, lines, { yfmt: (v) => num(v, 3), xrange }));
   c.id = "performance";
   return c;
 }
 
 function segmentsAndFairness(perf) {
-  const out = [];
-  const versions = Object.entries((perf && perf.versions) || {});
+  // performance state per version: segments = {column: {value: {predictions, labelled,
+  // realised?: {metric: v}}}}, fairness = {attribute, results: [{metric, value, lower,
+  // upper, threshold, verdict, by_group}]}
   const segRows = [], fairRows = [];
-  for (const [v, st] of versions) {
-    for (const [seg, vals] of Object.entries(st.segments || {})) {
-      const metrics = vals && typeof vals === "object" ? (vals.realised || vals) : {};
-      segRows.push({ v, seg, metrics });
-    }
-    const f = st.fairness;
-    if (f && typeof f === "object") {
-      for (const [attr, info] of Object.entries(f.attributes || f)) {
-        if (!info || typeof info !== "object") continue;
-        for (const [metric, gap] of Object.entries(info.gaps || info.differences || {})) {
-          fairRows.push({ v, attr, metric, gap, flagged: Array.isArray(info.flagged) ? info.flagged.includes(metric) : null });
-        }
+  for (const [v, st] of Object.entries((perf && perf.versions) || {})) {
+    for (const [column, values] of Object.entries(st.segments || {})) {
+      for (const [value, entry] of Object.entries(values || {})) {
+        segRows.push({ v, seg: `${column}=${value}`, ...entry });
       }
     }
+    const f = st.fairness;
+    for (const r of (f && f.results) || []) fairRows.push({ v, attr: f.attribute, ...r });
   }
-  const pick = (m) => ["accuracy", "rmse", "f1", "mae"].find((k) => isNum(m[k]));
-  out.push(card("Segments", "realised, per segment and version", segRows.length ? table([
+  const first = (m) => (m ? Object.keys(m)[0] : null);
+  const segCard = card("Segments", "newest labelled window, per segment and version", segRows.length ? el("div", { class: "scroll" }, table([
     { label: "Version", get: (r) => r.v }, { label: "Segment", get: (r) => r.seg },
-    { label: "Metric", get: (r) => pick(r.metrics) || "\u2013" },
-    { label: "Value", get: (r) => num(r.metrics[pick(r.metrics)]), cls: "n" },
-  ], segRows) : empty("No segments configured (performance.segments).")));
-  const fc = card("Fairness gaps", "largest difference between groups", fairRows.length ? table([
+    { label: "Predictions", get: (r) => num(r.predictions, 6), cls: "n" },
+    { label: "Labelled", get: (r) => num(r.labelled, 6), cls: "n" },
+    { label: "Metric", get: (r) => first(r.realised) || "too few labels" },
+    { label: "Realised", get: (r) => num(r.realised ? r.realised[first(r.realised)] : null), cls: "n" },
+  ], segRows)) : empty("No segments configured (models[].segments)."));
+  segCard.id = "segments";
+  const fc = card("Fairness gaps", "between the protected attribute's groups", fairRows.length ? table([
     { label: "Version", get: (r) => r.v }, { label: "Attribute", get: (r) => r.attr },
     { label: "Metric", get: (r) => r.metric },
-    { label: "Gap", get: (r) => (isNum(r.gap) ? num(r.gap, 3) : isNum(r.gap && r.gap.value) ? num(r.gap.value, 3) : JSON.stringify(r.gap)), cls: "n" },
-  ], fairRows) : empty("No fairness attributes configured (performance.fairness)."));
+    { label: "Gap", get: (r) => num(r.value, 3), cls: "n" },
+    { label: "Interval", get: (r) => `${num(r.lower, 3)} \u2013 ${num(r.upper, 3)}`, cls: "n" },
+    { label: "Threshold", get: (r) => num(r.threshold, 3), cls: "n" },
+    { label: "Verdict", get: (r) => badge(r.verdict === "unfair" ? "critical" : r.verdict === "fair" ? "ok" : "na", r.verdict) },
+  ], fairRows) : empty("No protected attribute configured (models[].protected_attribute)."));
   fc.id = "fairness";
-  out.push(fc);
-  return out;
+  return [segCard, fc];
 }
 
 function versionsCard(detail, perf) {
@@ -298,6 +298,7 @@ export async function modelPage(ctx) {
   const n = enc(name);
   const version = ctx.q.get("version") || undefined;
   const range = { from: ctx.from.toFixed(0), to: ctx.to.toFixed(0), version };
+  const xrange = [ctx.from, ctx.to];
   // about 300 points whatever the range (the server never goes below its sampling interval)
   const step = String(Math.max(1, Math.round((ctx.to - ctx.from) / 300)));
   // one round of requests, then the two that depend on an answer (the performance metric
@@ -348,14 +349,14 @@ export async function modelPage(ctx) {
     kpis,
     alerts.error ? failed("Alerts", alerts.error) : alertsCard(alerts.value, past.value));
   const grid = el("div", { class: "grid2" });
-  if (hist.error) grid.append(failed("Traffic and latency", hist.error)); else grid.append(...historyCards(hist.value));
+  if (hist.error) grid.append(failed("Traffic and latency", hist.error)); else grid.append(...historyCards(hist.value, xrange));
   page.append(grid);
   page.append(heat.error ? failed("Drift per feature", heat.error) : heatmap(heat.value, feature));
   const grid2 = el("div", { class: "grid2" });
   grid2.append(
     dist.error ? failed("Feature distribution", dist.error) : distribution(dist.value, feature),
     drift.error ? failed("Data quality", drift.error) : qualityCard(drift.value),
-    evals.error ? failed("Performance", evals.error) : performanceCard(evals.value, metric, ctx.q.get("segment")),
+    evals.error ? failed("Performance", evals.error) : performanceCard(evals.value, metric, ctx.q.get("segment"), xrange),
     versionsCard(detail, perf.value),
     ...(perf.error ? [failed("Segments and fairness", perf.error)] : segmentsAndFairness(perf.value)),
   );
