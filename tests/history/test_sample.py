@@ -188,3 +188,31 @@ def test_the_default_step() -> None:
     assert choose_step(3600, 10, 300) == 10  # 360 points
     assert choose_step(86_400, 10, 300) == 300  # 288
     assert choose_step(30 * 86_400, 10, 300) == 4500  # a multiple of the rollup: 576 points
+
+
+def test_resources_from_gauges_and_the_process_cpu_counter() -> None:
+    sampler = Sampler()
+
+    def read(cpu: float, util: float) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            ("process_cpu_seconds_total", {}, cpu),
+            ("process_resident_memory_bytes", {}, 3e8),
+            ("inferwatch_host_cpu_utilization_ratio", {}, 0.25),
+            ("inferwatch_gpu_utilization_ratio", {"gpu": "0"}, util),
+            ("inferwatch_gpu_memory_used_bytes", {"gpu": "1"}, 2e9),
+            ("inferwatch_gpu_memory_total_bytes", {"gpu": "1"}, 8e9),  # not kept
+        ]
+
+    sampler.step(0.0, read(10.0, 0.5))
+    _, res = sampler.step(10.0, read(25.0, 0.75))
+
+    assert res is not None and (res.start, res.seconds) == (0.0, 10.0)
+    assert res.values == {
+        "process_cpu_cores": 1.5,  # 15 CPU seconds over 10 s
+        "process_resident_memory_bytes": 3e8,
+        "host_cpu_ratio": 0.25,
+        "gpu.0.utilization_ratio": 0.75,
+        "gpu.1.memory_used_bytes": 2e9,
+    }
+    _, res = sampler.step(20.0, read(4.0, 0.75))  # a restart: CPU seconds from zero
+    assert res is not None and res.values["process_cpu_cores"] == 0.4
