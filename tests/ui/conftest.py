@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.server.conftest import demo_workdir, make_app, trained  # noqa: F401
+from tests.server.conftest import make_app, trained  # noqa: F401
