@@ -672,6 +672,8 @@ def _bars(d: Mapping[str, Any], name: str) -> str:
     return _svg(body, aria, height)
 
 
+# One palette with the dashboard (server/static/ui/theme.css): the same page and status
+# colours, reference #4c78a8 filled beside current #e45756; change a colour in both.
 _CSS = """
 :root{--fg:#1f2933;--muted:#616e7c;--line:#d9e2ec;--bg:#f5f7fa;--card:#fff;
 --red:#b42318;--redbg:#fef3f2;--green:#067647;--greenbg:#ecfdf3;--amber:#93370d;--amberbg:#fffaeb}
