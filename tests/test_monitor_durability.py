@@ -219,3 +219,43 @@ def test_default_spill_path_sits_beside_a_sqlite_file() -> None:
     assert default_spill_path("postgresql+psycopg://u@h/db") == Path("inferwatch-spill.bin")
     assert default_spill_path("memory://") is None
     assert default_spill_path("sqlite://") is None
+
+
+class CountingProfiler:
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def add(self, model: str, version: str, records: Sequence[PredictionRecord]) -> None:
+        self.rows += len(records)
+
+
+def test_sample_rate_stores_a_share_and_profiles_everything() -> None:
+    registry = CollectorRegistry()
+    store, profiler = MemoryStore(), CountingProfiler()
+    monitor = Monitor(
+        store, metrics=Metrics(registry, process=False), flush_interval=0.02,
+        sample_rate=0.25, profiler=profiler, queue_size=10_000,
+    )  # fmt: skip
+    ids = log_rows(monitor, 4000, per_call=100)
+    assert monitor.flush(10)
+
+    stored = store.count_predictions()
+    assert 850 <= stored <= 1150  # 1,000 expected; binomial sd about 27
+    stats = monitor.stats
+    assert (stats.written, stats.sampled) == (stored, 4000 - stored)
+    assert profiler.rows == 4000  # the windows see every prediction
+    sampled = registry.get_sample_value(
+        "inferwatch_prediction_log_rows_total", {"outcome": "sampled"}
+    )
+    assert sampled == 4000 - stored
+    monitor.close(5)
+
+    # the choice follows the id: another replica (or a re-send) keeps the same rows
+    again = MemoryStore()
+    other = Monitor(again, flush_interval=0.02, sample_rate=0.25)
+    records = list(store.find_predictions(ids).values())
+    other.log("churn", "1", [r.inputs for r in records], ["yes"] * len(records),
+              ids=[r.id for r in records])  # fmt: skip
+    assert other.flush(10)
+    assert again.count_predictions() == stored
+    other.close(5)

@@ -170,6 +170,13 @@ class StoreSettings(_Section):
         description="buffered: answer at once, write behind (spill on outage); strict: a "
         "predict is answered only once its row is committed, else 503 with Retry-After.",
     )
+    sample_rate: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of prediction rows written to the store (by a hash of the id); "
+        "live metrics, windows and drift still see every prediction.",
+    )
     drain_timeout_seconds: float = Field(
         30.0,
         gt=0,

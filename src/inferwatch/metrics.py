@@ -391,12 +391,13 @@ class Metrics:
         self.log_rows = Counter(
             "inferwatch_prediction_log_rows",
             "Prediction rows handled by the log writer, by outcome "
-            "(written, dropped, failed, quarantined).",
+            "(written, dropped, failed, quarantined, sampled: left out by store.sample_rate).",
             ["outcome"],
             registry=r,
         )
         self._log_outcomes = {
-            o: self.log_rows.labels(o) for o in ("written", "dropped", "failed", "quarantined")
+            o: self.log_rows.labels(o)
+            for o in ("written", "dropped", "failed", "quarantined", "sampled")
         }
         self.evaluator_leader = Gauge(
             "inferwatch_evaluator_leader",
@@ -603,6 +604,10 @@ class Metrics:
     def watch_spill(self, size: Callable[[], int]) -> None:
         """Read ``inferwatch_prediction_log_spill_bytes`` from ``size()`` at each scrape."""
         self.log_spill_bytes.set_function(size)
+
+    def log_sampled(self, rows: int) -> None:
+        """Count rows left out of the store by ``store.sample_rate``."""
+        self._log_outcomes["sampled"].inc(rows)
 
     def log_spill(self, *, spilled: int, replayed: int) -> None:
         """Count rows appended to and replayed from the spill file."""

@@ -82,6 +82,7 @@ class MonitorOptions(TypedDict, total=False):
     spill_max_bytes: int
     durability: Literal["buffered", "strict"]
     drain_timeout: float
+    sample_rate: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,8 @@ class Monitor:
     are retried for ``retry_seconds``, then counted failed.  ``durability="strict"``
     never spills: ``log(..., on_stored=...)`` learns whether its rows were committed.
     :meth:`close` drains the buffer and the spill file within ``drain_timeout``.
+    ``sample_rate`` stores only that share of the rows (by a hash of the id; profiles and
+    metrics still see them all, a label for a row left out is ``unknown_prediction_id``).
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class Monitor:
         spill_max_bytes: int = 1 << 30,
         durability: Literal["buffered", "strict"] = "buffered",
         drain_timeout: float = 30.0,
+        sample_rate: float = 1.0,
     ) -> None:
         if durability not in ("buffered", "strict"):
             raise ValueError(f"durability must be 'buffered' or 'strict', not {durability!r}")
@@ -194,6 +198,7 @@ class Monitor:
             spill=spill,
             strict=durability == "strict",
             drain_timeout=drain_timeout,
+            sample_rate=sample_rate,
         )
         #: the model version validated and judged live (``from_reference``/``from_schema``)
         self.watched: Watched | None = None
@@ -704,6 +709,7 @@ def store_options(settings: Settings) -> MonitorOptions:
         spill_max_bytes=s.spill_max_bytes,
         durability=s.durability,
         drain_timeout=s.drain_timeout_seconds,
+        sample_rate=s.sample_rate,
     )
 
 

@@ -30,6 +30,7 @@ import math
 import queue
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -136,6 +137,8 @@ class MonitorStats:
     replayed: int = 0
     #: rows in the spill file now, not yet stored (also those left by an earlier process)
     spill_pending: int = 0
+    #: rows left out of the store by ``sample_rate`` (still profiled and counted)
+    sampled: int = 0
 
 
 class PredictionLog:
@@ -155,6 +158,9 @@ class PredictionLog:
     ``strict``: a batch is written at once when someone waits on it (``on_stored``),
     never spilled (a row is either committed or its waiter hears False), and what the
     store does not take is counted failed.  ``drain_timeout`` bounds :meth:`close`.
+    ``sample_rate`` (0 < rate <= 1) stores that share of the rows, chosen by a hash of
+    the prediction id (the same ids on every replica and every re-send); the profiler
+    and the metrics still see every row.
     """
 
     def __init__(
@@ -173,7 +179,10 @@ class PredictionLog:
         strict: bool = False,
         drain_timeout: float = 30.0,
         replay_batch: int = 5000,
+        sample_rate: float = 1.0,
     ) -> None:
+        if not 0 < sample_rate <= 1:
+            raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
         self.sink = sink
         self.metrics = metrics
         self.profiler = profiler
@@ -187,6 +196,10 @@ class PredictionLog:
         self.strict = strict
         self.drain_timeout = drain_timeout
         self.replay_batch = replay_batch
+        self.sample_rate = sample_rate
+        # a row is stored when the CRC-32 of its id falls below this
+        self._sample_below = int(sample_rate * 2**32)
+        self._sampled = 0
         self._buf: deque[PredictionRecord] = deque()
         self._cond = threading.Condition()
         self._logged = self._written = self._dropped = self._failed = 0
@@ -394,6 +407,10 @@ class PredictionLog:
         retried with backoff for ``retry_seconds`` (``strict``: not retried, its waiters
         are answering a request), then counted failed.
         """
+        if self.sample_rate < 1:
+            batch = self._sample(batch)
+            if not batch:
+                return set()
         spill = self.spill if not self.strict else None
         if spill is not None:
             taken = self._to_spill(batch, only_if_pending=True)
@@ -409,6 +426,20 @@ class PredictionLog:
         if written == len(batch):
             return set()
         return {rec.id for rec in (*quarantined, *lost, *down)}
+
+    def _sample(self, batch: list[PredictionRecord]) -> list[PredictionRecord]:
+        """The rows of ``batch`` that ``sample_rate`` keeps; the others are counted
+        ``sampled`` (done: a strict waiter hears True, flush() does not wait for them)."""
+        below = self._sample_below
+        kept = [rec for rec in batch if zlib.crc32(rec.id.encode()) < below]
+        left_out = len(batch) - len(kept)
+        if left_out:
+            with self._cond:
+                self._sampled += left_out
+            hook = getattr(self.metrics, "log_sampled", None)
+            if hook is not None:
+                hook(left_out)
+        return kept
 
     def _to_spill(
         self, rows: Sequence[PredictionRecord], *, only_if_pending: bool = False
@@ -592,6 +623,7 @@ class PredictionLog:
                 self._spilled,
                 self._replayed,
                 self.spill.pending_rows if self.spill is not None else 0,
+                self._sampled,
             )
 
     def flush(self, timeout: float | None = 30.0) -> bool:
@@ -601,7 +633,10 @@ class PredictionLog:
         with self._cond:
             target = self._logged + self._carried
             self._cond.notify_all()
-            while self._written + self._dropped + self._failed + self._quarantined < target:
+            while (
+                self._written + self._dropped + self._failed + self._quarantined + self._sampled
+                < target
+            ):
                 if self._thread is None or not self._thread.is_alive():
                     return False
                 left = None if deadline is None else deadline - time.monotonic()
