@@ -177,6 +177,17 @@ class StoreSettings(_Section):
         description="Share of prediction rows written to the store (by a hash of the id); "
         "live metrics, windows and drift still see every prediction.",
     )
+    jsonl_path: Path | None = Field(
+        None,
+        description="Also append every prediction row to this JSON Lines file (rotated; "
+        "not fsynced: a copy for tools that tail a file).",
+    )
+    jsonl_max_bytes: int = Field(
+        100 << 20, ge=1, description="Size at which the JSONL file is rotated to PATH.1."
+    )
+    jsonl_backups: int = Field(
+        5, ge=0, description="Rotated JSONL files kept (PATH.1 ... PATH.N); 0: truncate."
+    )
     drain_timeout_seconds: float = Field(
         30.0,
         gt=0,

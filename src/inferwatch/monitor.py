@@ -83,6 +83,9 @@ class MonitorOptions(TypedDict, total=False):
     durability: Literal["buffered", "strict"]
     drain_timeout: float
     sample_rate: float
+    jsonl_path: str | os.PathLike[str] | None
+    jsonl_max_bytes: int
+    jsonl_backups: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,8 @@ class Monitor:
     :meth:`close` drains the buffer and the spill file within ``drain_timeout``.
     ``sample_rate`` stores only that share of the rows (by a hash of the id; profiles and
     metrics still see them all, a label for a row left out is ``unknown_prediction_id``).
+    ``jsonl_path`` keeps a rotating JSON Lines copy of every row
+    (:mod:`inferwatch.jsonl_sink`; ``jsonl_max_bytes`` a file, ``jsonl_backups`` old files).
     """
 
     def __init__(
@@ -157,6 +162,9 @@ class Monitor:
         durability: Literal["buffered", "strict"] = "buffered",
         drain_timeout: float = 30.0,
         sample_rate: float = 1.0,
+        jsonl_path: str | os.PathLike[str] | None = None,
+        jsonl_max_bytes: int = 100 << 20,
+        jsonl_backups: int = 5,
     ) -> None:
         if durability not in ("buffered", "strict"):
             raise ValueError(f"durability must be 'buffered' or 'strict', not {durability!r}")
@@ -184,6 +192,16 @@ class Monitor:
                 from inferwatch.errors import StoreError
 
                 raise StoreError(f"cannot open the spill file {spill_path}: {exc}") from exc
+        jsonl = None
+        if jsonl_path is not None:
+            from inferwatch.jsonl_sink import RotatingJsonl
+
+            try:
+                jsonl = RotatingJsonl(jsonl_path, max_bytes=jsonl_max_bytes, backups=jsonl_backups)
+            except OSError as exc:
+                from inferwatch.errors import StoreError
+
+                raise StoreError(f"cannot open the JSONL file {jsonl_path}: {exc}") from exc
         #: the write-behind log: buffer, writer thread, retries, quarantine and spill file
         self.prediction_log = PredictionLog(
             sink,
@@ -199,6 +217,7 @@ class Monitor:
             strict=durability == "strict",
             drain_timeout=drain_timeout,
             sample_rate=sample_rate,
+            jsonl=jsonl,
         )
         #: the model version validated and judged live (``from_reference``/``from_schema``)
         self.watched: Watched | None = None
@@ -710,6 +729,9 @@ def store_options(settings: Settings) -> MonitorOptions:
         durability=s.durability,
         drain_timeout=s.drain_timeout_seconds,
         sample_rate=s.sample_rate,
+        jsonl_path=s.jsonl_path,
+        jsonl_max_bytes=s.jsonl_max_bytes,
+        jsonl_backups=s.jsonl_backups,
     )
 
 

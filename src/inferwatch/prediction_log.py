@@ -41,6 +41,7 @@ from inferwatch.observation import PredictionRecord
 from inferwatch.ports import MetricsHook, PredictionSink, QuarantineSink, WindowSink
 
 if TYPE_CHECKING:
+    from inferwatch.jsonl_sink import RotatingJsonl
     from inferwatch.spill import SpillFile
 
 __all__ = ["MonitorStats", "PredictionLog"]
@@ -180,6 +181,7 @@ class PredictionLog:
         drain_timeout: float = 30.0,
         replay_batch: int = 5000,
         sample_rate: float = 1.0,
+        jsonl: RotatingJsonl | None = None,
     ) -> None:
         if not 0 < sample_rate <= 1:
             raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
@@ -197,6 +199,7 @@ class PredictionLog:
         self.drain_timeout = drain_timeout
         self.replay_batch = replay_batch
         self.sample_rate = sample_rate
+        self.jsonl = jsonl
         # a row is stored when the CRC-32 of its id falls below this
         self._sample_below = int(sample_rate * 2**32)
         self._sampled = 0
@@ -407,6 +410,11 @@ class PredictionLog:
         retried with backoff for ``retry_seconds`` (``strict``: not retried, its waiters
         are answering a request), then counted failed.
         """
+        if self.jsonl is not None:
+            try:
+                self.jsonl.write(batch)
+            except OSError as exc:  # a copy: its failure costs the store nothing
+                log.error("appending %d rows to %s failed: %s", len(batch), self.jsonl.path, exc)
         if self.sample_rate < 1:
             batch = self._sample(batch)
             if not batch:
@@ -676,6 +684,8 @@ class PredictionLog:
                     s.spill_pending, self.spill.path,
                 )  # fmt: skip
             self.spill.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
         return (
             s.queued == 0
             and s.failed == 0
