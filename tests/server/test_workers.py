@@ -249,3 +249,52 @@ def test_acquire_slot_refuses_when_none_frees(tmp_path: Path) -> None:
     finally:
         for _, fd in held:
             os.close(fd)
+
+
+def test_fleet_windows_judge_every_workers_rows_as_one_process_would(tmp_path: Path) -> None:
+    """The judging worker's window = its own profile + each sibling's, over the socket."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from inferwatch.ports import PredictionRecord
+    from inferwatch.profile import ReferenceBins
+    from inferwatch.schema import infer_schema
+    from inferwatch.server._workers import FleetWindows
+    from inferwatch.windows import WindowProfiler
+
+    rng = np.random.default_rng(5)
+    reference = {"x": rng.normal(size=500), "c": rng.choice(["a", "b", "c"], 500)}
+    schema = infer_schema(reference)
+
+    def profiler() -> WindowProfiler:  # each worker fits its own bins on the same reference
+        bins = ReferenceBins(n_bins=10).fit(reference, schema)
+        return WindowProfiler(bins, schema, window_seconds=60, clock=lambda: 125.0)
+
+    ts = datetime.fromtimestamp(121, UTC)
+    xs, cs = rng.normal(1.0, size=90), rng.choice(["a", "d"], 90)
+    records = [
+        PredictionRecord(f"p{i}", "m", "1", ts, {"x": float(x), "c": str(c)}, None, None, None)
+        for i, (x, c) in enumerate(zip(xs, cs, strict=True))
+    ]
+    judge, sibling, single = profiler(), profiler(), profiler()
+    judge.add("m", "1", records[:30])
+    sibling.add("m", "1", records[30:])
+    single.add("m", "1", records)
+    slot, fd = acquire_slot(tmp_path, 2, wait=0)
+    other, other_fd = acquire_slot(tmp_path, 2, wait=0)
+    server = SlotServer(SlotMetrics(Worker().registry, tmp_path, other), {("m", "1"): sibling})
+    server.start()
+    try:
+        fleet = FleetWindows(judge, tmp_path, slot, 2)
+        start, merged = fleet.current("m", "1")
+        assert start == 120.0
+        assert merged.n_rows == 90
+        assert merged.isclose(single.current("m", "1")[1])  # as one process profiling it all
+        assert fleet.window("m", "1", 60.0) is None  # a window nobody has
+        assert fleet.window_seconds == 60  # the rest is the wrapped profiler's
+        assert judge.current("m", "1")[1].n_rows == 30  # its own is left as it was
+    finally:
+        server.close()
+        os.close(fd)
+        os.close(other_fd)

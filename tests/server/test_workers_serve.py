@@ -2,8 +2,8 @@
 
 Exactly N predicts over several connections, answered by more than one worker; every
 scrape of ``/metrics`` then sums ``inferwatch_requests_total`` to N, with exemplars in
-OpenMetrics.  A worker stopped with SIGTERM and one killed with SIGKILL are replaced:
-the totals never go down, and stay exact.
+OpenMetrics, and the live drift window judged holds all N rows.  A worker stopped with
+SIGTERM and one killed with SIGKILL are replaced: the totals never go down, and stay exact.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prepare_workdir(path, port=0, n_reference=500)
     config = yaml.safe_load((path / "inferwatch.yaml").read_text())
     config["alerting"] = {}
+    # one long window judged every 2 s: after N predicts it holds N rows, on any worker
+    config["drift"] = {"window_seconds": 3600, "evaluation_interval_seconds": 2}
     (path / "inferwatch.yaml").write_text(yaml.safe_dump(config))
     return path
 
@@ -135,6 +137,19 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
         assert re.search(r'_bucket\{.*\} \d+(\.0)? # \{.*trace_id="[0-9a-f]{32}"', text)
         assert "inferwatch_workers 4" in text
         assert "inferwatch_evaluator_leader 1" in text  # one worker judges and alerts
+
+        # the judging worker's window holds every worker's rows (merged profiles), not
+        # the quarter it answered itself
+        def window_rows() -> float:
+            text = httpx.get(f"{server.base}/metrics", timeout=10).text
+            return sum(
+                s.value
+                for f in text_string_to_metric_families(text)
+                for s in f.samples
+                if s.name == "inferwatch_drift_window_rows"
+            )
+
+        wait_for(lambda: window_rows() == n, 60, f"a judged window of {n} rows", server)
 
         # SIGTERM: the worker drains, saves its counts and is replaced on its slot
         before = slots(server)

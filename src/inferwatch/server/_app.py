@@ -176,6 +176,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.state.tracing = tracing  # read by every predict route (server._predict.answer_rows)
     app.state.metrics = metrics  # for the server around the app (serve's connection guard)
+    app.state.evaluator = evaluator  # serve --workers merges its windows across workers
     add_predict_route(
         app,
         served,

@@ -40,16 +40,20 @@ So totals never go backwards: whatever a scrape was shown had been written first
 SIGTERMed worker loses nothing; a SIGKILLed one loses the counts of at most the last
 checkpoint interval that no scrape saw.
 
-**Drift: not (yet) merged across workers.**  The evaluator and the alert engine run in the
-one worker that holds the store's ``evaluator`` lease (``inferwatch.lease``), so alerts are
-not multiplied, but that worker judges the windows of the traffic it answered, about 1/N
-of it.  Merging the other workers' window profiles before judging is left to follow.
+**Drift on all the traffic.**  The evaluator and the alert engine run in the one worker
+that holds the store's ``evaluator`` lease (``inferwatch.lease``), so alerts are not
+multiplied.  That worker reads its windows through :class:`FleetWindows`: before judging
+a window it asks each sibling for the same window's profile over the same sockets and
+merges them (``FrameProfile +=``).  Not merged (yet): the performance windows (labels),
+which cover the judging worker's own predictions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -58,7 +62,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -311,8 +315,12 @@ class SlotMetrics:
 class SlotServer:
     """Answers siblings' scrapes on ``RUNDIR/slot-K.sock``: one request, one view."""
 
-    def __init__(self, slot_metrics: SlotMetrics) -> None:
+    def __init__(
+        self, slot_metrics: SlotMetrics, windows: Mapping[tuple[str, str], Any] | None = None
+    ) -> None:
         self.metrics = slot_metrics
+        #: (model, version) -> this worker's own WindowProfiler (what siblings ask for)
+        self.windows = dict(windows or {})
         self.path = slot_metrics.rundir / f"slot-{slot_metrics.slot}.sock"
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a dead predecessor's
@@ -336,11 +344,24 @@ class SlotServer:
             with conn:
                 try:
                     conn.settimeout(SIBLING_TIMEOUT_SECONDS)
-                    conn.recv(1)
-                    body = encode(self.metrics.view())
+                    if conn.recv(1) == b"w":
+                        body = self._window(conn)
+                    else:
+                        body = encode(self.metrics.view())
                     conn.sendall(_LEN.pack(len(body)) + body)
                 except Exception:
                     log.debug("worker slot %d: a sibling's scrape failed", self.metrics.slot)
+
+    def _window(self, conn: socket.socket) -> bytes:
+        """A window profile of this worker's traffic: ``[model, version, start]`` asked."""
+        (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
+        model, version, start = msgspec.msgpack.decode(_recv_exact(conn, n))
+        profiler = self.windows.get((model, version))
+        prof = None if profiler is None else profiler.window(model, version, float(start))
+        # stdlib json: a profile's dict may hold numpy strings as keys (msgpack refuses them)
+        return json.dumps(
+            None if prof is None else prof.to_dict(include_bins=False), default=_plain
+        ).encode()
 
     def close(self) -> None:
         self._closed = True
@@ -377,6 +398,83 @@ def ask_slot(
             return decode(_recv_exact(conn, n))
     except (OSError, ConnectionError, msgspec.DecodeError, struct.error):
         return None
+
+
+def ask_window(
+    rundir: Path, slot: int, model: str, version: str, start: float
+) -> dict[str, Any] | None:
+    """Slot ``slot``'s window profile (its ``to_dict``), None when it has none or is gone."""
+    path = rundir / f"slot-{slot}.sock"
+    if not path.exists():
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(SIBLING_TIMEOUT_SECONDS)
+            conn.connect(str(path))
+            ask = msgspec.msgpack.encode([model, version, start])
+            conn.sendall(b"w" + _LEN.pack(len(ask)) + ask)
+            (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
+            got = json.loads(_recv_exact(conn, n))
+    except (OSError, ConnectionError, ValueError, struct.error):
+        return None
+    return got if isinstance(got, dict) else None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python's, for json."""
+    item = getattr(value, "item", None)
+    if item is not None:
+        return item()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+class FleetWindows:
+    """A worker's ``WindowProfiler`` whose windows hold every worker's traffic.
+
+    The evaluator reads windows through it: :meth:`window` adds to this worker's own
+    profile the same window of each sibling, asked over its socket and merged with the
+    profile merge (``FrameProfile +=``), so drift is judged on all the traffic, as one
+    process would judge it.  Writing (the monitor's ``add``) goes to the wrapped profiler.
+    A sibling that does not answer, or whose bins differ, is left out (logged); a dead
+    worker's windows go with it (profiles are not saved like counts).
+    """
+
+    def __init__(self, inner: Any, rundir: Path, slot: int, workers: int) -> None:
+        self._inner = inner
+        self._rundir = rundir
+        self._slot = slot
+        self._workers = workers
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def window(self, model: str, version: str, start: float) -> Any:
+        from inferwatch.profile import FrameProfile
+
+        merged = self._inner.window(model, version, start)
+        for k in range(2 * self._workers):
+            if k == self._slot:
+                continue
+            data = ask_window(self._rundir, k, model, version, start)
+            if data is None:
+                continue
+            try:
+                theirs = FrameProfile.from_dict(data, bins=self._inner.bins)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("worker slot %d: window of slot %d left out: %s", self._slot, k, exc)
+                continue
+            if merged is None:
+                merged = theirs
+            else:
+                merged += theirs
+        return merged
+
+    def current(self, model: str, version: str) -> tuple[float, Any]:
+        from inferwatch.windows import window_start
+
+        start = window_start(self._inner.clock(), self._inner.window_seconds)
+        prof = self.window(model, version, start)
+        return start, prof if prof is not None else self._inner.empty()
 
 
 class FleetRegistry:
@@ -468,7 +566,15 @@ def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMet
     final checkpoint comes after the app's own shutdown (the log drained)."""
     registry: CollectorRegistry = app.state.metrics.registry
     own = SlotMetrics(registry, rundir, slot)
-    server = SlotServer(own)
+    evaluator = getattr(app.state, "evaluator", None)
+    windows = {}
+    if evaluator is not None:  # whichever worker judges (the lease's) sees every worker's rows
+        windows = {(t.model, t.version): t.profiler for t in evaluator.targets}
+        evaluator.targets = tuple(
+            dataclasses.replace(t, profiler=FleetWindows(t.profiler, rundir, slot, workers))
+            for t in evaluator.targets
+        )
+    server = SlotServer(own, windows)
     app.state.metrics_source = FleetRegistry(own, workers)
     app.state.worker_slot = slot
     inner = app.router.lifespan_context
