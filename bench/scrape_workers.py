@@ -8,7 +8,9 @@ slot code, run here against the server's own run directory: each takes a spare s
 ``flock`` (the four live workers hold 0-3), starts from that slot's saved counts, serves
 its socket, counts, saves and lets go, as a replacement worker does (a real restart loads
 the models: seconds each).  The server's scrapes then read that slot's file too, so the
-second median is the scrape after 1,000 restarts; the totals are checked exact.
+second median is the scrape after 1,000 restarts; the totals are checked exact.  Anchor:
+prometheus_client's multiprocess mode with two metric families, 4 workers' files and then
+1,000 more (a file per dead worker, all read at every scrape).
 
 Requests/s: wrk (pinned to the last core, one thread, ``--connections``) on single-row
 predicts against ``serve --workers N`` (not pinned), N = 1, 2, 4, ``--rounds`` rounds
@@ -106,6 +108,52 @@ def churn(rundir: Path, workers: int, restarts: int) -> None:
         os.close(fd)
 
 
+#: prometheus_client's multiprocess mode, the usual answer, for the anchor: each "worker"
+#: (a process identifier) writes its counter and histogram files, as a gunicorn worker
+#: does; a scrape merges every file in the directory, the dead workers' too
+MULTIPROC_ANCHOR = """
+import os, statistics, sys, tempfile, time
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="iw-multiproc-")
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+def worker(pid):
+    values.ValueClass = values.MultiProcessValue(process_identifier=lambda: pid)
+    reg = CollectorRegistry()
+    c = Counter("inferwatch_requests", "r", ["model", "version", "status"], registry=reg)
+    h = Histogram("inferwatch_request_duration_seconds", "l", ["model", "version"],
+                  buckets=[0.001 * 2 ** i for i in range(14)], registry=reg)
+    c.labels("cancer", "1", "2xx").inc()
+    h.labels("cancer", "1").observe(0.003)
+
+def scrape(n):
+    reg = CollectorRegistry()
+    MultiProcessCollector(reg)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        generate_latest(reg)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+restarts, scrapes = int(sys.argv[1]), int(sys.argv[2])
+for pid in range(4):
+    worker(pid)
+fresh = scrape(scrapes)
+for pid in range(4, 4 + restarts):
+    worker(pid)
+print(fresh, scrape(scrapes))
+"""
+
+
+def multiprocess_anchor(restarts: int, scrapes: int) -> tuple[float, float]:
+    out = subprocess.run(
+        [PYTHON, "-c", MULTIPROC_ANCHOR, str(restarts), str(scrapes)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return float(out[0]), float(out[1])
+
+
 def wrk(url: str, script: Path, connections: int, seconds: float) -> float:
     last = str(max(os.sched_getaffinity(0)))
     out = subprocess.run(
@@ -156,6 +204,13 @@ def main() -> None:
         f"{after * 1e3:.1f} ms after {args.restarts:,} ({after / once:.2f}x the 4; "
         f"restarts took {took:.1f} s; run directory {files} files; totals exact: "
         f"{before:.0f} + {args.restarts} = {total:.0f})"
+    )
+
+    mp_fresh, mp_after = multiprocess_anchor(args.restarts, args.scrapes)
+    print(
+        f"anchor, prometheus_client multiprocess mode (two metric families only): "
+        f"{mp_fresh * 1e3:.1f} ms at 4 workers, {mp_after * 1e3:.1f} ms after "
+        f"{args.restarts:,} restarts ({mp_after / mp_fresh:.0f}x)"
     )
 
     if args.skip_throughput:
