@@ -7,6 +7,7 @@ Real registries, real ``flock``s, real Unix sockets and files; the processes of 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -298,3 +299,37 @@ def test_fleet_windows_judge_every_workers_rows_as_one_process_would(tmp_path: P
         server.close()
         os.close(fd)
         os.close(other_fd)
+
+
+def test_a_hung_sibling_costs_the_timeout_once_and_its_saved_counts_stand_in(
+    tmp_path: Path,
+) -> None:
+    """A SIGSTOPped worker's socket accepts (the kernel's backlog) and never answers.
+
+    Two hung slots: the scrape still answers within one sibling timeout (they are asked
+    at once), and their saved counts are in the total.
+    """
+    from inferwatch.server import _workers
+
+    for k in (1, 2):  # what those workers had shown, and so saved, before they hung
+        w = Worker()
+        w.answer(5)
+        SlotMetrics(w.registry, tmp_path, k).checkpoint()
+    hung = []
+    for k in (1, 2):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(tmp_path / f"slot-{k}.sock"))
+        s.listen(8)  # never accepted
+        hung.append(s)
+    own = Worker()
+    own.answer(3)
+    fleet = FleetRegistry(SlotMetrics(own.registry, tmp_path, 0), 2)
+    try:
+        t0 = time.monotonic()
+        totals = samples(fleet.collect(), "inferwatch_requests_total")
+        took = time.monotonic() - t0
+    finally:
+        for s in hung:
+            s.close()
+    assert totals == {(("model", "churn"),): 13.0}
+    assert _workers.SIBLING_TIMEOUT_SECONDS <= took < _workers.SIBLING_TIMEOUT_SECONDS + 1.5

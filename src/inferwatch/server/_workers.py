@@ -50,6 +50,7 @@ which cover the judging worker's own predictions.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import fcntl
@@ -487,23 +488,34 @@ class FleetRegistry:
     def __init__(self, own: SlotMetrics, workers: int) -> None:
         self.own = own
         self.workers = workers
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2 * workers, thread_name_prefix="inferwatch-scrape"
+        )
 
     def views(self) -> tuple[list[list[WireFamily]], int]:
+        """Every slot's samples in slot order, and how many live workers answered.
+
+        Siblings are asked at once, each on a thread of a small pool, so a scrape waits at
+        most :data:`SIBLING_TIMEOUT_SECONDS` however many hang (a SIGSTOPped worker
+        accepts the connection and never answers); one that does not answer is read from
+        its saved counts, which are never below what it showed.
+        """
+        rundir = self.own.rundir
+        slots = sorted({*range(2 * self.workers), self.own.slot})
+        others = [k for k in slots if k != self.own.slot and (rundir / f"slot-{k}.sock").exists()]
+        asked = dict(
+            zip(others, self._pool.map(lambda k: ask_slot(rundir, k), others), strict=True)
+        )
         views: list[list[WireFamily]] = []
         live = 0
-        rundir = self.own.rundir
-        for k in sorted({*range(2 * self.workers), self.own.slot}):
-            if k == self.own.slot:
-                views.append(self.own.view())
-                live += 1
-                continue
-            got = ask_slot(rundir, k)
+        for k in slots:
+            got = self.own.view() if k == self.own.slot else asked.get(k)
             if got is not None:
                 live += 1
                 views.append(got)
                 continue
             state = rundir / f"slot-{k}.state"
-            if state.exists():  # no worker on it now: what the last one counted
+            if state.exists():  # no worker answers on it now: what the last one counted
                 views.append(read_state(state))
         return views, live
 
