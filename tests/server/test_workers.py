@@ -333,3 +333,26 @@ def test_a_hung_sibling_costs_the_timeout_once_and_its_saved_counts_stand_in(
             s.close()
     assert totals == {(("model", "churn"),): 13.0}
     assert _workers.SIBLING_TIMEOUT_SECONDS <= took < _workers.SIBLING_TIMEOUT_SECONDS + 1.5
+
+
+def test_the_alert_rules_read_every_workers_samples(tmp_path: Path) -> None:
+    """``registry_samples`` (what the built-in alert engine reads) over the fleet's view."""
+    from inferwatch.metrics import registry_samples
+
+    sibling = Worker()
+    sibling.answer(4, 0.5)
+    server = SlotServer(SlotMetrics(sibling.registry, tmp_path, 1))
+    server.start()
+    own = Worker()
+    own.answer(6, 0.05)
+    try:
+        fleet = FleetRegistry(SlotMetrics(own.registry, tmp_path, 0), 2).as_registry()
+        got = registry_samples(
+            fleet, ["inferwatch_requests_total", "inferwatch_request_duration_seconds_bucket"]
+        )
+    finally:
+        server.close()
+    totals = [v for name, _, v in got if name == "inferwatch_requests_total"]
+    assert totals == [10.0]
+    buckets = {labels["le"]: v for name, labels, v in got if name.endswith("_bucket")}
+    assert buckets["0.1"] == 6.0 and buckets["1.0"] == 10.0

@@ -177,6 +177,7 @@ def create_app(
     app.state.tracing = tracing  # read by every predict route (server._predict.answer_rows)
     app.state.metrics = metrics  # for the server around the app (serve's connection guard)
     app.state.evaluator = evaluator  # serve --workers merges its windows across workers
+    app.state.alerting = alerting  # serve --workers: its rules read every worker's samples
     add_predict_route(
         app,
         served,

@@ -519,6 +519,14 @@ class FleetRegistry:
                 views.append(read_state(state))
         return views, live
 
+    def as_registry(self) -> CollectorRegistry:
+        """A ``CollectorRegistry`` holding only this view (for ``registry_samples``)."""
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self)
+        return registry
+
     def collect(self) -> Iterator[Metric]:
         from inferwatch.metrics import workers_family
 
@@ -587,7 +595,11 @@ def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMet
             for t in evaluator.targets
         )
     server = SlotServer(own, windows)
-    app.state.metrics_source = FleetRegistry(own, workers)
+    fleet = FleetRegistry(own, workers)
+    app.state.metrics_source = fleet
+    alerting = getattr(app.state, "alerting", None)
+    if alerting is not None:  # the alert rules read every worker's samples, as a scrape does
+        alerting.registry = fleet.as_registry()
     app.state.worker_slot = slot
     inner = app.router.lifespan_context
 
