@@ -22,6 +22,7 @@ from inferwatch.server._workers import (
     FleetRegistry,
     SlotMetrics,
     SlotServer,
+    WireFamily,
     acquire_slot,
     decode,
     encode,
@@ -100,7 +101,7 @@ def test_fleet_registry_exposition_parses_with_exemplars(tmp_path: Path) -> None
     a = Worker()
     a.answer(5, 0.05, trace="4bf9")
     own = SlotMetrics(a.registry, tmp_path, 0)
-    text = openmetrics(FleetRegistry(own, 2)).decode()  # type: ignore[arg-type]
+    text = openmetrics(FleetRegistry(own, 2).as_registry()).decode()  # type: ignore[no-untyped-call]
     assert '# {trace_id="4bf9"} 0.05' in text
     families = list(text_string_to_metric_families(text))  # the text parser
     assert samples(families, "inferwatch_requests_total") == {(("model", "churn"),): 5.0}
@@ -163,8 +164,8 @@ def test_a_new_worker_on_a_slot_starts_from_what_the_last_one_counted(tmp_path: 
     assert samples_of(third, "inferwatch_requests_total") == 9.0
 
 
-def samples_of(view: list, name: str) -> float:  # type: ignore[type-arg]
-    return sum(s[2] for f in view for s in f[4] if s[0] == name)
+def samples_of(view: list[WireFamily], name: str) -> float:
+    return float(sum(s[2] for f in view for s in f[4] if s[0] == name))
 
 
 def median_scrape(fleet: FleetRegistry, n: int = 30) -> float:
@@ -258,7 +259,7 @@ def test_fleet_windows_judge_every_workers_rows_as_one_process_would(tmp_path: P
 
     import numpy as np
 
-    from inferwatch.ports import PredictionRecord
+    from inferwatch.observation import PredictionRecord
     from inferwatch.profile import ReferenceBins
     from inferwatch.schema import infer_schema
     from inferwatch.server._workers import FleetWindows
