@@ -38,6 +38,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config["alerting"] = {}
     # one long window judged every 2 s: after N predicts it holds N rows, on any worker
     config["drift"] = {"window_seconds": 3600, "evaluation_interval_seconds": 2}
+    config["history"] = {"interval_seconds": 1}  # sampled by one worker, for the fleet
     (path / "inferwatch.yaml").write_text(yaml.safe_dump(config))
     return path
 
@@ -179,6 +180,20 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
         seen.append(total(server.base)[0])
         assert seen == sorted(seen) and seen[-1] == n + m, seen
         assert total(server.base, openmetrics=True)[1].count("inferwatch_workers 4") == 1
+
+        # the history is one worker's (slot 0), sampling the fleet: the others write nothing
+        def history_writes(k: int) -> float:
+            view = ask_slot(rundir, k) or []
+            return sum(
+                s[2]
+                for f in view
+                if f[0] == "inferwatch_history_operations"
+                for s in f[4]
+                if s[0].endswith("_total") and s[1].get("operation") == "write"
+            )
+
+        assert history_writes(0) > 0
+        assert [history_writes(k) for k in (1, 2, 3)] == [0, 0, 0]
     finally:
         rc = server.stop(90)
     assert rc == 0, server.output()[-3000:]

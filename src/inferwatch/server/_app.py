@@ -136,7 +136,8 @@ def create_app(
             evaluator.start()
         if alerting is not None:
             await run_in_threadpool(alerting.start)
-        if history is not None:
+        # serve --workers: one worker samples, reading every worker's (server._workers)
+        if history is not None and getattr(app.state, "sample_history", True):
             history.start()
         readiness.accepting = True
         try:
@@ -178,6 +179,7 @@ def create_app(
     app.state.metrics = metrics  # for the server around the app (serve's connection guard)
     app.state.evaluator = evaluator  # serve --workers merges its windows across workers
     app.state.alerting = alerting  # serve --workers: its rules read every worker's samples
+    app.state.history = history  # serve --workers: slot 0's reads every worker's samples
     add_predict_route(
         app,
         served,

@@ -600,6 +600,12 @@ def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMet
     alerting = getattr(app.state, "alerting", None)
     if alerting is not None:  # the alert rules read every worker's samples, as a scrape does
         alerting.registry = fleet.as_registry()
+    history = getattr(app.state, "history", None)
+    if history is not None:
+        # one history, of the whole fleet: slot 0 samples every worker's merged counts (they
+        # never go back, even across restarts); the others would write the rows again
+        app.state.sample_history = slot == 0
+        history.registry = fleet.as_registry()
     app.state.worker_slot = slot
     inner = app.router.lifespan_context
 
