@@ -137,12 +137,12 @@ def test_every_panel_query_returns_data_from_prometheus_scraping_the_demo(
             params={"query": expr, "start": now - 300, "end": now},
             timeout=10,
         )
-        found = {
+        trace_ids = {
             e["labels"].get("trace_id")
             for series in resp.json()["data"]
             for e in series["exemplars"]
         }
-        assert found & traced, (found, traced)
+        assert trace_ids & traced, (trace_ids, traced)
 
         # the conditional panels are valid queries with no data here, never an error
         for panel, _, q in queries():

@@ -149,7 +149,8 @@ def test_rebucketing_and_rollups_keep_every_amount() -> None:
     covered = [sum(r.seconds for r in rows if b <= r.start < b + 60.0) for b in t]
     assert covered[0] == 20.0 and covered[-1] == 40.0
     rates = series["requests_per_second"]
-    assert sum(v * c for v, c in zip(rates, covered, strict=True)) == pytest.approx(total)
+    assert None not in rates
+    assert sum((v or 0.0) * c for v, c in zip(rates, covered, strict=True)) == pytest.approx(total)
     assert classes["a"][3] == pytest.approx(
         sum(r.classes["a"] for r in rows if t[3] <= r.start < t[4])
         / sum(r.requests for r in rows if t[3] <= r.start < t[4])

@@ -389,7 +389,7 @@ def test_iter_predictions_streams_one_query_and_releases_its_connection(
 def test_write_error_keeps_the_driver_error_as_cause(store: SQLStore) -> None:
     # (a duplicate id no longer fails: inserts are idempotent) a NULL model, NOT NULL
     with pytest.raises(StoreError) as caught:
-        store.write_predictions([record(model=None)])
+        store.write_predictions([record(model=None)])  # type: ignore[arg-type]
 
     assert isinstance(caught.value.__cause__, sa.exc.IntegrityError)
     assert isinstance(caught.value, RuntimeError)
