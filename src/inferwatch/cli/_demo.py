@@ -155,6 +155,7 @@ def _print_where(base: str, workdir: Path, store_url: str, drift_after: float) -
     err_console.print(
         f"""
 [bold]inferwatch demo[/] is serving the churn model at [cyan]{base}[/]
+  dashboard {base}/ui/  (open it in a browser)
   predict   POST {base}/v1/models/churn/predict
   metrics   {base}/metrics
   API docs  {base}/docs
