@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inferwatch.store import SQLStore
+from inferwatch.store import MemoryStore, SQLStore
 
 
 @pytest.fixture(
@@ -28,3 +28,22 @@ def store(store_url: str) -> Iterator[SQLStore]:
     sql_store.upgrade()
     yield sql_store
     sql_store.close()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration), "memory"]
+)
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore | MemoryStore]:
+    """A migrated store: a SQLite file, a fresh PostgreSQL database, or in memory."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    url = (
+        f"sqlite:///{tmp_path}/t.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_db_url")
+    )
+    store = SQLStore(url)
+    store.upgrade()
+    yield store
+    store.close()

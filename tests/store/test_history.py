@@ -4,9 +4,7 @@ transaction keeping every amount, and pruning goes by level and time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -24,25 +22,6 @@ def _row(model: str, version: str, start: float, requests: float, level: int = R
         confidence_sum=requests * 0.9, confidence_count=requests,
         classes={"malignant": requests - 2, "benign": 2.0},
     )  # fmt: skip
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration), "memory"]
-)
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore | MemoryStore]:
-    """A migrated store: a SQLite file, a fresh PostgreSQL database, or in memory."""
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    url = (
-        f"sqlite:///{tmp_path}/t.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_db_url")
-    )
-    store = SQLStore(url)
-    store.upgrade()
-    yield store
-    store.close()
 
 
 def test_rows_round_trip_and_the_range_read_filters(any_store: SQLStore | MemoryStore) -> None:

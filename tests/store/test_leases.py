@@ -3,77 +3,57 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from inferwatch.errors import StoreError
 from inferwatch.ports import LeaseStore
-from inferwatch.store import MemoryStore, SQLStore
+from inferwatch.store import MemoryStore
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
 
 
-@pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
-)
-def leases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LeaseStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    url = (
-        f"sqlite:///{tmp_path}/t.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_db_url")
-    )
-    store = SQLStore(url)
-    store.upgrade()
-    yield store
-    store.close()
-
-
-def test_one_holder_at_a_time_until_its_lease_expires(leases: LeaseStore) -> None:
-    assert leases.query_lease("evaluator") is None
-    assert leases.acquire_lease("evaluator", "a", 30, now=T0)
-    assert not leases.acquire_lease("evaluator", "b", 30, now=T0 + 10 * S)
+def test_one_holder_at_a_time_until_its_lease_expires(any_store: LeaseStore) -> None:
+    assert any_store.query_lease("evaluator") is None
+    assert any_store.acquire_lease("evaluator", "a", 30, now=T0)
+    assert not any_store.acquire_lease("evaluator", "b", 30, now=T0 + 10 * S)
     # the holder renews: its term keeps its start, its expiry moves
-    assert leases.acquire_lease("evaluator", "a", 30, now=T0 + 20 * S)
-    row = leases.query_lease("evaluator")
+    assert any_store.acquire_lease("evaluator", "a", 30, now=T0 + 20 * S)
+    row = any_store.query_lease("evaluator")
     assert row is not None
     assert row["holder"] == "a"
     assert row["acquired_at"] == T0
     assert row["renewed_at"] == T0 + 20 * S
     assert row["expires_at"] == T0 + 50 * S
-    assert not leases.acquire_lease("evaluator", "b", 30, now=T0 + 49 * S)
+    assert not any_store.acquire_lease("evaluator", "b", 30, now=T0 + 49 * S)
     # a holder that stopped renewing loses it once it expired
-    assert leases.acquire_lease("evaluator", "b", 30, now=T0 + 51 * S)
-    row = leases.query_lease("evaluator")
+    assert any_store.acquire_lease("evaluator", "b", 30, now=T0 + 51 * S)
+    row = any_store.query_lease("evaluator")
     assert row is not None and row["holder"] == "b" and row["acquired_at"] == T0 + 51 * S
-    assert not leases.acquire_lease("evaluator", "a", 30, now=T0 + 52 * S)
+    assert not any_store.acquire_lease("evaluator", "a", 30, now=T0 + 52 * S)
     # leases are independent by name
-    assert leases.acquire_lease("other", "a", 30, now=T0 + 52 * S)
+    assert any_store.acquire_lease("other", "a", 30, now=T0 + 52 * S)
 
 
 def test_a_released_lease_is_taken_at_once_and_only_its_holder_releases_it(
-    leases: LeaseStore,
+    any_store: LeaseStore,
 ) -> None:
-    assert leases.acquire_lease("evaluator", "a", 30, now=T0)
-    assert not leases.release_lease("evaluator", "b")
-    assert not leases.acquire_lease("evaluator", "b", 30, now=T0 + S)
-    assert leases.release_lease("evaluator", "a")
-    assert leases.acquire_lease("evaluator", "b", 30, now=T0 + 2 * S)
-    assert not leases.release_lease("nothing", "a")
+    assert any_store.acquire_lease("evaluator", "a", 30, now=T0)
+    assert not any_store.release_lease("evaluator", "b")
+    assert not any_store.acquire_lease("evaluator", "b", 30, now=T0 + S)
+    assert any_store.release_lease("evaluator", "a")
+    assert any_store.acquire_lease("evaluator", "b", 30, now=T0 + 2 * S)
+    assert not any_store.release_lease("nothing", "a")
 
 
-def test_a_time_to_live_must_be_positive(leases: LeaseStore) -> None:
+def test_a_time_to_live_must_be_positive(any_store: LeaseStore) -> None:
     with pytest.raises(ValueError, match="positive"):
-        leases.acquire_lease("evaluator", "a", 0, now=T0)
+        any_store.acquire_lease("evaluator", "a", 0, now=T0)
 
 
-def test_racing_replicas_get_exactly_one_holder(leases: LeaseStore) -> None:
+def test_racing_replicas_get_exactly_one_holder(any_store: LeaseStore) -> None:
     """Many threads try the same free lease at the same instant: exactly one wins."""
     won: list[str] = []
     start = threading.Barrier(8)
@@ -81,7 +61,7 @@ def test_racing_replicas_get_exactly_one_holder(leases: LeaseStore) -> None:
     def race(holder: str) -> None:
         start.wait()
         try:
-            if leases.acquire_lease("evaluator", holder, 30, now=T0):
+            if any_store.acquire_lease("evaluator", holder, 30, now=T0):
                 won.append(holder)
         except StoreError:  # SQLite may refuse a concurrent writer: not a win
             pass
@@ -92,7 +72,7 @@ def test_racing_replicas_get_exactly_one_holder(leases: LeaseStore) -> None:
     for t in threads:
         t.join(30)
     assert len(won) == 1
-    row = leases.query_lease("evaluator")
+    row = any_store.query_lease("evaluator")
     assert row is not None and row["holder"] == won[0]
 
 
