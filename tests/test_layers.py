@@ -28,6 +28,7 @@ ADAPTER_MODULES = ("sqlalchemy", "fastapi", "starlette", "prometheus_client", "u
         "inferwatch.labels",
         "inferwatch.windows",
         "inferwatch.lease",
+        "inferwatch.shared_windows",
         "inferwatch.evaluate",
         "inferwatch",
     ],

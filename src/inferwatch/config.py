@@ -916,6 +916,19 @@ class FleetSettings(_Section):
         max_length=200,
         description="This replica's holder id in the lease table (empty: host:pid:random).",
     )
+    share_windows: bool = Field(
+        False,
+        description="Write this process's live window profiles to the store every "
+        "share_interval_seconds, and judge each window with every replica's profiles "
+        "(replicas sharing one store; off: each judges its own rows).",
+    )
+    share_interval_seconds: float = Field(
+        5.0,
+        ge=0.1,
+        le=300,
+        description="How often each replica writes its window profiles to the store; a "
+        "closed window is judged again twice this after it closes.",
+    )
 
 
 class Settings(BaseSettings):

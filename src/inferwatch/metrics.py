@@ -399,6 +399,12 @@ class Metrics:
             o: self.log_rows.labels(o)
             for o in ("written", "dropped", "failed", "quarantined", "sampled")
         }
+        self.window_share_errors = Counter(
+            "inferwatch_window_share_errors",
+            "Failed writes or reads of the window profiles shared through the store "
+            "(fleet.share_windows); the next round retries.",
+            registry=r,
+        )
         self.evaluator_leader = Gauge(
             "inferwatch_evaluator_leader",
             "1 while this replica holds the evaluator lease (it judges windows and runs "

@@ -34,6 +34,7 @@ __all__ = [
     "PredictionSink",
     "QuarantineSink",
     "Store",
+    "WindowProfileStore",
     "WindowSink",
 ]
 
@@ -241,8 +242,34 @@ class LeaseStore(Protocol):
         ...
 
 
+class WindowProfileStore(Protocol):
+    """Each replica's share of the live drift windows (``inferwatch.shared_windows``)."""
+
+    def save_window_profiles(self, holder: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Upsert ``holder``'s window profiles (model, version, window_start, profile, rows)."""
+        ...
+
+    def load_window_profiles(
+        self, model: str, version: str, window_start: float, *, exclude_holder: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The stored profiles of one window, every holder's but ``exclude_holder``'s."""
+        ...
+
+    def prune_window_profiles(self, before: float) -> int:
+        """Delete the profiles of windows starting before ``before``; how many."""
+        ...
+
+
 @runtime_checkable
-class Store(PredictionSink, EvaluationSink, AlertStore, HistoryStore, LeaseStore, Protocol):
+class Store(
+    PredictionSink,
+    EvaluationSink,
+    AlertStore,
+    HistoryStore,
+    LeaseStore,
+    WindowProfileStore,
+    Protocol,
+):
     """The persistent store (SQLite or PostgreSQL, or in memory for tests)."""
 
     def upgrade(self) -> None:

@@ -75,6 +75,7 @@ def test_the_migration_creates_exactly_the_expected_tables(
             "quarantine",
             "references",
             "silences",
+            "window_profiles",
             VERSION_TABLE,
         ]
     )
@@ -92,6 +93,7 @@ def test_the_migration_creates_exactly_the_expected_tables(
         "quarantine",
         "references",
         "silences",
+        "window_profiles",
     }
 
 

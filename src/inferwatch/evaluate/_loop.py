@@ -189,6 +189,11 @@ class EvaluationLoop:
         #: not hold the evaluator lease, inferwatch.lease); None runs every cycle
         self.gate: Callable[[], bool] | None = None
         self._last: dict[tuple[str, str], tuple[float, Mapping[str, Any] | None]] = {}
+        #: a closed window is judged once more this long after it closed (0: never): with
+        #: windows shared through the store (inferwatch.shared_windows), the other replicas
+        #: have written their last rows of it by then
+        self.settle_seconds = 0.0
+        self._settling: dict[tuple[str, str], list[tuple[float, float]]] = {}
         self.evaluations = 0
         self.failures = 0
 
@@ -318,8 +323,21 @@ class EvaluationLoop:
                 final = self._evaluate(target, last[0], closed)
                 if abs(start - width - last[0]) < width / 2:  # the window just before
                     closed_report = final
+            if self.settle_seconds > 0:
+                due = self.clock() + self.settle_seconds
+                self._settling.setdefault(key, []).append((last[0], due))
         elif last is not None:
             closed_report = last[1]
+        pending = self._settling.get(key)
+        if pending:
+            now = self.clock()
+            for entry in [e for e in pending if e[1] <= now]:
+                pending.remove(entry)
+                settled = target.profiler.window(*key, entry[0])
+                if settled is not None:  # its final word, with every replica's rows
+                    final = self._evaluate(target, entry[0], settled)
+                    if abs(start - width - entry[0]) < width / 2:
+                        closed_report = final
         report = self._evaluate(target, start, window)
         judged = report["window"]["judged"]
         self._last[key] = (start, closed_report)

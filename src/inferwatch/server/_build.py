@@ -13,7 +13,11 @@ turns settings into those engine calls.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import os
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -38,6 +42,7 @@ from inferwatch.server._history import HistoryService
 from inferwatch.server._registry import SWITCH_KINDS, ModelRegistry, switch_to_restore
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import build_versions, shadow_labels
+from inferwatch.shared_windows import StoreWindows, WindowShare
 from inferwatch.tracing import build_tracing
 from inferwatch.windows import WindowFanout, WindowRouter
 
@@ -235,6 +240,61 @@ def _leadership_of(
     return leadership
 
 
+def _share_windows_of(
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    evaluator: EvaluationLoop | None,
+    leadership: Leadership,
+) -> WindowShare | None:
+    """With ``fleet.share_windows``: this process writes its window profiles to the store
+    (``inferwatch.shared_windows``), and its evaluator, when it holds the lease, judges
+    each window with every other holder's stored profile added and judges a closed window
+    once more two share intervals after it closed.
+
+    The holder is this process (the lease's holder id, or ``fleet.instance`` and the pid):
+    under ``serve --workers N`` every worker writes its own rows and the judging worker
+    reads them all from the store, so the socket merge (``FleetWindows``) is skipped
+    there, and no worker's rows are counted twice."""
+    fleet = settings.fleet
+    if not fleet.share_windows or evaluator is None or not evaluator.targets:
+        return None
+    holder = f"{fleet.instance}:{os.getpid()}" if fleet.instance else leadership.holder
+    errors = metrics.window_share_errors.inc
+    share = WindowShare(
+        {(t.model, t.version): t.profiler for t in evaluator.targets},
+        store,
+        holder,
+        interval_seconds=fleet.share_interval_seconds,
+        on_error=errors,
+    )
+    evaluator.targets = tuple(
+        dataclasses.replace(t, profiler=StoreWindows(t.profiler, store, holder, on_error=errors))  # type: ignore[arg-type]
+        for t in evaluator.targets
+    )
+    evaluator.settle_seconds = 2 * fleet.share_interval_seconds
+    return share
+
+
+def _run_share(app: FastAPI, share: WindowShare) -> None:
+    """Start ``share`` with the app and stop it (one last write) before the store closes."""
+    from starlette.concurrency import run_in_threadpool
+
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            share.start()
+            try:
+                yield state
+            finally:
+                await run_in_threadpool(share.stop)
+
+    app.router.lifespan_context = lifespan
+    app.state.window_share = share
+
+
 def build_app(settings: Settings) -> FastAPI:
     """The app for ``settings``: store opened (and migrated), models loaded and registered.
 
@@ -334,7 +394,8 @@ def build_app(settings: Settings) -> FastAPI:
         store.close()
         raise
     leadership = _leadership_of(settings, store, metrics, evaluator, alerting)
-    return create_app(
+    share = _share_windows_of(settings, store, metrics, evaluator, leadership)
+    app = create_app(
         settings,
         models=models,
         monitor=monitor,
@@ -354,3 +415,6 @@ def build_app(settings: Settings) -> FastAPI:
             else None
         ),
     )
+    if share is not None:
+        _run_share(app, share)
+    return app

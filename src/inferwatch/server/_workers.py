@@ -45,7 +45,10 @@ that holds the store's ``evaluator`` lease (``inferwatch.lease``), so alerts are
 multiplied.  That worker reads its windows through :class:`FleetWindows`: before judging
 a window it asks each sibling for the same window's profile over the same sockets and
 merges them (``FrameProfile +=``).  Not merged (yet): the performance windows (labels),
-which cover the judging worker's own predictions.
+which cover the judging worker's own predictions.  With ``fleet.share_windows`` every
+worker writes its own profiles to the store and the judge reads them from there
+(``inferwatch.shared_windows``), so this socket merge is skipped: a worker's rows would
+otherwise be counted twice.
 """
 
 from __future__ import annotations
@@ -584,11 +587,19 @@ def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMet
     """Give ``app`` its slot: inherited state, the sibling socket, the checkpoint thread,
     and ``/metrics`` summing every worker.  The app's lifespan starts and stops them; the
     final checkpoint comes after the app's own shutdown (the log drained)."""
+    from inferwatch.shared_windows import StoreWindows
+
     registry: CollectorRegistry = app.state.metrics.registry
     own = SlotMetrics(registry, rundir, slot)
     evaluator = getattr(app.state, "evaluator", None)
     windows = {}
-    if evaluator is not None:  # whichever worker judges (the lease's) sees every worker's rows
+    shared = evaluator is not None and any(
+        isinstance(t.profiler, StoreWindows) for t in evaluator.targets
+    )
+    if shared and evaluator is not None:
+        # fleet.share_windows: every worker's rows reach the judge through the store
+        windows = {(t.model, t.version): t.profiler.inner for t in evaluator.targets}
+    elif evaluator is not None:  # whichever worker judges (the lease's) sees every worker's
         windows = {(t.model, t.version): t.profiler for t in evaluator.targets}
         evaluator.targets = tuple(
             dataclasses.replace(t, profiler=FleetWindows(t.profiler, rundir, slot, workers))

@@ -46,6 +46,7 @@ from inferwatch.store._sql import (
     quarantine_row,
 )
 from inferwatch.store._tables import json_roundtrip, utc
+from inferwatch.store._windows import MemoryWindowProfiles
 
 __all__ = ["MemoryStore"]
 
@@ -66,7 +67,7 @@ def _float_or_none(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-class MemoryStore(MemoryLeases):
+class MemoryStore(MemoryLeases, MemoryWindowProfiles):
     """A thread-safe, in-memory :class:`~inferwatch.ports.Store`; nothing survives the process."""
 
     def __init__(self, *, available: bool = True) -> None:
@@ -89,6 +90,8 @@ class MemoryStore(MemoryLeases):
         self._history_resources: list[dict[str, Any]] = []
         self._leases: dict[str, dict[str, Any]] = {}
         self._lease_lock = threading.Lock()
+        self._window_profiles: dict[tuple[str, str, float, str], dict[str, Any]] = {}
+        self._window_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MemoryStore(predictions={len(self._predictions)}, available={self.available})"

@@ -80,6 +80,7 @@ from inferwatch.store._tables import (
     storable_text,
     utc,
 )
+from inferwatch.store._windows import SQLWindowProfiles
 
 __all__ = [
     "EVALUATION_COLUMNS",
@@ -522,7 +523,7 @@ def _history_columns(table: sa.Table, names: Sequence[str]) -> list[sa.ColumnEle
     ]
 
 
-class SQLStore(SQLLeases):
+class SQLStore(SQLLeases, SQLWindowProfiles):
     """The :class:`~inferwatch.ports.Store` on SQLite or PostgreSQL.
 
     ``url`` is ``sqlite:///path/to/inferwatch.db`` (the parent directory is created),

@@ -44,6 +44,7 @@ __all__ = [
     "silences_table",
     "storable_text",
     "utc",
+    "window_profiles_table",
 ]
 
 #: Alembic's version table.  Not the default ``alembic_version``, so that inferwatch can
@@ -439,4 +440,20 @@ leases_table = sa.Table(
     sa.Column("acquired_at", UTCDateTime, nullable=False),
     sa.Column("renewed_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# Each replica's share of the live drift windows (migration 0008): the judging replica adds
+# the other holders' profiles of a window to its own (inferwatch.shared_windows).  The
+# profile is JSON text (ASCII-escaped, NaN kept) without its bins.
+window_profiles_table = sa.Table(
+    "window_profiles",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("window_start", sa.Float(), primary_key=True),
+    sa.Column("holder", sa.String(200), primary_key=True),
+    sa.Column("profile", sa.Text(), nullable=False),
+    sa.Column("rows", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_window_profiles_window_start", "window_start"),
 )

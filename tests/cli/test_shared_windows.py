@@ -1,0 +1,88 @@
+"""Two replicas on one PostgreSQL with ``fleet.share_windows``: traffic split between them,
+the lease holder's judged window counts every row (its own and the other's, read back from
+the store), and each replica wrote its own share."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from inferwatch.demo import make_customers, prepare_workdir, to_instances
+from inferwatch.store import SQLStore
+from tests.cli.conftest import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+LEADER = re.compile(r"^inferwatch_evaluator_leader (\S+)$", re.MULTILINE)
+WAIT_SECONDS = 20.0
+
+
+def _leads(server: ServerProcess) -> bool:
+    found = LEADER.search(httpx.get(f"{server.base}/metrics", timeout=5).text)
+    assert found is not None, "inferwatch_evaluator_leader is not exported"
+    return float(found.group(1)) == 1.0
+
+
+def _drift(server: ServerProcess) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{server.base}/v1/models/churn/drift", timeout=5).json()
+    return body
+
+
+def test_the_leader_judges_the_rows_every_replica_answered(
+    tmp_path: Path, postgres_db_url: str
+) -> None:
+    prepare_workdir(tmp_path, port=0, n_reference=500)
+    config = tmp_path / "inferwatch.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["store"] = {"url": postgres_db_url, "flush_interval_seconds": 0.05}
+    # one window for the whole test (it starts at 00:00 UTC)
+    data["drift"] = {"evaluation_interval_seconds": 0.2, "window_seconds": 86_400}
+    config.write_text(yaml.safe_dump(data))
+    SQLStore(postgres_db_url).upgrade()  # migrated once, before two processes race to do it
+    env = {"INFERWATCH_FLEET__SHARE_WINDOWS": "true",
+           "INFERWATCH_FLEET__SHARE_INTERVAL_SECONDS": "0.3"}  # fmt: skip
+    replicas = [ServerProcess(["serve", "-c", str(config)], tmp_path, env=env) for _ in range(2)]
+    try:
+        for r in replicas:
+            r.wait_ready()
+        leads = [_leads(r) for r in replicas]
+        assert sorted(leads) == [False, True], leads
+        leader = replicas[leads.index(True)]
+        traffic = to_instances(make_customers(600, np.random.default_rng(5)))
+        # the follower answers two thirds, the leader one third
+        for i in range(0, len(traffic), 100):
+            to = leader if i % 300 == 0 else replicas[1 - leads.index(True)]
+            resp = httpx.post(f"{to.base}/v1/models/churn/predict",
+                           json={"instances": traffic[i : i + 100]}, timeout=30)  # fmt: skip
+            assert resp.status_code == 200, resp.text
+        deadline = time.monotonic() + WAIT_SECONDS
+        body = _drift(leader)
+        while (body.get("window") or {}).get("rows") != len(traffic):
+            assert time.monotonic() < deadline, f"the leader judged {body.get('window')}"
+            time.sleep(0.1)
+            body = _drift(leader)
+        assert body["status"] == "judged"
+        # each replica wrote its own share of the window: 200 and 400 rows
+        engine = sa.create_engine(postgres_db_url)
+        try:
+            with engine.connect() as conn:
+                shares = conn.execute(sa.text("SELECT holder, rows FROM window_profiles")).all()
+        finally:
+            engine.dispose()
+        assert sorted(n for _, n in shares) == [200, 400], shares
+        assert len({h for h, _ in shares}) == 2
+        assert (
+            "inferwatch_window_share_errors_total 0.0"
+            in httpx.get(f"{leader.base}/metrics", timeout=5).text
+        )
+    finally:
+        for r in replicas:
+            r.stop(10)

@@ -1,0 +1,49 @@
+"""``serve --workers N`` with ``fleet.share_windows``: the workers' rows reach the judge
+through the store alone, so none is counted twice (the socket merge is skipped)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inferwatch.demo import make_customers, to_instances
+from inferwatch.server import build_app
+from inferwatch.server._workers import acquire_slot, attach_fleet
+from inferwatch.shared_windows import StoreWindows
+from tests.server.conftest import TestClient, live_settings
+
+WAIT_SECONDS = 20.0
+
+
+def test_two_workers_sharing_windows_judge_each_row_once(
+    demo_workdir: Path, tmp_path: Path
+) -> None:
+    settings = live_settings(demo_workdir, tmp_path)
+    fleet = settings.fleet.model_copy(update={"share_windows": True, "share_interval_seconds": 0.2})
+    settings = settings.model_copy(update={"fleet": fleet})
+    rundir = tmp_path / "run"
+    rundir.mkdir()
+    traffic = to_instances(make_customers(600, np.random.default_rng(3)))
+    apps = []
+    for _ in range(2):  # as two workers of one replica: slots 0 and 1, one store
+        slot, _fd = acquire_slot(rundir, 2, wait=0)
+        app = build_app(settings)
+        attach_fleet(app, rundir, slot, 2)
+        assert all(isinstance(t.profiler, StoreWindows) for t in app.state.evaluator.targets)
+        apps.append(app)
+    with TestClient(apps[0]) as judge, TestClient(apps[1]) as other:  # the first leads
+        for i in range(0, len(traffic), 100):
+            client = judge if i < 200 else other
+            r = client.post("/v1/models/churn/predict", json={"instances": traffic[i : i + 100]})
+            assert r.status_code == 200, r.text
+        deadline = time.monotonic() + WAIT_SECONDS
+        rows = None
+        while rows != len(traffic):
+            assert time.monotonic() < deadline, f"the judged window holds {rows} rows"
+            time.sleep(0.1)
+            rows = (judge.get("/v1/models/churn/drift").json().get("window") or {}).get("rows")
+        time.sleep(1.0)  # a few more rounds: still every row once, not the sibling's twice
+        window = judge.get("/v1/models/churn/drift").json()["window"]
+        assert window["rows"] == len(traffic)
