@@ -3,8 +3,6 @@ the reader's own, pruned by window start."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,22 +12,10 @@ from inferwatch.ports import WindowProfileStore
 from inferwatch.store import MemoryStore, SQLStore
 
 
-@pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
-)
-def profiles(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WindowProfileStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    url = (
-        f"sqlite:///{tmp_path}/t.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_db_url")
-    )
-    store = SQLStore(url)
-    store.upgrade()
-    yield store
-    store.close()
+@pytest.fixture
+def profiles(any_store: SQLStore | MemoryStore) -> WindowProfileStore:
+    """Every store (tests/store/conftest.py's ``any_store``)."""
+    return any_store
 
 
 def row(start: float, n: int, model: str = "m", **extra: Any) -> dict[str, Any]:

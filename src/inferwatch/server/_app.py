@@ -159,6 +159,9 @@ def create_app(
                 await run_in_threadpool(tracing.shutdown)
             if not await run_in_threadpool(monitor.close):
                 log.error("the prediction log was not fully written at shutdown: %s", monitor.stats)
+            share = getattr(app.state, "window_share", None)
+            if share is not None:  # fleet.share_windows: the drained rows' last write
+                await run_in_threadpool(share.stop)
             store.close()
 
     app = FastAPI(

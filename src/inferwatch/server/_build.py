@@ -277,19 +277,15 @@ def _share_windows_of(
 
 
 def _run_share(app: FastAPI, share: WindowShare) -> None:
-    """Start ``share`` with the app and stop it (one last write) before the store closes."""
-    from starlette.concurrency import run_in_threadpool
-
+    """Start ``share`` with the app; the app's shutdown stops it (one last write) after the
+    prediction log is drained and before the store closes (``app.state.window_share``)."""
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         async with inner(a) as state:
             share.start()
-            try:
-                yield state
-            finally:
-                await run_in_threadpool(share.stop)
+            yield state
 
     app.router.lifespan_context = lifespan
     app.state.window_share = share
