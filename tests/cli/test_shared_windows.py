@@ -39,11 +39,15 @@ def _drift(server: ServerProcess) -> dict[str, Any]:
 def test_the_leader_judges_the_rows_every_replica_answered(
     tmp_path: Path, postgres_db_url: str
 ) -> None:
+    # the whole test must fall in one day-long window: never start it just before 00:00 UTC
+    to_midnight = 86_400 - time.time() % 86_400
+    if to_midnight < 120:
+        time.sleep(to_midnight + 1)
     prepare_workdir(tmp_path, port=0, n_reference=500)
     config = tmp_path / "inferwatch.yaml"
     data = yaml.safe_load(config.read_text())
     data["store"] = {"url": postgres_db_url, "flush_interval_seconds": 0.05}
-    # one window for the whole test (it starts at 00:00 UTC)
+    # one window for the whole test (windows start at 00:00 UTC; see the wait above)
     data["drift"] = {"evaluation_interval_seconds": 0.2, "window_seconds": 86_400}
     config.write_text(yaml.safe_dump(data))
     SQLStore(postgres_db_url).upgrade()  # migrated once, before two processes race to do it
