@@ -22,13 +22,23 @@ export function el(tag, attrs = {}, ...children) {
 
 export const isNum = (x) => typeof x === "number" && Number.isFinite(x);
 
-export function num(x, digits = 3) {
+// Numbers read as in the batch HTML report (report/_html.py's _num and _pct): 4
+// significant digits, whole numbers with separators from 10,000, an exponent below 0.001
+// or from 1e9; a share with one decimal, "<0.1%" for a tiny one.  Axes ask for 3 digits,
+// as the report's axis labels.
+export function num(x, digits = 4) {
   if (!isNum(x)) return DASH;
   const a = Math.abs(x);
-  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return x.toExponential(2);
+  if (a === 0) return "0";
+  if (a < 1e-3 || a >= 1e9) return x.toExponential(3);
+  if (a >= 1e4) return Math.round(x).toLocaleString("en-US");
   return Number(x.toPrecision(digits)).toLocaleString("en-US", { maximumFractionDigits: 6 });
 }
-export const pct = (r, digits = 1) => (isNum(r) ? `${(r * 100).toFixed(digits)}%` : DASH);
+export function pct(r, digits = 1) {
+  if (!isNum(r)) return DASH;
+  if (digits === 1 && r !== 0 && Math.abs(r) < 0.001) return r > 0 ? "<0.1%" : ">\u22120.1%";
+  return `${(r * 100).toFixed(digits)}%`;
+}
 export function secs(s) {
   if (!isNum(s)) return DASH;
   if (s < 1e-3) return `${(s * 1e6).toFixed(0)} \u00b5s`;
