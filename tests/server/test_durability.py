@@ -1,8 +1,9 @@
 """Issue 16's acceptance, on a real ``inferwatch serve`` process under load:
 
-(a) PostgreSQL frozen (the whole cluster SIGSTOPped) for 12 s: every predict is answered
-    200, and after a graceful stop every answered prediction is in PostgreSQL exactly
-    once (the rows went to the spill file and were replayed);
+(a) PostgreSQL frozen (the whole cluster SIGSTOPped) for 12 s, and PostgreSQL shut down
+    (``pg_ctl stop``) for 12 s and started again: every predict is answered 200, and
+    after a graceful stop every answered prediction is in PostgreSQL exactly once (the
+    rows went to the spill file and were replayed);
 (b) SIGKILL under load on SQLite, then a restart: the database is intact and the rows
     lost are only those answered in the last flush interval before the kill.
 """
@@ -23,6 +24,8 @@ import psycopg
 import pytest
 
 from inferwatch.demo import make_customers, prepare_workdir, to_instances
+from tests._postgres import _run as _run_pg
+from tests._postgres import find_pg_bin, postgres_cluster
 from tests.cli.conftest import ServerProcess
 from tests.server.conftest import sample
 from tests.store.test_timeouts import _freeze, _thaw, frozen
@@ -188,3 +191,48 @@ def test_sigkill_under_load_keeps_the_store_intact_and_loses_at_most_a_flush_int
         f"({100 * len(lost) / len(answered):.1f}%), the oldest answered {oldest:.2f} s "
         f"before the kill; flush interval {FLUSH_SECONDS} s; integrity_check ok"
     )
+
+
+def test_postgres_down_12s_under_load_loses_and_doubles_nothing(
+    workdir: Path, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    """The other outage: PostgreSQL shut down (``pg_ctl stop -m fast``: connections
+    refused, pooled ones broken) for 12 s, then started again on the same port.  On a
+    cluster of its own, so the session's cluster stays up for the other tests."""
+    bin_dir = find_pg_bin()
+    assert bin_dir is not None, "PostgreSQL's server binaries are not installed"
+    with postgres_cluster(bin_dir) as url:
+        dsn = url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            data = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
+            sockets = str(conn.execute("SHOW unix_socket_directories").fetchone()[0])  # type: ignore[index]
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data)]
+        server = _serve(workdir, tmp_path, url, statement_timeout_seconds="0.5", queue_size="1000")
+        servers.append(server)
+        server.wait_ready()
+        load = Load(server.base)
+        time.sleep(1.5)
+        before = load.count()
+        _run_pg([*pg_ctl, "-m", "fast", "-w", "stop"], data.parent)
+        time.sleep(OUTAGE_SECONDS)
+        during = load.count() - before
+        metrics = httpx.get(f"{server.base}/metrics", timeout=10).text
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -F"
+        log_file = str(data.parent / "server.log")
+        _run_pg([*pg_ctl, "-o", options, "-l", log_file, "-w", "-t", "30", "start"], data.parent)
+        time.sleep(2.0)  # traffic after the outage too, while the spill file is replayed
+        load.join()
+        rc = server.stop(timeout=90)
+
+        assert rc == 0, server.output()
+        assert load.errors == [], load.errors[:3]
+        assert set(load.statuses) == {200}, load.statuses
+        assert during > 50, "the load did not go on during the outage"
+        assert sample(metrics, "inferwatch_prediction_log_spilled_rows_total") > 0
+        ids = load.ids()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            stored = [r[0] for r in conn.execute("SELECT id FROM predictions")]
+        assert len(stored) == len(set(stored)) == len(ids) == len(set(ids))  # exactly once
+        assert set(stored) == set(ids)
+        assert (tmp_path / "spill.bin").stat().st_size == 0
