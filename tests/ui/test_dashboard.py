@@ -226,7 +226,7 @@ def _redrawn(page: Any, before: str) -> None:
     _until(page, f"() => (document.body.dataset.drawn || '') !== {before!r}")
 
 
-def test_the_overview_asks_for_a_key_then_shows_the_model_unhealthy(page: Any, demo: Demo) -> None:
+def _the_overview_asks_for_a_key_then_shows_the_model_unhealthy(page: Any, demo: Demo) -> None:
     page.goto(f"{demo.base}/")  # redirects to /ui/
     page.wait_for_selector("#key-form:not([hidden])")
     assert "read role" in page.inner_text("#key-why")
@@ -243,7 +243,7 @@ def test_the_overview_asks_for_a_key_then_shows_the_model_unhealthy(page: Any, d
     _shot(page, demo, "overview")
 
 
-def test_the_model_page_marks_the_drifted_features_and_draws_latency(page: Any, demo: Demo) -> None:
+def _the_model_page_marks_the_drifted_features_and_draws_latency(page: Any, demo: Demo) -> None:
     page.click(f"#overview tr[data-model={DEMO_MODEL}] a")
     page.wait_for_selector("#heatmap")
     before = _drawn(page)
@@ -290,7 +290,7 @@ def test_the_model_page_marks_the_drifted_features_and_draws_latency(page: Any, 
     _shot(page, demo, "model")
 
 
-def test_silencing_is_refused_with_a_read_key_and_works_with_an_admin_key_as_acknowledging(
+def _silencing_is_refused_with_a_read_key_and_works_with_an_admin_key_as_acknowledging(
     page: Any, demo: Demo
 ) -> None:
     def silences() -> list[dict[str, Any]]:
@@ -325,7 +325,7 @@ def test_silencing_is_refused_with_a_read_key_and_works_with_an_admin_key_as_ack
     _shot(page, demo, "model-silenced")
 
 
-def test_resources_dark_theme_docs_offline_and_no_console_errors(page: Any, demo: Demo) -> None:
+def _resources_dark_theme_docs_offline_and_no_console_errors(page: Any, demo: Demo) -> None:
     page.click(".tabs a[data-page=resources]")
     page.wait_for_selector("#resources canvas")
     before = _drawn(page)
@@ -343,3 +343,13 @@ def test_resources_dark_theme_docs_offline_and_no_console_errors(page: Any, demo
     ]  # fmt: skip
     assert unexpected == []
     assert any("status of 403" in m for m in demo.console)  # the refusal was seen
+
+
+def test_the_dashboard_in_a_browser(page: Any, demo: Demo) -> None:
+    """One browser page walked through the dashboard in order (the key typed on the
+    overview is the one the later steps use), so one test: pytest-xdist may not split
+    the steps across workers."""
+    _the_overview_asks_for_a_key_then_shows_the_model_unhealthy(page, demo)
+    _the_model_page_marks_the_drifted_features_and_draws_latency(page, demo)
+    _silencing_is_refused_with_a_read_key_and_works_with_an_admin_key_as_acknowledging(page, demo)
+    _resources_dark_theme_docs_offline_and_no_console_errors(page, demo)
