@@ -172,9 +172,13 @@ def test_the_history_tells_what_the_server_answered(
     rows = store.query_model_history("cancer", since=begin - 400, until=now)
     store.close()
 
-    # requests per second: what was sent, per second the rows cover
+    # every request answered is in the stored rows, exactly
+    assert sum(r.requests for r in rows) == 40
+    # requests per second: what was sent, per second the rows cover (approximate: on a slow
+    # machine a sampling interval outlasts the 1 s step, and a row that straddles a bucket
+    # edge is shared out by overlap here but re-bucketed by the server's own rule)
     for answer in (fine, one):
-        assert _sent(answer, rows) == pytest.approx(40)
+        assert _sent(answer, rows) == pytest.approx(40, rel=0.1)
     t, rps = fine["t"], fine["series"]["requests_per_second"]
     assert fine["step_seconds"] == 1.0 and len(t) == len(rps) == len(fine["series"]["error_ratio"])
     assert max(v for v in rps if v is not None) > 1  # ~40 requests in ~1-2 s
