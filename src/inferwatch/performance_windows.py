@@ -128,6 +128,7 @@ class WindowPerformance:
     """The performance state of one window (see the module docstring); copied to be read."""
 
     __slots__ = (
+        "changes",
         "fairness",
         "labelled",
         "labelled_losses",
@@ -151,15 +152,108 @@ class WindowPerformance:
             if setup.protected is not None and setup.task == "classification"
             else None
         )
+        #: batches folded in by this process (a change mark for sharing, never merged)
+        self.changes = 0
 
     def copy(self) -> WindowPerformance:
         out = WindowPerformance.__new__(WindowPerformance)
+        out.changes = self.changes
         out.summary = self.summary.copy()
         out.labelled = self.labelled.copy()
         out.losses = self.losses.copy()
         out.labelled_losses = self.labelled_losses.copy()
         out.segments = {c: {v: s.copy() for v, s in d.items()} for c, d in self.segments.items()}
         out.fairness = None if self.fairness is None else self.fairness.copy()
+        return out
+
+    # -- merging and sharing: workers and replicas each hold part of a window's traffic --
+
+    def __iadd__(self, other: WindowPerformance) -> WindowPerformance:
+        """Add another process's state of the same window (same setup): every part is a sum,
+        so the result is what one process fed both streams would hold.  Segment values
+        are matched by name (each process names its own first ``max_segment_values``)."""
+        if not isinstance(other, WindowPerformance):
+            return NotImplemented
+        self.summary += other.summary  # type: ignore[operator]
+        self.labelled += other.labelled  # type: ignore[operator]
+        self.losses = self.losses + other.losses
+        self.labelled_losses = self.labelled_losses + other.labelled_losses
+        for column, theirs in other.segments.items():
+            mine = self.segments.setdefault(column, {})
+            for value, seg in theirs.items():
+                if value in mine:
+                    mine[value] += seg  # type: ignore[operator]
+                else:
+                    mine[value] = seg.copy()
+        if other.fairness is not None:
+            if self.fairness is None:
+                self.fairness = other.fairness.copy()
+            else:
+                self.fairness += other.fairness
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (the summaries' own ``to_dict``): what a worker answers its
+        judging sibling and a replica writes to the store."""
+        return {
+            "kind": "window_performance",
+            "summary": self.summary.to_dict(),
+            "labelled": self.labelled.to_dict(),
+            "losses": self.losses.tolist(),
+            "labelled_losses": self.labelled_losses.tolist(),
+            "segments": {
+                c: {v: s.to_dict() for v, s in d.items()} for c, d in self.segments.items()
+            },
+            "fairness": None if self.fairness is None else self.fairness.to_dict(),
+            "changes": self.changes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], setup: PerformanceSetup) -> WindowPerformance:
+        """The state written by :meth:`to_dict`, checked against ``setup`` (a summary of
+        other classes or another task raises ``ValueError``, as does a malformed dict)."""
+        from inferwatch.fairness import GroupCounts
+
+        if not isinstance(data, Mapping) or data.get("kind") != "window_performance":
+            raise ValueError("not a window performance state")
+        kind: type[ClassificationSummary] | type[RegressionSummary] = (
+            ClassificationSummary if setup.task == "classification" else RegressionSummary
+        )
+
+        def summary(value: Any) -> Summary:
+            if not isinstance(value, Mapping):
+                raise ValueError("window performance: a summary must be a mapping")
+            out = kind.from_dict(value)
+            if isinstance(out, ClassificationSummary) and tuple(out.classes) != tuple(
+                setup.classes
+            ):
+                raise ValueError(
+                    f"window performance: classes {list(out.classes)} are not {list(setup.classes)}"
+                )
+            return out
+
+        out = cls(setup)
+        out.summary = summary(data.get("summary"))
+        out.labelled = summary(data.get("labelled"))
+        for name in ("losses", "labelled_losses"):
+            arr = np.asarray(data.get(name), dtype=np.float64)
+            if arr.shape != (3,):
+                raise ValueError(f"window performance: {name!r} must be 3 numbers")
+            setattr(out, name, arr)
+        segments = data.get("segments")
+        if not isinstance(segments, Mapping):
+            raise ValueError("window performance: 'segments' must be a mapping")
+        for column, values in segments.items():
+            if column not in out.segments or not isinstance(values, Mapping):
+                continue  # a segment this setup does not track
+            out.segments[column] = {str(v): summary(s) for v, s in values.items()}
+        fairness = data.get("fairness")
+        if fairness is not None and out.fairness is not None:
+            if not isinstance(fairness, Mapping):
+                raise ValueError("window performance: 'fairness' must be a mapping")
+            out.fairness = GroupCounts.from_dict(fairness)
+        changes = data.get("changes", 0)
+        out.changes = int(changes) if isinstance(changes, int) else 0
         return out
 
 
@@ -450,6 +544,7 @@ class PerformanceWindows:
             for start, rows in kept.items():
                 win = self._window(target, start)
                 self._observe(target, win, _take(arrays, rows))
+                win.changes += 1
                 self._dirty.add((model, version, start))
 
     def _prediction_arrays(
@@ -580,6 +675,7 @@ class PerformanceWindows:
             for start, rows in kept.items():
                 win = self._window(target, start)
                 self._add_pairs(target, win, _take(arrays, rows))
+                win.changes += 1
                 self._dirty.add((model, version, start))
             if setup.detector is not None and errors.size:
                 self._detect(target, errors)
