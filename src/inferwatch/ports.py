@@ -34,6 +34,7 @@ __all__ = [
     "PredictionSink",
     "QuarantineSink",
     "Store",
+    "WindowPerformanceStore",
     "WindowProfileStore",
     "WindowSink",
 ]
@@ -260,6 +261,31 @@ class WindowProfileStore(Protocol):
         ...
 
 
+class WindowPerformanceStore(Protocol):
+    """Each replica's share of the live performance windows (``inferwatch.shared_windows``)."""
+
+    def save_window_performance(self, holder: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Upsert ``holder``'s window states (model, version, window_start, state, changes)."""
+        ...
+
+    def load_window_performance(
+        self, model: str, version: str, window_start: float, *, exclude_holder: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The stored states of one window, every holder's but ``exclude_holder``'s."""
+        ...
+
+    def list_window_performance(
+        self, since: float, *, exclude_holder: str | None = None
+    ) -> list[dict[str, Any]]:
+        """(model, version, window_start, holder, changes) of the stored states of windows
+        starting at ``since`` or later, without the states: what changed is seen cheaply."""
+        ...
+
+    def prune_window_performance(self, before: float) -> int:
+        """Delete the states of windows starting before ``before``; how many."""
+        ...
+
+
 @runtime_checkable
 class Store(
     PredictionSink,
@@ -268,6 +294,7 @@ class Store(
     HistoryStore,
     LeaseStore,
     WindowProfileStore,
+    WindowPerformanceStore,
     Protocol,
 ):
     """The persistent store (SQLite or PostgreSQL, or in memory for tests)."""

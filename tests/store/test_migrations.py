@@ -75,6 +75,7 @@ def test_the_migration_creates_exactly_the_expected_tables(
             "quarantine",
             "references",
             "silences",
+            "window_performance",
             "window_profiles",
             VERSION_TABLE,
         ]
@@ -93,6 +94,7 @@ def test_the_migration_creates_exactly_the_expected_tables(
         "quarantine",
         "references",
         "silences",
+        "window_performance",
         "window_profiles",
     }
 
@@ -170,8 +172,15 @@ def test_the_migrations_ship_inside_the_package() -> None:
         ("0002", "quarantine"),
         ("0004", "alert_history"),
         ("0005", "history_models"),
+        ("0008", "window_performance"),
     ],
-    ids=["0002_evaluations", "0003_quarantine", "0005_alerts", "0006_history"],
+    ids=[
+        "0002_evaluations",
+        "0003_quarantine",
+        "0005_alerts",
+        "0006_history",
+        "0009_window_performance",
+    ],
 )
 def test_each_revision_adds_its_table_on_top_of_the_one_before(
     store_url: str, before: str, table: str

@@ -91,6 +91,7 @@ class MemoryStore(MemoryLeases, MemoryWindowProfiles):
         self._leases: dict[str, dict[str, Any]] = {}
         self._lease_lock = threading.Lock()
         self._window_profiles: dict[tuple[str, str, float, str], dict[str, Any]] = {}
+        self._window_performance: dict[tuple[str, str, float, str], dict[str, Any]] = {}
         self._window_lock = threading.Lock()
 
     def __repr__(self) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "silences_table",
     "storable_text",
     "utc",
+    "window_performance_table",
     "window_profiles_table",
 ]
 
@@ -456,4 +457,20 @@ window_profiles_table = sa.Table(
     sa.Column("rows", sa.BigInteger(), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("ix_window_profiles_window_start", "window_start"),
+)
+
+# Each replica's share of the live performance (label) windows (migration 0009): the
+# judging replica adds the other holders' states of a window to its own
+# (inferwatch.shared_windows).  ``changes`` is the holder's change counter of the window.
+window_performance_table = sa.Table(
+    "window_performance",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("window_start", sa.Float(), primary_key=True),
+    sa.Column("holder", sa.String(200), primary_key=True),
+    sa.Column("state", sa.Text(), nullable=False),
+    sa.Column("changes", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_window_performance_window_start", "window_start"),
 )
