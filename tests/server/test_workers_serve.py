@@ -2,7 +2,10 @@
 
 Exactly N predicts over several connections, answered by more than one worker; every
 scrape of ``/metrics`` then sums ``inferwatch_requests_total`` to N, with exemplars in
-OpenMetrics, and the live drift window judged holds all N rows.  A worker stopped with
+OpenMetrics, and the live drift window judged holds all N rows.  Labels for every
+prediction, posted over several connections (so most reach a worker other than the one
+that answered the prediction), give the judged performance window full coverage and the
+accuracy computed here from the answers.  A worker stopped with
 SIGTERM and one killed with SIGKILL are replaced: the totals never go down, and stay exact.
 """
 
@@ -22,6 +25,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from inferwatch.demo import make_customers, prepare_workdir, to_instances
+from inferwatch.demo._data import TARGET
 from inferwatch.server._workers import ask_slot
 from tests.cli.conftest import ServerProcess
 
@@ -39,6 +43,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # one long window judged every 2 s: after N predicts it holds N rows, on any worker
     config["drift"] = {"window_seconds": 3600, "evaluation_interval_seconds": 2}
     config["history"] = {"interval_seconds": 1}  # sampled by one worker, for the fleet
+    # one long performance window, judged from the first labels
+    config["performance"] = {"window_seconds": 86400, "min_labels": 30}
     (path / "inferwatch.yaml").write_text(yaml.safe_dump(config))
     return path
 
@@ -69,8 +75,15 @@ def total(base: str, openmetrics: bool = False) -> tuple[float, str]:
     return n, text
 
 
-def predict(base: str, instances: list[dict[str, object]], n: int, clients: int = 8) -> int:
-    """``n`` single-row predicts from ``clients`` keep-alive connections; the 200s."""
+def predict(
+    base: str,
+    instances: list[dict[str, object]],
+    n: int,
+    clients: int = 8,
+    answers: dict[str, tuple[int, object]] | None = None,
+) -> int:
+    """``n`` single-row predicts from ``clients`` keep-alive connections; the 200s.
+    ``answers`` gets prediction id -> (instance index, predicted class)."""
 
     def client(i: int) -> int:
         ok = 0
@@ -83,6 +96,9 @@ def predict(base: str, instances: list[dict[str, object]], n: int, clients: int 
                     headers={"traceparent": f"00-{trace}-{j + 1:016x}-01"},
                 )
                 ok += r.status_code == 200
+                if answers is not None and r.status_code == 200:
+                    item = r.json()["predictions"][0]
+                    answers[item["id"]] = (j % len(instances), item["prediction"])
         return ok
 
     with cf.ThreadPoolExecutor(clients) as pool:
@@ -125,9 +141,13 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
         wait_for(lambda: len(slots(server)) == WORKERS, 180, "4 workers", server)
         server.wait_ready(120)
         rundir = Path(RUNDIR_LINE.search(server.stderr).group(1))  # type: ignore[union-attr]
-        instances = to_instances(make_customers(64, np.random.default_rng(3)))
+        customers = make_customers(64, np.random.default_rng(3))
+        instances = to_instances(customers)
+        truth = [str(v) for v in customers[TARGET]]
         n = 300
-        assert predict(server.base, instances, n) == n
+        answers: dict[str, tuple[int, object]] = {}
+        assert predict(server.base, instances, n, answers=answers) == n
+        assert len(answers) == n
         answered = per_slot(rundir)
         assert sum(answered.values()) == n
         assert sum(1 for v in answered.values() if v > 0) > 1, answered  # several workers
@@ -151,6 +171,40 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
             )
 
         wait_for(lambda: window_rows() == n, 60, f"a judged window of {n} rows", server)
+
+        # labels of every prediction, 10 requests on fresh connections: most reach a
+        # worker that did not answer the prediction; the judged window merges every
+        # worker's predictions and labels, so coverage is 1 and accuracy is all 300's
+        ids = sorted(answers)
+        left = set(ids)
+        deadline = time.monotonic() + 30
+        while left and time.monotonic() < deadline:  # a label may outrun its row's flush
+            for part in np.array_split(np.array(sorted(left)), 10):
+                body = {"labels": [{"prediction_id": i, "label": truth[answers[i][0]]}
+                                   for i in part.tolist()]}  # fmt: skip
+                r = httpx.post(f"{server.base}/v1/models/churn/feedback", json=body, timeout=30)
+                if r.status_code in (200, 207):  # 207: the rejected ones are listed
+                    refused = {e["prediction_id"] for e in r.json()["errors"]}
+                    left -= set(part.tolist()) - refused
+            if left:
+                time.sleep(0.5)
+        assert not left, f"{len(left)} labels not accepted"
+        expected = float(np.mean([str(answers[i][1]) == truth[answers[i][0]] for i in ids]))
+
+        def performance() -> dict[str, float]:
+            text = httpx.get(f"{server.base}/metrics", timeout=10).text
+            out = {}
+            for f in text_string_to_metric_families(text):
+                for s in f.samples:
+                    if s.name == "inferwatch_model_performance":
+                        out[s.labels["metric"]] = s.value
+                    elif s.name == "inferwatch_label_coverage_ratio":
+                        out["coverage"] = s.value
+            return out
+
+        wait_for(lambda: performance().get("coverage") == 1.0, 60, "labels of every worker",
+                 server)  # fmt: skip
+        assert performance()["accuracy"] == pytest.approx(expected, abs=1e-12)
 
         # SIGTERM: the worker drains, saves its counts and is replaced on its slot
         before = slots(server)

@@ -80,6 +80,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from inferwatch.config import Settings
+    from inferwatch.performance import ClassificationSummary, RegressionSummary
+    from inferwatch.performance_windows import Detection, PerformanceWindows, WindowPerformance
 
 __all__ = [
     "ADDITIVE_GAUGES",
@@ -320,11 +322,16 @@ class SlotServer:
     """Answers siblings' scrapes on ``RUNDIR/slot-K.sock``: one request, one view."""
 
     def __init__(
-        self, slot_metrics: SlotMetrics, windows: Mapping[tuple[str, str], Any] | None = None
+        self,
+        slot_metrics: SlotMetrics,
+        windows: Mapping[tuple[str, str], Any] | None = None,
+        performance: PerformanceWindows | None = None,
     ) -> None:
         self.metrics = slot_metrics
         #: (model, version) -> this worker's own WindowProfiler (what siblings ask for)
         self.windows = dict(windows or {})
+        #: this worker's own performance windows (what the judging sibling asks for)
+        self.performance = performance
         self.path = slot_metrics.rundir / f"slot-{slot_metrics.slot}.sock"
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a dead predecessor's
@@ -348,8 +355,11 @@ class SlotServer:
             with conn:
                 try:
                     conn.settimeout(SIBLING_TIMEOUT_SECONDS)
-                    if conn.recv(1) == b"w":
+                    kind = conn.recv(1)
+                    if kind == b"w":
                         body = self._window(conn)
+                    elif kind == b"p":
+                        body = self._performance(conn)
                     else:
                         body = encode(self.metrics.view())
                     conn.sendall(_LEN.pack(len(body)) + body)
@@ -366,6 +376,32 @@ class SlotServer:
         return json.dumps(
             None if prof is None else prof.to_dict(include_bins=False), default=_plain
         ).encode()
+
+    def _performance(self, conn: socket.socket) -> bytes:
+        """This worker's part of the performance windows: ``[op, model, version, arg]``.
+
+        ``window`` (arg: start): its ``WindowPerformance.to_dict``; ``starts``; ``dirty``:
+        the windows changed since the judge last asked (taken, so each change is judged
+        once); ``detections`` (taken likewise); ``merged`` (arg: since): the summary of its
+        windows from ``since`` on (version comparisons)."""
+        (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
+        op, model, version, arg = msgspec.msgpack.decode(_recv_exact(conn, n))
+        pw = self.performance
+        answer: Any = None
+        if pw is not None:
+            if op == "window":
+                win = pw.window(model, version, float(arg))
+                answer = None if win is None else win.to_dict()
+            elif op == "starts":
+                answer = pw.starts(model, version)
+            elif op == "dirty":
+                answer = [list(k) for k in pw.take_dirty()]
+            elif op == "detections":
+                answer = [dataclasses.asdict(d) for d in pw.detections(model, version)]
+            elif op == "merged":
+                summary = pw.merged(model, version, None if arg is None else float(arg))
+                answer = None if summary is None else summary.to_dict()
+        return json.dumps(answer, default=_plain).encode()
 
     def close(self) -> None:
         self._closed = True
@@ -424,6 +460,24 @@ def ask_window(
     return got if isinstance(got, dict) else None
 
 
+def ask_performance(rundir: Path, slot: int, op: str, model: str, version: str, arg: Any) -> Any:
+    """Slot ``slot``'s answer to a performance request (see ``SlotServer._performance``);
+    None when no worker answers there."""
+    path = rundir / f"slot-{slot}.sock"
+    if not path.exists():
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(SIBLING_TIMEOUT_SECONDS)
+            conn.connect(str(path))
+            ask = msgspec.msgpack.encode([op, model, version, arg])
+            conn.sendall(b"p" + _LEN.pack(len(ask)) + ask)
+            (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
+            return json.loads(_recv_exact(conn, n))
+    except (OSError, ConnectionError, ValueError, struct.error):
+        return None
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars as Python's, for json."""
     item = getattr(value, "item", None)
@@ -479,6 +533,118 @@ class FleetWindows:
         start = window_start(self._inner.clock(), self._inner.window_seconds)
         prof = self.window(model, version, start)
         return start, prof if prof is not None else self._inner.empty()
+
+
+class FleetPerformance:
+    """A worker's ``PerformanceWindows`` whose windows hold every worker's predictions and
+    labels, as :class:`FleetWindows` does for drift.
+
+    Each worker folds the predictions it answers and the labels it receives into its own
+    windows (a label joins its prediction through the store, whichever worker answered
+    it).  Every part of a window is a sum (``WindowPerformance +=``), so the judge's window
+    is its own plus each sibling's, asked over the sockets: what one process fed every
+    prediction and label would hold.  ``take_dirty`` and ``detections`` take the
+    siblings' too, so a window whose labels reached another worker is judged.  Writing
+    goes to the wrapped windows.  Left out: a sibling that does not answer (logged by the
+    caller's round, judged again when it changes), a dead worker's windows (not saved), and
+    a replaced label whose first value another worker counted (it cannot come out there:
+    counted in ``unmatched_removals``, and the window keeps both).  Each worker's stream
+    detectors see the error stream of the labels it received.
+    """
+
+    def __init__(self, inner: PerformanceWindows, rundir: Path, slot: int, workers: int) -> None:
+        self._inner = inner
+        self._rundir = rundir
+        self._slot = slot
+        self._workers = workers
+
+    @property
+    def inner(self) -> PerformanceWindows:
+        return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _siblings(self, op: str, model: str, version: str, arg: Any = None) -> Iterator[Any]:
+        for k in range(2 * self._workers):
+            if k != self._slot:
+                answer = ask_performance(self._rundir, k, op, model, version, arg)
+                if answer is not None:
+                    yield answer
+
+    def window(self, model: str, version: str, start: float) -> WindowPerformance | None:
+        from inferwatch.performance_windows import WindowPerformance
+
+        merged = self._inner.window(model, version, start)
+        setup = self._inner.setup(model, version)
+        if setup is None:
+            return merged
+        for data in self._siblings("window", model, version, start):
+            try:
+                theirs = WindowPerformance.from_dict(data, setup)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("worker slot %d: a sibling's performance window is left out: %s",
+                            self._slot, exc)  # fmt: skip
+                continue
+            if merged is None:
+                merged = theirs
+            else:
+                merged += theirs
+        return merged
+
+    def current(self, model: str, version: str) -> tuple[float, WindowPerformance]:
+        from inferwatch.performance_windows import WindowPerformance
+        from inferwatch.windows import window_start
+
+        start = window_start(self._inner.clock(), self._inner.window_seconds)
+        win = self.window(model, version, start)
+        if win is None:
+            setup = self._inner.setup(model, version)
+            assert setup is not None
+            win = WindowPerformance(setup)
+        return start, win
+
+    def starts(self, model: str, version: str) -> list[float]:
+        found = set(self._inner.starts(model, version))
+        for theirs in self._siblings("starts", model, version):
+            found.update(float(s) for s in theirs)
+        return sorted(found)
+
+    def take_dirty(self) -> list[tuple[str, str, float]]:
+        found = set(self._inner.take_dirty())
+        for theirs in self._siblings("dirty", "", ""):
+            found.update((str(m), str(v), float(s)) for m, v, s in theirs)
+        return sorted(found, key=lambda k: (k[2], k[0], k[1]))
+
+    def mark_dirty(self, model: str, version: str) -> None:
+        self._inner.mark_windows_dirty((model, version, s) for s in self.starts(model, version))
+
+    def detections(self, model: str, version: str) -> list[Detection]:
+        from inferwatch.performance_windows import Detection
+
+        found = self._inner.detections(model, version)
+        for theirs in self._siblings("detections", model, version):
+            found.extend(Detection(**d) for d in theirs)
+        return sorted(found, key=lambda d: d.at)
+
+    def merged(
+        self, model: str, version: str, since: float | None = None
+    ) -> ClassificationSummary | RegressionSummary | None:
+        from inferwatch.performance import ClassificationSummary, RegressionSummary
+
+        out = self._inner.merged(model, version, since)
+        if out is None:
+            return None
+        kind = type(out)
+        for data in self._siblings("merged", model, version, since):
+            try:
+                theirs = kind.from_dict(data)
+                out += theirs  # type: ignore[operator]
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("worker slot %d: a sibling's performance summary is left out: %s",
+                            self._slot, exc)  # fmt: skip
+        assert isinstance(out, ClassificationSummary | RegressionSummary)
+        return out
 
 
 class FleetRegistry:
@@ -583,6 +749,16 @@ class WorkerConfig(uvicorn.Config):
         return self._worker_app
 
 
+def _shares_performance(performance: Any) -> bool:
+    """Whether ``performance`` reads the other holders' windows from the store
+    (``fleet.share_windows``), so the socket merge would count them twice."""
+    try:
+        from inferwatch.shared_windows import StorePerformance  # type: ignore[attr-defined]
+    except ImportError:  # not built yet
+        return False
+    return isinstance(performance, StorePerformance)
+
+
 def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMetrics:
     """Give ``app`` its slot: inherited state, the sibling socket, the checkpoint thread,
     and ``/metrics`` summing every worker.  The app's lifespan starts and stops them; the
@@ -605,7 +781,14 @@ def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMet
             dataclasses.replace(t, profiler=FleetWindows(t.profiler, rundir, slot, workers))
             for t in evaluator.targets
         )
-    server = SlotServer(own, windows)
+    performance = None
+    if evaluator is not None and evaluator.performance is not None:
+        if _shares_performance(evaluator.performance):
+            pass  # fleet.share_windows: every worker's labels reach the judge through the store
+        else:
+            performance = evaluator.performance
+            evaluator.performance = FleetPerformance(performance, rundir, slot, workers)
+    server = SlotServer(own, windows, performance)
     fleet = FleetRegistry(own, workers)
     app.state.metrics_source = fleet
     alerting = getattr(app.state, "alerting", None)
