@@ -19,7 +19,7 @@ from inferwatch.observation import (
 )
 
 if TYPE_CHECKING:  # the engine's plain rows; imported for the annotations only
-    from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence
+    from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence, StoredAlert
     from inferwatch.history import ModelRow, ResourceRow
 
 __all__ = [
@@ -128,6 +128,18 @@ class AlertStore(Protocol):
     ) -> list[dict[str, Any]]:
         """Delivery attempt rows (id, receiver, group_key, attempt, at, outcome, alerts,
         error, retry_at), newest first, at most ``limit``."""
+        ...
+
+    def query_active_alerts(self, *, limit: int = 10_000) -> list[StoredAlert]:
+        """The alerts whose newest state change left them pending or firing, newest
+        first, at most ``limit`` (what a new evaluator leader's engine restores)."""
+        ...
+
+    def query_last_deliveries(
+        self, *, since: datetime | None = None, limit: int = 10_000
+    ) -> dict[tuple[str, str], datetime]:
+        """The newest successful delivery per (receiver, group key) at or after
+        ``since``, at most ``limit`` groups (what a new leader counts as told)."""
         ...
 
     def save_silence(self, silence: Silence) -> None:

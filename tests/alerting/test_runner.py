@@ -57,3 +57,54 @@ def test_runner_cycles_stores_transitions_and_survives_errors() -> None:
         ("pending", "firing"),
     ]
     assert sink.sent[0] == 1
+
+
+def test_runner_calls_on_lead_before_its_first_cycle_and_after_each_gain_of_the_gate() -> None:
+    """The server restores the alerts of the previous leader in ``on_lead``: once when the
+    runner starts leading, again each time its gate opens after being shut (the lease
+    lost and taken back), never while it keeps leading."""
+    clock = FakeClock()
+    engine = AlertEngine(clock)
+    dispatcher = Dispatcher(engine, Sink(), group_wait=timedelta(0))
+    gates = iter([True, True, False, False, True, True, False, True])
+    events: list[str] = []
+    done = threading.Event()
+
+    def gate() -> bool:
+        opened = next(gates, None)
+        if opened is None:
+            done.set()
+            return False
+        return opened
+
+    def outcomes() -> list[RuleOutcome]:
+        events.append("cycle")
+        return []
+
+    runner = AlertRunner(engine, dispatcher, outcomes, interval=0.001,
+                         on_lead=lambda: events.append("lead"))  # fmt: skip
+    runner.gate = gate
+    runner.start()
+    try:
+        assert done.wait(10), "the gate sequence did not run out within 10 s"
+    finally:
+        runner.stop()
+    assert events == ["lead", "cycle", "cycle", "lead", "cycle", "cycle", "lead", "cycle"]
+
+
+def test_a_failing_on_lead_is_reported_and_the_cycle_runs() -> None:
+    clock = FakeClock()
+    engine = AlertEngine(clock)
+    errors: list[BaseException] = []
+
+    def on_lead() -> None:
+        raise RuntimeError("store gone")
+
+    runner = AlertRunner(engine, Dispatcher(engine, Sink()),
+                         lambda: [outcome("warning", for_seconds=0)],
+                         on_error=errors.append, on_lead=on_lead)  # fmt: skip
+    moved = runner.run_once()
+    assert [(t.from_state, t.to_state) for t in moved] == [("inactive", "firing")]
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    runner.run_once()
+    assert len(errors) == 1  # once per gain, not every cycle

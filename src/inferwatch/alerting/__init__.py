@@ -13,13 +13,21 @@ from inferwatch.alerting._bands import BandHistory
 from inferwatch.alerting._dispatch import DeliveryAttempt, Dispatcher, Notifier, group_key
 from inferwatch.alerting._engine import ActiveAlert, AlertEngine, fingerprint
 from inferwatch.alerting._evaluate import BandScore, RuleEvaluator, SignalValues, parse_matchers
-from inferwatch.alerting._model import AlertState, AlertTransition, RuleOutcome, Severity
+from inferwatch.alerting._model import (
+    RESTORE_LIMIT,
+    AlertState,
+    AlertTransition,
+    RuleOutcome,
+    Severity,
+    StoredAlert,
+)
 from inferwatch.alerting._route import ChildRoute, Route
 from inferwatch.alerting._runner import AlertRunner
 from inferwatch.alerting._samples import Sample, SampleHistory
 from inferwatch.alerting._silence import Matcher, Silence, Silences, SilenceState
 
 __all__ = [
+    "RESTORE_LIMIT",
     "ActiveAlert",
     "AlertEngine",
     "AlertRunner",
@@ -42,6 +50,7 @@ __all__ = [
     "Silence",
     "SilenceState",
     "Silences",
+    "StoredAlert",
     "fingerprint",
     "group_key",
     "parse_matchers",

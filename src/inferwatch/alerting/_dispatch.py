@@ -164,6 +164,52 @@ class Dispatcher:
         self.attempts.extend(made)
         return made
 
+    def restore(self, delivered: Mapping[tuple[str, str], datetime], now: datetime) -> int:
+        """Rebuild the groups of the engine's firing alerts after :meth:`AlertEngine.restore`,
+        marking as already told what the previous leader delivered; returns how many
+        alerts count as told.
+
+        ``delivered``: the newest successful delivery per (receiver, group key), from the
+        store's delivery attempts.  An alert that fired at or before its group's newest
+        delivery, and is not muted now, counts as notified: it is not sent again until
+        ``repeat_interval`` has passed since that delivery (as Alertmanager repeats), and
+        its resolve is sent.  One that fired after it (the old leader died before telling)
+        is news, sent at the group's next flush; a group that was never delivered waits
+        ``group_wait`` from its first alert's start, as it would have.  What the
+        dispatcher held before is dropped, as the engine's state was.
+        """
+        self._groups.clear()
+        self._member_of.clear()
+        self._routes.clear()
+        self._unplaced = set()
+        self._sync(now)
+        engine = self.engine
+        silences = engine.silences
+        told = 0
+        for gid, g in self._groups.items():
+            firing = [
+                s for fp in g.fps if (s := engine.get(fp)) is not None and s.state == "firing"
+            ]
+            if not firing:
+                continue
+            sent = delivered.get(gid)
+            notified = {
+                s.fingerprint
+                for s in firing
+                if sent is not None
+                and s.starts_at <= sent
+                and not (s.inhibited or silences.silenced_by(s.labels, now))
+            }
+            if sent is not None and notified:
+                g.last_firing = set(notified)
+                g.notified_firing = set(notified)
+                g.last_sent_at = sent
+                g.due = sent + self.group_interval  # past: looked at on the first tick
+                told += len(notified)
+            else:
+                g.due = min(s.starts_at for s in firing) + self.group_wait
+        return told
+
     def backoff(self, attempt: int) -> timedelta:
         """Delay before retry number ``attempt`` (1: after the first failure)."""
         base = self.backoff_initial * (2 ** min(attempt - 1, 30))

@@ -27,7 +27,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from inferwatch.alerting._model import AlertState, AlertTransition, RuleOutcome, Severity
+from inferwatch.alerting._model import (
+    AlertState,
+    AlertTransition,
+    RuleOutcome,
+    Severity,
+    StoredAlert,
+)
 from inferwatch.alerting._silence import Silences
 from inferwatch.observation import Alert
 
@@ -315,6 +321,60 @@ class AlertEngine:
             self.generation += 1
             labels = {**s.labels, "acknowledged_by": author, "acknowledgement_comment": comment}
             return AlertTransition(fp, labels, "firing", "acknowledged", now, s.value)
+
+    def restore(self, alerts: Iterable[StoredAlert]) -> int:
+        """Make the engine's state the alerts a previous engine left active; returns how
+        many it holds.
+
+        Why: the store's history outlives the process, the engine's memory does not.  A
+        replica that takes the evaluator lease (or a single process that restarts) would
+        otherwise start empty, and an alert firing before would go pending, fire again
+        after its ``for`` and notify again; an acknowledgement would be forgotten.  A
+        restored pending alert keeps its ``for`` clock (``since``); a restored firing one
+        keeps its start and acknowledgement, and is handed to the dispatcher as fired
+        (:meth:`Dispatcher.restore` then marks what its groups already told).  The next
+        :meth:`evaluate` treats them as if this engine had held them all along: still
+        true, nothing changes; no longer true, a firing one resolves (and that resolve is
+        sent), a pending one goes inactive.  No transition rows are made: nothing changed.
+
+        What the engine held before is dropped (a leader that lost the lease and took it
+        back holds a stale picture; the store has the other leader's).  An alert whose
+        labels lack ``alertname`` or a ``severity`` of warning/critical is left out.
+        """
+        with self._lock:
+            self._series.clear()
+            self._by_fingerprint.clear()
+            self._fired.clear()
+            self._touched = set()
+            for a in alerts:
+                labels = {str(k): str(v) for k, v in a.labels.items()}
+                rule = labels.get("alertname")
+                sev = labels.get("severity")
+                if not rule or sev not in ("warning", "critical"):
+                    continue
+                if a.state not in ("pending", "firing"):
+                    continue
+                items = tuple(sorted((k, v) for k, v in labels.items()
+                                     if k not in ("alertname", "severity")))  # fmt: skip
+                key: _Key = (rule, items, sev)
+                if key in self._series:
+                    continue  # the newest one came first
+                s = _Series(labels, (rule, items), sev, a.since)
+                s.state = a.state
+                s.starts_at = a.starts_at
+                s.value = a.value
+                s.annotations = a.annotations
+                if a.state == "firing":
+                    s.acked_by, s.acked_at = a.acknowledged_by, a.acknowledged_at
+                    self._fired[s.fingerprint] = s
+                self._series[key] = s
+                self._by_fingerprint[s.fingerprint] = s
+                self._touched.add(s.pair)
+            if self._touched:
+                self._inhibit(self._touched)
+                self._touched = set()
+            self.generation += 1
+            return len(self._series)
 
     def get(self, fp: str) -> _Series | None:
         """The live series behind a fingerprint (engine-internal; the dispatcher reads it)."""

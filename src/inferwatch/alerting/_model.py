@@ -15,7 +15,14 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Literal
 
-__all__ = ["AlertState", "AlertTransition", "RuleOutcome", "Severity"]
+__all__ = [
+    "RESTORE_LIMIT",
+    "AlertState",
+    "AlertTransition",
+    "RuleOutcome",
+    "Severity",
+    "StoredAlert",
+]
 
 Severity = Literal["warning", "critical"]
 #: a series' state in the engine; ``inactive`` series are not kept, only named in history
@@ -23,6 +30,9 @@ AlertState = Literal["inactive", "pending", "firing", "resolved"]
 
 #: the shared, read-only default of ``annotations``
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+#: the most alerts a new leader restores (newest first): an engine holds one alert per
+#: rule, series and level, so more than this means a runaway label, not alerts to carry on
+RESTORE_LIMIT = 10_000
 _LEVELS: tuple[Severity, ...] = ("warning", "critical")
 _SEVERITIES = frozenset(_LEVELS)
 
@@ -81,3 +91,27 @@ class AlertTransition:
     to_state: AlertState | Literal["acknowledged"]
     at: datetime
     value: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert that was active (pending or firing) when the engine that held it stopped,
+    as the store's alert history tells it.
+
+    A new evaluator leader (or a restarted single process) hands these to
+    :meth:`AlertEngine.restore`, so an alert firing before a takeover keeps firing instead
+    of going pending and notifying again, and a pending one keeps its ``for`` clock.
+    ``since`` is when the condition started holding (the ``for`` clock); ``starts_at`` is
+    ``since`` for a pending alert and when it fired for a firing one.  ``acknowledged_by``
+    and ``acknowledged_at`` are the newest acknowledgement since it fired, if any.
+    """
+
+    fingerprint: str
+    labels: Mapping[str, str]
+    state: Literal["pending", "firing"]
+    since: datetime
+    starts_at: datetime
+    value: float
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None

@@ -32,6 +32,7 @@ class AlertRunner:
         on_transitions: Callable[[Sequence[AlertTransition]], None] | None = None,
         on_attempts: Callable[[Sequence[DeliveryAttempt]], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        on_lead: Callable[[], object] | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0")
@@ -42,6 +43,11 @@ class AlertRunner:
         self.on_transitions = on_transitions
         self.on_attempts = on_attempts
         self.on_error = on_error
+        #: called before the first cycle after this runner starts leading (its first
+        #: cycle, or the first one its ``gate`` lets through after it was shut): the
+        #: server restores the alerts the previous leader left active there
+        self.on_lead = on_lead
+        self._leading = False
         self.cycles = 0
         self.errors = 0
         self._stop = threading.Event()
@@ -52,6 +58,14 @@ class AlertRunner:
 
     def run_once(self) -> list[AlertTransition]:
         """One cycle at the engine's clock (what the thread calls; tests may call it directly)."""
+        if not self._leading:
+            self._leading = True
+            if self.on_lead is not None:
+                try:
+                    self.on_lead()
+                except Exception as exc:  # a failed restore starts empty, never stops alerting
+                    if self.on_error is not None:
+                        self.on_error(exc)
         now = self.engine.clock()
         transitions = self.engine.evaluate(self.outcomes(), now)
         if transitions and self.on_transitions is not None:
@@ -66,6 +80,7 @@ class AlertRunner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             if self.gate is not None and not self.gate():
+                self._leading = False  # when it opens again, restore first
                 self._stop.wait(self.interval)
                 continue
             try:

@@ -18,6 +18,14 @@ What happens around the cycle, and why it is shaped so:
   one is added or expired through the API.  The in-memory set is the source of truth
   while running; a failed write is reported to the caller (the API answers 503 and the
   silence is not created), so the two cannot disagree silently.
+* The engine's state outlives the process through the store: when this process starts
+  leading (its first cycle, or the first after it takes the evaluator lease from another
+  replica) :meth:`AlertingService.restore` reads the alerts the history says are pending
+  or firing, with their acknowledgements, and the newest successful delivery of each
+  group, so an alert firing before a takeover or restart stays firing with no new
+  notification (until ``repeat_interval`` after that delivery), a pending one keeps its
+  ``for`` clock, and one no longer true resolves (its resolve sent) at the first cycle.
+  A store that does not answer then is a logged warning and an empty start.
 * ``hooks`` (the automated actions of ``alerting.actions``,
   :class:`~inferwatch.actions.ActionRunner`) get each cycle's transitions after they are
   recorded; an error there is logged, never fatal to the cycle.  A rollback action
@@ -37,6 +45,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from inferwatch.alerting import (
+    RESTORE_LIMIT,
     AlertEngine,
     AlertRunner,
     AlertTransition,
@@ -116,6 +125,7 @@ class AlertingService:
             on_transitions=self._on_transitions,
             on_attempts=self._on_attempts,
             on_error=self._on_error,
+            on_lead=self.restore,
         )
 
     # -- the cycle -------------------------------------------------------------------
@@ -188,6 +198,40 @@ class AlertingService:
                             len(batch), exc)  # fmt: skip
                 return
             pending.clear()
+
+    def restore(self) -> int:
+        """Carry on the alerts active when the previous leader (or this process, before
+        a restart) stopped; returns how many the engine holds after it.
+
+        Called by the runner before its first cycle as leader.  Rows this process still
+        holds for the store are written first, so the read sees them.  The read is
+        bounded (:data:`~inferwatch.alerting.RESTORE_LIMIT` alerts, a few rows
+        each); a store that does not answer leaves the engine as it is (empty at a
+        start: alerts then fire and notify again, as before restoring existed).
+        """
+        self._write(self._pending_transitions, (), "write_alert_transitions")
+        self._write(self._pending_attempts, (), "write_delivery_attempts")
+        now = self.engine.clock()
+        try:
+            alerts = self.store.query_active_alerts(limit=RESTORE_LIMIT)
+            starts = [a.starts_at for a in alerts if a.state == "firing"]
+            delivered = (
+                self.store.query_last_deliveries(since=min(starts), limit=RESTORE_LIMIT)
+                if starts
+                else {}
+            )
+        except Exception as exc:  # StoreError, or anything the driver raises
+            self.store_errors += 1
+            log.warning("could not read the alerts active before this process led "
+                        "(starting without them): %s", exc)  # fmt: skip
+            return len(self.engine)
+        held = self.engine.restore(alerts)
+        told = self.dispatcher.restore(delivered, now)
+        if held:
+            log.warning("carrying on %d alerts active before this process led "
+                        "(%d firing, %d of them already notified)", held, len(starts),
+                        told)  # fmt: skip
+        return held
 
     def _on_error(self, exc: BaseException) -> None:
         log.error("alert evaluation cycle failed", exc_info=exc)

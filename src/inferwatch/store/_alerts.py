@@ -12,7 +12,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from inferwatch.alerting import AlertTransition, DeliveryAttempt, Matcher, Silence
+from inferwatch.alerting import (
+    RESTORE_LIMIT,
+    AlertTransition,
+    DeliveryAttempt,
+    Matcher,
+    Silence,
+    StoredAlert,
+)
 from inferwatch.errors import StoreRejectedError
 from inferwatch.store._tables import storable_text, utc
 
@@ -24,6 +31,7 @@ __all__ = [
     "ACTION_OUTCOMES",
     "ATTEMPT_COLUMNS",
     "HISTORY_COLUMNS",
+    "RESTORE_LIMIT",
     "action_row",
     "attempt_row",
     "check_limit",
@@ -31,6 +39,7 @@ __all__ = [
     "silence_from_row",
     "silence_row",
     "silences_from_rows",
+    "stored_alerts",
 ]
 
 #: the keys of a row ``query_alert_history`` returns, in this order
@@ -55,6 +64,67 @@ _STATES = ("inactive", "pending", "firing", "resolved")
 _RECORDS = (*_STATES, "acknowledged")
 #: error texts and details are capped: a receiver's whole HTML error page is not history
 _TEXT_LIMIT = 4000
+
+
+#: the history rows per alert that restoring reads: its newest state change, the one
+#: before (when it went pending: the ``for`` clock of a firing alert), and its newest
+#: acknowledgement (the SQL store ranks acknowledgements apart from state changes)
+RESTORE_ROWS = 2
+
+
+def stored_alerts(rows: Iterable[Mapping[str, Any]]) -> list[StoredAlert]:
+    """The alerts whose newest state change left them pending or firing, newest first.
+
+    ``rows``: ``alert_history`` rows (with ``id``) newest first by ``at`` then ``id``;
+    for each fingerprint at least its newest two state changes and its newest
+    acknowledgement (older rows are ignored).  A firing alert's ``for`` clock is the
+    pending row just before its firing one; its acknowledgement counts only when it
+    came after the alert fired (one from an earlier firing ended when that resolved).
+    """
+    by_fp: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_fp.setdefault(row["fingerprint"], []).append(row)
+    out: list[StoredAlert] = []
+    for fp, its in by_fp.items():
+        ack: Mapping[str, Any] | None = None
+        states: list[Mapping[str, Any]] = []
+        for row in its:
+            if row["to_state"] == "acknowledged":
+                if not states and ack is None:
+                    ack = row
+            else:
+                states.append(row)
+                if len(states) == RESTORE_ROWS:
+                    break
+        if not states or states[0]["to_state"] not in ("pending", "firing"):
+            continue
+        top = states[0]
+        at = utc(top["at"])
+        since = at
+        if (
+            top["to_state"] == "firing"
+            and top["from_state"] == "pending"
+            and len(states) > 1
+            and states[1]["to_state"] == "pending"
+        ):
+            since = utc(states[1]["at"])
+        acked = ack if top["to_state"] == "firing" else None
+        value = top["value"]
+        out.append(
+            StoredAlert(
+                fingerprint=fp,
+                labels={str(k): str(v) for k, v in top["labels"].items()},
+                state=top["to_state"],
+                since=since,
+                starts_at=at,
+                value=math.nan if value is None else float(value),
+                annotations={str(k): str(v) for k, v in (top.get("annotations") or {}).items()},
+                acknowledged_by=None if acked is None else acked["labels"].get("acknowledged_by"),
+                acknowledged_at=None if acked is None else utc(acked["at"]),
+            )
+        )
+    out.sort(key=lambda a: a.starts_at, reverse=True)
+    return out
 
 
 def _finite(value: float | None) -> float | None:

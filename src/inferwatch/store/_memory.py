@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence
+from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence, StoredAlert
 from inferwatch.errors import StoreError, StoreRejectedError
 from inferwatch.history import RAW, ModelRow, ResourceRow
 from inferwatch.observation import (
@@ -29,12 +29,14 @@ from inferwatch.store._alerts import (
     ACTION_COLUMNS,
     ATTEMPT_COLUMNS,
     HISTORY_COLUMNS,
+    RESTORE_LIMIT,
     action_row,
     attempt_row,
     check_limit,
     history_row,
     silence_row,
     silences_from_rows,
+    stored_alerts,
 )
 from inferwatch.store._history import model_from_row, model_row, resource_from_row, resource_row
 from inferwatch.store._lease import MemoryLeases
@@ -539,6 +541,30 @@ class MemoryStore(MemoryLeases, MemoryWindowProfiles):
         with self._lock:
             table = list(self._attempts)
         return self._newest(table, ATTEMPT_COLUMNS, equal, since, until, limit)
+
+    def query_active_alerts(self, *, limit: int = RESTORE_LIMIT) -> list[StoredAlert]:
+        check_limit(limit)
+        self._check("reading the active alerts")
+        with self._lock:
+            rows = sorted(self._alert_history, key=lambda r: (r["at"], r["id"]), reverse=True)
+        return stored_alerts(rows)[:limit]
+
+    def query_last_deliveries(
+        self, *, since: datetime | None = None, limit: int = RESTORE_LIMIT
+    ) -> dict[tuple[str, str], datetime]:
+        check_limit(limit)
+        self._check("reading the last deliveries")
+        lo = None if since is None else utc(since)
+        newest: dict[tuple[str, str], datetime] = {}
+        with self._lock:
+            for r in self._attempts:
+                if r["outcome"] != "ok" or (lo is not None and r["at"] < lo):
+                    continue
+                gid = (r["receiver"], r["group_key"])
+                if gid not in newest or r["at"] > newest[gid]:
+                    newest[gid] = r["at"]
+        top = sorted(newest.items(), key=lambda item: item[1], reverse=True)[:limit]
+        return dict(top)
 
     def save_silence(self, silence: Silence) -> None:
         self._check(f"saving silence {silence.id}")

@@ -32,7 +32,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql, sqlite
 
-from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence
+from inferwatch.alerting import AlertTransition, DeliveryAttempt, Silence, StoredAlert
 from inferwatch.errors import StoreError, StoreRejectedError
 from inferwatch.history import RAW, ModelRow, ResourceRow
 from inferwatch.observation import (
@@ -46,12 +46,15 @@ from inferwatch.store._alerts import (
     ACTION_COLUMNS,
     ATTEMPT_COLUMNS,
     HISTORY_COLUMNS,
+    RESTORE_LIMIT,
+    RESTORE_ROWS,
     action_row,
     attempt_row,
     check_limit,
     history_row,
     silence_row,
     silences_from_rows,
+    stored_alerts,
 )
 from inferwatch.store._history import (
     MODEL_COLUMNS,
@@ -1223,6 +1226,53 @@ class SQLStore(SQLLeases, SQLWindowProfiles):
         stmt = stmt.order_by(t.c.at.desc(), t.c.id.desc()).limit(limit)
         with self._begin("reading delivery attempts") as conn:
             return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def query_active_alerts(self, *, limit: int = RESTORE_LIMIT) -> list[StoredAlert]:
+        """The alerts whose newest state change left them pending or firing (what an
+        engine held when it stopped), newest first, at most ``limit``.
+
+        Reads only each alert's newest two state changes and newest acknowledgement
+        (ranked per fingerprint in the database, on the ``fingerprint, at`` index), for
+        the ``limit`` newest active alerts: bounded however long the history is."""
+        check_limit(limit)
+        t = alert_history_table
+        is_ack = t.c.to_state == "acknowledged"
+        ranked = sa.select(
+            t.c.id, t.c.fingerprint, t.c.labels, t.c.from_state, t.c.to_state, t.c.at,
+            t.c.value,
+            sa.func.row_number()
+            .over(partition_by=(t.c.fingerprint, is_ack), order_by=(t.c.at.desc(), t.c.id.desc()))
+            .label("rn"),
+        ).cte("ranked")  # fmt: skip
+        active = (
+            sa.select(ranked.c.fingerprint)
+            .where(ranked.c.rn == 1, ranked.c.to_state.in_(("pending", "firing")))
+            .order_by(ranked.c.at.desc(), ranked.c.id.desc())
+            .limit(limit)
+        )
+        stmt = sa.select(*(c for c in ranked.c if c.name != "rn")).where(
+            ranked.c.rn <= RESTORE_ROWS, ranked.c.fingerprint.in_(active.scalar_subquery())
+        )
+        with self._begin("reading the active alerts") as conn:
+            rows = [dict(row._mapping) for row in conn.execute(stmt)]
+        rows.sort(key=lambda r: (utc(r["at"]), r["id"]), reverse=True)
+        return stored_alerts(rows)[:limit]
+
+    def query_last_deliveries(
+        self, *, since: datetime | None = None, limit: int = RESTORE_LIMIT
+    ) -> dict[tuple[str, str], datetime]:
+        """The newest successful delivery per (receiver, group key), at or after ``since``
+        (what a new leader's dispatcher counts as already told), at most ``limit`` groups,
+        the newest first."""
+        check_limit(limit)
+        t = alert_notifications_table
+        newest = sa.func.max(t.c.at).label("at")
+        stmt = sa.select(t.c.receiver, t.c.group_key, newest).where(t.c.outcome == "ok")
+        if since is not None:
+            stmt = stmt.where(t.c.at >= utc(since))
+        stmt = stmt.group_by(t.c.receiver, t.c.group_key).order_by(newest.desc()).limit(limit)
+        with self._begin("reading the last deliveries") as conn:
+            return {(r.receiver, r.group_key): utc(r.at) for r in conn.execute(stmt)}
 
     def save_silence(self, silence: Silence) -> None:
         """Insert a silence, or update the one with its id (expiring early moves its end);

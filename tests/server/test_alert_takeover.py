@@ -1,0 +1,216 @@
+"""A new evaluator leader carries on the alerts the old one left active.
+
+Two alerting services on one SQLite file, each with its own connection, stand for two
+replicas (or one process and its restart): the first fires an alert and a real webhook on
+loopback hears it once; the second takes over and, reading the store, keeps it firing
+with no new notification, keeps its acknowledgement, and resolves it once when the
+condition clears.  A fake clock drives both (no sleeps); the signal is a gauge the test
+sets (``process_resident_memory_bytes``, what the ``memory`` signal reads).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge
+
+from inferwatch.config import AlertingSettings
+from inferwatch.errors import StoreError
+from inferwatch.server._alerting import AlertingService, build_alerting
+from inferwatch.store import MemoryStore, SQLStore
+from tests.notify.conftest import Sink, sink
+
+__all__ = ["sink"]
+
+T0 = datetime(2026, 11, 29, 12, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Memory:
+    """The signal: a gauge in a registry of its own, set by the test."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.gauge = Gauge("process_resident_memory_bytes", "rss", registry=self.registry)
+
+
+@pytest.fixture
+def memory() -> Memory:
+    return Memory()
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = SQLStore(url)
+    store.upgrade()
+    store.close()
+    return url
+
+
+def _service(
+    store: Any,
+    sink: Sink,
+    clock: Clock,
+    memory: Memory,
+    *,
+    for_: str = "0s",
+    group_wait: float = 0,
+    repeat: str = "1h",
+) -> AlertingService:
+    settings = AlertingSettings(
+        rules=[{"name": "MemoryHigh", "signal": "memory", "aggregation": "last",
+                "warning": 1000, "for": for_, "summary": "{{ $value }} bytes"}],
+        receivers=[{"name": "hook", "type": "webhook", "url": sink.url}],
+        route={"group_wait": group_wait, "group_interval": 1, "repeat_interval": repeat},
+    )  # fmt: skip
+    service = build_alerting(
+        settings, registry=memory.registry, store=store, instance="test:0", clock=clock
+    )
+    assert service is not None
+    return service
+
+
+def _told(sink: Sink, status: str) -> list[dict[str, Any]]:
+    return [a for r in sink.requests for a in r.json()["alerts"] if a["status"] == status]
+
+
+def _moves(rows: Sequence[Any]) -> list[tuple[str, str]]:
+    return [(t.from_state, t.to_state) for t in rows]
+
+
+def test_a_new_leader_keeps_a_firing_alert_its_acknowledgement_and_resolves_it_once(
+    url: str, sink: Sink, memory: Memory
+) -> None:
+    clock = Clock()
+    memory.gauge.set(5000)
+    old = _service(SQLStore(url), sink, clock, memory)
+    assert _moves(old.run_once()) == [("inactive", "firing")]
+    assert len(_told(sink, "firing")) == 1
+    (alert,) = old.engine.alerts()
+    old.acknowledge(alert.fingerprint, "ana", "on it")
+    clock.advance(15)
+    assert old.run_once() == []
+    # the old leader dies here: it stops cycling; its rows are in the store
+
+    clock.advance(20)
+    new = _service(SQLStore(url), sink, clock, memory)  # another replica, its own connection
+    assert new.run_once() == []  # still true: no transition...
+    clock.advance(30)
+    assert new.run_once() == []
+    assert len(_told(sink, "firing")) == 1  # ...and no second notification
+    (carried,) = new.engine.alerts()
+    assert carried.fingerprint == alert.fingerprint
+    assert carried.alert.status == "firing"
+    assert carried.alert.starts_at == alert.alert.starts_at == T0
+    assert carried.acknowledged_by == "ana"
+    assert carried.acknowledged_at == T0
+    # rendered again by the new leader, as the old one rendered it
+    told = _told(sink, "firing")[0]["annotations"]
+    assert carried.alert.annotations["summary"] == told["summary"]
+
+    memory.gauge.set(0)
+    clock.advance(15)
+    assert _moves(new.run_once()) == [("firing", "resolved")]
+    clock.advance(15)
+    new.run_once()
+    resolved = _told(sink, "resolved")
+    assert len(resolved) == 1 and resolved[0]["labels"]["alertname"] == "MemoryHigh"
+    assert len(_told(sink, "firing")) == 1
+
+    history = new.store.query_alert_history(fingerprint=alert.fingerprint)
+    assert [(r["from_state"], r["to_state"]) for r in reversed(history)] == [
+        ("inactive", "firing"), ("firing", "acknowledged"), ("firing", "resolved")]  # fmt: skip
+    old.stop()
+    new.stop()
+
+
+def test_a_pending_alert_keeps_its_for_clock(url: str, sink: Sink, memory: Memory) -> None:
+    clock = Clock()
+    memory.gauge.set(5000)
+    old = _service(SQLStore(url), sink, clock, memory, for_="60s")
+    assert _moves(old.run_once()) == [("inactive", "pending")]
+    clock.advance(30)
+    new = _service(SQLStore(url), sink, clock, memory, for_="60s")
+    assert new.run_once() == []  # pending since T0, not since the takeover
+    assert new.engine.alerts()[0].alert.starts_at == T0
+    clock.advance(31)  # 61 s after it started holding: it fires now, not at 90 s
+    assert _moves(new.run_once()) == [("pending", "firing")]
+    assert len(_told(sink, "firing")) == 1
+    old.stop()
+    new.stop()
+
+
+def test_a_repeat_is_due_from_the_old_leaders_last_delivery(
+    url: str, sink: Sink, memory: Memory
+) -> None:
+    clock = Clock()
+    memory.gauge.set(5000)
+    old = _service(SQLStore(url), sink, clock, memory, repeat="1h")
+    old.run_once()
+    assert len(_told(sink, "firing")) == 1
+    clock.advance(30 * 60)
+    new = _service(SQLStore(url), sink, clock, memory, repeat="1h")
+    new.run_once()
+    clock.advance(29 * 60)
+    new.run_once()
+    assert len(_told(sink, "firing")) == 1  # 59 min after the delivery: not yet
+    clock.advance(2 * 60)
+    new.run_once()
+    assert len(_told(sink, "firing")) == 2  # an hour after the old leader's delivery
+    old.stop()
+    new.stop()
+
+
+def test_an_alert_the_old_leader_never_told_is_told_once(
+    url: str, sink: Sink, memory: Memory
+) -> None:
+    clock = Clock()
+    memory.gauge.set(5000)
+    old = _service(SQLStore(url), sink, clock, memory, group_wait=30)
+    assert _moves(old.run_once()) == [("inactive", "firing")]
+    assert sink.requests == []  # waiting group_wait when it died
+    clock.advance(40)
+    new = _service(SQLStore(url), sink, clock, memory, group_wait=30)
+    new.run_once()  # group_wait counted from when it fired: due already
+    clock.advance(5)
+    new.run_once()
+    assert len(_told(sink, "firing")) == 1
+    old.stop()
+    new.stop()
+
+
+class Unanswering(MemoryStore):
+    """A store whose reads of the alert state fail (down at the takeover)."""
+
+    def query_active_alerts(self, *, limit: int = 10_000) -> Any:
+        raise StoreError("store is down (test)")
+
+
+def test_a_store_that_does_not_answer_at_the_takeover_is_an_empty_start(
+    sink: Sink, memory: Memory, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    memory.gauge.set(5000)
+    service = _service(Unanswering(), sink, clock, memory)
+    with caplog.at_level(logging.WARNING, logger="inferwatch.alerting"):
+        assert _moves(service.run_once()) == [("inactive", "firing")]  # alerting goes on
+    assert "could not read the alerts active before" in caplog.text
+    assert service.store_errors == 1 and service.runner.errors == 0
+    assert len(_told(sink, "firing")) == 1
+    service.stop()
