@@ -434,6 +434,15 @@ class PerformanceWindows:
             target = self._targets.get((model, version))
             return [] if target is None else sorted(target.windows)
 
+    def changes(self, model: str, version: str) -> dict[float, int]:
+        """Each retained window's change counter (start -> ``WindowPerformance.changes``),
+        without copying the windows: what a writer compares to see which ones moved."""
+        with self._lock:
+            target = self._targets.get((model, version))
+            if target is None:
+                return {}
+            return {s: w.changes for s, w in target.windows.items()}
+
     def window(self, model: str, version: str, start: float) -> WindowPerformance | None:
         """A copy of one window's state (None when it holds nothing or is not retained)."""
         with self._lock:

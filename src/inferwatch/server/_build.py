@@ -42,7 +42,7 @@ from inferwatch.server._history import HistoryService
 from inferwatch.server._registry import SWITCH_KINDS, ModelRegistry, switch_to_restore
 from inferwatch.server._served import ServedModel
 from inferwatch.server._versions import build_versions, shadow_labels
-from inferwatch.shared_windows import StoreWindows, WindowShare
+from inferwatch.shared_windows import StorePerformance, StoreWindows, WindowShare
 from inferwatch.tracing import build_tracing
 from inferwatch.windows import WindowFanout, WindowRouter
 
@@ -247,17 +247,22 @@ def _share_windows_of(
     evaluator: EvaluationLoop | None,
     leadership: Leadership,
 ) -> WindowShare | None:
-    """With ``fleet.share_windows``: this process writes its window profiles to the store
-    (``inferwatch.shared_windows``), and its evaluator, when it holds the lease, judges
-    each window with every other holder's stored profile added and judges a closed window
-    once more two share intervals after it closed.
+    """With ``fleet.share_windows``: this process writes its window profiles and its
+    performance window states to the store (``inferwatch.shared_windows``), and its
+    evaluator, when it holds the lease, judges each window with every other holder's
+    stored profile or state added, and judges a closed drift window once more two share
+    intervals after it closed.  A model with performance tracking but no drift target
+    shares too.
 
     The holder is this process (the lease's holder id, or ``fleet.instance`` and the pid):
     under ``serve --workers N`` every worker writes its own rows and the judging worker
-    reads them all from the store, so the socket merge (``FleetWindows``) is skipped
-    there, and no worker's rows are counted twice."""
+    reads them all from the store, so the socket merges (``FleetWindows`` and the
+    performance one) are skipped there, and no worker's rows are counted twice."""
     fleet = settings.fleet
-    if not fleet.share_windows or evaluator is None or not evaluator.targets:
+    if not fleet.share_windows or evaluator is None:
+        return None
+    own_performance = evaluator.performance
+    if not evaluator.targets and own_performance is None:
         return None
     holder = f"{fleet.instance}:{os.getpid()}" if fleet.instance else leadership.holder
     errors = metrics.window_share_errors.inc
@@ -267,11 +272,16 @@ def _share_windows_of(
         holder,
         interval_seconds=fleet.share_interval_seconds,
         on_error=errors,
+        performance=own_performance,
     )
     evaluator.targets = tuple(
         dataclasses.replace(t, profiler=StoreWindows(t.profiler, store, holder, on_error=errors))  # type: ignore[arg-type]
         for t in evaluator.targets
     )
+    if own_performance is not None:
+        evaluator.performance = StorePerformance(  # type: ignore[assignment]
+            own_performance, store, holder, on_error=errors
+        )
     evaluator.settle_seconds = 2 * fleet.share_interval_seconds
     return share
 
