@@ -206,6 +206,18 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
                  server)  # fmt: skip
         assert performance()["accuracy"] == pytest.approx(expected, abs=1e-12)
 
+        # the routes about the judge's state answer the same on every worker (forwarded to
+        # the leading one): 12 fresh connections, so several workers take them
+        for _ in range(12):
+            with httpx.Client(base_url=server.base, timeout=30) as c:
+                drift = c.get("/v1/models/churn/drift").json()
+                assert drift["status"] == "judged", drift
+                assert drift["window"]["rows"] == n, drift["window"]
+                perf = c.get("/v1/models/churn/performance").json()
+                (state,) = perf["versions"].values()
+                assert state["labelled"] == n, state
+                assert state["realised"]["accuracy"] == pytest.approx(expected, abs=1e-12)
+
         # SIGTERM: the worker drains, saves its counts and is replaced on its slot
         before = slots(server)
         os.kill(before[1], signal.SIGTERM)

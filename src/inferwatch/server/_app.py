@@ -183,6 +183,8 @@ def create_app(
     app.state.evaluator = evaluator  # serve --workers merges its windows across workers
     app.state.alerting = alerting  # serve --workers: its rules read every worker's samples
     app.state.history = history  # serve --workers: slot 0's reads every worker's samples
+    app.state.leadership = leadership  # serve --workers: the leading worker answers for it
+    app.state.registry = registry  # serve --workers: a switch reaches every worker
     add_predict_route(
         app,
         served,

@@ -19,6 +19,7 @@ configuration still names the same live version, so deploying a new version (a c
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,8 @@ from typing import Any
 from inferwatch.server._served import ServedModel
 
 __all__ = ["MAX_CHANGES", "SWITCH_KINDS", "ModelRegistry", "VersionChange", "switch_to_restore"]
+
+log = logging.getLogger("inferwatch.server")
 
 #: the action-record kinds that switch a model's live version
 SWITCH_KINDS: frozenset[str] = frozenset({"rollback", "activate"})
@@ -86,6 +89,8 @@ class ModelRegistry:
         self._since = {n: clock() for n in self._versions}
         self._changes: deque[VersionChange] = deque(maxlen=MAX_CHANGES)
         self._on_change = on_change
+        #: more receivers of each switch (serve --workers: the sibling workers)
+        self._listeners: list[Callable[[VersionChange], None]] = []
         self._lock = threading.Lock()
         for listed in self._versions.values():
             for m in listed:
@@ -168,9 +173,18 @@ class ModelRegistry:
         self._changes.append(change)
         return change
 
+    def add_listener(self, listener: Callable[[VersionChange], None]) -> None:
+        """Hand every later switch made here (not a restore) to ``listener`` as well."""
+        self._listeners.append(listener)
+
     def _notify(self, change: VersionChange) -> None:
         if self._on_change is not None:
             self._on_change(change)
+        for listener in self._listeners:
+            try:
+                listener(change)
+            except Exception:
+                log.exception("a listener of model switches failed")
 
     def describe(self, name: str) -> dict[str, Any]:
         """What ``GET /v1/models`` adds to the live version's summary: every version, which

@@ -66,7 +66,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -102,6 +102,8 @@ log = logging.getLogger("inferwatch.server")
 CHECKPOINT_SECONDS: Final = 1.0
 #: how long a scrape waits for one sibling before reading its state file instead
 SIBLING_TIMEOUT_SECONDS: Final = 2.0
+#: forwarded requests and switches a worker answers at once (each on a thread)
+MAX_HANDLER_THREADS: Final = 16
 #: how long the supervisor waits for a worker's liveness answer before replacing it
 WORKER_HEALTHCHECK_SECONDS: Final = 30
 #: gauges that are each process's share of a whole: the fleet's value is the sum
@@ -342,6 +344,11 @@ class SlotServer:
             target=self._serve, name=f"inferwatch-slot-{slot_metrics.slot}-server", daemon=True
         )
         self._closed = False
+        #: kind byte -> handler of a length-prefixed msgpack request, answered on a thread of
+        #: its own (at most MAX_HANDLER_THREADS at once): a forwarded HTTP request or a model
+        #: switch may take longer than a scrape, which must not wait behind it
+        self.handlers: dict[bytes, Callable[[Any], bytes]] = {}
+        self._handler_slots = threading.BoundedSemaphore(MAX_HANDLER_THREADS)
 
     def start(self) -> None:
         self._thread.start()
@@ -352,19 +359,39 @@ class SlotServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            with conn:
-                try:
-                    conn.settimeout(SIBLING_TIMEOUT_SECONDS)
-                    kind = conn.recv(1)
-                    if kind == b"w":
-                        body = self._window(conn)
-                    elif kind == b"p":
-                        body = self._performance(conn)
-                    else:
-                        body = encode(self.metrics.view())
-                    conn.sendall(_LEN.pack(len(body)) + body)
-                except Exception:
-                    log.debug("worker slot %d: a sibling's scrape failed", self.metrics.slot)
+            try:
+                conn.settimeout(SIBLING_TIMEOUT_SECONDS)
+                kind = conn.recv(1)
+                handler = self.handlers.get(kind)
+                if handler is not None and self._handler_slots.acquire(blocking=False):
+                    threading.Thread(
+                        target=self._handle, args=(conn, handler), daemon=True,
+                        name=f"inferwatch-slot-{self.metrics.slot}-handler",
+                    ).start()  # fmt: skip
+                    continue  # the handler's thread answers and closes
+                if kind == b"w":
+                    body = self._window(conn)
+                elif kind == b"p":
+                    body = self._performance(conn)
+                elif handler is not None:
+                    body = msgspec.msgpack.encode(None)  # too many at once: "not here"
+                else:
+                    body = encode(self.metrics.view())
+                conn.sendall(_LEN.pack(len(body)) + body)
+            except Exception:
+                log.debug("worker slot %d: a sibling's scrape failed", self.metrics.slot)
+            conn.close()
+
+    def _handle(self, conn: socket.socket, handler: Callable[[Any], bytes]) -> None:
+        try:
+            (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
+            body = handler(msgspec.msgpack.decode(_recv_exact(conn, n)))
+            conn.sendall(_LEN.pack(len(body)) + body)
+        except Exception:
+            log.debug("worker slot %d: a sibling's request failed", self.metrics.slot)
+        finally:
+            self._handler_slots.release()
+            conn.close()
 
     def _window(self, conn: socket.socket) -> bytes:
         """A window profile of this worker's traffic: ``[model, version, start]`` asked."""
@@ -458,6 +485,26 @@ def ask_window(
     except (OSError, ConnectionError, ValueError, struct.error):
         return None
     return got if isinstance(got, dict) else None
+
+
+def ask_handler(
+    rundir: Path, slot: int, kind: bytes, request: Any, timeout: float = SIBLING_TIMEOUT_SECONDS
+) -> Any:
+    """Send ``request`` to a handler of slot ``slot`` (``SlotServer.handlers``) and return
+    its decoded answer; None when no worker answers there in ``timeout`` seconds."""
+    path = rundir / f"slot-{slot}.sock"
+    if not path.exists():
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(str(path))
+            ask = msgspec.msgpack.encode(request)
+            conn.sendall(kind + _LEN.pack(len(ask)) + ask)
+            (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
+            return msgspec.msgpack.decode(_recv_exact(conn, n))
+    except (OSError, ConnectionError, msgspec.DecodeError, struct.error):
+        return None
 
 
 def ask_performance(rundir: Path, slot: int, op: str, model: str, version: str, arg: Any) -> Any:
@@ -752,10 +799,8 @@ class WorkerConfig(uvicorn.Config):
 def _shares_performance(performance: Any) -> bool:
     """Whether ``performance`` reads the other holders' windows from the store
     (``fleet.share_windows``), so the socket merge would count them twice."""
-    try:
-        from inferwatch.shared_windows import StorePerformance  # type: ignore[attr-defined]
-    except ImportError:  # not built yet
-        return False
+    from inferwatch.shared_windows import StorePerformance
+
     return isinstance(performance, StorePerformance)
 
 
@@ -801,10 +846,31 @@ def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMet
         app.state.sample_history = slot == 0
         history.registry = fleet.as_registry()
     app.state.worker_slot = slot
+    # requests about the judging worker's state go to it; a model switch goes to every worker
+    from inferwatch.server._fleet_routes import (
+        ForwardToLeader,
+        leader_handlers,
+        switch_handler,
+        tell_siblings,
+    )
+
+    leadership = getattr(app.state, "leadership", None)
+
+    def leads() -> bool:
+        return True if leadership is None else bool(leadership.is_leader)
+
+    app.add_middleware(ForwardToLeader, rundir=rundir, slot=slot, workers=workers, leads=leads)
+    models = getattr(app.state, "registry", None)
+    if models is not None:
+        server.handlers.update(switch_handler(models))
+        models.add_listener(tell_siblings(rundir, slot, workers))
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
+        import asyncio
+
+        server.handlers.update(leader_handlers(app, asyncio.get_running_loop(), leads))
         own.start()
         server.start()
         try:
