@@ -11,6 +11,7 @@ sets (``process_resident_memory_bytes``, what the ``memory`` signal reads).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from inferwatch.errors import StoreError
 from inferwatch.server._alerting import AlertingService, build_alerting
 from inferwatch.store import MemoryStore, SQLStore
 from tests.notify.conftest import Sink, sink
+from tests.server.conftest import Trained
 
 __all__ = ["sink"]
 
@@ -214,3 +216,52 @@ def test_a_store_that_does_not_answer_at_the_takeover_is_an_empty_start(
     assert service.store_errors == 1 and service.runner.errors == 0
     assert len(_told(sink, "firing")) == 1
     service.stop()
+
+
+def test_a_restarted_server_keeps_its_firing_alert_and_acknowledgement(
+    trained: Trained, tmp_path: Path, sink: Sink
+) -> None:
+    """The same through ``build_app`` and the routes: the first server fires and is
+    acknowledged, then stops (releasing the evaluator lease); the next one on the same
+    SQLite file lists the alert firing and acknowledged and does not notify it again; a
+    third, whose rule no longer holds, resolves it and sends the resolve once."""
+    from inferwatch.config import load_settings
+    from inferwatch.server import build_app
+    from tests.server.conftest import TestClient
+    from tests.server.test_alerts import _auth, _config, _until
+
+    def config(threshold: float) -> Path:
+        rule = {"name": "MemoryUsed", "signal": "memory", "aggregation": "last",
+                "warning": threshold, "for": "0s", "summary": "{{ $value }} bytes"}  # fmt: skip
+        return _config(trained, tmp_path, sink, rules=[rule])
+
+    def alerts(client: TestClient) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = client.get("/v1/alerts", headers=_auth("read")).json()[
+            "alerts"
+        ]
+        return listed
+
+    with TestClient(build_app(load_settings(config(1)))) as client:
+        _until(lambda: _told(sink, "firing"))
+        (first,) = alerts(client)
+        fp = first["fingerprint"]
+        ack = {"author": "ana", "comment": "on it"}
+        done = client.post(f"/v1/alerts/{fp}/acknowledge", json=ack, headers=_auth("admin"))
+        assert done.status_code == 200, done.text
+
+    with TestClient(build_app(load_settings(config(1)))) as client:
+        carried = _until(lambda: [a for a in alerts(client) if a["fingerprint"] == fp])[0]
+        assert carried["state"] == "firing"
+        assert carried["acknowledged_by"] == "ana"
+        assert carried["starts_at"] == first["starts_at"]
+        time.sleep(0.5)  # five evaluation cycles of the new server
+        assert len(_told(sink, "firing")) == 1
+
+    with TestClient(build_app(load_settings(config(1e15)))) as client:
+        _until(lambda: _told(sink, "resolved"))
+        time.sleep(0.5)
+        assert [a["state"] for a in alerts(client)] == ["resolved"]
+    (resolved,) = _told(sink, "resolved")
+    (fired,) = _told(sink, "firing")
+    # resolved at the third server's first cycle: the annotations are the stored ones
+    assert resolved["annotations"]["summary"] == fired["annotations"]["summary"]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from inferwatch.alerting import AlertTransition, DeliveryAttempt, fingerprint
 from inferwatch.store import MemoryStore, SQLStore
@@ -108,3 +110,54 @@ def test_last_deliveries_are_the_newest_successful_one_per_group(
         ("hook", "{a}"): T0 + timedelta(minutes=5)
     }
     assert list(any_store.query_last_deliveries(limit=1)) == [("hook", "{a}")]
+
+
+def test_annotations_are_kept_with_the_state_change(any_store: SQLStore | MemoryStore) -> None:
+    labels = _labels("Annotated")
+    fp = fingerprint(labels)
+    notes = {"summary": "accuracy of iris is 0.5", "description": "nul \x00 replaced"}
+    any_store.write_alert_transitions([
+        AlertTransition(fp, labels, "inactive", "firing", T0, 0.5, notes),
+        AlertTransition(fp, labels | {"acknowledged_by": "ana", "acknowledgement_comment": ""},
+                        "firing", "acknowledged", T0 + timedelta(minutes=1), 0.5),
+    ])  # fmt: skip
+    (alert,) = any_store.query_active_alerts()
+    # U+0000, which PostgreSQL refuses, becomes U+FFFD as in every stored text
+    assert alert.annotations == {"summary": notes["summary"], "description": "nul \ufffd replaced"}
+    assert alert.acknowledged_by == "ana"
+
+
+def test_the_annotations_column_comes_with_0010_and_older_rows_read_without(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+
+    from inferwatch.store._alerts import history_row
+    from inferwatch.store._sql import _alembic_config
+    from inferwatch.store._tables import alert_history_table
+
+    store = SQLStore(f"sqlite:///{tmp_path}/old.db")
+    config = _alembic_config()
+    try:
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0009")
+            # a row as 0009 wrote it: the table's columns less the new one
+            columns = [c._copy() for c in alert_history_table.columns if c.name != "annotations"]
+            old = sa.Table("alert_history", sa.MetaData(), *columns)
+            row = history_row(AlertTransition("f", _labels("Old"), "inactive", "firing", T0, 1))
+            del row["annotations"]
+            conn.execute(old.insert(), [row])
+        assert "annotations" not in {
+            c["name"] for c in sa.inspect(store.engine).get_columns("alert_history")
+        }
+        store.upgrade()
+        assert store.current_revision() == "0010"
+        (alert,) = store.query_active_alerts()
+        assert alert.labels["alertname"] == "Old" and alert.annotations == {}
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0009")
+        assert len(store.query_alert_history()) == 1  # the rows stay, the column goes
+    finally:
+        store.close()

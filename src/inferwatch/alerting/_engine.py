@@ -256,7 +256,7 @@ class AlertEngine:
 
     def _move(self, s: _Series, to: AlertState, now: datetime) -> AlertTransition:
         self.generation += 1
-        row = AlertTransition(s.fingerprint, s.labels, s.state, to, now, s.value)
+        row = AlertTransition(s.fingerprint, s.labels, s.state, to, now, s.value, s.annotations)
         s.state = to
         self._touched.add(s.pair)
         if to == "firing":

@@ -91,6 +91,9 @@ class AlertTransition:
     to_state: AlertState | Literal["acknowledged"]
     at: datetime
     value: float
+    #: the alert's rendered annotations when it moved (kept so a new leader that restores
+    #: the alert can send its resolve with them)
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,6 +163,11 @@ def history_row(t: AlertTransition) -> dict[str, Any]:
         "to_state": t.to_state,
         "at": utc(t.at),
         "value": _finite(t.value),
+        "annotations": (
+            {storable_text(str(k)): storable_text(str(v)) for k, v in t.annotations.items()}
+            if t.annotations
+            else None
+        ),
     }
 
 

@@ -1239,7 +1239,7 @@ class SQLStore(SQLLeases, SQLWindowProfiles):
         is_ack = t.c.to_state == "acknowledged"
         ranked = sa.select(
             t.c.id, t.c.fingerprint, t.c.labels, t.c.from_state, t.c.to_state, t.c.at,
-            t.c.value,
+            t.c.value, t.c.annotations,
             sa.func.row_number()
             .over(partition_by=(t.c.fingerprint, is_ack), order_by=(t.c.at.desc(), t.c.id.desc()))
             .label("rn"),

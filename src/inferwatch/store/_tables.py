@@ -329,6 +329,9 @@ alert_history_table = sa.Table(
     sa.Column("to_state", sa.String(20), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("value", sa.Float, nullable=True),  # NULL when not finite
+    # the rendered summary/description (migration 0010; NULL before it and for acks): what
+    # a new leader's restored alert carries until its first cycle renders them again
+    sa.Column("annotations", JSONType, nullable=True),
     sa.Index(None, "at"),
     sa.Index(None, "model", "at"),
     sa.Index(None, "alertname", "at"),
