@@ -44,11 +44,13 @@ checkpoint interval that no scrape saw.
 that holds the store's ``evaluator`` lease (``inferwatch.lease``), so alerts are not
 multiplied.  That worker reads its windows through :class:`FleetWindows`: before judging
 a window it asks each sibling for the same window's profile over the same sockets and
-merges them (``FrameProfile +=``).  Not merged (yet): the performance windows (labels),
-which cover the judging worker's own predictions.  With ``fleet.share_windows`` every
-worker writes its own profiles to the store and the judge reads them from there
-(``inferwatch.shared_windows``), so this socket merge is skipped: a worker's rows would
-otherwise be counted twice.
+merges them (``FrameProfile +=``), and its performance windows through
+:class:`FleetPerformance` (``WindowPerformance +=``, with the siblings' change marks and
+stream detections).  With ``fleet.share_windows`` every worker writes its own profiles and
+performance states to the store and the judge reads them from there
+(``inferwatch.shared_windows``), so these socket merges are skipped: a worker's rows would
+otherwise be counted twice.  Requests about the judge's state, and model switches, travel
+over the same sockets (``server._fleet_routes``).
 """
 
 from __future__ import annotations
