@@ -74,6 +74,9 @@ class Leadership:
         self.ttl_seconds = ttl_seconds
         self.renew_seconds = ttl_seconds / 3
         self.on_change = on_change
+        #: called after each renewal round on the lease's thread, leader or not (replicas
+        #: follow each other's model switches there: ``server._switches``)
+        self.on_round: Callable[[], None] | None = None
         self.errors = 0
         self._leader = False
         self._stop = threading.Event()
@@ -118,6 +121,11 @@ class Leadership:
     def _run(self) -> None:
         while not self._stop.wait(self.renew_seconds):
             self.tick()
+            if self.on_round is not None:
+                try:
+                    self.on_round()
+                except Exception:  # a bug there must not end the renewals
+                    log.exception("lease %r: the round's follower failed", self.name)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop renewing and release the lease if held, so another replica takes it at

@@ -185,6 +185,7 @@ def create_app(
     app.state.history = history  # serve --workers: slot 0's reads every worker's samples
     app.state.leadership = leadership  # serve --workers: the leading worker answers for it
     app.state.registry = registry  # serve --workers: a switch reaches every worker
+    app.state.store = store
     add_predict_route(
         app,
         served,

@@ -39,8 +39,9 @@ from inferwatch.server._app import create_app
 from inferwatch.server._batching import BatchSettings
 from inferwatch.server._feedback import label_ingestor_of
 from inferwatch.server._history import HistoryService
-from inferwatch.server._registry import SWITCH_KINDS, ModelRegistry, switch_to_restore
+from inferwatch.server._registry import ModelRegistry
 from inferwatch.server._served import ServedModel
+from inferwatch.server._switches import SwitchFollower, restore_switches
 from inferwatch.server._versions import build_versions, shadow_labels
 from inferwatch.shared_windows import StorePerformance, StoreWindows, WindowShare
 from inferwatch.tracing import build_tracing
@@ -188,34 +189,6 @@ def build_alerting_of(
     )
 
 
-def _restore_switches(registry: ModelRegistry, store: Store) -> None:
-    """Serve what the last recorded rollback or activation left live, where the configured
-    version is unchanged since (``server._registry.switch_to_restore``).  A store that
-    cannot answer costs only the restore: the configured versions serve."""
-    for name in list(registry.live):
-        if len(registry.versions(name)) < 2:
-            continue
-        try:
-            records = [
-                r
-                for kind in sorted(SWITCH_KINDS)
-                for r in store.query_action_records(model=name, kind=kind, outcome="ok", limit=1)
-            ]
-        except Exception as exc:
-            log.warning("could not read %s's version switches, serving the configured "
-                        "version: %s", name, exc)  # fmt: skip
-            continue
-        records.sort(key=lambda r: (r["at"], r["id"]), reverse=True)
-        version = switch_to_restore(records, registry.configured(name))
-        if version is None:
-            continue
-        change = registry.restore(name, version, reason="restored at start: the newest "
-                                  "recorded switch (GET /v1/actions) left it live")  # fmt: skip
-        if change is not None:
-            log.warning("model %s serves version %s, as its newest recorded switch left it "
-                        "(configured: %s)", name, version, change.from_version)  # fmt: skip
-
-
 def _leadership_of(
     settings: Settings,
     store: Store,
@@ -348,7 +321,8 @@ def build_app(settings: Settings) -> FastAPI:
                 log.info("loaded model %s version %s from %s", m.name, m.version, m.path)
             models.append(versions[configured.name][0])
         registry = ModelRegistry(versions)
-        _restore_switches(registry, store)
+        restore_switches(registry, store)
+        follower = SwitchFollower(registry, store)
     except BaseException:
         store.close()
         raise
@@ -400,6 +374,7 @@ def build_app(settings: Settings) -> FastAPI:
         store.close()
         raise
     leadership = _leadership_of(settings, store, metrics, evaluator, alerting)
+    leadership.on_round = follower.poll  # a switch on another replica is followed here
     share = _share_windows_of(settings, store, metrics, evaluator, leadership)
     app = create_app(
         settings,
