@@ -124,9 +124,15 @@ def test_history_older_than_the_retention_is_pruned_hourly(sink: Sink) -> None:
     service.retention = timedelta(days=1)
     service.run_once()  # fires: one history row, one delivery attempt
     assert len(store.query_alert_history()) == 1
+    first = clock.now
     clock.now += timedelta(days=2)
-    service.run_once()  # the first prune of this service: the day-old rows go
-    assert store.query_alert_history() == []
-    # only this cycle's repeat of the still firing group is left
-    assert [a["at"] for a in store.query_delivery_attempts()] == [clock.now]
+    service.run_once()  # the first prune of this service: the day-old rows go...
+    # ...but those a new leader carries the alert on with: it still fires (its firing
+    # row), and its group's newest delivery tells that it was notified
+    assert [(r["to_state"], r["at"]) for r in store.query_alert_history()] == [("firing", first)]
+    second = clock.now  # this cycle's repeat of the still firing group
+    assert [a["at"] for a in store.query_delivery_attempts()] == [second, first]
+    clock.now += timedelta(days=2)
+    service.run_once()  # a newer delivery tells the same: the first one goes
+    assert [a["at"] for a in store.query_delivery_attempts()] == [clock.now, second]
     service.stop()

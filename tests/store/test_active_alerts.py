@@ -161,3 +161,39 @@ def test_the_annotations_column_comes_with_0010_and_older_rows_read_without(
         assert len(store.query_alert_history()) == 1  # the rows stay, the column goes
     finally:
         store.close()
+
+
+def test_a_prune_keeps_what_a_new_leader_needs_however_old(
+    any_store: SQLStore | MemoryStore,
+) -> None:
+    """An alert firing longer than the retention is still carried on after the hourly
+    prune, with the delivery that told it; everything else old goes."""
+    any_store.write_alert_transitions(sorted([
+        *_moves("LongFiring", ("inactive", "pending", 0), ("pending", "firing", 1),
+                ("firing", "acknowledged", 2)),
+        *_moves("LongGone", ("inactive", "firing", 0), ("firing", "resolved", 1)),
+        *_moves("Flapping", ("inactive", "firing", 0), ("firing", "resolved", 1),
+                ("resolved", "firing", 2)),
+    ], key=lambda t: t.at))  # fmt: skip
+    old = T0 + timedelta(minutes=3)
+    any_store.write_delivery_attempts([
+        DeliveryAttempt("hook", "{a}", 1, T0, "ok", 1),
+        DeliveryAttempt("hook", "{a}", 1, T0 + timedelta(minutes=1), "ok", 1),
+        DeliveryAttempt("hook", "{a}", 1, T0 + timedelta(minutes=2), "error", 1),
+        DeliveryAttempt("hook", "{b}", 1, T0 + timedelta(minutes=5), "ok", 1),
+    ])  # fmt: skip
+    before = any_store.query_active_alerts()
+    deleted = any_store.prune_alert_history(old)
+    assert any_store.query_active_alerts() == before
+    assert {a.labels["alertname"] for a in before} == {"LongFiring", "Flapping"}
+    kept = {(r["alertname"], r["to_state"]) for r in any_store.query_alert_history()}
+    # the for clock (pending), the start (firing) and the acknowledgement of the one;
+    # only the newest change of the other (fired again with no for: nothing before counts)
+    assert kept == {("LongFiring", "pending"), ("LongFiring", "firing"),
+                    ("LongFiring", "acknowledged"), ("Flapping", "firing")}  # fmt: skip
+    assert deleted["alert_history"] == 8 - len(kept)
+    assert any_store.query_last_deliveries() == {
+        ("hook", "{a}"): T0 + timedelta(minutes=1),
+        ("hook", "{b}"): T0 + timedelta(minutes=5),
+    }
+    assert deleted["alert_notifications"] == 2  # the older ok and the error of {a}

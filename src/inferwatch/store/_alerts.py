@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "HISTORY_COLUMNS",
     "RESTORE_LIMIT",
     "action_row",
+    "active_row_ids",
     "attempt_row",
     "check_limit",
     "history_row",
@@ -72,19 +73,14 @@ _TEXT_LIMIT = 4000
 RESTORE_ROWS = 2
 
 
-def stored_alerts(rows: Iterable[Mapping[str, Any]]) -> list[StoredAlert]:
-    """The alerts whose newest state change left them pending or firing, newest first.
-
-    ``rows``: ``alert_history`` rows (with ``id``) newest first by ``at`` then ``id``;
-    for each fingerprint at least its newest two state changes and its newest
-    acknowledgement (older rows are ignored).  A firing alert's ``for`` clock is the
-    pending row just before its firing one; its acknowledgement counts only when it
-    came after the alert fired (one from an earlier firing ended when that resolved).
-    """
+def _active(
+    rows: Iterable[Mapping[str, Any]],
+) -> Iterator[tuple[str, list[Mapping[str, Any]], Mapping[str, Any] | None]]:
+    """Per fingerprint whose newest state change left it pending or firing: its newest
+    :data:`RESTORE_ROWS` state rows and its newest acknowledgement since that change."""
     by_fp: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         by_fp.setdefault(row["fingerprint"], []).append(row)
-    out: list[StoredAlert] = []
     for fp, its in by_fp.items():
         ack: Mapping[str, Any] | None = None
         states: list[Mapping[str, Any]] = []
@@ -96,8 +92,21 @@ def stored_alerts(rows: Iterable[Mapping[str, Any]]) -> list[StoredAlert]:
                 states.append(row)
                 if len(states) == RESTORE_ROWS:
                     break
-        if not states or states[0]["to_state"] not in ("pending", "firing"):
-            continue
+        if states and states[0]["to_state"] in ("pending", "firing"):
+            yield fp, states, ack
+
+
+def stored_alerts(rows: Iterable[Mapping[str, Any]]) -> list[StoredAlert]:
+    """The alerts whose newest state change left them pending or firing, newest first.
+
+    ``rows``: ``alert_history`` rows (with ``id``) newest first by ``at`` then ``id``;
+    for each fingerprint at least its newest two state changes and its newest
+    acknowledgement (older rows are ignored).  A firing alert's ``for`` clock is the
+    pending row just before its firing one; its acknowledgement counts only when it
+    came after the alert fired (one from an earlier firing ended when that resolved).
+    """
+    out: list[StoredAlert] = []
+    for fp, states, ack in _active(rows):
         top = states[0]
         at = utc(top["at"])
         since = at
@@ -125,6 +134,29 @@ def stored_alerts(rows: Iterable[Mapping[str, Any]]) -> list[StoredAlert]:
         )
     out.sort(key=lambda a: a.starts_at, reverse=True)
     return out
+
+
+def active_row_ids(rows: Iterable[Mapping[str, Any]]) -> set[int]:
+    """The ids of the rows :func:`stored_alerts` needs (same ``rows``), which a prune of
+    the history keeps however old, so an alert firing for longer than the retention is
+    still carried on by a new leader: per alert still pending or firing, its newest state
+    change, the pending row before it (the ``for`` clock of a firing alert) and its
+    newest acknowledgement.  The same rule as ``SQLStore``'s prune, row for row."""
+    by_fp: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_fp.setdefault(row["fingerprint"], []).append(row)
+    ids: set[int] = set()
+    for its in by_fp.values():
+        states = [r for r in its if r["to_state"] != "acknowledged"][:RESTORE_ROWS]
+        if not states or states[0]["to_state"] not in ("pending", "firing"):
+            continue
+        ids.add(int(states[0]["id"]))
+        if len(states) > 1 and states[1]["to_state"] == "pending":
+            ids.add(int(states[1]["id"]))
+        ack = next((r for r in its if r["to_state"] == "acknowledged"), None)
+        if ack is not None:
+            ids.add(int(ack["id"]))
+    return ids
 
 
 def _finite(value: float | None) -> float | None:

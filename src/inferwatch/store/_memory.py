@@ -31,6 +31,7 @@ from inferwatch.store._alerts import (
     HISTORY_COLUMNS,
     RESTORE_LIMIT,
     action_row,
+    active_row_ids,
     attempt_row,
     check_limit,
     history_row,
@@ -642,8 +643,20 @@ class MemoryStore(MemoryLeases, MemoryWindowProfiles):
                 "alert_notifications": len(self._attempts),
                 "silences": len(self._silences),
             }
-            self._alert_history[:] = [r for r in self._alert_history if r["at"] >= cut]
-            self._attempts[:] = [r for r in self._attempts if r["at"] >= cut]
+            # kept however old: the rows a new leader carries the active alerts on with,
+            # and each group's newest successful delivery (as SQLStore keeps them)
+            newest = sorted(self._alert_history, key=lambda r: (r["at"], r["id"]), reverse=True)
+            carried = active_row_ids(newest)
+            told: dict[tuple[str, str], int] = {}
+            for r in self._attempts:
+                if r["outcome"] == "ok":
+                    gid = (r["receiver"], r["group_key"])
+                    told[gid] = max(told.get(gid, 0), r["id"])
+            kept = set(told.values())
+            self._alert_history[:] = [
+                r for r in self._alert_history if r["at"] >= cut or r["id"] in carried
+            ]
+            self._attempts[:] = [r for r in self._attempts if r["at"] >= cut or r["id"] in kept]
             self._silences = {k: r for k, r in self._silences.items() if r["ends_at"] >= cut}
             counts["alert_history"] -= len(self._alert_history)
             counts["alert_notifications"] -= len(self._attempts)

@@ -1235,28 +1235,50 @@ class SQLStore(SQLLeases, SQLWindowProfiles):
         (ranked per fingerprint in the database, on the ``fingerprint, at`` index), for
         the ``limit`` newest active alerts: bounded however long the history is."""
         check_limit(limit)
-        t = alert_history_table
-        is_ack = t.c.to_state == "acknowledged"
-        ranked = sa.select(
-            t.c.id, t.c.fingerprint, t.c.labels, t.c.from_state, t.c.to_state, t.c.at,
-            t.c.value, t.c.annotations,
-            sa.func.row_number()
-            .over(partition_by=(t.c.fingerprint, is_ack), order_by=(t.c.at.desc(), t.c.id.desc()))
-            .label("rn"),
-        ).cte("ranked")  # fmt: skip
-        active = (
-            sa.select(ranked.c.fingerprint)
-            .where(ranked.c.rn == 1, ranked.c.to_state.in_(("pending", "firing")))
-            .order_by(ranked.c.at.desc(), ranked.c.id.desc())
-            .limit(limit)
-        )
-        stmt = sa.select(*(c for c in ranked.c if c.name != "rn")).where(
-            ranked.c.rn <= RESTORE_ROWS, ranked.c.fingerprint.in_(active.scalar_subquery())
-        )
+        stmt = self._active_rows(limit)
         with self._begin("reading the active alerts") as conn:
             rows = [dict(row._mapping) for row in conn.execute(stmt)]
         rows.sort(key=lambda r: (utc(r["at"]), r["id"]), reverse=True)
         return stored_alerts(rows)[:limit]
+
+    @staticmethod
+    def _active_rows(limit: int, *, needed: bool = False) -> sa.Select[Any]:
+        """The history rows :func:`stored_alerts` reads: for the ``limit`` newest alerts
+        whose newest state change is pending or firing, their newest two state changes
+        and two acknowledgements (ranked apart), by a window function per fingerprint.
+
+        ``needed``: only the rows it uses, which a prune keeps (``active_row_ids``'s
+        rule): the newest state change, the one before when it is the pending row a
+        firing alert came from (a pending row's predecessor is never pending), and the
+        newest acknowledgement."""
+        t = alert_history_table
+
+        def ranked() -> sa.Subquery:
+            is_ack = t.c.to_state == "acknowledged"
+            order = (t.c.at.desc(), t.c.id.desc())
+            return sa.select(
+                t.c.id, t.c.fingerprint, t.c.labels, t.c.from_state, t.c.to_state, t.c.at,
+                t.c.value, t.c.annotations,
+                sa.func.row_number().over(partition_by=(t.c.fingerprint, is_ack),
+                                          order_by=order).label("rn"),
+            ).subquery()  # fmt: skip
+
+        newest = ranked()
+        active = (
+            sa.select(newest.c.fingerprint)
+            .where(newest.c.rn == 1, newest.c.to_state.in_(("pending", "firing")))
+            .order_by(newest.c.at.desc(), newest.c.id.desc())
+            .limit(limit)
+        )
+        rows = ranked()
+        keep = (
+            sa.or_(rows.c.rn == 1, sa.and_(rows.c.rn == 2, rows.c.to_state == "pending"))
+            if needed
+            else rows.c.rn <= RESTORE_ROWS
+        )
+        return sa.select(*(c for c in rows.c if c.name != "rn")).where(
+            keep, rows.c.fingerprint.in_(active.scalar_subquery())
+        )
 
     def query_last_deliveries(
         self, *, since: datetime | None = None, limit: int = RESTORE_LIMIT
@@ -1358,13 +1380,23 @@ class SQLStore(SQLLeases, SQLWindowProfiles):
 
     def prune_alert_history(self, before: datetime) -> dict[str, int]:
         """Delete alert history and delivery attempts older than ``before`` and silences
-        that ended before it, in one transaction; the rows deleted by table.  Action
+        that ended before it, in one transaction; the rows deleted by table.  Kept
+        however old: the newest changes of each alert still pending or firing and each
+        group's newest successful delivery (what a new leader carries them on with: an
+        alert firing for longer than the retention is not notified again).  Action
         records are kept: they are the audit trail of what was done to a model, one row
         per run (bounded by each action's cooldown)."""
+        h, n = alert_history_table, alert_notifications_table
+        # kept however old: what a new leader reads to carry on the alerts still active
+        # (their newest changes) and what it counts as told (each group's newest delivery)
+        carried = self._active_rows(RESTORE_LIMIT, needed=True).subquery()
+        told = sa.select(sa.func.max(n.c.id)).where(n.c.outcome == "ok")
         deletes = {
-            "alert_history": alert_history_table.delete().where(alert_history_table.c.at < before),
-            "alert_notifications": alert_notifications_table.delete().where(
-                alert_notifications_table.c.at < before
+            "alert_history": h.delete().where(
+                h.c.at < before, h.c.id.not_in(sa.select(carried.c.id))
+            ),
+            "alert_notifications": n.delete().where(
+                n.c.at < before, n.c.id.not_in(told.group_by(n.c.receiver, n.c.group_key))
             ),
             "silences": silences_table.delete().where(silences_table.c.ends_at < before),
         }
