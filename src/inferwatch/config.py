@@ -918,15 +918,17 @@ class FleetSettings(_Section):
     )
     share_windows: bool = Field(
         False,
-        description="Write this process's live window profiles to the store every "
-        "share_interval_seconds, and judge each window with every replica's profiles "
-        "(replicas sharing one store; off: each judges its own rows).",
+        description="Write this process's live window profiles and performance window "
+        "states to the store every share_interval_seconds, and judge each window with "
+        "every replica's profiles and labels (replicas sharing one store; off: each judges "
+        "its own rows and labels).",
     )
     share_interval_seconds: float = Field(
         5.0,
         ge=0.1,
         le=300,
-        description="How often each replica writes its window profiles to the store; a "
+        description="How often each replica writes its window profiles and performance "
+        "states to the store; a "
         "closed window is judged again twice this after it closes.",
     )
 
