@@ -427,3 +427,21 @@ def test_a_store_that_does_not_answer_leaves_the_judge_its_own_windows() -> None
     clock.now = PT0 + a.retention * PW + 1  # PT0 is no longer kept: pruned from the store
     share.flush()
     assert down.load_window_performance("m", "1", PT0) == []
+
+
+def test_a_window_whose_stored_states_could_not_be_read_is_judged_again() -> None:
+    c = cancer()
+    clock = Clock(PT0 + 10)
+    a, b = perf_windows(clock), perf_windows(clock)
+    store = MemoryStore()
+    b.add("m", "1", predictions(c, range(40), PT0 + 1))
+    WindowShare({}, store, "b", performance=b).flush()
+    judge = StorePerformance(a, store, "a")
+    assert judge.take_dirty() == [("m", "1", PT0)]
+    store.available = False  # the read of the window fails: judged on a's rows alone
+    assert judge.window("m", "1", PT0) is None and judge.errors == 1
+    store.available = True
+    assert judge.take_dirty() == [("m", "1", PT0)]  # so it is judged again, in full
+    merged = judge.window("m", "1", PT0)
+    assert merged is not None and merged.summary.n_predictions == 40
+    assert judge.take_dirty() == []
