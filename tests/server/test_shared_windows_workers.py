@@ -100,3 +100,34 @@ def test_a_graceful_stop_writes_the_rows_the_log_drained_last(
     finally:
         reader.close()
     assert sum(found) == len(traffic), found
+
+
+def test_a_restarted_replica_named_by_fleet_instance_keeps_its_predecessors_rows(
+    demo_workdir: Path, tmp_path: Path
+) -> None:
+    """A container's process restarts with the same pid: the new process must not write
+    over the rows its predecessor answered (they stay counted), and the holder fits the
+    store's column whatever the instance name's length."""
+    from inferwatch.store import SQLStore
+
+    settings = live_settings(demo_workdir, tmp_path)
+    fleet = settings.fleet.model_copy(
+        update={"share_windows": True, "share_interval_seconds": 300, "instance": "pod-" * 50}
+    )
+    settings = settings.model_copy(update={"fleet": fleet})
+    traffic = to_instances(make_customers(100, np.random.default_rng(6)))
+    holders = []
+    for part in (traffic[:60], traffic[60:]):  # one process, then its restart
+        app = build_app(settings)
+        holders.append(app.state.window_share.holder)
+        with TestClient(app) as client:
+            r = client.post("/v1/models/churn/predict", json={"instances": part})
+            assert r.status_code == 200, r.text
+            start = app.state.evaluator.targets[0].profiler.current("churn", "1")[0]
+    assert holders[0] != holders[1] and all(len(h) <= 200 for h in holders)
+    reader = SQLStore(settings.store.url)
+    try:
+        found = sorted(r["rows"] for r in reader.load_window_profiles("churn", "1", start))
+    finally:
+        reader.close()
+    assert found == [40, 60]

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -227,7 +228,8 @@ def _share_windows_of(
     intervals after it closed.  A model with performance tracking but no drift target
     shares too.
 
-    The holder is this process (the lease's holder id, or ``fleet.instance`` and the pid):
+    The holder is this process (the lease's holder id, or ``fleet.instance``, the pid and
+    a random tag):
     under ``serve --workers N`` every worker writes its own rows and the judging worker
     reads them all from the store, so the socket merges (``FleetWindows`` and the
     performance one) are skipped there, and no worker's rows are counted twice."""
@@ -237,7 +239,14 @@ def _share_windows_of(
     own_performance = evaluator.performance
     if not evaluator.targets and own_performance is None:
         return None
-    holder = f"{fleet.instance}:{os.getpid()}" if fleet.instance else leadership.holder
+    # a restarted process must not take over its predecessor's rows (a container's pid
+    # repeats): those rows were answered and stay counted, so each start gets its own tag;
+    # and the id fits the holder column (200 characters) whatever fleet.instance's length
+    holder = (
+        f"{fleet.instance[:180]}:{os.getpid()}:{secrets.token_hex(3)}"
+        if fleet.instance
+        else leadership.holder
+    )
     errors = metrics.window_share_errors.inc
     share = WindowShare(
         {(t.model, t.version): t.profiler for t in evaluator.targets},
