@@ -68,3 +68,30 @@ def test_restore_replaces_what_the_engine_held_and_skips_alerts_it_cannot_key() 
     clock.advance(1)
     assert [(t.from_state, t.to_state) for t in engine.evaluate(
         [outcome("warning", for_seconds=60)])] == [("pending", "firing")]  # fmt: skip
+
+
+def test_a_restored_alert_is_held_while_its_series_has_no_data() -> None:
+    """After a restart the rates and quantiles have no value for a cycle or two: a restored
+    alert missing from the outcomes is held through the grace; named as not breaching it
+    resolves at once; still missing when the grace ends, it resolves then."""
+    clock = FakeClock()
+    iris = {"alertname": "AccuracyLow", "severity": "warning", "model": "iris"}
+    wine = iris | {"model": "wine"}
+    engine = AlertEngine(clock)
+    engine.restore([StoredAlert("a", iris, "firing", T0, T0, 0.5),
+                    StoredAlert("b", wine, "firing", T0, T0, 0.5)],
+                   grace=timedelta(seconds=60), now=T0)  # fmt: skip
+    clock.advance(15)
+    assert engine.evaluate([]) == []  # no data yet: both held
+    assert [a.alert.status for a in engine.alerts()] == ["firing", "firing"]
+    clock.advance(15)
+    moved = engine.evaluate([outcome(None, model="iris")])  # iris judged, and fine
+    assert [(t.labels["model"], t.to_state) for t in moved] == [("iris", "resolved")]
+    # a new alert is not carried: missing, it resolves as ever
+    clock.advance(1)
+    engine.evaluate([outcome("warning", rule="DriftHigh", for_seconds=0)])
+    clock.advance(1)
+    assert [t.labels["alertname"] for t in engine.evaluate([])] == ["DriftHigh"]
+    clock.advance(28)  # 60 s after the restore: wine never had data, it resolves now
+    moved = engine.evaluate([])
+    assert [(t.labels["model"], t.to_state) for t in moved] == [("wine", "resolved")]

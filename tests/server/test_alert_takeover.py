@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -25,9 +26,11 @@ from inferwatch.errors import StoreError
 from inferwatch.server._alerting import AlertingService, build_alerting
 from inferwatch.store import MemoryStore, SQLStore
 from tests.notify.conftest import Sink, sink
+from tests.server._versions_models import Toggled
 from tests.server.conftest import Trained
+from tests.server.test_alerts import toggled
 
-__all__ = ["sink"]
+__all__ = ["sink", "toggled"]  # fixtures
 
 T0 = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
@@ -265,3 +268,53 @@ def test_a_restarted_server_keeps_its_firing_alert_and_acknowledgement(
     (fired,) = _told(sink, "firing")
     # resolved at the third server's first cycle: the annotations are the stored ones
     assert resolved["annotations"]["summary"] == fired["annotations"]["summary"]
+
+
+def test_a_restarted_server_holds_a_latency_alert_until_its_window_has_data(
+    trained: Trained, tmp_path: Path, sink: Sink, toggled: type[Toggled]
+) -> None:
+    """A p99 over a window has no value until the restarted server has two samples of
+    traffic: the restored alert is held meanwhile (not resolved and fired again), stays
+    firing on the new traffic with no second notification, and resolves once."""
+    from inferwatch.config import load_settings
+    from inferwatch.server import build_app
+    from tests.server.conftest import TestClient, instances, make_frame
+    from tests.server.test_alerts import SLOW, _auth, _config, _received, _until
+
+    path = _config(trained, tmp_path, sink)  # SlowModel: p99 over 3 s, critical 0.25 s
+    body = {"instances": instances(make_frame(np.random.default_rng(1), 1))}
+
+    def predict(client: TestClient) -> None:
+        r = client.post("/v1/models/churn/predict", json=body, headers=_auth("predict"))
+        assert r.status_code == 200
+
+    def critical(client: TestClient) -> dict[str, Any]:
+        alerts = client.get("/v1/alerts", headers=_auth("read")).json()["alerts"]
+        found: dict[str, Any] = next(a for a in alerts if a["labels"]["severity"] == "critical")
+        return found
+
+    toggled.delay = SLOW
+    with TestClient(build_app(load_settings(path))) as client:
+        for _ in range(3):
+            predict(client)
+        _until(lambda: _received(sink, "firing", "critical"))
+
+    with TestClient(build_app(load_settings(path))) as client:
+        time.sleep(0.5)  # five cycles with no latency sample yet: held, not resolved
+        assert critical(client)["state"] == "firing"
+        for _ in range(3):
+            predict(client)
+        time.sleep(0.5)
+        assert critical(client)["state"] == "firing"
+        assert _received(sink, "resolved", "critical") == []
+        assert len(_received(sink, "firing", "critical")) == 1
+        toggled.delay = 0.0
+
+        def resolved() -> list[dict[str, Any]]:
+            predict(client)  # fast traffic pushes the slow requests out of the 3 s window
+            return _received(sink, "resolved", "critical")
+
+        _until(resolved, timeout=15)
+        assert critical(client)["state"] == "resolved"
+    assert len(_received(sink, "resolved", "critical")) == 1
+    assert len(_received(sink, "firing", "critical")) == 1

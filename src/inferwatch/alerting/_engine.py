@@ -59,6 +59,7 @@ class _Series:
         "acked_at",
         "acked_by",
         "annotations",
+        "carried",
         "ends_at",
         "fingerprint",
         "inhibited",
@@ -94,6 +95,8 @@ class _Series:
         #: who acknowledged it while it fires, and when (cleared when it resolves)
         self.acked_by: str | None = None
         self.acked_at: datetime | None = None
+        #: restored from the store (AlertEngine.restore): held while its series has no data
+        self.carried = False
 
     def alert(self) -> Alert:
         status = "pending" if self.state == "pending" else self.state
@@ -152,6 +155,10 @@ class AlertEngine:
         self._lock = threading.Lock()
         #: bumped whenever an alert changes state or mute (a reader can cache its view on it)
         self.generation = 0
+        #: until when a restored alert whose series is missing from the outcomes is held
+        #: as it was (no data yet after a restart) instead of resolved; None: no restore
+        #: window open
+        self._carry_until: datetime | None = None
 
     # -- the cycle -------------------------------------------------------------------
     def evaluate(
@@ -170,12 +177,22 @@ class AlertEngine:
         out: list[AlertTransition] = []
         get = series.get
         hold = self._hold
+        carry = self._carry_until
+        if carry is not None and now >= carry:
+            carry = self._carry_until = None
+        # while restored alerts are carried: every series the outcomes name, breaching or
+        # not (only then: the hot path below stays one attribute read per quiet series)
+        present: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         for o in outcomes:
             sev = o.severity
             if sev is None:
+                if carry is not None and o.value == o.value:  # judged on a value (not NaN)
+                    present.add((o.rule, tuple(sorted(o.labels.items()))))
                 continue
             rule = o.rule
             items = tuple(sorted(o.labels.items()))
+            if carry is not None:
+                present.add((rule, items))
             # the common case inline: an alert already firing stays firing
             s = get((rule, items, sev))
             if s is not None and s.state == "firing":
@@ -198,6 +215,8 @@ class AlertEngine:
         for key, s in series.items():
             if s.seen == cycle:
                 continue
+            if carry is not None and s.carried and s.pair not in present:
+                continue  # restored, and its series has no data yet: held as it was
             if s.state == "pending":
                 out.append(self._move(s, "inactive", now))
                 drop.append(key)
@@ -322,7 +341,13 @@ class AlertEngine:
             labels = {**s.labels, "acknowledged_by": author, "acknowledgement_comment": comment}
             return AlertTransition(fp, labels, "firing", "acknowledged", now, s.value)
 
-    def restore(self, alerts: Iterable[StoredAlert]) -> int:
+    def restore(
+        self,
+        alerts: Iterable[StoredAlert],
+        *,
+        grace: timedelta = timedelta(0),
+        now: datetime | None = None,
+    ) -> int:
         """Make the engine's state the alerts a previous engine left active; returns how
         many it holds.
 
@@ -337,11 +362,23 @@ class AlertEngine:
         true, nothing changes; no longer true, a firing one resolves (and that resolve is
         sent), a pending one goes inactive.  No transition rows are made: nothing changed.
 
+        ``grace``: for this long after ``now`` a restored alert whose series is missing
+        from the outcomes is held as it was rather than resolved.  A restarted process
+        has no sample history, and a new leader none of the cycles it skipped, so a rate
+        or a quantile over a window has no value for a cycle or two: without the grace
+        every restored alert on such a signal would resolve at once and fire (and notify)
+        again a cycle later.  A series the outcomes name as not breaching (a ``None``
+        severity with a value: see :meth:`carrying`) resolves at once, grace or not; one
+        still missing when the grace ends resolves then.
+
         What the engine held before is dropped (a leader that lost the lease and took it
         back holds a stale picture; the store has the other leader's).  An alert whose
         labels lack ``alertname`` or a ``severity`` of warning/critical is left out.
         """
+        if now is None:
+            now = self.clock()
         with self._lock:
+            self._carry_until = now + grace if grace > timedelta(0) else None
             self._series.clear()
             self._by_fingerprint.clear()
             self._fired.clear()
@@ -364,6 +401,7 @@ class AlertEngine:
                 s.starts_at = a.starts_at
                 s.value = a.value
                 s.annotations = a.annotations
+                s.carried = True
                 if a.state == "firing":
                     s.acked_by, s.acked_at = a.acknowledged_by, a.acknowledged_at
                     self._fired[s.fingerprint] = s
@@ -375,6 +413,14 @@ class AlertEngine:
                 self._touched = set()
             self.generation += 1
             return len(self._series)
+
+    def carrying(self, now: datetime | None = None) -> bool:
+        """Whether restored alerts are still held through their grace (see :meth:`restore`):
+        while so, the caller should hand over every judged series, breaching or not
+        (``RuleEvaluator.outcomes(quiet=True)``), so that "judged fine" resolves a
+        restored alert at once and only "no data" holds it."""
+        until = self._carry_until
+        return until is not None and (self.clock() if now is None else now) < until
 
     def get(self, fp: str) -> _Series | None:
         """The live series behind a fingerprint (engine-internal; the dispatcher reads it)."""

@@ -73,6 +73,11 @@ MAX_PENDING_ROWS = 10_000
 PRUNE_EVERY = timedelta(hours=1)
 #: evaluation rows an action's evidence carries
 EVIDENCE_ROWS = 50
+#: how long restored alerts whose series have no data yet are held (AlertEngine.restore's
+#: grace): at least this, and at least RESTORE_GRACE_CYCLES evaluation intervals (a rate
+#: needs two samples in its window, so two cycles after a restart it has a value)
+RESTORE_GRACE = timedelta(minutes=1)
+RESTORE_GRACE_CYCLES = 4
 
 TransitionHook = Callable[[Sequence[AlertTransition]], None]
 
@@ -153,7 +158,11 @@ class AlertingService:
         if self._pending_attempts:
             self._write(self._pending_attempts, (), "write_delivery_attempts")
         samples = registry_samples(self.registry, self._names, labels={"instance": self.instance})
-        return self.evaluator.cycle(self.engine.clock(), samples)
+        now = self.engine.clock()
+        self.evaluator.observe(now, samples)
+        # just after a restore, every judged series (not only the breaching ones), so a
+        # restored alert judged fine resolves now and only one with no data yet is held
+        return self.evaluator.outcomes(now, quiet=self.engine.carrying(now))
 
     def _on_transitions(self, transitions: Sequence[AlertTransition]) -> None:
         for t in transitions:
@@ -207,7 +216,10 @@ class AlertingService:
         holds for the store are written first, so the read sees them.  The read is
         bounded (:data:`~inferwatch.alerting.RESTORE_LIMIT` alerts, a few rows
         each); a store that does not answer leaves the engine as it is (empty at a
-        start: alerts then fire and notify again, as before restoring existed).
+        start: alerts then fire and notify again, as before restoring existed).  A
+        restored alert whose series has no data yet (a rate needs two samples) is held
+        for :data:`RESTORE_GRACE` or :data:`RESTORE_GRACE_CYCLES` cycles, whichever is
+        longer, rather than resolved and fired again.
         """
         self._write(self._pending_transitions, (), "write_alert_transitions")
         self._write(self._pending_attempts, (), "write_delivery_attempts")
@@ -225,7 +237,8 @@ class AlertingService:
             log.warning("could not read the alerts active before this process led "
                         "(starting without them): %s", exc)  # fmt: skip
             return len(self.engine)
-        held = self.engine.restore(alerts)
+        grace = max(RESTORE_GRACE, RESTORE_GRACE_CYCLES * timedelta(seconds=self.runner.interval))
+        held = self.engine.restore(alerts, grace=grace, now=now)
         told = self.dispatcher.restore(delivered, now)
         if held:
             log.warning("carrying on %d alerts active before this process led "
