@@ -1,11 +1,12 @@
 """A new evaluator leader carries on the alerts the old one left active.
 
-Two alerting services on one SQLite file, each with its own connection, stand for two
-replicas (or one process and its restart): the first fires an alert and a real webhook on
-loopback hears it once; the second takes over and, reading the store, keeps it firing
-with no new notification, keeps its acknowledgement, and resolves it once when the
-condition clears.  A fake clock drives both (no sleeps); the signal is a gauge the test
-sets (``process_resident_memory_bytes``, what the ``memory`` signal reads).
+Two alerting services on one store (a SQLite file, and a PostgreSQL database), each with
+its own connection, stand for two replicas (or one process and its restart): the first
+fires an alert and a real webhook on loopback hears it once; the second takes over and,
+reading the store, keeps it firing with no new notification, keeps its acknowledgement,
+and resolves it once when the condition clears.  A fake clock drives both (no sleeps);
+the signal is a gauge the test sets (``process_resident_memory_bytes``, what the
+``memory`` signal reads).  Then the same through ``build_app`` servers in a row.
 """
 
 from __future__ import annotations
@@ -59,9 +60,14 @@ def memory() -> Memory:
     return Memory()
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated store's URL: a SQLite file, or a fresh database in the test cluster."""
+    url: str = (
+        f"sqlite:///{tmp_path / 'store.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_db_url")
+    )
     store = SQLStore(url)
     store.upgrade()
     store.close()
