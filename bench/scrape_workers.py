@@ -12,11 +12,18 @@ second median is the scrape after 1,000 restarts; the totals are checked exact. 
 prometheus_client's multiprocess mode with two metric families, 4 workers' files and then
 1,000 more (a file per dead worker, all read at every scrape).
 
+Real restarts (``--real-restarts N``): the same server's workers are killed with SIGKILL,
+all four at once, until N have been replaced by uvicorn's supervisor (each replacement
+imports inferwatch and loads the model: about a second or more each); then the scrape's
+median again, the run directory's files, and the totals (no traffic meanwhile, so every
+count had been saved: exact).
+
 Requests/s: wrk (pinned to the last core, one thread, ``--connections``) on single-row
 predicts against ``serve --workers N`` (not pinned), N = 1, 2, 4, ``--rounds`` rounds
 alternating.  On a 2-core machine wrk takes one core: more workers cannot add cores.
 
     .venv/bin/python bench/scrape_workers.py [--scrapes 50] [--seconds 5] [--rounds 2]
+        [--real-restarts 200] [--skip-throughput]
 """
 
 from __future__ import annotations
@@ -71,6 +78,41 @@ def serve(folder: Path, workers: int, db: Path) -> tuple[subprocess.Popen[bytes]
         raise RuntimeError("serve did not start")
     found = re.search(r"saved counts are in (\S+)", log.read_text())
     return proc, base, Path(found.group(1)) if found else folder
+
+
+def live_slots(log: Path) -> dict[int, int]:
+    """slot -> pid of the worker that took it last (the workers' log lines)."""
+    text = log.read_text(errors="replace")
+    found = re.findall(r"worker (\d+) serves slot (\d+)", text)
+    return {int(slot): int(pid) for pid, slot in found}
+
+
+def real_churn(base: str, log: Path, restarts: int) -> float:
+    """SIGKILL the live workers, four at a time, until ``restarts`` were replaced; seconds."""
+    import signal
+
+    t0 = time.perf_counter()
+    done = 0
+    while done < restarts:
+        pids = live_slots(log)
+        victims = sorted(pids)[: min(4, restarts - done)]
+        for slot in victims:
+            os.kill(pids[slot], signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while any(live_slots(log).get(s) == pids[s] for s in victims):
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers were not replaced within 120 s")
+            time.sleep(0.1)
+        done += len(victims)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # every replacement serving
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return time.perf_counter() - t0
 
 
 def requests_total(base: str) -> float:
@@ -173,6 +215,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--real-restarts", type=int, default=0)
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="iw-workers-"))
@@ -195,6 +238,13 @@ def main() -> None:
         total = requests_total(base)
         assert total == before + args.restarts, (before, total)
         files = len(list(rundir.iterdir()))
+        if args.real_restarts:
+            real_took = real_churn(base, folder / next(
+                p.name for p in folder.glob("serve-4-*.log")), args.real_restarts)  # fmt: skip
+            time.sleep(2)  # the replacements' sockets
+            real_after = median_scrape(base, args.scrapes)
+            real_total = requests_total(base)
+            real_files = len(list(rundir.iterdir()))
     finally:
         proc.terminate()
         proc.wait(120)
@@ -205,6 +255,14 @@ def main() -> None:
         f"restarts took {took:.1f} s; run directory {files} files; totals exact: "
         f"{before:.0f} + {args.restarts} = {total:.0f})"
     )
+
+    if args.real_restarts:
+        print(
+            f"after {args.real_restarts:,} real worker restarts (SIGKILL, replaced by the "
+            f"supervisor, {real_took:.0f} s): median {real_after * 1e3:.1f} ms a scrape "
+            f"({real_after / once:.2f}x the scrape after 4 slot restarts); run directory "
+            f"{real_files} files; totals {real_total:.0f} (exact: {real_total == total})"
+        )
 
     mp_fresh, mp_after = multiprocess_anchor(args.restarts, args.scrapes)
     print(
