@@ -130,6 +130,7 @@ class WindowPerformance:
     __slots__ = (
         "changes",
         "fairness",
+        "fairness_debt",
         "labelled",
         "labelled_losses",
         "losses",
@@ -152,6 +153,9 @@ class WindowPerformance:
             if setup.protected is not None and setup.task == "classification"
             else None
         )
+        #: fairness rows this process could not take out (counted by another worker or
+        #: replica): taken out once the processes' states are merged (``settle``)
+        self.fairness_debt: GroupCounts | None = None
         #: batches folded in by this process (a change mark for sharing, never merged)
         self.changes = 0
 
@@ -164,7 +168,14 @@ class WindowPerformance:
         out.labelled_losses = self.labelled_losses.copy()
         out.segments = {c: {v: s.copy() for v, s in d.items()} for c, d in self.segments.items()}
         out.fairness = None if self.fairness is None else self.fairness.copy()
+        out.fairness_debt = None if self.fairness_debt is None else self.fairness_debt.copy()
         return out
+
+    def settle(self) -> None:
+        """Take the fairness debt out of the fairness counts as far as they hold it."""
+        if self.fairness is not None and self.fairness_debt is not None:
+            rest = self.fairness.settle(self.fairness_debt)
+            self.fairness_debt = rest if rest.n else None
 
     # -- merging and sharing: workers and replicas each hold part of a window's traffic --
 
@@ -190,6 +201,12 @@ class WindowPerformance:
                 self.fairness = other.fairness.copy()
             else:
                 self.fairness += other.fairness
+        if other.fairness_debt is not None:
+            if self.fairness_debt is None:
+                self.fairness_debt = other.fairness_debt.copy()
+            else:
+                self.fairness_debt += other.fairness_debt
+        self.settle()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +222,7 @@ class WindowPerformance:
                 c: {v: s.to_dict() for v, s in d.items()} for c, d in self.segments.items()
             },
             "fairness": None if self.fairness is None else self.fairness.to_dict(),
+            "fairness_debt": None if self.fairness_debt is None else self.fairness_debt.to_dict(),
             "changes": self.changes,
         }
 
@@ -252,6 +270,11 @@ class WindowPerformance:
             if not isinstance(fairness, Mapping):
                 raise ValueError("window performance: 'fairness' must be a mapping")
             out.fairness = GroupCounts.from_dict(fairness)
+        debt = data.get("fairness_debt")
+        if debt is not None and out.fairness is not None:
+            if not isinstance(debt, Mapping):
+                raise ValueError("window performance: 'fairness_debt' must be a mapping")
+            out.fairness_debt = GroupCounts.from_dict(debt)
         changes = data.get("changes", 0)
         out.changes = int(changes) if isinstance(changes, int) else 0
         return out
@@ -415,6 +438,8 @@ class PerformanceWindows:
         self.late_labels = 0
         self.dropped = 0
         self.unmatched_removals = 0
+        #: fairness removals kept as a debt, to settle once merged (see ``_add_pairs``)
+        self.deferred_removals = 0
         # windows changed since the evaluator last looked: (model, version, start)
         self._dirty: set[tuple[str, str, float]] = set()
 
@@ -740,15 +765,20 @@ class PerformanceWindows:
             ok = (y_true >= 0) & (y_pred >= 0)
             again = ok & replaced & (y_prev >= 0)
             fresh = ok & ~replaced
-            try:  # rows counted by another process (before a restart) cannot come out
-                if again.any():
-                    win.fairness.add(
-                        groups[again], y_pred[again] == pos, y_prev[again] == pos, sign=-1
-                    )
-                if fresh.any():
-                    win.fairness.add(groups[fresh], y_pred[fresh] == pos, None, sign=-1)
-            except ValueError:
-                self.unmatched_removals += 1
+            from inferwatch.fairness import GroupCounts, SegmentIndex
+
+            for rows, was in ((again, y_prev[again] == pos), (fresh, None)):
+                if not rows.any():
+                    continue
+                try:
+                    win.fairness.add(groups[rows], y_pred[rows] == pos, was, sign=-1)
+                except ValueError:
+                    # counted by another worker or replica (or before a restart): owed, and
+                    # taken out when the processes' states are merged (WindowPerformance.settle)
+                    if win.fairness_debt is None:
+                        win.fairness_debt = GroupCounts(SegmentIndex(setup.max_segment_values))
+                    win.fairness_debt.add(groups[rows], y_pred[rows] == pos, was)
+                    self.deferred_removals += 1
             keep = again | fresh
             if keep.any():
                 win.fairness.add(groups[keep], y_pred[keep] == pos, y_true[keep] == pos)

@@ -208,3 +208,34 @@ def test_merging_needs_the_same_settings() -> None:
         GroupCounts(SegmentIndex(max_values=2)).merge(GroupCounts())
     with pytest.raises(TypeError):
         GroupCounts().merge(SegmentIndex())  # type: ignore[arg-type]
+
+
+def test_a_debt_of_rows_counted_elsewhere_settles_once_the_counts_are_merged() -> None:
+    """Process b learns labels of rows process a counted: b cannot take them out of its
+    own counts (it never had them), so it owes them; merged, the debt settles exactly."""
+    rng = np.random.default_rng(11)
+    groups = rng.choice(["f", "m", "x"], 300)
+    pred = rng.random(300) < 0.4
+    truth = rng.random(300) < 0.5
+    whole, a, b = GroupCounts(), GroupCounts(), GroupCounts()
+    whole.add(groups, pred)
+    a.add(groups[:200], pred[:200])
+    b.add(groups[200:], pred[200:])
+    labelled = np.arange(0, 300, 3)  # every third row's label, all sent to b
+    whole.add(groups[labelled], pred[labelled], sign=-1)
+    whole.add(groups[labelled], pred[labelled], truth[labelled])
+    mine, owed = labelled[labelled >= 200], labelled[labelled < 200]
+    b.add(groups[mine], pred[mine], sign=-1)
+    with pytest.raises(ValueError, match="cannot remove"):
+        b.add(groups[owed], pred[owed], sign=-1)  # refused: b never counted them
+    debt = GroupCounts().add(groups[owed], pred[owed])
+    b.add(groups[labelled], pred[labelled], truth[labelled])
+    merged = a.copy()
+    merged += b
+    assert merged != whole  # the unlabelled counts of the owed rows are still in
+    rest = merged.settle(debt)
+    assert merged == whole and rest.n == 0
+    # what a does not hold stays owed
+    c = GroupCounts().add(["f"], np.array([True]))
+    left = c.settle(GroupCounts().add(["f", "f", "z"], np.array([True, True, False])))
+    assert c.n == 0 and left.counts()["f"]["unlabelled_positive"] == 1 and left.n == 2

@@ -125,6 +125,30 @@ class GroupCounts(Mergeable):
         np.add.at(cells, slots, other._grown().copy())  # two names may meet in ``other``
         return self
 
+    def settle(self, debt: GroupCounts) -> GroupCounts:
+        """Take out of these counts the rows ``debt`` holds, as far as they are here, and
+        return what is left of it (a new ``GroupCounts``; empty when all was taken).
+
+        Why: a process that learns a row's label may not be the one that counted the row
+        (``serve --workers``, replicas).  It cannot remove the row from its own counts, so
+        it keeps the removal as a debt; once the processes' counts and debts are merged,
+        settling takes every such row out exactly, as one process fed everything would.
+        Only groups present here by name are settled (never the ``other`` total)."""
+        if not isinstance(debt, GroupCounts):
+            raise TypeError(f"cannot settle GroupCounts with {type(debt).__name__}")
+        cells = self._grown()
+        rest = debt._grown().copy()
+        for i, name in enumerate(debt.groups):
+            slot = self._index._slots.get(name)
+            if slot is None or slot >= cells.shape[0]:
+                continue
+            take = np.minimum(cells[slot], rest[i])
+            cells[slot] -= take
+            rest[i] -= take
+        out = GroupCounts(debt._index)
+        out._cells = rest
+        return out
+
     def copy(self) -> Self:
         out = self._copy_slots()
         out._index = self._index.copy()
