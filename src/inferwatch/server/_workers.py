@@ -451,10 +451,11 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def ask_slot(
-    rundir: Path, slot: int, timeout: float = SIBLING_TIMEOUT_SECONDS
-) -> list[WireFamily] | None:
-    """Slot ``slot``'s live view over its socket; None when no worker answers."""
+def _exchange(
+    rundir: Path, slot: int, request: bytes, timeout: float = SIBLING_TIMEOUT_SECONDS
+) -> bytes | None:
+    """Send ``request`` (a kind byte, then its body) to slot ``slot``'s socket and return
+    the length-prefixed answer; None when no worker answers there in ``timeout`` seconds."""
     path = rundir / f"slot-{slot}.sock"
     if not path.exists():
         return None
@@ -462,10 +463,33 @@ def ask_slot(
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
             conn.connect(str(path))
-            conn.sendall(b"m")
+            conn.sendall(request)
             (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
-            return decode(_recv_exact(conn, n))
-    except (OSError, ConnectionError, msgspec.DecodeError, struct.error):
+            return _recv_exact(conn, n)
+    except (OSError, ConnectionError, struct.error):
+        return None
+
+
+def _framed(kind: bytes, body: Any) -> bytes:
+    ask = msgspec.msgpack.encode(body)
+    return kind + _LEN.pack(len(ask)) + ask
+
+
+def ask_slot(
+    rundir: Path, slot: int, timeout: float = SIBLING_TIMEOUT_SECONDS
+) -> list[WireFamily] | None:
+    """Slot ``slot``'s live view over its socket; None when no worker answers."""
+    data = _exchange(rundir, slot, b"m", timeout)
+    try:
+        return None if data is None else decode(data)
+    except msgspec.DecodeError:
+        return None
+
+
+def _json_answer(data: bytes | None) -> Any:
+    try:
+        return None if data is None else json.loads(data)
+    except ValueError:
         return None
 
 
@@ -473,20 +497,14 @@ def ask_window(
     rundir: Path, slot: int, model: str, version: str, start: float
 ) -> dict[str, Any] | None:
     """Slot ``slot``'s window profile (its ``to_dict``), None when it has none or is gone."""
-    path = rundir / f"slot-{slot}.sock"
-    if not path.exists():
-        return None
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(SIBLING_TIMEOUT_SECONDS)
-            conn.connect(str(path))
-            ask = msgspec.msgpack.encode([model, version, start])
-            conn.sendall(b"w" + _LEN.pack(len(ask)) + ask)
-            (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
-            got = json.loads(_recv_exact(conn, n))
-    except (OSError, ConnectionError, ValueError, struct.error):
-        return None
+    got = _json_answer(_exchange(rundir, slot, _framed(b"w", [model, version, start])))
     return got if isinstance(got, dict) else None
+
+
+def ask_performance(rundir: Path, slot: int, op: str, model: str, version: str, arg: Any) -> Any:
+    """Slot ``slot``'s answer to a performance request (see ``SlotServer._performance``);
+    None when no worker answers there."""
+    return _json_answer(_exchange(rundir, slot, _framed(b"p", [op, model, version, arg])))
 
 
 def ask_handler(
@@ -494,36 +512,10 @@ def ask_handler(
 ) -> Any:
     """Send ``request`` to a handler of slot ``slot`` (``SlotServer.handlers``) and return
     its decoded answer; None when no worker answers there in ``timeout`` seconds."""
-    path = rundir / f"slot-{slot}.sock"
-    if not path.exists():
-        return None
+    data = _exchange(rundir, slot, _framed(kind, request), timeout)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
-            conn.connect(str(path))
-            ask = msgspec.msgpack.encode(request)
-            conn.sendall(kind + _LEN.pack(len(ask)) + ask)
-            (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
-            return msgspec.msgpack.decode(_recv_exact(conn, n))
-    except (OSError, ConnectionError, msgspec.DecodeError, struct.error):
-        return None
-
-
-def ask_performance(rundir: Path, slot: int, op: str, model: str, version: str, arg: Any) -> Any:
-    """Slot ``slot``'s answer to a performance request (see ``SlotServer._performance``);
-    None when no worker answers there."""
-    path = rundir / f"slot-{slot}.sock"
-    if not path.exists():
-        return None
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(SIBLING_TIMEOUT_SECONDS)
-            conn.connect(str(path))
-            ask = msgspec.msgpack.encode([op, model, version, arg])
-            conn.sendall(b"p" + _LEN.pack(len(ask)) + ask)
-            (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
-            return json.loads(_recv_exact(conn, n))
-    except (OSError, ConnectionError, ValueError, struct.error):
+        return None if data is None else msgspec.msgpack.decode(data)
+    except msgspec.DecodeError:
         return None
 
 
