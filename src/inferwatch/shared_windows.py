@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from inferwatch.performance import ClassificationSummary, RegressionSummary
 from inferwatch.performance_windows import PerformanceWindows, WindowPerformance
@@ -52,9 +52,41 @@ from inferwatch.ports import WindowPerformanceStore, WindowProfileStore
 from inferwatch.profile import FrameProfile
 from inferwatch.windows import WindowProfiler, window_start
 
-__all__ = ["SharedWindowStore", "StorePerformance", "StoreWindows", "WindowShare"]
+__all__ = ["SharedWindowStore", "StorePerformance", "StoreWindows", "WindowShare", "add_parts"]
 
 log = logging.getLogger("inferwatch.shared_windows")
+
+
+T = TypeVar("T")
+
+
+def add_parts(
+    own: T | None,
+    parts: Iterable[tuple[str, Any]],
+    parse: Callable[[Any], T],
+    *,
+    what: str,
+    left_out: Callable[[], None] | None = None,
+) -> T | None:
+    """``own`` plus each other process's part of the same window (``parts``: who holds it,
+    and its serialised form, parsed by ``parse``), merged with ``+=`` (profiles and
+    performance states are sums).  A part that does not parse (other bins, other classes,
+    a malformed row) is left out and logged with ``what`` and its holder: one process on
+    another reference must not stop the others being judged."""
+    merged = own
+    for holder, data in parts:
+        try:
+            theirs = parse(data)
+        except (ValueError, TypeError, KeyError) as exc:
+            if left_out is not None:
+                left_out()
+            log.warning("%s: the part of %s is left out: %s", what, holder, exc)
+            continue
+        if merged is None:
+            merged = theirs
+        else:
+            merged += theirs  # type: ignore[operator]
+    return merged
 
 
 class SharedWindowStore(WindowProfileStore, WindowPerformanceStore, Protocol):
@@ -105,17 +137,12 @@ class StoreWindows:
                 "judging this replica's rows alone: %s", model, version, start, exc,
             )  # fmt: skip
             return merged
-        for row in found:
-            try:
-                theirs = FrameProfile.from_dict(row["profile"], bins=self._inner.bins)
-                if merged is None:
-                    merged = theirs
-                else:
-                    merged += theirs
-            except (ValueError, TypeError, KeyError) as exc:
-                log.warning("window %s:%s@%s: the profile of %s is left out: %s",
-                            model, version, start, row.get("holder"), exc)  # fmt: skip
-        return merged
+        return add_parts(
+            merged,
+            ((row.get("holder", "?"), row["profile"]) for row in found),
+            lambda data: FrameProfile.from_dict(data, bins=self._inner.bins),
+            what=f"window {model}:{version}@{start}",
+        )
 
     def current(self, model: str, version: str) -> tuple[float, FrameProfile]:
         start = window_start(self._inner.clock(), self._inner.window_seconds)
@@ -194,19 +221,17 @@ class StorePerformance:
                 for key in [k for k in self._seen if k[:3] == (model, version, start)]:
                     del self._seen[key]
             return merged
-        for row in found:
-            try:
-                theirs = WindowPerformance.from_dict(row["state"], setup)
-            except (ValueError, TypeError, KeyError) as exc:
-                self.left_out += 1
-                log.warning("performance window %s:%s@%s: the state of %s is left out: %s",
-                            model, version, start, row.get("holder"), exc)  # fmt: skip
-                continue
-            if merged is None:
-                merged = theirs
-            else:
-                merged += theirs
-        return merged
+
+        def left_out() -> None:
+            self.left_out += 1
+
+        return add_parts(
+            merged,
+            ((row.get("holder", "?"), row["state"]) for row in found),
+            lambda data: WindowPerformance.from_dict(data, setup),
+            what=f"performance window {model}:{version}@{start}",
+            left_out=left_out,
+        )
 
     def current(self, model: str, version: str) -> tuple[float, WindowPerformance]:
         """The clock's current window, merged (empty when nothing came yet)."""

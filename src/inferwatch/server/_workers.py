@@ -549,24 +549,20 @@ class FleetWindows:
 
     def window(self, model: str, version: str, start: float) -> Any:
         from inferwatch.profile import FrameProfile
+        from inferwatch.shared_windows import add_parts
 
-        merged = self._inner.window(model, version, start)
-        for k in range(2 * self._workers):
-            if k == self._slot:
-                continue
-            data = ask_window(self._rundir, k, model, version, start)
-            if data is None:
-                continue
-            try:
-                theirs = FrameProfile.from_dict(data, bins=self._inner.bins)
-            except (ValueError, TypeError, KeyError) as exc:
-                log.warning("worker slot %d: window of slot %d left out: %s", self._slot, k, exc)
-                continue
-            if merged is None:
-                merged = theirs
-            else:
-                merged += theirs
-        return merged
+        parts = (
+            (f"slot {k}", data)
+            for k in range(2 * self._workers)
+            if k != self._slot
+            and (data := ask_window(self._rundir, k, model, version, start)) is not None
+        )
+        return add_parts(
+            self._inner.window(model, version, start),
+            parts,
+            lambda data: FrameProfile.from_dict(data, bins=self._inner.bins),
+            what=f"worker slot {self._slot}: window {model}:{version}@{start}",
+        )
 
     def current(self, model: str, version: str) -> tuple[float, Any]:
         from inferwatch.windows import window_start
@@ -615,23 +611,18 @@ class FleetPerformance:
 
     def window(self, model: str, version: str, start: float) -> WindowPerformance | None:
         from inferwatch.performance_windows import WindowPerformance
+        from inferwatch.shared_windows import add_parts
 
-        merged = self._inner.window(model, version, start)
+        own = self._inner.window(model, version, start)
         setup = self._inner.setup(model, version)
         if setup is None:
-            return merged
-        for data in self._siblings("window", model, version, start):
-            try:
-                theirs = WindowPerformance.from_dict(data, setup)
-            except (ValueError, TypeError, KeyError) as exc:
-                log.warning("worker slot %d: a sibling's performance window is left out: %s",
-                            self._slot, exc)  # fmt: skip
-                continue
-            if merged is None:
-                merged = theirs
-            else:
-                merged += theirs
-        return merged
+            return own
+        return add_parts(
+            own,
+            (("a sibling", data) for data in self._siblings("window", model, version, start)),
+            lambda data: WindowPerformance.from_dict(data, setup),
+            what=f"worker slot {self._slot}: performance window {model}:{version}@{start}",
+        )
 
     def current(self, model: str, version: str) -> tuple[float, WindowPerformance]:
         from inferwatch.performance_windows import WindowPerformance
