@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -14,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from inferwatch.observation import LabelledPrediction, PredictionRecord
 from inferwatch.performance import ClassificationSummary
-from inferwatch.performance_windows import PerformanceSetup, PerformanceWindows
+from inferwatch.performance_windows import PerformanceSetup, PerformanceWindows, WindowPerformance
 
 NOW = 10_000.0
 WIDTH = 600.0
@@ -190,3 +191,81 @@ def test_regression_windows_equal_sklearn() -> None:
     assert m["mae"] == pytest.approx(skm.mean_absolute_error(truth, pred), rel=1e-9)
     assert m["rmse"] == pytest.approx(skm.root_mean_squared_error(truth, pred), rel=1e-9)
     assert m["r2"] == pytest.approx(skm.r2_score(truth, pred), rel=1e-9)
+
+
+def _merged(*parts: PerformanceWindows, setup: PerformanceSetup, start: float) -> WindowPerformance:
+    """The window as a judge merges it: each process's state through JSON, then ``+=``."""
+    out: WindowPerformance | None = None
+    for pw in parts:
+        win = pw.window(setup.model, setup.version, start)
+        assert win is not None
+        theirs = WindowPerformance.from_dict(json.loads(json.dumps(win.to_dict())), setup)
+        if out is None:
+            out = theirs
+        else:
+            out += theirs
+    assert out is not None
+    return out
+
+
+def test_labels_on_another_process_than_their_prediction_merge_exactly(
+    cancer: dict[str, object],
+) -> None:
+    """Workers a and b each answer half the predictions; b takes every first label, and a
+    every correction.  Neither can take out what the other counted, so each owes it: the
+    merged window equals one process fed everything, debts settled (classification with
+    segments and fairness, and regression)."""
+    y = np.asarray(cancer["y"])
+    group = np.where(np.arange(len(y)) % 3 == 0, "a", "b")
+    setup = _setup(segments=("size",), protected="group")
+    a, b, whole = (
+        PerformanceWindows([setup], window_seconds=WIDTH, clock=lambda: NOW) for _ in range(3)
+    )
+    rows = np.arange(300)
+    records = _records(cancer, rows, NOW, group=group)
+    a.add("m", "1", records[::2])
+    b.add("m", "1", records[1::2])
+    whole.add("m", "1", records)
+    first = [LabelledPrediction(r, str(y[i]), _ts(NOW)) for i, r in enumerate(records)]
+    b.add_labels("m", "1", first)
+    whole.add_labels("m", "1", first)
+    fixed = [
+        LabelledPrediction(records[i], str(1 - y[i]), _ts(NOW), previous=str(y[i]))
+        for i in range(0, 300, 4)
+    ]
+    a.add_labels("m", "1", fixed)
+    whole.add_labels("m", "1", fixed)
+    start = np.floor(NOW / WIDTH) * WIDTH
+    one = whole.window("m", "1", start)
+    assert one is not None
+    for merged in (
+        _merged(a, b, setup=setup, start=start),
+        _merged(b, a, setup=setup, start=start),
+    ):
+        assert merged.summary == one.summary and merged.labelled == one.labelled
+        assert merged.segments == one.segments
+        assert merged.fairness == one.fairness
+        assert merged.label_debt == {} and merged.fairness_debt is None
+    alone = a.window("m", "1", start)
+    assert alone is not None and alone.label_debt  # what a owes, before the merge
+
+    reg = PerformanceSetup("r", "1", "regression")
+    ra, rb, rw = (
+        PerformanceWindows([reg], window_seconds=WIDTH, clock=lambda: NOW) for _ in range(3)
+    )
+    recs = [
+        PredictionRecord(f"r{i}", "r", "1", _ts(NOW), {}, float(i % 7), None, None)
+        for i in range(40)
+    ]
+    ra.add("r", "1", recs)
+    rw.add("r", "1", recs)
+    labels = [LabelledPrediction(r, float(i % 5), _ts(NOW)) for i, r in enumerate(recs)]
+    ra.add_labels("r", "1", labels)
+    rw.add_labels("r", "1", labels)
+    redo = [LabelledPrediction(r, 2.5, _ts(NOW), previous=float(i % 5)) for i, r in enumerate(recs)]
+    rb.add_labels("r", "1", redo)
+    rw.add_labels("r", "1", redo)
+    merged = _merged(ra, rb, setup=reg, start=start)
+    exact = rw.window("r", "1", start)
+    assert exact is not None
+    assert merged.summary == exact.summary and merged.label_debt == {}

@@ -131,6 +131,7 @@ class WindowPerformance:
         "changes",
         "fairness",
         "fairness_debt",
+        "label_debt",
         "labelled",
         "labelled_losses",
         "losses",
@@ -156,6 +157,10 @@ class WindowPerformance:
         #: fairness rows this process could not take out (counted by another worker or
         #: replica): taken out once the processes' states are merged (``settle``)
         self.fairness_debt: GroupCounts | None = None
+        #: replaced labelled pairs this process could not take out (the first label went
+        #: to another worker or replica), by part: "summary", "labelled" or a segment's
+        #: key; taken out once the processes' states are merged (``settle``)
+        self.label_debt: dict[str, Summary] = {}
         #: batches folded in by this process (a change mark for sharing, never merged)
         self.changes = 0
 
@@ -169,13 +174,26 @@ class WindowPerformance:
         out.segments = {c: {v: s.copy() for v, s in d.items()} for c, d in self.segments.items()}
         out.fairness = None if self.fairness is None else self.fairness.copy()
         out.fairness_debt = None if self.fairness_debt is None else self.fairness_debt.copy()
+        out.label_debt = {k: d.copy() for k, d in self.label_debt.items()}
         return out
 
+    def _part(self, key: str) -> Summary | None:
+        if key == "summary":
+            return self.summary
+        if key == "labelled":
+            return self.labelled
+        _, column, value = key.split("\x00", 2)
+        return self.segments.get(column, {}).get(value)
+
     def settle(self) -> None:
-        """Take the fairness debt out of the fairness counts as far as they hold it."""
+        """Take the debts out of the counts and summaries as far as they hold them."""
         if self.fairness is not None and self.fairness_debt is not None:
             rest = self.fairness.settle(self.fairness_debt)
             self.fairness_debt = rest if rest.n else None
+        for key, debt in list(self.label_debt.items()):
+            part = self._part(key)
+            if part is not None and part.try_subtract(debt):  # type: ignore[arg-type]
+                del self.label_debt[key]
 
     # -- merging and sharing: workers and replicas each hold part of a window's traffic --
 
@@ -206,6 +224,11 @@ class WindowPerformance:
                 self.fairness_debt = other.fairness_debt.copy()
             else:
                 self.fairness_debt += other.fairness_debt
+        for key, debt in other.label_debt.items():
+            if key in self.label_debt:
+                self.label_debt[key] += debt  # type: ignore[operator]
+            else:
+                self.label_debt[key] = debt.copy()
         self.settle()
         return self
 
@@ -223,6 +246,7 @@ class WindowPerformance:
             },
             "fairness": None if self.fairness is None else self.fairness.to_dict(),
             "fairness_debt": None if self.fairness_debt is None else self.fairness_debt.to_dict(),
+            "label_debt": {k: d.to_dict() for k, d in self.label_debt.items()},
             "changes": self.changes,
         }
 
@@ -275,6 +299,10 @@ class WindowPerformance:
             if not isinstance(debt, Mapping):
                 raise ValueError("window performance: 'fairness_debt' must be a mapping")
             out.fairness_debt = GroupCounts.from_dict(debt)
+        label_debt = data.get("label_debt") or {}
+        if not isinstance(label_debt, Mapping):
+            raise ValueError("window performance: 'label_debt' must be a mapping")
+        out.label_debt = {str(k): summary(d) for k, d in label_debt.items()}
         changes = data.get("changes", 0)
         out.changes = int(changes) if isinstance(changes, int) else 0
         return out
@@ -369,6 +397,24 @@ def _take(arrays: Mapping[str, Any], rows: npt.NDArray[np.intp]) -> dict[str, An
         else:
             out[key] = [value[i] for i in rows] if len(rows) != len(value) else value
     return out
+
+
+def _segment_key(column: str, value: str) -> str:
+    return f"segment\x00{column}\x00{value}"
+
+
+def _add_labels(
+    summary: Summary,
+    y_true: npt.NDArray[Any],
+    y_pred: npt.NDArray[Any],
+    scores: npt.NDArray[np.float64] | None,
+    *,
+    sign: int = 1,
+) -> None:
+    if isinstance(summary, ClassificationSummary):
+        summary.add_labels(y_true, y_pred, scores, sign=sign)
+    else:
+        summary.add_labels(y_true, y_pred, sign=sign)
 
 
 def _loss_sums(
@@ -638,8 +684,9 @@ class PerformanceWindows:
 
     def _segments(
         self, target: _Target, win: WindowPerformance, arrays: Mapping[str, Any]
-    ) -> list[tuple[Summary, npt.NDArray[np.bool_]]]:
-        """Each segment summary of the window with the rows of the batch it gets."""
+    ) -> list[tuple[str, Summary, npt.NDArray[np.bool_]]]:
+        """Each segment summary of the window (its debt key, the summary) with the rows of
+        the batch it gets."""
         out = []
         for column, index in target.segment_index.items():
             slots = index.indices(arrays[f"segment:{column}"])
@@ -649,7 +696,7 @@ class PerformanceWindows:
                 seg = by_value.get(name)
                 if seg is None:
                     seg = by_value[name] = target.setup.new_summary()
-                out.append((seg, slots == slot))
+                out.append((_segment_key(column, name), seg, slots == slot))
         return out
 
     def _observe(self, target: _Target, win: WindowPerformance, arrays: Mapping[str, Any]) -> None:
@@ -658,7 +705,7 @@ class PerformanceWindows:
         if isinstance(win.summary, ClassificationSummary):
             scores = arrays["scores"]
             win.summary.observe(y_pred, scores)
-            for seg, pick in self._segments(target, win, arrays):
+            for _, seg, pick in self._segments(target, win, arrays):
                 assert isinstance(seg, ClassificationSummary)
                 seg.observe(y_pred[pick], None if scores is None else scores[pick])
             if win.fairness is not None and "group" in arrays:
@@ -671,7 +718,7 @@ class PerformanceWindows:
             win.summary.observe(y_pred)
             if "abs_loss" in arrays:
                 win.losses += _loss_sums(arrays["abs_loss"], arrays["sq_loss"])
-            for seg, pick in self._segments(target, win, arrays):
+            for _, seg, pick in self._segments(target, win, arrays):
                 assert isinstance(seg, RegressionSummary)
                 seg.observe(y_pred[pick])
 
@@ -723,16 +770,19 @@ class PerformanceWindows:
         scores = arrays.get("scores")
         first = ~replaced
 
-        def pairs(summary: Summary, pick: npt.NDArray[np.bool_] | None) -> None:
+        def pairs(key: str, summary: Summary, pick: npt.NDArray[np.bool_] | None) -> None:
             old = replaced if pick is None else pick & replaced
             if old.any():
-                try:  # a pair counted by another process (before a restart) cannot come out
-                    if isinstance(summary, ClassificationSummary):
-                        s_old = None if scores is None else scores[old]
-                        summary.add_labels(y_prev[old], y_pred[old], s_old, sign=-1)
-                    else:
-                        summary.add_labels(y_prev[old], y_pred[old], sign=-1)
+                s_old = None if scores is None else scores[old]
+                try:
+                    _add_labels(summary, y_prev[old], y_pred[old], s_old, sign=-1)
                 except ValueError:
+                    # the replaced pair was counted by another worker or replica (or before
+                    # a restart): owed, and taken out once the states are merged (settle)
+                    debt = win.label_debt.get(key)
+                    if debt is None:
+                        debt = win.label_debt[key] = setup.new_summary()
+                    _add_labels(debt, y_prev[old], y_pred[old], s_old)
                     self.unmatched_removals += 1
             if pick is None:
                 yt, yp, sc = y_true, y_pred, scores
@@ -744,7 +794,7 @@ class PerformanceWindows:
             else:
                 summary.add_labels(yt, yp)
 
-        pairs(win.summary, None)
+        pairs("summary", win.summary, None)
         # the labelled-rows view: a prediction is observed once, at its first label
         if isinstance(win.labelled, ClassificationSummary):
             win.labelled.observe(y_pred[first], None if scores is None else scores[first])
@@ -754,9 +804,9 @@ class PerformanceWindows:
                 win.labelled_losses += _loss_sums(
                     arrays["abs_loss"][first], arrays["sq_loss"][first]
                 )
-        pairs(win.labelled, None)
-        for seg, pick in self._segments(target, win, arrays):
-            pairs(seg, pick)
+        pairs("labelled", win.labelled, None)
+        for key, seg, pick in self._segments(target, win, arrays):
+            pairs(key, seg, pick)
         if win.fairness is not None and "group" in arrays:
             # a row was counted unlabelled (or with its earlier label): take it out as it
             # was counted, then count it with its new label

@@ -520,6 +520,30 @@ class ClassificationSummary(Mergeable):
         self._sq_error = [a + b for a, b in zip(self._sq_error, other._sq_error, strict=True)]
         return self
 
+    def try_subtract(self, other: Self) -> bool:
+        """Take ``other``'s counts and sums out of these, if every one of them is here
+        (True); otherwise change nothing (False).
+
+        Why: a process that learns a replaced label may not hold the pair it replaces
+        (another worker or replica took the first label).  It keeps that pair as a debt
+        (a summary of owed pairs); once the processes' summaries are merged the pair is in,
+        and subtracting the debt leaves what one process fed everything would hold."""
+        if not isinstance(other, ClassificationSummary):
+            raise TypeError(f"cannot subtract {type(other).__name__} from a classification summary")
+        if other._classes != self._classes or other._bins != self._bins:
+            raise ValueError("cannot subtract a summary of other classes or bins")
+        short = any((getattr(other, a) > getattr(self, a)).any() for a in self._ARRAYS)
+        short = short or any(getattr(other, a) > getattr(self, a) for a in self._SCALARS)
+        short = short or any(b > a for a, b in zip(self._sq_error, other._sq_error, strict=True))
+        if short:
+            return False
+        for name in self._ARRAYS:
+            getattr(self, name).__isub__(getattr(other, name))
+        for name in self._SCALARS:
+            setattr(self, name, getattr(self, name) - getattr(other, name))
+        self._sq_error = [a - b for a, b in zip(self._sq_error, other._sq_error, strict=True)]
+        return True
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ClassificationSummary):
             return NotImplemented

@@ -152,6 +152,21 @@ class RegressionSummary(Mergeable):
         out._sums = dict(self._sums)
         return out
 
+    def try_subtract(self, other: Self) -> bool:
+        """Take ``other``'s counts and sums out of these if every count is here (True),
+        else change nothing (False): a replaced label's owed pair, settled once merged
+        (see ``ClassificationSummary.try_subtract``)."""
+        if not isinstance(other, RegressionSummary):
+            raise TypeError(f"cannot subtract {type(other).__name__} from a regression summary")
+        counts = ("_n_predictions", "_invalid_predictions", "_n", "_invalid_labels")
+        if any(getattr(other, c) > getattr(self, c) for c in counts):
+            return False
+        for c in counts:
+            setattr(self, c, getattr(self, c) - getattr(other, c))
+        for key, value in other._sums.items():
+            self._sums[key] -= value
+        return True
+
     def __iadd__(self, other: Self) -> Self:
         if not isinstance(other, RegressionSummary):
             return NotImplemented

@@ -582,10 +582,10 @@ class FleetPerformance:
     is its own plus each sibling's, asked over the sockets: what one process fed every
     prediction and label would hold.  ``take_dirty`` and ``detections`` take the
     siblings' too, so a window whose labels reached another worker is judged.  Writing
-    goes to the wrapped windows.  Left out: a sibling that does not answer (logged by the
-    caller's round, judged again when it changes), a dead worker's windows (not saved), and
-    a replaced label whose first value another worker counted (it cannot come out there:
-    counted in ``unmatched_removals``, and the window keeps both).  Each worker's stream
+    goes to the wrapped windows.  A label whose prediction (or first label) another worker
+    counted cannot come out where it lands: it is owed there and settled in the merge
+    (``WindowPerformance.settle``).  Left out: a sibling that does not answer (judged again
+    when it changes) and a dead worker's windows (not saved).  Each worker's stream
     detectors see the error stream of the labels it received.
     """
 
