@@ -206,6 +206,35 @@ def test_an_alert_the_old_leader_never_told_is_told_once(
     new.stop()
 
 
+def test_a_new_leader_mutes_what_the_old_one_muted(url: str, sink: Sink, memory: Memory) -> None:
+    """Silences made or expired through the old leader after the new one started are
+    reloaded at the takeover: the new leader neither notifies a silenced alert nor keeps
+    muting one whose silence was expired early."""
+    clock = Clock()
+    memory.gauge.set(5000)
+    old = _service(SQLStore(url), sink, clock, memory)
+    new = _service(SQLStore(url), sink, clock, memory)  # started: a follower
+    early = new.add_silence(["alertname=Other"], starts_at=T0, ends_at=T0 + timedelta(hours=1),
+                            author="bo")  # fmt: skip
+    old.silences.load(old.store.load_silences(now=T0))  # as old's start would have
+    old.expire_silence(early.id)  # ...and it ends early, through the old leader
+    made = old.add_silence(["alertname=MemoryHigh"], starts_at=T0,
+                           ends_at=T0 + timedelta(hours=1), author="ana")  # fmt: skip
+    old.run_once()
+    assert sink.requests == []  # silenced on the old leader
+    clock.advance(30)
+    new.run_once()  # takes over
+    (alert,) = new.engine.alerts()
+    assert alert.alert.status == "firing" and alert.silenced_by == (made.id,)
+    assert sink.requests == []  # still muted: not notified by the new leader either
+    assert new.silences.get(early.id).ends_at == T0  # type: ignore[union-attr]
+    clock.advance(3600)  # the silence runs out: now it is news
+    new.run_once()
+    assert len(_told(sink, "firing")) == 1
+    old.stop()
+    new.stop()
+
+
 class Unanswering(MemoryStore):
     """A store whose reads of the alert state fail (down at the takeover)."""
 

@@ -158,6 +158,21 @@ class Silences:
             self._by_id[silence_id] = new
         return new
 
+    def load(self, silences: Iterable[Silence]) -> int:
+        """Take ``silences`` (the store's) by id: an unknown one is added, a known one that
+        differs is replaced (expired early, or made, through another replica); returns
+        how many changed.  Why: silences are made and expired through whichever replica
+        the API reached and stored; a replica that takes the evaluator lease reloads them
+        so it mutes what the old leader muted.  One held here and not in ``silences`` is
+        kept (the store may lag behind this process, never the other way round)."""
+        changed = 0
+        with self._lock:
+            for silence in silences:
+                if self._by_id.get(silence.id) != silence:
+                    self._by_id[silence.id] = silence
+                    changed += 1
+        return changed
+
     def _purge(self, now: datetime) -> None:
         old = [k for k, s in self._by_id.items() if now - s.ends_at >= self.retention]
         for k in old:

@@ -213,7 +213,9 @@ class AlertingService:
         a restart) stopped; returns how many the engine holds after it.
 
         Called by the runner before its first cycle as leader.  Rows this process still
-        holds for the store are written first, so the read sees them.  The read is
+        holds for the store are written first, so the read sees them.  The stored
+        silences are reloaded too (one made or expired through another replica since
+        this process started: the new leader mutes what the old one muted).  The read is
         bounded (:data:`~inferwatch.alerting.RESTORE_LIMIT` alerts, a few rows
         each); a store that does not answer leaves the engine as it is (empty at a
         start: alerts then fire and notify again, as before restoring existed).  A
@@ -224,6 +226,15 @@ class AlertingService:
         self._write(self._pending_transitions, (), "write_alert_transitions")
         self._write(self._pending_attempts, (), "write_delivery_attempts")
         now = self.engine.clock()
+        try:  # first: a silence made or expired through another replica since this start
+            stored = self.store.load_silences(include_expired=True)
+            # as at a start, an unknown silence that already ended is not taken in
+            known = [s for s in stored if s.ends_at > now or self.silences.get(s.id)]
+            if self.silences.load(known):
+                self.engine.generation += 1
+        except Exception as exc:
+            self.store_errors += 1
+            log.warning("could not reload the stored silences: %s", exc)
         try:
             alerts = self.store.query_active_alerts(limit=RESTORE_LIMIT)
             starts = [a.starts_at for a in alerts if a.state == "firing"]
