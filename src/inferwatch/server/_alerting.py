@@ -121,6 +121,7 @@ class AlertingService:
         #: rows that could not be written and were dropped (the buffer was full)
         self.dropped_rows = 0
         self.store_errors = 0
+        self._silence_reload_failing = False
         self._store_lock = threading.Lock()
         self.runner = AlertRunner(
             engine,
@@ -152,6 +153,7 @@ class AlertingService:
 
     def _outcomes(self) -> list[RuleOutcome]:
         self._prune()
+        self.reload_silences()  # one made through another replica mutes from this cycle
         # rows a store outage held back go in first (a quiet cycle has no rows of its own)
         if self._pending_transitions:
             self._write(self._pending_transitions, (), "write_alert_transitions")
@@ -226,15 +228,8 @@ class AlertingService:
         self._write(self._pending_transitions, (), "write_alert_transitions")
         self._write(self._pending_attempts, (), "write_delivery_attempts")
         now = self.engine.clock()
-        try:  # first: a silence made or expired through another replica since this start
-            stored = self.store.load_silences(include_expired=True)
-            # as at a start, an unknown silence that already ended is not taken in
-            known = [s for s in stored if s.ends_at > now or self.silences.get(s.id)]
-            if self.silences.load(known):
-                self.engine.generation += 1
-        except Exception as exc:
-            self.store_errors += 1
-            log.warning("could not reload the stored silences: %s", exc)
+        # first: a silence made or expired through another replica since this start
+        self.reload_silences(quiet=False)
         try:
             alerts = self.store.query_active_alerts(limit=RESTORE_LIMIT)
             starts = [a.starts_at for a in alerts if a.state == "firing"]
@@ -256,6 +251,29 @@ class AlertingService:
                         "(%d firing, %d of them already notified)", held, len(starts),
                         told)  # fmt: skip
         return held
+
+    def reload_silences(self, *, quiet: bool = True) -> bool:
+        """Take in the stored silences: one made or expired through another replica (its
+        own engine does not run, so the store is where it lands).  Called before every
+        cycle, so a silence made anywhere in the fleet mutes within one evaluation
+        interval; True when something changed.  A store that does not answer keeps the
+        silences held (logged once per outage when ``quiet``)."""
+        now = self.engine.clock()
+        try:
+            stored = self.store.load_silences(include_expired=True)
+        except Exception as exc:
+            self.store_errors += 1
+            if not quiet or not self._silence_reload_failing:
+                log.warning("could not reload the stored silences: %s", exc)
+            self._silence_reload_failing = True
+            return False
+        self._silence_reload_failing = False
+        # as at a start, an unknown silence that already ended is not taken in
+        known = [s for s in stored if s.ends_at > now or self.silences.get(s.id)]
+        if self.silences.load(known):
+            self.engine.generation += 1
+            return True
+        return False
 
     def _on_error(self, exc: BaseException) -> None:
         log.error("alert evaluation cycle failed", exc_info=exc)
@@ -290,12 +308,21 @@ class AlertingService:
         return silence
 
     def expire_silence(self, silence_id: str) -> Silence:
-        """End a silence now (KeyError when unknown); stored, best effort."""
-        silence = self.silences.expire(silence_id, self.engine.clock())
+        """End a silence now (KeyError when unknown).  Stored first, then ended here: the
+        silences are reloaded from the store every cycle (one made or ended through another
+        replica lands there), so an end the store did not take would come back; a store
+        that refuses it raises ``StoreError`` and the silence stays as it was."""
+        held = self.silences.get(silence_id)
+        if held is None:
+            raise KeyError(silence_id)
+        ended = Silences()
+        ended.load([held])
+        silence = ended.expire(silence_id, self.engine.clock())
         try:
             self.store.save_silence(silence)
         except Exception as exc:
-            raise StoreError(f"the silence ended, but the store did not record it: {exc}") from exc
+            raise StoreError(f"could not record the end of the silence: {exc}") from exc
+        self.silences.load([silence])
         self.engine.generation += 1
         return silence
 
