@@ -134,30 +134,39 @@ def test_the_demos_drift_alert_fires_within_a_minute_at_its_webhook(
 ) -> None:
     """``inferwatch demo --alert-webhook``: the default pack scaled to the demo's windows
     fires the drift alert at the receiver within about a minute of the drift starting,
-    and the summary lists it."""
-    drift_after, duration = 3, 60
+    and the summary lists it.
+
+    The demo is stopped with SIGTERM (its Ctrl-C path) as soon as the alert arrived rather
+    than waiting out a fixed ``--duration``: the deadline is what the minute is checked
+    against, and the test above covers the demo stopping by itself."""
+    drift_after, within = 3, 60
     server = ServerProcess(
-        ["demo", "--duration", str(duration), "--drift-after", str(drift_after),
+        ["demo", "--duration", "300", "--drift-after", str(drift_after),
          "--workdir", str(tmp_path / "demo"), "--json", "--alert-webhook", sink.url],
         cwd=tmp_path,
     )  # fmt: skip
-    started = time.monotonic()
+    started = time.monotonic()  # it printed its URL: its clock and traffic start now
+
+    def received() -> set[str]:
+        return {
+            a["labels"]["alertname"]
+            for r in list(sink.requests)
+            for a in r.json()["alerts"]
+            if a["status"] == "firing"
+        }
+
     try:
-        rc = server.proc.wait(duration + 90)
+        while time.monotonic() - started < within and server.proc.poll() is None:
+            if "DatasetDrift" in received():
+                break
+            time.sleep(0.25)
+        elapsed = time.monotonic() - started
+        assert server.proc.poll() is None, server.output()[-3000:]
     finally:
-        if server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait(10)
-    server.stop()
+        rc = server.stop(90)  # SIGTERM: the demo stops and prints its summary
     assert rc == 0, server.stderr
-    received = {
-        a["labels"]["alertname"]
-        for r in sink.requests
-        for a in r.json()["alerts"]
-        if a["status"] == "firing"
-    }
-    assert "DatasetDrift" in received, received
-    assert time.monotonic() - started < duration + 60
+    assert "DatasetDrift" in received(), (received(), server.stderr[-3000:])
+    assert elapsed < within, elapsed
     summary = json.loads(server.stdout.strip().splitlines()[-1])
     assert any(a.startswith("DatasetDrift (") for a in summary["alerts_fired"]), summary
     # the demo's config carries the pack, scaled: the drift rule waits 15 s, not 15 minutes
