@@ -46,6 +46,7 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch.alerting import (
     RESTORE_LIMIT,
+    ActiveAlert,
     AlertEngine,
     AlertRunner,
     AlertTransition,
@@ -274,6 +275,28 @@ class AlertingService:
             self.engine.generation += 1
             return True
         return False
+
+    @property
+    def leads(self) -> bool:
+        """Whether this process runs the alert engine (it holds the evaluator lease, or
+        there is no lease to hold)."""
+        gate = self.runner.gate
+        return gate is None or bool(gate())
+
+    def alerts_view(self) -> list[ActiveAlert]:
+        """The alerts ``GET /v1/alerts`` lists.  On the leader, the engine's.  On a replica
+        whose engine does not run (a follower), what the leader left in the store: the
+        active alerts as a new leader would restore them, with the stored silences'
+        verdicts, so every replica behind one Service lists the same alerts (as of the
+        leader's last written cycle).  Raises when the store does not answer there."""
+        if self.leads:
+            return self.engine.alerts()
+        now = self.engine.clock()
+        silences = Silences()
+        silences.load(self.store.load_silences(now=now))
+        scratch = AlertEngine(self.engine.clock, silences=silences)
+        scratch.restore(self.store.query_active_alerts(limit=RESTORE_LIMIT), now=now)
+        return scratch.alerts()
 
     def _on_error(self, exc: BaseException) -> None:
         log.error("alert evaluation cycle failed", exc_info=exc)

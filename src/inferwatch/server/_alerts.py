@@ -175,8 +175,12 @@ def add_alert_routes(
     ) -> Response:
         if alerting is None:
             return _json({"alerts": [], "receivers": []})
+        try:  # a follower replica reads what the leader stored
+            held = await run_in_threadpool(alerting.alerts_view)
+        except Exception as exc:
+            raise ApiError(503, "store_unavailable", f"could not read the alerts: {exc}") from None
         out = []
-        for a in alerting.engine.alerts():
+        for a in held:
             labels = a.alert.labels
             if state is not None and a.alert.status != state:
                 continue
@@ -320,6 +324,14 @@ def add_alert_routes(
 
     async def acknowledge(fingerprint: str, body: AcknowledgeRequest) -> Response:
         svc = service()
+        if not svc.leads:
+            raise ApiError(
+                409,
+                "not_leader",
+                "alerts are acknowledged on the replica that runs the alert engine (the "
+                "holder of the evaluator lease: inferwatch_evaluator_leader 1); this one "
+                "only lists what it stored",
+            )
         try:
             await run_in_threadpool(svc.acknowledge, fingerprint, body.author, body.comment)
         except KeyError:

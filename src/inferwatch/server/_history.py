@@ -453,19 +453,29 @@ def add_history_routes(
             {"from": t0, "to": t1, "step_seconds": dt, "t": t, "series": series, "gpus": gpus}
         )
 
-    def firing(model: str) -> list[tuple[str, str]]:
+    def firing_by_model() -> dict[str, list[tuple[str, str]]]:
+        """(alertname, severity) of each model's firing alerts (a follower replica reads
+        what the leader stored: run off the event loop)."""
         if alerting is None:
-            return []
-        out = []
-        for a in alerting.engine.alerts():
+            return {}
+        try:
+            held = alerting.alerts_view()
+        except Exception as exc:
+            log.warning("overview: could not read the alerts: %s", exc)
+            return {}
+        out: dict[str, list[tuple[str, str]]] = {}
+        for a in held:
             labels = a.alert.labels
-            if a.alert.status == "firing" and labels.get("model") == model:
-                out.append((labels.get("alertname", "?"), labels.get("severity", "warning")))
-        return sorted(out)
+            if a.alert.status == "firing" and "model" in labels:
+                out.setdefault(labels["model"], []).append(
+                    (labels.get("alertname", "?"), labels.get("severity", "warning"))
+                )
+        return {m: sorted(v) for m, v in out.items()}
 
     async def overview() -> Response:
         now = clock()
         out = []
+        firing = await run_in_threadpool(firing_by_model)
         for served in list(models.values()):
             rows = await read(
                 store.query_model_history,
@@ -480,7 +490,7 @@ def add_history_routes(
             window = (published or {}).get("window") or {}
             share = published.get("drift_share") if published and window.get("judged") else None
             drifted = bool(published and window.get("judged") and published.get("dataset_drift"))
-            alerts = firing(served.name)
+            alerts = firing.get(served.name, [])
             counts = {"critical": 0, "warning": 0}
             for _, severity in alerts:
                 counts[severity if severity in counts else "warning"] += 1
