@@ -24,10 +24,13 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from inferwatch.config import load_settings
 from inferwatch.demo import make_customers, prepare_workdir, to_instances
 from inferwatch.demo._data import TARGET
+from inferwatch.server import build_app
 from inferwatch.server._workers import ask_slot
 from tests.cli.conftest import ServerProcess
+from tests.server.conftest import TestClient
 
 WORKERS = 4
 SLOT_LINE = re.compile(r"worker (\d+) serves slot (\d+)")
@@ -141,7 +144,7 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
         wait_for(lambda: len(slots(server)) == WORKERS, 180, "4 workers", server)
         server.wait_ready(120)
         rundir = Path(RUNDIR_LINE.search(server.stderr).group(1))  # type: ignore[union-attr]
-        customers = make_customers(64, np.random.default_rng(3))
+        customers = make_customers(64, np.random.default_rng(3), drift=0.8)
         instances = to_instances(customers)
         truth = [str(v) for v in customers[TARGET]]
         n = 300
@@ -205,6 +208,33 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
         wait_for(lambda: performance().get("coverage") == 1.0, 60, "labels of every worker",
                  server)  # fmt: skip
         assert performance()["accuracy"] == pytest.approx(expected, abs=1e-12)
+
+        # drift on 4 workers flags what one process flags on the same traffic: the same
+        # 300 predicts through one in-process server (its own store), judged at once
+        single = yaml.safe_load((workdir / "inferwatch.yaml").read_text())
+        single["store"] = {"url": f"sqlite:///{tmp_path / 'single.db'}"}
+        (workdir / "single.yaml").write_text(yaml.safe_dump(single))
+        with TestClient(build_app(load_settings(workdir / "single.yaml"))) as one:
+            for j in range(n):
+                body = {"instances": [instances[j % len(instances)]]}
+                assert one.post("/v1/models/churn/predict", json=body).status_code == 200
+            deadline = time.monotonic() + 20
+            while True:  # the prediction log's flush feeds the window
+                assert one.post("/v1/models/churn/evaluate").status_code == 200
+                alone = one.get("/v1/models/churn/drift").json()
+                if (alone.get("window") or {}).get("rows") == n or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        fleet = httpx.get(f"{server.base}/v1/models/churn/drift", timeout=30).json()
+        assert alone["window"]["rows"] == fleet["window"]["rows"] == n
+        assert fleet["report"]["dataset_drift"] is True  # the traffic is drifted
+        assert fleet["report"]["drifted_features"] == alone["report"]["drifted_features"]
+        for mine, theirs in zip(
+            fleet["report"]["features"], alone["report"]["features"], strict=True
+        ):
+            assert mine["name"] == theirs["name"]
+            assert mine["drift_detected"] == theirs["drift_detected"], mine["name"]
+            assert mine["statistic"] == pytest.approx(theirs["statistic"], rel=1e-9, abs=1e-12)
 
         # the routes about the judge's state answer the same on every worker (forwarded to
         # the leading one): 12 fresh connections, so several workers take them
