@@ -30,10 +30,10 @@ import logging
 import os
 import secrets
 import socket
-import threading
 from collections.abc import Callable
 from typing import Final
 
+from inferwatch.periodic import Periodic
 from inferwatch.ports import LeaseStore
 
 __all__ = ["EVALUATOR_LEASE", "Leadership", "default_holder"]
@@ -79,8 +79,7 @@ class Leadership:
         self.on_round: Callable[[], None] | None = None
         self.errors = 0
         self._leader = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: Periodic | None = None
 
     @property
     def is_leader(self) -> bool:
@@ -113,26 +112,23 @@ class Leadership:
         if self.on_change is not None:
             self.on_change(leading)
         if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="inferwatch-lease", daemon=True)
+            self._thread = Periodic(self._round, self.renew_seconds, name="inferwatch-lease")
             self._thread.start()
         return leading
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.renew_seconds):
-            self.tick()
-            if self.on_round is not None:
-                try:
-                    self.on_round()
-                except Exception:  # a bug there must not end the renewals
-                    log.exception("lease %r: the round's follower failed", self.name)
+    def _round(self) -> None:
+        self.tick()
+        if self.on_round is not None:
+            try:
+                self.on_round()
+            except Exception:  # a bug there must not end the renewals
+                log.exception("lease %r: the round's follower failed", self.name)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop renewing and release the lease if held, so another replica takes it at
         its next round instead of after the time to live."""
-        self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.stop(timeout)
             self._thread = None
         if self._leader:
             try:

@@ -48,6 +48,7 @@ from typing import Any, Protocol, TypeVar
 
 from inferwatch.performance import ClassificationSummary, RegressionSummary
 from inferwatch.performance_windows import PerformanceWindows, WindowPerformance
+from inferwatch.periodic import Periodic
 from inferwatch.ports import WindowPerformanceStore, WindowProfileStore
 from inferwatch.profile import FrameProfile
 from inferwatch.windows import WindowProfiler, window_start
@@ -329,8 +330,7 @@ class WindowShare:
         # (model, version, start) -> the change counter of the state last written
         self._sent_performance: dict[tuple[str, str, float], int] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: Periodic | None = None
 
     def _failed(self, what: str, exc: Exception) -> None:
         self.errors += 1
@@ -424,25 +424,15 @@ class WindowShare:
     def start(self) -> WindowShare:
         """Start the thread (a second call does nothing)."""
         if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name="inferwatch-window-share", daemon=True
-            )
+            self._thread = Periodic(self.flush, self.interval_seconds,
+                                    name="inferwatch-window-share")  # fmt: skip
             self._thread.start()
         return self
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_seconds):
-            try:
-                self.flush()
-            except Exception:  # a bug must not end the thread silently
-                log.exception("window profiles: a flush round failed")
-
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and write once more (what changed since the last round)."""
-        self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.stop(timeout)
             self._thread = None
         try:
             self.flush()

@@ -27,7 +27,6 @@ from inferwatch.alerting._samples import Sample, SampleHistory
 from inferwatch.alerting._silence import Matcher, Silence, Silences, SilenceState
 
 __all__ = [
-    "RESTORE_LIMIT",
     "ActiveAlert",
     "AlertEngine",
     "AlertRunner",
@@ -40,6 +39,7 @@ __all__ = [
     "Dispatcher",
     "Matcher",
     "Notifier",
+    "RESTORE_LIMIT",
     "Route",
     "RuleEvaluator",
     "RuleOutcome",

@@ -9,12 +9,12 @@ cycle (the error goes to ``on_error``; the next cycle runs).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Sequence
 
 from inferwatch.alerting._dispatch import DeliveryAttempt, Dispatcher
 from inferwatch.alerting._engine import AlertEngine
 from inferwatch.alerting._model import AlertTransition, RuleOutcome
+from inferwatch.periodic import Periodic
 
 __all__ = ["AlertRunner"]
 
@@ -50,8 +50,7 @@ class AlertRunner:
         self._leading = False
         self.cycles = 0
         self.errors = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: Periodic | None = None
         #: read before each cycle: False skips it (a replica without the evaluator
         #: lease, inferwatch.lease); None runs every cycle
         self.gate: Callable[[], bool] | None = None
@@ -77,33 +76,29 @@ class AlertRunner:
         self.cycles += 1
         return transitions
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if self.gate is not None and not self.gate():
-                self._leading = False  # when it opens again, restore first
-                self._stop.wait(self.interval)
-                continue
-            try:
-                self.run_once()
-            except Exception as exc:  # a bad cycle must not end alerting
-                self.errors += 1
-                if self.on_error is not None:
-                    self.on_error(exc)
-            self._stop.wait(self.interval)
+    def _cycle(self) -> None:
+        if self.gate is not None and not self.gate():
+            self._leading = False  # when it opens again, restore first
+            return
+        try:
+            self.run_once()
+        except Exception as exc:  # a bad cycle must not end alerting
+            self.errors += 1
+            if self.on_error is not None:
+                self.on_error(exc)
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        """Run a cycle now and every ``interval`` seconds after, on a thread."""
+        if self.running:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="inferwatch-alerts", daemon=True)
+        self._thread = Periodic(self._cycle, self.interval, name="inferwatch-alerts",
+                                first_now=True)  # fmt: skip
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._thread is not None and self._thread.stop(timeout):
             self._thread = None
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and self._thread.running

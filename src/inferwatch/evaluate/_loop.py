@@ -33,6 +33,7 @@ from inferwatch.errors import StoreError
 from inferwatch.evaluate._live import LiveEvaluator
 from inferwatch.evaluate._results import DriftReport
 from inferwatch.observation import Evaluation, EvaluationStatus
+from inferwatch.periodic import Periodic
 from inferwatch.ports import EvaluationSink
 from inferwatch.profile import FrameProfile
 from inferwatch.windows import WindowProfiler
@@ -183,8 +184,7 @@ class EvaluationLoop:
         self.sink = sink
         self.publish = publish
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: Periodic | None = None
         #: read before each cycle of the thread: False skips it (a fleet replica that does
         #: not hold the evaluator lease, inferwatch.lease); None runs every cycle
         self.gate: Callable[[], bool] | None = None
@@ -248,7 +248,7 @@ class EvaluationLoop:
         dirty = pw.take_dirty()[::-1]
         deadline = time.monotonic() + max(self.interval * 0.5, 1.0)
         for i, (model, version, start) in enumerate(dirty):
-            if i and (time.monotonic() > deadline or self._stop.is_set()):
+            if i and (time.monotonic() > deadline or self._stopping):
                 pw.mark_windows_dirty(dirty[i:])
                 break
             setup = pw.setup(model, version)
@@ -375,26 +375,23 @@ class EvaluationLoop:
     def start(self) -> EvaluationLoop:
         """Start the thread (a second call does nothing)."""
         if self._thread is None and (self.targets or self.performance is not None):
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name="inferwatch-evaluator", daemon=True
-            )
+            self._thread = Periodic(self._cycle, self.interval, name="inferwatch-evaluator")
             self._thread.start()
         return self
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            if self.gate is None or self.gate():
-                self.run_once()
+    @property
+    def _stopping(self) -> bool:
+        return self._thread is not None and self._thread.stopping
+
+    def _cycle(self) -> None:
+        if self.gate is None or self.gate():
+            self.run_once()
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the thread; False when it is still busy after ``timeout`` seconds."""
-        self._stop.set()
-        thread = self._thread
-        if thread is None:
+        if self._thread is None:
             return True
-        thread.join(timeout)
-        if thread.is_alive():
+        if not self._thread.stop(timeout):
             log.error("the live evaluator did not stop within %ss", timeout)
             return False
         self._thread = None
@@ -402,7 +399,7 @@ class EvaluationLoop:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and self._thread.running
 
     def __repr__(self) -> str:
         return f"EvaluationLoop(targets={len(self.targets)}, interval={self.interval})"

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -54,6 +53,7 @@ from inferwatch.history import (
     summarise,
 )
 from inferwatch.metrics import registry_samples
+from inferwatch.periodic import Periodic
 from inferwatch.server._errors import ApiError
 from inferwatch.server._schemas import ERROR_RESPONSES
 
@@ -104,8 +104,7 @@ class HistoryService:
         self.clock = clock
         self.sampler = Sampler()
         self._ops = None if metrics is None else metrics.history_operations
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: Periodic | None = None
         self._maintained: float | None = None
         #: the most raw rows of one table a fold reads at once
         self.fold_batch = 20_000
@@ -188,37 +187,30 @@ class HistoryService:
             if end >= cutoff:
                 return folded
 
-    def _run(self) -> None:
-        interval = self.settings.interval_seconds
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self.cycle()
-                now = self.clock()
-                if self._maintained is None or now - self._maintained >= min(
-                    self.settings.rollup_seconds, 3600.0
-                ):
-                    self.maintain(now)
-            except Exception:  # never let the thread die: history is best effort
-                log.exception("history: sampling cycle failed")
-            next_at += interval
-            delay = next_at - time.monotonic()
-            if delay < 0:  # a slow store: skip the missed ticks rather than burst
-                next_at = time.monotonic()
-                delay = 0.0
-            self._stop.wait(delay if delay > 0 else interval)
+    def _round(self) -> None:
+        try:
+            self.cycle()
+            now = self.clock()
+            if self._maintained is None or now - self._maintained >= min(
+                self.settings.rollup_seconds, 3600.0
+            ):
+                self.maintain(now)
+        except Exception:  # never let the thread die: history is best effort
+            log.exception("history: sampling cycle failed")
 
     def start(self) -> None:
+        """Sample now and every ``interval_seconds`` after, at a fixed rate (a slow store
+        skips the missed ticks rather than bursting)."""
         if self._thread is not None:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="inferwatch-history", daemon=True)
+        self._thread = Periodic(self._round, self.settings.interval_seconds,
+                                name="inferwatch-history", first_now=True,
+                                fixed_rate=True)  # fmt: skip
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.stop(timeout)
             self._thread = None
 
 

@@ -77,6 +77,8 @@ import uvicorn
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar, Sample
 
+from inferwatch.periodic import Periodic
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from prometheus_client import CollectorRegistry
@@ -288,8 +290,7 @@ class SlotMetrics:
         self.state_path = rundir / f"slot-{slot}.state"
         self.base = read_state(self.state_path)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: Periodic | None = None
 
     def view(self) -> list[WireFamily]:
         with self._lock:  # one checkpoint at a time, each at least as new as the last
@@ -303,22 +304,14 @@ class SlotMetrics:
         self.view()
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"inferwatch-slot-{self.slot}-checkpoint", daemon=True
-        )
+        # a failed checkpoint (a full disk) is logged and tried again at the next round
+        self._thread = Periodic(self.checkpoint, CHECKPOINT_SECONDS,
+                                name=f"inferwatch-slot-{self.slot}-checkpoint")  # fmt: skip
         self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(CHECKPOINT_SECONDS):
-            try:
-                self.checkpoint()
-            except Exception:  # a full disk must not end the worker: the next try may work
-                log.exception("worker slot %d: checkpoint failed", self.slot)
-
     def stop(self) -> None:
-        self._stop.set()
         if self._thread is not None:
-            self._thread.join(5.0)
+            self._thread.stop(5.0)
         self.checkpoint()  # the final one: after the drain, every count of this process
 
 
