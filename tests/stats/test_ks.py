@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inferwatch._binned import bin_values
-from inferwatch.stats import ks_binned, ks_test, quantile_edges
+from inferwatch._binned import Binned, bin_values
+from inferwatch.stats import KS, EmptySampleError, ks_binned, ks_test, quantile_edges
 
 SIZES = [(30, 30), (200, 57), (1000, 1500), (9999, 4000)]
 
@@ -99,3 +101,39 @@ def test_binned_is_within_the_largest_bin_share_below_exact(
     max_share = max(ref_b.counts.max() / n1, cur_b.counts.max() / n2)
     assert binned <= exact + 1e-12
     assert exact - binned <= max_share + 1e-12
+
+
+def test_binned_statistics_of_many_pairs_equal_ks_binned_pair_by_pair() -> None:
+    """What calibration resamples: every row's ``D_b`` bit for bit as ``ks_binned``'s,
+    missing entries and empty bins included, and the same calibrated threshold."""
+    from inferwatch.evaluate._calibration import calibrate
+    from inferwatch.stats._ks import ks_binned_statistics
+
+    rng = np.random.default_rng(5)
+    edges = np.linspace(-2.0, 3.0, 16)
+    shares = rng.dirichlet(np.ones(18))  # [missing, under, 15 bins, over]
+    shares[5] = 0.0  # an empty bin
+    shares /= shares.sum()
+    refs = rng.multinomial(700, shares, size=200)
+    curs = rng.multinomial(90, rng.dirichlet(np.ones(18)), size=200)
+    got = ks_binned_statistics(refs, curs)
+    want = [
+        ks_binned(
+            Binned(edges, a[1:].astype(np.int64), int(a[0])),
+            Binned(edges, b[1:].astype(np.int64), int(b[0])),
+        ).statistic
+        for a, b in zip(refs, curs, strict=True)
+    ]
+    assert got.tolist() == want
+    reference = Binned(edges, refs[0][1:].astype(np.int64), int(refs[0][0]))
+    slow = dataclasses.replace(KS, binned_statistics=None)
+    fast_cal = calibrate(KS, reference, 120, resamples=300, quantile=0.95,
+                         rng=np.random.default_rng(1))  # fmt: skip
+    slow_cal = calibrate(slow, reference, 120, resamples=300, quantile=0.95,
+                         rng=np.random.default_rng(1))  # fmt: skip
+    assert fast_cal.threshold == slow_cal.threshold
+    assert np.array_equal(fast_cal.null, slow_cal.null)
+    empty = refs[:2].copy()
+    empty[1, 1:] = 0
+    with pytest.raises(EmptySampleError):
+        ks_binned_statistics(empty, curs[:2])

@@ -250,6 +250,11 @@ def align(
 ExactFn = Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64], float], DriftResult]
 BinnedFn = Callable[[Binned, Binned, float], DriftResult]
 CountsFn = Callable[[Counts, Counts, float], DriftResult]
+#: many pairs of full vectors on one set of edges (rows ``[missing, under, bins..., over]``)
+#: -> one statistic per pair
+BinnedStatisticsFn = Callable[
+    [npt.NDArray[np.int64], npt.NDArray[np.int64]], npt.NDArray[np.float64]
+]
 
 
 @dataclass(frozen=True)
@@ -259,7 +264,10 @@ class DriftTest:
     ``statistic_kind`` is ``"p_value"`` (drift when ``p < threshold``) or ``"distance"``
     (drift when ``statistic >= threshold``). ``exact`` takes raw numeric arrays,
     ``binned`` two :class:`Binned` on the same edges, ``counts`` two :class:`Counts`;
-    a form the test does not offer is ``None``.
+    a form the test does not offer is ``None``.  ``binned_statistics``, when offered,
+    gives ``binned``'s statistic for many pairs at once, with no p-value and no details:
+    what calibrating a live threshold resamples hundreds of times (a test whose p-value
+    is costly, as KS's Smirnov series, offers it).
     """
 
     name: str
@@ -270,6 +278,7 @@ class DriftTest:
     exact: ExactFn | None = field(default=None, repr=False, compare=False)
     binned: BinnedFn | None = field(default=None, repr=False, compare=False)
     counts: CountsFn | None = field(default=None, repr=False, compare=False)
+    binned_statistics: BinnedStatisticsFn | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         forms = [f for f in ("exact", "binned", "counts") if getattr(self, f) is not None]

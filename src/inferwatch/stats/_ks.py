@@ -35,6 +35,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from inferwatch._binned import Binned
 from inferwatch._typing import FloatArray
@@ -46,7 +47,7 @@ from inferwatch.stats._samples import (
     vectors_from_binned,
 )
 
-__all__ = ["KS", "ks_binned", "ks_test"]
+__all__ = ["KS", "ks_binned", "ks_binned_statistics", "ks_test"]
 
 
 def _scipy_stats() -> Any:
@@ -124,6 +125,25 @@ def ks_binned(reference: Binned, current: Binned, threshold: float = 0.05) -> Dr
     )
 
 
+def ks_binned_statistics(
+    references: npt.NDArray[np.int64], currents: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """``ks_binned``'s ``D_b`` of each pair of rows (full vectors ``[missing, under,
+    bins..., over]`` on the same edges), computed as it computes it, with no p-value: the
+    statistics a live threshold's calibration resamples.  The Smirnov p-value costs
+    milliseconds a pair, the statistic microseconds for all of them."""
+    ref = np.asarray(references, dtype=np.int64)[:, 1:]  # drop the missing entry
+    cur = np.asarray(currents, dtype=np.int64)[:, 1:]
+    n1, n2 = ref.sum(axis=1), cur.sum(axis=1)
+    if (n1 == 0).any() or (n2 == 0).any():
+        side = "reference" if (n1 == 0).any() else "current"
+        raise EmptySampleError(f"{side} has no non-missing values")
+    ref_cdf = np.cumsum(ref, axis=1)[:, :-1] / n1[:, None]
+    cur_cdf = np.cumsum(cur, axis=1)[:, :-1] / n2[:, None]
+    out: npt.NDArray[np.float64] = np.max(np.abs(ref_cdf - cur_cdf), axis=1)
+    return out
+
+
 KS = DriftTest(
     name=_NAME,
     display_name="Kolmogorov-Smirnov",
@@ -132,4 +152,5 @@ KS = DriftTest(
     default_threshold=0.05,
     exact=ks_test,
     binned=ks_binned,
+    binned_statistics=ks_binned_statistics,
 )
