@@ -329,12 +329,12 @@ def test_nagle_is_off_on_answers(make_app: AppFactory, iris: Dataset, loop: str)
     accepted connection; this pins it, and shows what the option is worth.  The fastest
     request is compared (a loaded machine slows some, none beats the delayed ACK)."""
     served = make_app(store=MemoryStore(), extra_models=extra(iris))
-    config = None
+    config = quiet = None
     if loop == "serve":  # the connection guard's protocol on the loop serve picks
         from inferwatch.cli._serve import _uvicorn_config
 
         settings = served.settings.server.model_copy(update={"port": 0})
-        config = _uvicorn_config(served.app, settings, "WARNING")[0]
+        config, _, quiet = _uvicorn_config(served.app, settings, "WARNING")
     server = LiveServer(served, loop=loop, config=config)
     base = server.start()
     try:
@@ -349,6 +349,8 @@ def test_nagle_is_off_on_answers(make_app: AppFactory, iris: Dataset, loop: str)
         assert min(slow) > 0.030, f"with Nagle on, the fastest took {min(slow) * 1000:.1f} ms"
     finally:
         server.stop()
+        if quiet is not None:  # its log filter would sit before the next server's
+            quiet.detach()
 
 
 # -- plain JSON (curl-style) ---------------------------------------------------------------
