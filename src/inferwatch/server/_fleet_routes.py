@@ -36,7 +36,7 @@ from urllib.parse import unquote
 import anyio
 import msgspec
 
-from inferwatch.server._workers import ask_handler
+from inferwatch.server._slots import ask_handler
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
