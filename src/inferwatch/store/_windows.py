@@ -49,60 +49,32 @@ __all__ = [
 ]
 
 
-def _rows_of(holder: str, rows: Sequence[Mapping[str, Any]], at: datetime) -> list[dict[str, Any]]:
-    if not holder:
-        raise ValueError("a window profile's holder must not be empty")
-    out = []
-    for r in rows:
-        out.append(
-            {
-                "model": str(r["model"]),
-                "version": str(r["version"]),
-                "window_start": float(r["window_start"]),
-                "holder": holder,
-                "profile": json.dumps(r["profile"], separators=(",", ":")),
-                "rows": int(r["rows"]),
-                "updated_at": at,
-            }
-        )
-    return out
-
-
-def _loaded(row: Any) -> dict[str, Any]:
-    return {
-        "holder": row["holder"],
-        "window_start": float(row["window_start"]),
-        "profile": json.loads(row["profile"]),
-        "rows": int(row["rows"]),
-        "updated_at": row["updated_at"],
-    }
-
-
-def _performance_rows_of(
-    holder: str, rows: Sequence[Mapping[str, Any]], at: datetime
+def _rows_of(
+    holder: str, rows: Sequence[Mapping[str, Any]], at: datetime, payload: str, count: str
 ) -> list[dict[str, Any]]:
+    """Rows to store: ``payload`` (a dict, as JSON text) and ``count`` of each input row."""
     if not holder:
-        raise ValueError("a window performance state's holder must not be empty")
+        raise ValueError(f"a window {payload}'s holder must not be empty")
     return [
         {
             "model": str(r["model"]),
             "version": str(r["version"]),
             "window_start": float(r["window_start"]),
             "holder": holder,
-            "state": json.dumps(r["state"], separators=(",", ":")),
-            "changes": int(r["changes"]),
+            payload: json.dumps(r[payload], separators=(",", ":")),
+            count: int(r[count]),
             "updated_at": at,
         }
         for r in rows
     ]
 
 
-def _performance_loaded(row: Any) -> dict[str, Any]:
+def _loaded(row: Any, payload: str, count: str) -> dict[str, Any]:
     return {
         "holder": row["holder"],
         "window_start": float(row["window_start"]),
-        "state": json.loads(row["state"]),
-        "changes": int(row["changes"]),
+        payload: json.loads(row[payload]),
+        count: int(row[count]),
         "updated_at": row["updated_at"],
     }
 
@@ -117,52 +89,93 @@ def _performance_listed(row: Any) -> dict[str, Any]:
     }
 
 
-class SQLWindowPerformance:
-    """Window performance methods of the SQL store (needs its ``_begin`` and ``_engine``)."""
+# -- the two tables' shared SQL and in-memory parts ----------------------------------------
+
+
+class _SQLWindows:
+    """Upsert, one window's rows and the prune, for either window table."""
 
     _engine: sa.Engine
 
     def _begin(self, action: str) -> AbstractContextManager[sa.Connection]:
         raise NotImplementedError  # pragma: no cover - SQLStore provides it
 
-    def save_window_performance(self, holder: str, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Write ``holder``'s performance states (each row: ``model``, ``version``,
-        ``window_start`` in epoch seconds, ``state`` as ``WindowPerformance.to_dict()``,
-        ``changes``), replacing its earlier row of the same window; returns how many."""
-        values = _performance_rows_of(holder, rows, datetime.now(UTC))
+    def _upsert(self, t: sa.Table, values: list[dict[str, Any]], columns: tuple[str, ...],
+                action: str) -> int:  # fmt: skip
         if not values:
             return 0
-        t = window_performance_table
         insert = (
             postgresql.insert(t) if self._engine.dialect.name == "postgresql" else sqlite.insert(t)
         )
         stmt = insert.values(values)
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.c.model, t.c.version, t.c.window_start, t.c.holder],
-            set_={
-                "state": stmt.excluded.state,
-                "changes": stmt.excluded.changes,
-                "updated_at": stmt.excluded.updated_at,
-            },
+            set_={c: stmt.excluded[c] for c in (*columns, "updated_at")},
         )
-        with self._begin(f"saving {len(values)} window performance states") as conn:
+        with self._begin(action) as conn:
             conn.execute(stmt)
         return len(values)
+
+    def _window_rows(
+        self, t: sa.Table, model: str, version: str, start: float, exclude: str | None, action: str
+    ) -> Sequence[Any]:
+        query = sa.select(t).where(
+            t.c.model == model, t.c.version == version, t.c.window_start == float(start)
+        )
+        if exclude is not None:
+            query = query.where(t.c.holder != exclude)
+        with self._begin(action) as conn:
+            return conn.execute(query.order_by(t.c.holder)).mappings().all()
+
+    def _prune(self, t: sa.Table, before: float, action: str) -> int:
+        with self._begin(action) as conn:
+            done = conn.execute(sa.delete(t).where(t.c.window_start < float(before))).rowcount
+        return max(int(done or 0), 0)
+
+
+_Held = dict[tuple[str, str, float, str], dict[str, Any]]
+
+
+def _held_window(
+    held: _Held, model: str, version: str, start: float, exclude: str | None
+) -> list[dict[str, Any]]:
+    """One window's rows of an in-memory table (call under its lock), by holder."""
+    return [
+        v
+        for (m, ver, s, h), v in sorted(held.items())
+        if (m, ver, s) == (model, version, float(start)) and h != exclude
+    ]
+
+
+def _held_prune(held: _Held, before: float) -> int:
+    """Delete an in-memory table's rows of windows before ``before`` (under its lock)."""
+    old = [k for k in held if k[2] < float(before)]
+    for k in old:
+        del held[k]
+    return len(old)
+
+
+class SQLWindowPerformance(_SQLWindows):
+    """Window performance methods of the SQL store (needs its ``_begin`` and ``_engine``)."""
+
+    def save_window_performance(self, holder: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Write ``holder``'s performance states (each row: ``model``, ``version``,
+        ``window_start`` in epoch seconds, ``state`` as ``WindowPerformance.to_dict()``,
+        ``changes``), replacing its earlier row of the same window; returns how many."""
+        values = _rows_of(holder, rows, datetime.now(UTC), "state", "changes")
+        return self._upsert(window_performance_table, values, ("state", "changes"),
+                            f"saving {len(values)} window performance states")  # fmt: skip
 
     def load_window_performance(
         self, model: str, version: str, window_start: float, *, exclude_holder: str | None = None
     ) -> list[dict[str, Any]]:
         """Every holder's stored state of one window (but ``exclude_holder``'s): dicts with
         ``holder``, ``window_start``, ``state`` (a dict), ``changes``, ``updated_at``."""
-        t = window_performance_table
-        query = sa.select(t).where(
-            t.c.model == model, t.c.version == version, t.c.window_start == float(window_start)
-        )
-        if exclude_holder is not None:
-            query = query.where(t.c.holder != exclude_holder)
-        with self._begin(f"reading the window performance of {model}:{version}") as conn:
-            found = conn.execute(query.order_by(t.c.holder)).mappings().all()
-        return [_performance_loaded(r) for r in found]
+        found = self._window_rows(
+            window_performance_table, model, version, window_start, exclude_holder,
+            f"reading the window performance of {model}:{version}",
+        )  # fmt: skip
+        return [_loaded(r, "state", "changes") for r in found]
 
     def list_window_performance(
         self, since: float, *, exclude_holder: str | None = None
@@ -181,16 +194,13 @@ class SQLWindowPerformance:
 
     def prune_window_performance(self, before: float) -> int:
         """Delete the states of windows starting before ``before`` (epoch seconds)."""
-        t = window_performance_table
-        with self._begin("pruning window performance states") as conn:
-            done = conn.execute(sa.delete(t).where(t.c.window_start < float(before))).rowcount
-        return max(int(done or 0), 0)
+        return self._prune(window_performance_table, before, "pruning window performance states")
 
 
 class MemoryWindowPerformance:
     """Window performance methods of the in-memory store: the same rules, one process."""
 
-    _window_performance: dict[tuple[str, str, float, str], dict[str, Any]]
+    _window_performance: _Held
     _window_lock: threading.Lock
 
     def _check(self, action: str) -> None:
@@ -198,7 +208,7 @@ class MemoryWindowPerformance:
 
     def save_window_performance(self, holder: str, rows: Sequence[Mapping[str, Any]]) -> int:
         self._check("saving window performance states")
-        values = _performance_rows_of(holder, rows, datetime.now(UTC))
+        values = _rows_of(holder, rows, datetime.now(UTC), "state", "changes")
         with self._window_lock:
             for v in values:
                 self._window_performance[(v["model"], v["version"], v["window_start"], holder)] = v
@@ -208,14 +218,11 @@ class MemoryWindowPerformance:
         self, model: str, version: str, window_start: float, *, exclude_holder: str | None = None
     ) -> list[dict[str, Any]]:
         self._check(f"reading the window performance of {model}:{version}")
-        start = float(window_start)
         with self._window_lock:
-            found = [
-                v
-                for (m, ver, s, h), v in sorted(self._window_performance.items())
-                if (m, ver, s) == (model, version, start) and h != exclude_holder
-            ]
-        return [_performance_loaded(v) for v in found]
+            found = _held_window(
+                self._window_performance, model, version, window_start, exclude_holder
+            )
+        return [_loaded(v, "state", "changes") for v in found]
 
     def list_window_performance(
         self, since: float, *, exclude_holder: str | None = None
@@ -233,79 +240,44 @@ class MemoryWindowPerformance:
     def prune_window_performance(self, before: float) -> int:
         self._check("pruning window performance states")
         with self._window_lock:
-            old = [k for k in self._window_performance if k[2] < float(before)]
-            for k in old:
-                del self._window_performance[k]
-        return len(old)
+            return _held_prune(self._window_performance, before)
 
 
 class SQLWindowProfiles(SQLWindowPerformance):
     """Window profile methods of the SQL store (needs its ``_begin`` and ``_engine``)."""
 
-    _engine: sa.Engine
-
-    def _begin(self, action: str) -> AbstractContextManager[sa.Connection]:
-        raise NotImplementedError  # pragma: no cover - SQLStore provides it
-
     def save_window_profiles(self, holder: str, rows: Sequence[Mapping[str, Any]]) -> int:
         """Write ``holder``'s profiles (each row: ``model``, ``version``, ``window_start``
         in epoch seconds, ``profile`` as ``FrameProfile.to_dict(include_bins=False)``,
         ``rows``), replacing its earlier row of the same window; returns how many."""
-        values = _rows_of(holder, rows, datetime.now(UTC))
-        if not values:
-            return 0
-        t = window_profiles_table
-        insert = (
-            postgresql.insert(t) if self._engine.dialect.name == "postgresql" else sqlite.insert(t)
-        )
-        stmt = insert.values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.c.model, t.c.version, t.c.window_start, t.c.holder],
-            set_={
-                "profile": stmt.excluded.profile,
-                "rows": stmt.excluded.rows,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
-        with self._begin(f"saving {len(values)} window profiles") as conn:
-            conn.execute(stmt)
-        return len(values)
+        values = _rows_of(holder, rows, datetime.now(UTC), "profile", "rows")
+        return self._upsert(window_profiles_table, values, ("profile", "rows"),
+                            f"saving {len(values)} window profiles")  # fmt: skip
 
     def load_window_profiles(
         self, model: str, version: str, window_start: float, *, exclude_holder: str | None = None
     ) -> list[dict[str, Any]]:
         """Every holder's stored profile of one window (but ``exclude_holder``'s): dicts
         with ``holder``, ``window_start``, ``profile`` (a dict), ``rows``, ``updated_at``."""
-        t = window_profiles_table
-        query = sa.select(t).where(
-            t.c.model == model, t.c.version == version, t.c.window_start == float(window_start)
-        )
-        if exclude_holder is not None:
-            query = query.where(t.c.holder != exclude_holder)
-        with self._begin(f"reading the window profiles of {model}:{version}") as conn:
-            found = conn.execute(query.order_by(t.c.holder)).mappings().all()
-        return [_loaded(r) for r in found]
+        found = self._window_rows(
+            window_profiles_table, model, version, window_start, exclude_holder,
+            f"reading the window profiles of {model}:{version}",
+        )  # fmt: skip
+        return [_loaded(r, "profile", "rows") for r in found]
 
     def prune_window_profiles(self, before: float) -> int:
         """Delete the profiles of windows starting before ``before`` (epoch seconds)."""
-        t = window_profiles_table
-        with self._begin("pruning window profiles") as conn:
-            done = conn.execute(sa.delete(t).where(t.c.window_start < float(before))).rowcount
-        return max(int(done or 0), 0)
+        return self._prune(window_profiles_table, before, "pruning window profiles")
 
 
 class MemoryWindowProfiles(MemoryWindowPerformance):
     """Window profile methods of the in-memory store: the same rules, one process."""
 
-    _window_profiles: dict[tuple[str, str, float, str], dict[str, Any]]
-    _window_lock: threading.Lock
-
-    def _check(self, action: str) -> None:
-        raise NotImplementedError  # pragma: no cover - MemoryStore provides it
+    _window_profiles: _Held
 
     def save_window_profiles(self, holder: str, rows: Sequence[Mapping[str, Any]]) -> int:
         self._check("saving window profiles")
-        values = _rows_of(holder, rows, datetime.now(UTC))
+        values = _rows_of(holder, rows, datetime.now(UTC), "profile", "rows")
         with self._window_lock:
             for v in values:
                 self._window_profiles[(v["model"], v["version"], v["window_start"], holder)] = v
@@ -315,19 +287,12 @@ class MemoryWindowProfiles(MemoryWindowPerformance):
         self, model: str, version: str, window_start: float, *, exclude_holder: str | None = None
     ) -> list[dict[str, Any]]:
         self._check(f"reading the window profiles of {model}:{version}")
-        start = float(window_start)
         with self._window_lock:
-            found = [
-                v
-                for (m, ver, s, h), v in sorted(self._window_profiles.items())
-                if (m, ver, s) == (model, version, start) and h != exclude_holder
-            ]
-        return [_loaded(v) for v in found]
+            held = self._window_profiles
+            found = _held_window(held, model, version, window_start, exclude_holder)
+        return [_loaded(v, "profile", "rows") for v in found]
 
     def prune_window_profiles(self, before: float) -> int:
         self._check("pruning window profiles")
         with self._window_lock:
-            old = [k for k in self._window_profiles if k[2] < float(before)]
-            for k in old:
-                del self._window_profiles[k]
-        return len(old)
+            return _held_prune(self._window_profiles, before)
