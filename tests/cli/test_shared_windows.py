@@ -119,16 +119,24 @@ def test_the_leader_judges_the_rows_every_replica_answered(
             state = _performance(leader)
         assert state["predictions"] == len(traffic)
         assert state["realised"] is not None  # judged on all 480 labels, not on a share
-        # without sharing, each replica would judge its own state: the one it stored
-        with engine.connect() as conn:
-            found = conn.execute(sa.text("SELECT holder, state FROM window_performance")).all()
-        engine.dispose()
-        own = sorted(
-            (s["summary"]["n_predictions"], s["labelled"]["n_predictions"])
-            for s in (json.loads(text) for _, text in found)
-        )
+        # without sharing, each replica would judge its own state: the one it stored (the
+        # leader judges its own from memory, so its stored row may be a share round behind)
         leader_took, follower_took = sent[id(leader)], sent[id(follower)]
-        assert own == sorted([(200, leader_took), (400, follower_took)]), own
+        want = sorted([(200, leader_took), (400, follower_took)])
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            with engine.connect() as conn:
+                query = sa.text("SELECT holder, state FROM window_performance")
+                found = conn.execute(query).all()
+            own = sorted(
+                (s["summary"]["n_predictions"], s["labelled"]["n_predictions"])
+                for s in (json.loads(text) for _, text in found)
+            )
+            if own == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        engine.dispose()
+        assert own == want, own
         assert (
             "inferwatch_window_share_errors_total 0.0"
             in httpx.get(f"{leader.base}/metrics", timeout=5).text
