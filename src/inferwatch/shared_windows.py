@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from inferwatch.performance import ClassificationSummary, RegressionSummary
 from inferwatch.performance_windows import PerformanceWindows, WindowPerformance
@@ -94,20 +94,17 @@ class SharedWindowStore(WindowProfileStore, WindowPerformanceStore, Protocol):
     """What :class:`WindowShare` writes to: window profiles and performance states."""
 
 
-class StoreWindows:
-    """A ``WindowProfiler`` whose windows add the other holders' stored profiles.
+W = TypeVar("W")
+S = TypeVar("S")
 
-    Reading only: writing (the monitor's ``add``) goes to the wrapped profiler, and every
-    other attribute is the wrapped profiler's.
-    """
+
+class _StoreRead(Generic[W, S]):
+    """What both store-reading wrappers share: the wrapped windows (every attribute not
+    overridden is theirs), the store, this process's holder id, and the count of reads
+    the store did not answer (each also handed to ``on_error``: the share-error metric)."""
 
     def __init__(
-        self,
-        inner: WindowProfiler,
-        store: WindowProfileStore,
-        holder: str,
-        *,
-        on_error: Callable[[], None] | None = None,
+        self, inner: W, store: S, holder: str, *, on_error: Callable[[], None] | None = None
     ) -> None:
         self._inner = inner
         self._store = store
@@ -116,11 +113,26 @@ class StoreWindows:
         self.errors = 0
 
     @property
-    def inner(self) -> WindowProfiler:
+    def inner(self) -> W:
         return self._inner
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.errors += 1
+        if self._on_error is not None:
+            self._on_error()
+        log.warning("%s: the other replicas' parts could not be read, using this "
+                    "replica's alone: %s", what, exc)  # fmt: skip
+
+
+class StoreWindows(_StoreRead[WindowProfiler, WindowProfileStore]):
+    """A ``WindowProfiler`` whose windows add the other holders' stored profiles.
+
+    Reading only: writing (the monitor's ``add``) goes to the wrapped profiler, and every
+    other attribute is the wrapped profiler's.
+    """
 
     def window(self, model: str, version: str, start: float) -> FrameProfile | None:
         """This process's profile of the window plus the other holders' stored ones."""
@@ -130,13 +142,7 @@ class StoreWindows:
                 model, version, start, exclude_holder=self.holder
             )
         except Exception as exc:
-            self.errors += 1
-            if self._on_error is not None:
-                self._on_error()
-            log.warning(
-                "window %s:%s@%s: the other replicas' profiles could not be read, "
-                "judging this replica's rows alone: %s", model, version, start, exc,
-            )  # fmt: skip
+            self._failed(f"window {model}:{version}@{start}", exc)
             return merged
         return add_parts(
             merged,
@@ -151,7 +157,7 @@ class StoreWindows:
         return start, prof if prof is not None else self._inner.empty()
 
 
-class StorePerformance:
+class StorePerformance(_StoreRead[PerformanceWindows, WindowPerformanceStore]):
     """A ``PerformanceWindows`` whose windows add the other holders' stored states.
 
     Reading only: the feeds (``add``, ``add_labels``) go to the wrapped windows, and every
@@ -170,30 +176,12 @@ class StorePerformance:
         *,
         on_error: Callable[[], None] | None = None,
     ) -> None:
-        self._inner = inner
-        self._store = store
-        self.holder = holder
-        self._on_error = on_error
-        self.errors = 0
+        super().__init__(inner, store, holder, on_error=on_error)
         #: stored states that did not fit this replica's setup (left out, logged)
         self.left_out = 0
         # (model, version, start, holder) -> the holder's change counter last listed
         self._seen: dict[tuple[str, str, float, str], int] = {}
         self._lock = threading.Lock()
-
-    @property
-    def inner(self) -> PerformanceWindows:
-        return self._inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def _failed(self, what: str, exc: Exception) -> None:
-        self.errors += 1
-        if self._on_error is not None:
-            self._on_error()
-        log.warning("%s: the other replicas' states could not be read, using this "
-                    "replica's alone: %s", what, exc)  # fmt: skip
 
     def _listed(self) -> list[dict[str, Any]] | None:
         """The other holders' stored rows of the retained windows (None: the store failed)."""
