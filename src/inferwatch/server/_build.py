@@ -330,8 +330,7 @@ def build_app(settings: Settings) -> FastAPI:
                 log.info("loaded model %s version %s from %s", m.name, m.version, m.path)
             models.append(versions[configured.name][0])
         registry = ModelRegistry(versions)
-        restore_switches(registry, store)
-        follower = SwitchFollower(registry, store)
+        follower = SwitchFollower(registry, store, restore_switches(registry, store))
     except BaseException:
         store.close()
         raise

@@ -47,10 +47,15 @@ def _switched_models(registry: ModelRegistry) -> list[str]:
     return [name for name in registry.live if len(registry.versions(name)) >= 2]
 
 
-def restore_switches(registry: ModelRegistry, store: Store) -> None:
+Seen = dict[str, tuple[Any, Any]]
+
+
+def restore_switches(registry: ModelRegistry, store: Store) -> Seen:
     """Serve what the last recorded rollback or activation left live, where the configured
     version is unchanged since.  A store that cannot answer costs only the restore: the
-    configured versions serve."""
+    configured versions serve.  Returns the newest switch record read of each model (its
+    ``at`` and ``id``), where a :class:`SwitchFollower` starts from."""
+    seen: Seen = {}
     for name in _switched_models(registry):
         try:
             records = newest_switches(store, name)
@@ -58,6 +63,8 @@ def restore_switches(registry: ModelRegistry, store: Store) -> None:
             log.warning("could not read %s's version switches, serving the configured "
                         "version: %s", name, exc)  # fmt: skip
             continue
+        if records:
+            seen[name] = (records[0]["at"], records[0]["id"])
         version = switch_to_restore(records, registry.configured(name))
         if version is None:
             continue
@@ -66,6 +73,7 @@ def restore_switches(registry: ModelRegistry, store: Store) -> None:
         if change is not None:
             log.warning("model %s serves version %s, as its newest recorded switch left it "
                         "(configured: %s)", name, version, change.from_version)  # fmt: skip
+    return seen
 
 
 def _target(record: Mapping[str, Any], configured: str) -> str | None:
@@ -84,16 +92,17 @@ class SwitchFollower:
     """Makes live here the switches other replicas record (call :meth:`poll` each round).
 
     It starts from the newest records at its creation (what :func:`restore_switches`
-    already applied) and acts only on newer ones, so a switch is followed once and a
-    later local switch is never undone by an older record.
+    already applied: hand its result as ``seen`` rather than reading them again) and acts
+    only on newer ones, so a switch is followed once and a later local switch is never
+    undone by an older record.
     """
 
-    def __init__(self, registry: ModelRegistry, store: Store) -> None:
+    def __init__(self, registry: ModelRegistry, store: Store, seen: Seen | None = None) -> None:
         self.registry = registry
         self.store = store
         self.followed = 0
-        self._seen: dict[str, tuple[Any, Any]] = {}
-        for name in _switched_models(registry):
+        self._seen: Seen = dict(seen) if seen is not None else {}
+        for name in _switched_models(registry) if seen is None else ():
             try:
                 records = newest_switches(store, name)
             except Exception as exc:  # the first poll reads again
