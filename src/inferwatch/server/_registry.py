@@ -29,7 +29,14 @@ from typing import Any
 
 from inferwatch.server._served import ServedModel
 
-__all__ = ["MAX_CHANGES", "SWITCH_KINDS", "ModelRegistry", "VersionChange", "switch_to_restore"]
+__all__ = [
+    "MAX_CHANGES",
+    "SWITCH_KINDS",
+    "ModelRegistry",
+    "VersionChange",
+    "switch_target",
+    "switch_to_restore",
+]
 
 log = logging.getLogger("inferwatch.server")
 
@@ -215,12 +222,19 @@ def switch_to_restore(records: Sequence[Mapping[str, Any]], configured: str) -> 
     for rec in records:
         if rec.get("kind") not in SWITCH_KINDS or rec.get("outcome") != "ok":
             continue
-        evidence = rec.get("evidence") or {}
-        # an API switch carries it at the top, an alert action in its context
-        context = evidence.get("context") or {}
-        if evidence.get("configured_version", context.get("configured_version")) != configured:
-            return None
-        moved = evidence.get("change") or evidence.get("rollback") or {}
-        target = moved.get("to_version")
-        return None if target in (None, configured) else str(target)
+        target = switch_target(rec, configured)
+        return None if target == configured else target
     return None
+
+
+def switch_target(record: Mapping[str, Any], configured: str) -> str | None:
+    """The version a switch record made live; None when it names none or was made under
+    another configured version (another deployment's record)."""
+    evidence = record.get("evidence") or {}
+    # an API switch carries it at the top, an alert action in its context
+    context = evidence.get("context") or {}
+    if evidence.get("configured_version", context.get("configured_version")) != configured:
+        return None
+    moved = evidence.get("change") or evidence.get("rollback") or {}
+    target = moved.get("to_version")
+    return None if target is None else str(target)

@@ -19,10 +19,14 @@ serving what it serves, and the next round reads again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from inferwatch.server._registry import SWITCH_KINDS, ModelRegistry, switch_to_restore
+from inferwatch.server._registry import (
+    SWITCH_KINDS,
+    ModelRegistry,
+    switch_target,
+    switch_to_restore,
+)
 
 if TYPE_CHECKING:
     from inferwatch.ports import Store
@@ -76,18 +80,6 @@ def restore_switches(registry: ModelRegistry, store: Store) -> Seen:
     return seen
 
 
-def _target(record: Mapping[str, Any], configured: str) -> str | None:
-    """The version a switch record made live, None when it was made under another
-    configured version (another deployment's)."""
-    evidence = record.get("evidence") or {}
-    context = evidence.get("context") or {}
-    if evidence.get("configured_version", context.get("configured_version")) != configured:
-        return None
-    moved = evidence.get("change") or evidence.get("rollback") or {}
-    target = moved.get("to_version")
-    return None if target is None else str(target)
-
-
 class SwitchFollower:
     """Makes live here the switches other replicas record (call :meth:`poll` each round).
 
@@ -126,7 +118,7 @@ class SwitchFollower:
             if seen is not None and key <= seen:
                 continue
             self._seen[name] = key
-            target = _target(newest, self.registry.configured(name))
+            target = switch_target(newest, self.registry.configured(name))
             if target is None or self.registry.live[name].version == target:
                 continue
             change = self.registry.restore(
