@@ -11,20 +11,46 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from inferwatch.performance_windows import PerformanceWindows
 from inferwatch.server._slots import ask_performance, ask_window
 
 if TYPE_CHECKING:
     from inferwatch.performance import ClassificationSummary, RegressionSummary
-    from inferwatch.performance_windows import Detection, PerformanceWindows, WindowPerformance
+    from inferwatch.performance_windows import Detection, WindowPerformance
 
 __all__ = ["FleetPerformance", "FleetWindows"]
 
 log = logging.getLogger("inferwatch.server")
 
 
-class FleetWindows:
+W = TypeVar("W")
+
+
+class _SiblingWindows(Generic[W]):
+    """What both wrappers share: this worker's own windows (every attribute not overridden
+    is theirs), and where its siblings answer (the run directory, every other slot)."""
+
+    def __init__(self, inner: W, rundir: Path, slot: int, workers: int) -> None:
+        self._inner = inner
+        self._rundir = rundir
+        self._slot = slot
+        self._workers = workers
+
+    @property
+    def inner(self) -> W:
+        return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _others(self) -> Iterator[int]:
+        """The other slots (2N: a rolling restart runs a new worker beside the old)."""
+        return (k for k in range(2 * self._workers) if k != self._slot)
+
+
+class FleetWindows(_SiblingWindows[Any]):
     """A worker's ``WindowProfiler`` whose windows hold every worker's traffic.
 
     The evaluator reads windows through it: :meth:`window` adds to this worker's own
@@ -35,24 +61,14 @@ class FleetWindows:
     worker's windows go with it (profiles are not saved like counts).
     """
 
-    def __init__(self, inner: Any, rundir: Path, slot: int, workers: int) -> None:
-        self._inner = inner
-        self._rundir = rundir
-        self._slot = slot
-        self._workers = workers
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
     def window(self, model: str, version: str, start: float) -> Any:
         from inferwatch.profile import FrameProfile
         from inferwatch.shared_windows import add_parts
 
         parts = (
             (f"slot {k}", data)
-            for k in range(2 * self._workers)
-            if k != self._slot
-            and (data := ask_window(self._rundir, k, model, version, start)) is not None
+            for k in self._others()
+            if (data := ask_window(self._rundir, k, model, version, start)) is not None
         )
         return add_parts(
             self._inner.window(model, version, start),
@@ -69,7 +85,7 @@ class FleetWindows:
         return start, prof if prof is not None else self._inner.empty()
 
 
-class FleetPerformance:
+class FleetPerformance(_SiblingWindows[PerformanceWindows]):
     """A worker's ``PerformanceWindows`` whose windows hold every worker's predictions and
     labels, as :class:`FleetWindows` does for drift.
 
@@ -86,25 +102,11 @@ class FleetPerformance:
     detectors see the error stream of the labels it received.
     """
 
-    def __init__(self, inner: PerformanceWindows, rundir: Path, slot: int, workers: int) -> None:
-        self._inner = inner
-        self._rundir = rundir
-        self._slot = slot
-        self._workers = workers
-
-    @property
-    def inner(self) -> PerformanceWindows:
-        return self._inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
     def _siblings(self, op: str, model: str, version: str, arg: Any = None) -> Iterator[Any]:
-        for k in range(2 * self._workers):
-            if k != self._slot:
-                answer = ask_performance(self._rundir, k, op, model, version, arg)
-                if answer is not None:
-                    yield answer
+        for k in self._others():
+            answer = ask_performance(self._rundir, k, op, model, version, arg)
+            if answer is not None:
+                yield answer
 
     def window(self, model: str, version: str, start: float) -> WindowPerformance | None:
         from inferwatch.performance_windows import WindowPerformance
