@@ -546,6 +546,24 @@ class PerformanceWindows:
             win = WindowPerformance(target.setup)
         return start, win
 
+    def restore(self, model: str, version: str, start: float, win: WindowPerformance) -> bool:
+        """Add a saved window state (a replaced worker's) to the same window here, marked for
+        judging; False when the model version is not tracked here or ``start`` is no longer
+        retained (nothing is added)."""
+        target = self._targets.get((model, version))
+        oldest, ahead = self._bounds()
+        if target is None or not oldest <= start < ahead:
+            return False
+        with self._lock:
+            mine = target.windows.get(start)
+            if mine is None:
+                mine = target.windows[start] = win.copy()
+            else:
+                mine += win
+            mine.changes += 1
+            self._dirty.add((model, version, start))
+        return True
+
     def take_dirty(self) -> list[tuple[str, str, float]]:
         """The windows that changed since the last call (oldest first), forgotten as dirty."""
         with self._lock:

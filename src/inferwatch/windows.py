@@ -234,6 +234,21 @@ class WindowProfiler:
             for s in [s for s in windows if s < lo]:
                 del windows[s]
 
+    def restore(self, model: str, version: str, start: float, profile: FrameProfile) -> bool:
+        """Add a saved window (a replaced worker's, on these bins) to the same window here;
+        False when ``start`` is no longer retained (or too far ahead), and nothing is added."""
+        lo, hi = self._bounds()
+        if not lo <= start <= hi:
+            return False
+        with self._lock:
+            windows = self._windows.setdefault((model, version), {})
+            mine = windows.get(float(start))
+            if mine is None:
+                windows[float(start)] = profile.copy()
+            else:
+                mine += profile
+        return True
+
     def _bounds(self) -> tuple[float, float]:
         """The oldest and newest window starts kept, from the clock."""
         now = window_start(self.clock(), self.window_seconds)
@@ -261,6 +276,12 @@ class WindowProfiler:
         """Starts of the windows held for a model version, oldest first."""
         with self._lock:
             return sorted(self._windows.get((model, version), {}))
+
+    def row_counts(self, model: str, version: str) -> dict[float, int]:
+        """Each held window's row count (start -> rows), without copying the profiles: what
+        a writer compares to see which windows moved (windows only grow)."""
+        with self._lock:
+            return {s: p.n_rows for s, p in self._windows.get((model, version), {}).items()}
 
     @property
     def dropped(self) -> int:

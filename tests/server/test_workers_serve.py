@@ -6,17 +6,20 @@ OpenMetrics, and the live drift window judged holds all N rows.  Labels for ever
 prediction, posted over several connections (so most reach a worker other than the one
 that answered the prediction), give the judged performance window full coverage and the
 accuracy computed here from the answers.  A worker stopped with
-SIGTERM and one killed with SIGKILL are replaced: the totals never go down, and stay exact.
+SIGTERM and one killed with SIGKILL are replaced: the totals never go down, and stay exact,
+and the judged window still holds every row (the windows each worker saved on its slot).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import os
 import re
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -248,7 +251,18 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
                 assert state["labelled"] == n, state
                 assert state["realised"]["accuracy"] == pytest.approx(expected, abs=1e-12)
 
-        # SIGTERM: the worker drains, saves its counts and is replaced on its slot
+        def judged_since(t: float) -> dict[str, Any]:
+            """The judged drift window, once the judge has judged it again after ``t``."""
+            got: dict[str, Any] = {}
+
+            def again() -> bool:
+                got.update(httpx.get(f"{server.base}/v1/models/churn/drift", timeout=30).json())
+                return got.get("status") == "judged" and got["window"]["evaluated_at"] > t
+
+            wait_for(again, 60, "a drift judgement after the restart", server)
+            return got
+
+        # SIGTERM: the worker drains, saves its counts and windows and is replaced on its slot
         before = slots(server)
         os.kill(before[1], signal.SIGTERM)
         seen = [total(server.base)[0]]
@@ -257,12 +271,23 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
         for _ in range(5):
             seen.append(total(server.base)[0])
         assert seen == [n] * len(seen)  # exact throughout
+        # its share of the window went on in its successor (or its file, until it was up)
+        assert judged_since(time.time())["window"]["rows"] == n
 
         # SIGKILL after a checkpoint: more predicts, a scrape (every worker saves what it
         # shows), then the kill: nothing shown is lost, nothing goes down
         m = 100
         assert predict(server.base, instances, m) == m
         assert total(server.base)[0] == n + m
+
+        def saved_rows() -> int:  # the window rows every slot saved (at most 1 s behind)
+            return sum(
+                state["n_rows"]
+                for path in Path(rundir).glob("slot-*.windows")
+                for *_, state in json.loads(path.read_text())["drift"]
+            )
+
+        wait_for(lambda: saved_rows() == n + m, 30, "the windows saved on every slot", server)
         pids = slots(server)
         os.kill(pids[2], signal.SIGKILL)
         seen = []
@@ -275,6 +300,8 @@ def test_four_workers_sum_exactly_through_sigterm_and_sigkill(
         wait_for(lambda: ask_slot(rundir, 2) is not None, 60, "slot 2's socket", server)
         seen.append(total(server.base)[0])
         assert seen == sorted(seen) and seen[-1] == n + m, seen
+        # the killed worker's share of the window was saved before the kill: judged still
+        assert judged_since(time.time())["window"]["rows"] == n + m
         assert total(server.base, openmetrics=True)[1].count("inferwatch_workers 4") == 1
 
         # the history is one worker's (slot 0), sampling the fleet: the others write nothing

@@ -3,18 +3,20 @@
 :class:`FleetWindows` (drift profiles) and :class:`FleetPerformance` (performance windows)
 wrap the judging worker's own windows: before a window is judged, each sibling's part of
 it is asked over its slot socket (``server._slots``) and merged
-(``shared_windows.add_parts``); writing goes to the wrapped windows.
+(``shared_windows.add_parts``); writing goes to the wrapped windows.  A slot where no
+worker answers is read from the windows its last worker saved (``server._slot_windows``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from inferwatch.performance_windows import PerformanceWindows
-from inferwatch.server._slots import ask_performance, ask_window
+from inferwatch.server._slot_windows import SavedWindows, windows_path
+from inferwatch.server._slots import ask_json
 
 if TYPE_CHECKING:
     from inferwatch.performance import ClassificationSummary, RegressionSummary
@@ -37,6 +39,8 @@ class _SiblingWindows(Generic[W]):
         self._rundir = rundir
         self._slot = slot
         self._workers = workers
+        #: slot -> (the saved file's mtime and size, its windows): parsed once per change
+        self._saved_cache: dict[int, tuple[tuple[int, int], SavedWindows | None]] = {}
 
     @property
     def inner(self) -> W:
@@ -49,6 +53,32 @@ class _SiblingWindows(Generic[W]):
         """The other slots (2N: a rolling restart runs a new worker beside the old)."""
         return (k for k in range(2 * self._workers) if k != self._slot)
 
+    def _ask(
+        self, slot: int, kind: bytes, request: Any, saved: Callable[[SavedWindows], Any]
+    ) -> Any:
+        """Slot ``slot``'s answer; where no worker answers, ``saved`` of its saved windows
+        (None when it has none): a part is either the live worker's or its file, not both."""
+        answered, got = ask_json(self._rundir, slot, kind, request)
+        if answered:
+            return got
+        windows = self._saved_windows(slot)
+        return None if windows is None else saved(windows)
+
+    def _saved_windows(self, slot: int) -> SavedWindows | None:
+        """The windows saved on a slot, parsed again only when the file changed."""
+        path = windows_path(self._rundir, slot)
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        mark = (stat.st_mtime_ns, stat.st_size)
+        hit = self._saved_cache.get(slot)
+        if hit is not None and hit[0] == mark:
+            return hit[1]
+        windows = SavedWindows.read(path)
+        self._saved_cache[slot] = (mark, windows)
+        return windows
+
 
 class FleetWindows(_SiblingWindows[Any]):
     """A worker's ``WindowProfiler`` whose windows hold every worker's traffic.
@@ -57,8 +87,8 @@ class FleetWindows(_SiblingWindows[Any]):
     profile the same window of each sibling, asked over its socket and merged with the
     profile merge (``FrameProfile +=``), so drift is judged on all the traffic, as one
     process would judge it.  Writing (the monitor's ``add``) goes to the wrapped profiler.
-    A sibling that does not answer, or whose bins differ, is left out (logged); a dead
-    worker's windows go with it (profiles are not saved like counts).
+    A slot where no worker answers is read from the windows saved there; a part whose
+    bins differ is left out (logged).
     """
 
     def window(self, model: str, version: str, start: float) -> Any:
@@ -68,7 +98,12 @@ class FleetWindows(_SiblingWindows[Any]):
         parts = (
             (f"slot {k}", data)
             for k in self._others()
-            if (data := ask_window(self._rundir, k, model, version, start)) is not None
+            if isinstance(
+                data := self._ask(
+                    k, b"w", [model, version, start], lambda w: w.window(model, version, start)
+                ),
+                dict,
+            )
         )
         return add_parts(
             self._inner.window(model, version, start),
@@ -97,14 +132,17 @@ class FleetPerformance(_SiblingWindows[PerformanceWindows]):
     siblings' too, so a window whose labels reached another worker is judged.  Writing
     goes to the wrapped windows.  A label whose prediction (or first label) another worker
     counted cannot come out where it lands: it is owed there and settled in the merge
-    (``WindowPerformance.settle``).  Left out: a sibling that does not answer (judged again
-    when it changes) and a dead worker's windows (not saved).  Each worker's stream
+    (``WindowPerformance.settle``).  A slot where no worker answers is read from the
+    windows saved there (its stream detections are not saved).  Each worker's stream
     detectors see the error stream of the labels it received.
     """
 
     def _siblings(self, op: str, model: str, version: str, arg: Any = None) -> Iterator[Any]:
         for k in self._others():
-            answer = ask_performance(self._rundir, k, op, model, version, arg)
+            answer = self._ask(
+                k, b"p", [op, model, version, arg],
+                lambda w: w.performance_answer(op, model, version, arg),
+            )  # fmt: skip
             if answer is not None:
                 yield answer
 

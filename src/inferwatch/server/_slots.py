@@ -45,6 +45,7 @@ __all__ = [
     "WireFamily",
     "acquire_slot",
     "ask_handler",
+    "ask_json",
     "ask_performance",
     "ask_slot",
     "ask_window",
@@ -440,18 +441,25 @@ def _json_answer(data: bytes | None) -> Any:
         return None
 
 
+def ask_json(rundir: Path, slot: int, kind: bytes, request: Any) -> tuple[bool, Any]:
+    """Whether a worker answered on slot ``slot``, and its JSON answer (a window request:
+    ``b"w"`` or ``b"p"``): a live worker with nothing to say answers ``(True, None)``."""
+    data = _exchange(rundir, slot, _framed(kind, request))
+    return data is not None, _json_answer(data)
+
+
 def ask_window(
     rundir: Path, slot: int, model: str, version: str, start: float
 ) -> dict[str, Any] | None:
     """Slot ``slot``'s window profile (its ``to_dict``), None when it has none or is gone."""
-    got = _json_answer(_exchange(rundir, slot, _framed(b"w", [model, version, start])))
+    _, got = ask_json(rundir, slot, b"w", [model, version, start])
     return got if isinstance(got, dict) else None
 
 
 def ask_performance(rundir: Path, slot: int, op: str, model: str, version: str, arg: Any) -> Any:
     """Slot ``slot``'s answer to a performance request (see ``SlotServer._performance``);
     None when no worker answers there."""
-    return _json_answer(_exchange(rundir, slot, _framed(b"p", [op, model, version, arg])))
+    return ask_json(rundir, slot, b"p", [op, model, version, arg])[1]
 
 
 def ask_handler(

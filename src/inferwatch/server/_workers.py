@@ -46,14 +46,19 @@ multiplied.  That worker reads its windows through :class:`FleetWindows`: before
 a window it asks each sibling for the same window's profile over the same sockets and
 merges them (``FrameProfile +=``), and its performance windows through
 :class:`FleetPerformance` (``WindowPerformance +=``, with the siblings' change marks and
-stream detections).  With ``fleet.share_windows`` every worker writes its own profiles and
+stream detections).  Each worker also saves its windows to ``RUNDIR/slot-K.windows`` when
+they changed (every :data:`CHECKPOINT_SECONDS` and after the drain); the next worker on slot
+K adds them to its own, and while slot K has no live worker the judge reads the file
+(``server._slot_windows``): a killed worker's share of the windows stays judged, less what
+changed after its last save.  With ``fleet.share_windows`` every worker writes its own profiles and
 performance states to the store and the judge reads them from there
 (``inferwatch.shared_windows``), so these socket merges are skipped: a worker's rows would
 otherwise be counted twice.  Requests about the judge's state, and model switches, travel
 over the same sockets (``server._fleet_routes``).
 
 Modules: ``server._slots`` (slots, sockets, the wire format, checkpoints),
-``server._fleet_windows`` (the judge's merged windows), ``server._fleet_routes``
+``server._fleet_windows`` (the judge's merged windows), ``server._slot_windows`` (windows
+saved on a slot), ``server._fleet_routes``
 (forwarding and switches), and this one (the merged registry, the worker's uvicorn config,
 ``attach_fleet`` and the supervisor).
 """
@@ -75,6 +80,7 @@ import uvicorn
 from prometheus_client.metrics_core import Metric
 
 from inferwatch.server._fleet_windows import FleetPerformance, FleetWindows
+from inferwatch.server._slot_windows import SlotWindows
 from inferwatch.server._slots import (
     ADDITIVE_GAUGES,
     CHECKPOINT_SECONDS,
@@ -267,6 +273,11 @@ def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMet
             performance = evaluator.performance
             evaluator.performance = FleetPerformance(performance, rundir, slot, workers)
     server = SlotServer(own, windows, performance)
+    saved: SlotWindows | None = None
+    if not shared and (windows or performance is not None):
+        # this worker's windows outlive it: saved on its slot, restored by its successor
+        saved = SlotWindows(rundir, slot, windows, performance, interval_seconds=CHECKPOINT_SECONDS)
+        saved.restore()
     fleet = FleetRegistry(own, workers)
     app.state.metrics_source = fleet
     alerting = getattr(app.state, "alerting", None)
@@ -305,11 +316,15 @@ def attach_fleet(app: FastAPI, rundir: Path, slot: int, workers: int) -> SlotMet
 
         server.handlers.update(leader_handlers(app, asyncio.get_running_loop(), leads))
         own.start()
+        if saved is not None:
+            saved.start()
         server.start()
         try:
             async with inner(a) as state:
                 yield state
         finally:
+            if saved is not None:
+                saved.stop()
             own.stop()
             server.close()
 
