@@ -78,8 +78,8 @@ class Windows:
         setup = PerformanceSetup("m", "1", "classification", classes=("0", "1"))
         self.performance = PerformanceWindows([setup], window_seconds=WIDTH, clock=lambda: now)
 
-    def feed(self, c: Cancer, rows: range, labelled: bool = True) -> None:
-        records = c.records(rows)
+    def feed(self, c: Cancer, rows: range, labelled: bool = True, t: float = NOW - 30) -> None:
+        records = c.records(rows, t)
         self.drift.add("m", "1", records)
         self.performance.add("m", "1", records)
         if labelled:
@@ -162,6 +162,32 @@ def test_the_next_worker_on_the_slot_goes_on_from_them_counted_once(
     _, alone = single.performance.current("m", "1")
     assert win.summary.to_dict() == alone.summary.to_dict()
     assert win.labelled.to_dict() == alone.labelled.to_dict()
+
+
+def test_each_write_holds_every_window_with_only_the_changed_ones_serialised_again(
+    cancer: Cancer, tmp_path: Path
+) -> None:
+    worker, single = Windows(cancer), Windows(cancer)
+    saver = worker.saver(tmp_path, 1)
+    for w in (worker, single):  # the window before the current one, then the current one
+        w.feed(cancer, range(0, 80), t=NOW - WIDTH - 30)
+    saver.checkpoint()
+    before = saver._drift_json[("m", "1", NOW // WIDTH * WIDTH - WIDTH)]
+    for w in (worker, single):
+        w.feed(cancer, range(80, 284))
+    assert saver.checkpoint() is True
+    # the earlier window's JSON was kept, not made again; the file holds both windows
+    assert saver._drift_json[("m", "1", NOW // WIDTH * WIDTH - WIDTH)] is before
+    successor = Windows(cancer)
+    assert successor.saver(tmp_path, 1).restore() == 4
+    for start in single.drift.starts("m", "1"):
+        mine, theirs = successor.drift.window("m", "1", start), single.drift.window("m", "1", start)
+        assert mine is not None and theirs is not None and mine.isclose(theirs)
+        got = successor.performance.window("m", "1", start)
+        want = single.performance.window("m", "1", start)
+        assert got is not None and want is not None
+        assert got.summary.to_dict() == want.summary.to_dict()
+    assert len(single.drift.starts("m", "1")) == 2
 
 
 def test_what_cannot_be_restored_is_left_out(cancer: Cancer, tmp_path: Path) -> None:

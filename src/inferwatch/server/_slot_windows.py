@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,9 @@ class SlotWindows:
         self.performance = performance
         self.interval_seconds = interval_seconds
         self._saved: tuple[dict[_Key, int], dict[_Key, int]] | None = None
+        #: window -> (its mark when serialised, its JSON entry): unchanged ones are reused
+        self._drift_json: dict[_Key, tuple[int, str]] = {}
+        self._performance_json: dict[_Key, tuple[int, str]] = {}
         self._thread: Periodic | None = None
         self.restored = 0
 
@@ -121,28 +124,48 @@ class SlotWindows:
         return drift, perf
 
     def checkpoint(self) -> bool:
-        """Write every window when any changed since the last write; True when written."""
-        marks = self._marks()
+        """Write every window when any changed since the last write; True when written.
+        Only the windows that changed are serialised again (usually just the current one):
+        the others' JSON is kept from the last write."""
+        drift_marks, perf_marks = marks = self._marks()
         if marks == self._saved:
             return False
-        drift = []
-        for (model, version), profiler in self.profilers.items():
-            for start in profiler.starts(model, version):
-                prof = profiler.window(model, version, start)
-                if prof is not None and prof.n_rows:
-                    drift.append([model, version, start, prof.to_dict(include_bins=False)])
-        performance = []
-        pw = self.performance
-        if pw is not None:
-            for model, version in pw.keys:
-                for start in pw.starts(model, version):
-                    win = pw.window(model, version, start)
-                    if win is not None:
-                        performance.append([model, version, start, win.to_dict()])
-        body = json.dumps({"drift": drift, "performance": performance}, default=_plain)
+        drift = self._serialised(self._drift_json, drift_marks, self._drift_state)
+        perf = self._serialised(self._performance_json, perf_marks, self._performance_state)
+        body = f'{{"drift": [{",".join(drift)}], "performance": [{",".join(perf)}]}}'
         _write_atomic(self.path, body.encode())
         self._saved = marks
         return True
+
+    @staticmethod
+    def _serialised(
+        cache: dict[_Key, tuple[int, str]],
+        marks: Mapping[_Key, int],
+        state: Callable[[str, str, float], dict[str, Any] | None],
+    ) -> list[str]:
+        """``[model, version, start, state]`` as JSON for each window in ``marks``, from
+        ``cache`` where its mark has not moved; windows gone from ``marks`` leave the cache."""
+        for key in [k for k in cache if k not in marks]:
+            del cache[key]
+        out = []
+        for key in sorted(marks):
+            hit = cache.get(key)
+            if hit is None or hit[0] != marks[key]:
+                data = state(*key)
+                if data is None:
+                    continue
+                hit = cache[key] = (marks[key], json.dumps([*key, data], default=_plain))
+            out.append(hit[1])
+        return out
+
+    def _drift_state(self, model: str, version: str, start: float) -> dict[str, Any] | None:
+        prof = self.profilers[(model, version)].window(model, version, start)
+        return None if prof is None or not prof.n_rows else prof.to_dict(include_bins=False)
+
+    def _performance_state(self, model: str, version: str, start: float) -> dict[str, Any] | None:
+        assert self.performance is not None
+        win = self.performance.window(model, version, start)
+        return None if win is None else win.to_dict()
 
     def start(self) -> None:
         # a failed write (a full disk) is logged by Periodic and tried again next round
