@@ -23,7 +23,7 @@ predicts against ``serve --workers N`` (not pinned), N = 1, 2, 4, ``--rounds`` r
 alternating.  On a 2-core machine wrk takes one core: more workers cannot add cores.
 
     .venv/bin/python bench/scrape_workers.py [--scrapes 50] [--seconds 5] [--rounds 2]
-        [--real-restarts 200] [--skip-throughput]
+        [--real-restarts 200 [--report-every 100]] [--skip-throughput]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -87,13 +88,25 @@ def live_slots(log: Path) -> dict[int, int]:
     return {int(slot): int(pid) for pid, slot in found}
 
 
-def real_churn(base: str, log: Path, restarts: int) -> float:
-    """SIGKILL the live workers, four at a time, until ``restarts`` were replaced; seconds."""
+def real_churn(
+    base: str,
+    log: Path,
+    restarts: int,
+    every: int = 0,
+    progress: Callable[[int, float], None] | None = None,
+) -> float:
+    """SIGKILL the live workers, four at a time, until ``restarts`` were replaced; seconds.
+    ``progress(done, seconds)`` is called after each ``every`` restarts (0: never)."""
     import signal
 
     t0 = time.perf_counter()
     done = 0
+    reported = 0
     while done < restarts:
+        if every and progress is not None and done - reported >= every:
+            reported = done
+            ready(base)
+            progress(done, time.perf_counter() - t0)
         pids = live_slots(log)
         victims = sorted(pids)[: min(4, restarts - done)]
         for slot in victims:
@@ -104,6 +117,12 @@ def real_churn(base: str, log: Path, restarts: int) -> float:
                 raise RuntimeError("workers were not replaced within 120 s")
             time.sleep(0.1)
         done += len(victims)
+    ready(base)
+    return time.perf_counter() - t0
+
+
+def ready(base: str) -> None:
+    """Wait (at most a minute) for the server to answer ``/readyz``."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # every replacement serving
         try:
@@ -112,7 +131,6 @@ def real_churn(base: str, log: Path, restarts: int) -> float:
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    return time.perf_counter() - t0
 
 
 def requests_total(base: str) -> float:
@@ -216,6 +234,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--real-restarts", type=int, default=0)
+    parser.add_argument(
+        "--report-every", type=int, default=0,
+        help="print the scrape, files and totals after each N real restarts",
+    )  # fmt: skip
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="iw-workers-"))
@@ -239,8 +261,20 @@ def main() -> None:
         assert total == before + args.restarts, (before, total)
         files = len(list(rundir.iterdir()))
         if args.real_restarts:
-            real_took = real_churn(base, folder / next(
-                p.name for p in folder.glob("serve-4-*.log")), args.real_restarts)  # fmt: skip
+
+            def progress(done: int, seconds: float) -> None:
+                time.sleep(2)  # the replacements' sockets
+                now = median_scrape(base, args.scrapes)
+                print(
+                    f"  after {done:,} real restarts ({seconds:.0f} s): median "
+                    f"{now * 1e3:.1f} ms a scrape ({now / once:.2f}x the scrape after 4), "
+                    f"{len(list(rundir.iterdir()))} files, totals exact: "
+                    f"{requests_total(base) == total}",
+                    flush=True,
+                )
+
+            log = folder / next(p.name for p in folder.glob("serve-4-*.log"))
+            real_took = real_churn(base, log, args.real_restarts, args.report_every, progress)
             time.sleep(2)  # the replacements' sockets
             real_after = median_scrape(base, args.scrapes)
             real_total = requests_total(base)
