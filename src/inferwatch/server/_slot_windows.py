@@ -69,7 +69,6 @@ class SlotWindows:
         self._drift_json: dict[_Key, tuple[int, str]] = {}
         self._performance_json: dict[_Key, tuple[int, str]] = {}
         self._thread: Periodic | None = None
-        self.restored = 0
 
     def restore(self) -> int:
         """Add the windows saved on this slot (a predecessor's) to this worker's; return
@@ -104,7 +103,6 @@ class SlotWindows:
                             "out: %s", self.slot, model, version, exc)  # fmt: skip
                 continue
             added += pw.restore(model, version, start, win)
-        self.restored = added
         if added:
             log.info("worker slot %d: went on from %d saved windows", self.slot, added)
         return added
